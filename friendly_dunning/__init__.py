@@ -1,0 +1,6 @@
+from . import models
+
+
+def _post_init_hook(env):
+    """Give every existing company its sandbox channel and default policy."""
+    env["res.company"].search([])._dunning_ensure_defaults()

@@ -1,0 +1,38 @@
+{
+    "name": "Friendly Dunning",
+    "summary": "Friendly, effective collections: preventive reminders, the right tone "
+    "and channel per debtor, a self-service page for customers and KPIs that show "
+    "what works.",
+    "version": "19.0.1.0.0",
+    "category": "Accounting/Accounting",
+    "website": "https://github.com/friendly-dunning/friendly_dunning",
+    "author": "friendly_dunning contributors",
+    "license": "LGPL-3",
+    "application": False,
+    "installable": True,
+    "depends": [
+        "account",
+        "account_payment",
+        "portal",
+        "sms",
+        "phone_validation",
+        "mail",
+    ],
+    "external_dependencies": {
+        "python": ["phonenumbers", "requests"],
+    },
+    "data": [
+        "security/friendly_dunning_security.xml",
+        "security/ir.model.access.csv",
+        "data/dunning_policy_data.xml",
+        "views/dunning_policy_views.xml",
+        "views/dunning_channel_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/friendly_dunning_menus.xml",
+    ],
+    "demo": [
+        "demo/res_partner_demo.xml",
+        "demo/account_move_demo.xml",
+    ],
+    "post_init_hook": "_post_init_hook",
+}
