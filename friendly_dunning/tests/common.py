@@ -1,0 +1,34 @@
+from odoo.tests import new_test_user
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+
+class DunningCommon(AccountTestInvoicingCommon):
+    """Two companies, each with its collections defaults, and one collections
+    user and one collections manager per company."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # The accountant the account tests run as also manages collections.
+        cls.env.user.group_ids |= cls.env.ref("friendly_dunning.group_dunning_manager")
+        cls.company_a = cls.company_data["company"]
+        cls.company_b = cls.setup_other_company(name="Company B")["company"]
+        cls.companies = cls.company_a | cls.company_b
+        cls.companies._dunning_ensure_defaults()
+        cls.dunning_user_a = cls._dunning_new_user(
+            "dunning_user_a", cls.company_a, "friendly_dunning.group_dunning_user"
+        )
+        cls.dunning_manager_a = cls._dunning_new_user(
+            "dunning_manager_a", cls.company_a, "friendly_dunning.group_dunning_manager"
+        )
+
+    @classmethod
+    def _dunning_new_user(cls, login, company, groups):
+        return new_test_user(
+            cls.env,
+            login=login,
+            groups=f"base.group_user,{groups}",
+            company_id=company.id,
+            company_ids=[company.id],
+        )
