@@ -8,8 +8,6 @@
     "website": "https://github.com/friendly-dunning/friendly_dunning",
     "author": "friendly_dunning contributors",
     "license": "LGPL-3",
-    "application": False,
-    "installable": True,
     "depends": [
         "account",
         "account_payment",

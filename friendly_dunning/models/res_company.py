@@ -28,8 +28,7 @@ class ResCompany(models.Model):
     dunning_max_per_week = fields.Integer(
         string="Messages per customer per 7 days",
         default=3,
-        help="At most this many collections messages reach one customer in any "
-        "7 days.",
+        help="At most this many collections messages reach one customer in any 7 days.",
     )
     dunning_hold_weekends = fields.Boolean(
         string="Hold messages on weekends",
@@ -47,7 +46,8 @@ class ResCompany(models.Model):
         "The sending window must start before it ends, within the day (0 to 24).",
     )
     _dunning_caps_valid = models.Constraint(
-        "CHECK(dunning_max_per_day >= 1 AND dunning_max_per_week >= dunning_max_per_day)",
+        "CHECK(dunning_max_per_day >= 1 "
+        "AND dunning_max_per_week >= dunning_max_per_day)",
         "Allow at least one message a day, and no fewer per week than per day.",
     )
 

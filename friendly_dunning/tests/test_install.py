@@ -32,7 +32,9 @@ class TestInstall(DunningCommon):
                 [("company_id", "=", company.id)]
             )
             self.assertIn("sandbox", channels.mapped("channel_type"), company.name)
-            self.assertTrue(channels.filtered(lambda c: c.channel_type == "sandbox").active)
+            self.assertTrue(
+                channels.filtered(lambda c: c.channel_type == "sandbox").active
+            )
             self.assertEqual(company.dunning_policy_id.company_id, company)
             self.assertEqual(len(company.dunning_policy_id.step_ids), 6)
 
@@ -40,7 +42,9 @@ class TestInstall(DunningCommon):
         company = self.env["res.company"].create({"name": "Brand new Ltd"})
         policy = company.dunning_policy_id
         self.assertEqual(policy.company_id, company)
-        self.assertNotEqual(policy, self.env.ref("friendly_dunning.dunning_policy_default"))
+        self.assertNotEqual(
+            policy, self.env.ref("friendly_dunning.dunning_policy_default")
+        )
         self.assertEqual(policy.step_ids.company_id, company)
         self.assertEqual(
             self.env["dunning.channel"].search_count([("company_id", "=", company.id)]),
@@ -55,14 +59,18 @@ class TestInstall(DunningCommon):
         )
 
     def test_settings_write_to_the_company(self):
-        settings = self.env["res.config.settings"].with_company(self.company_a).create(
-            {
-                "dunning_quiet_hour_start": 9.0,
-                "dunning_quiet_hour_end": 18.5,
-                "dunning_max_per_day": 1,
-                "dunning_max_per_week": 2,
-                "dunning_hold_weekends": True,
-            }
+        settings = (
+            self.env["res.config.settings"]
+            .with_company(self.company_a)
+            .create(
+                {
+                    "dunning_quiet_hour_start": 9.0,
+                    "dunning_quiet_hour_end": 18.5,
+                    "dunning_max_per_day": 1,
+                    "dunning_max_per_week": 2,
+                    "dunning_hold_weekends": True,
+                }
+            )
         )
         settings.execute()
         self.assertEqual(self.company_a.dunning_quiet_hour_start, 9.0)

@@ -9,8 +9,10 @@ DUNNING_MODELS = ("dunning.policy", "dunning.step", "dunning.channel")
 @tagged("post_install", "-at_install")
 class TestSecurity(DunningCommon):
     def _records_of(self, model, company):
-        return self.env[model].with_context(active_test=False).search(
-            [("company_id", "=", company.id)]
+        return (
+            self.env[model]
+            .with_context(active_test=False)
+            .search([("company_id", "=", company.id)])
         )
 
     def test_user_of_company_a_cannot_read_company_b(self):
@@ -19,16 +21,18 @@ class TestSecurity(DunningCommon):
             self.assertTrue(records_b, f"Company B must have {model} records to hide")
             env_a = self.env(user=self.dunning_user_a)
             self.assertFalse(
-                env_a[model].with_context(active_test=False).search(
-                    [("id", "in", records_b.ids)]
-                ),
+                env_a[model]
+                .with_context(active_test=False)
+                .search([("id", "in", records_b.ids)]),
                 f"{model} of company B is visible from company A",
             )
             with self.assertRaises(AccessError, msg=model):
                 records_b.with_user(self.dunning_user_a).read(["company_id"])
             # Their own company's records stay readable.
             records_a = self._records_of(model, self.company_a)
-            self.assertTrue(records_a.with_user(self.dunning_user_a).read(["company_id"]))
+            self.assertTrue(
+                records_a.with_user(self.dunning_user_a).read(["company_id"])
+            )
 
     def test_user_cannot_change_configuration(self):
         policy = self.company_a.dunning_policy_id.with_user(self.dunning_user_a)
@@ -99,14 +103,18 @@ class TestSecurity(DunningCommon):
         for user, xmlid in cases:
             action = self.env.ref(xmlid).sudo()
             views = [(False, mode) for mode in action.view_mode.split(",")]
-            result = self.env[action.res_model].with_user(user).get_views(
-                views + [(False, "search")]
+            result = (
+                self.env[action.res_model]
+                .with_user(user)
+                .get_views(views + [(False, "search")])
             )
             self.assertEqual(
                 set(result["views"]), {mode for _, mode in views} | {"search"}, xmlid
             )
-            records = self.env[action.res_model].with_user(user).search_read(
-                [], ["display_name"], limit=5
+            records = (
+                self.env[action.res_model]
+                .with_user(user)
+                .search_read([], ["display_name"], limit=5)
             )
             self.assertIsInstance(records, list)
 
