@@ -1,5 +1,17 @@
 from odoo import api, fields, models
 
+# What every new company starts with, copied from the main company's records.
+SHIPPED_POLICIES = (
+    "friendly_dunning.dunning_policy_default",
+    "friendly_dunning.dunning_policy_close",
+)
+SHIPPED_SEGMENTS = (
+    "friendly_dunning.dunning_segment_chronic",
+    "friendly_dunning.dunning_segment_occasional",
+    "friendly_dunning.dunning_segment_reliable",
+    "friendly_dunning.dunning_segment_new",
+)
+
 
 class ResCompany(models.Model):
     _inherit = "res.company"
@@ -58,19 +70,23 @@ class ResCompany(models.Model):
         return companies
 
     def _dunning_ensure_defaults(self):
-        """Give each company the channels and the default policy it starts with.
+        """Give each company the channels, policies and segments it starts with.
 
-        New companies copy the policy shipped as data for the main company, so
-        that an accountant who tuned it sees the same steps everywhere.
+        A company without any policy gets copies of the policies and segments
+        shipped for the main company, so that every company starts with the same
+        playbook, which it can then tune on its own.
         """
         Channel = self.env["dunning.channel"].sudo().with_context(active_test=False)
         Policy = self.env["dunning.policy"].sudo().with_context(active_test=False)
-        template = self.env.ref(
-            "friendly_dunning.dunning_policy_default", raise_if_not_found=False
-        )
         has_channel = {
             company
             for [company] in Channel._read_group(
+                [("company_id", "in", self.ids)], ["company_id"]
+            )
+        }
+        has_policy = {
+            company
+            for [company] in Policy._read_group(
                 [("company_id", "in", self.ids)], ["company_id"]
             )
         }
@@ -78,10 +94,27 @@ class ResCompany(models.Model):
         for company in self:
             if company not in has_channel:
                 channel_vals += Channel._dunning_default_channel_values(company)
-            if company.dunning_policy_id:
-                continue
-            policy = Policy.search([("company_id", "=", company.id)], limit=1)
-            if not policy and template:
-                policy = template.sudo().copy({"company_id": company.id})
-            company.sudo().dunning_policy_id = policy
+            if company not in has_policy:
+                self._dunning_copy_shipped_playbook(company)
+            if not company.dunning_policy_id:
+                company.sudo().dunning_policy_id = Policy.search(
+                    [("company_id", "=", company.id)], limit=1
+                )
         Channel.create(channel_vals)
+
+    def _dunning_copy_shipped_playbook(self, company):
+        self = self.sudo()  # the shipped records belong to another company
+        copies = {}
+        for xmlid in SHIPPED_POLICIES:
+            policy = self.env.ref(xmlid, raise_if_not_found=False)
+            if policy:
+                copies[policy] = policy.copy({"company_id": company.id})
+        for xmlid in SHIPPED_SEGMENTS:
+            segment = self.env.ref(xmlid, raise_if_not_found=False)
+            if segment and segment.policy_id in copies:
+                segment.copy(
+                    {
+                        "company_id": company.id,
+                        "policy_id": copies[segment.policy_id].id,
+                    }
+                )

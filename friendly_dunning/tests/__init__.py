@@ -1,2 +1,3 @@
 from . import test_install
 from . import test_security
+from . import test_segmentation

@@ -32,3 +32,34 @@ class DunningCommon(AccountTestInvoicingCommon):
             company_id=company.id,
             company_ids=[company.id],
         )
+
+    @classmethod
+    def _dunning_customer(cls, name, **values):
+        return cls.env["res.partner"].create(
+            {"name": name, "is_company": True, "email": f"{name.lower()}@example.com"}
+            | values
+        )
+
+    @classmethod
+    def _dunning_invoice(cls, partner, due, amount=100.0, invoice_date=None, **values):
+        """A posted invoice of ``amount`` (no tax) due on ``due``."""
+        invoice = cls._create_invoice_one_line(
+            price_unit=amount,
+            tax_ids=[],
+            partner_id=partner,
+            invoice_date=invoice_date or due,
+            invoice_date_due=due,
+            invoice_payment_term_id=False,
+            **values,
+        )
+        invoice.action_post()
+        return invoice
+
+    @classmethod
+    def _dunning_pay(cls, invoice, date, amount=None):
+        values = {"payment_date": date}
+        if amount is not None:
+            values["amount"] = amount
+        cls.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create(values)._create_payments()

@@ -3,7 +3,7 @@ from odoo.tests import new_test_user, tagged
 
 from .common import DunningCommon
 
-DUNNING_MODELS = ("dunning.policy", "dunning.step", "dunning.channel")
+DUNNING_MODELS = ("dunning.policy", "dunning.step", "dunning.channel", "dunning.segment")
 
 
 @tagged("post_install", "-at_install")
@@ -96,6 +96,8 @@ class TestSecurity(DunningCommon):
     def test_actions_and_views_load_for_each_group(self):
         cases = [
             (self.dunning_user_a, "friendly_dunning.action_dunning_worklist"),
+            (self.dunning_user_a, "friendly_dunning.action_dunning_worklist_partners"),
+            (self.dunning_manager_a, "friendly_dunning.action_dunning_segment"),
             (self.dunning_user_a, "friendly_dunning.action_dunning_policy"),
             (self.dunning_manager_a, "friendly_dunning.action_dunning_policy"),
             (self.dunning_manager_a, "friendly_dunning.action_dunning_channel"),

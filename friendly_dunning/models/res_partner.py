@@ -1,0 +1,399 @@
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..tools.scoring import AGING_BUCKETS, PaymentFacts, judge, score_factors
+from .dunning_segment import PROFILES
+
+AGING_BUCKET_LABELS = dict(
+    zip(
+        AGING_BUCKETS,
+        ["Not due", "1-30 days", "31-60 days", "61-90 days", "Over 90 days"],
+    )
+)
+# Rows written per UPDATE statement when storing the segmentation.
+WRITE_BATCH = 5000
+# The company-dependent columns the segmentation writes, and their SQL cast.
+SEGMENTATION_COLUMNS = {
+    "dunning_overdue_amount": "float8",
+    "dunning_max_days_overdue": "int4",
+    "dunning_aging_bucket": "text",
+    "dunning_score": "int4",
+    "dunning_profile": "text",
+    "dunning_segment_id": "int4",
+    "dunning_on_time_ratio": "float8",
+    "dunning_avg_days_late": "float8",
+    "dunning_broken_promises": "int4",
+    "dunning_open_disputes": "int4",
+    "dunning_overdue_share": "float8",
+}
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    # Segmentation, per company, kept on the commercial partner.
+    dunning_overdue_amount = fields.Float(
+        string="Overdue amount",
+        company_dependent=True,
+        readonly=True,
+        help="Residual of this customer's invoices past their due date, in "
+        "company currency.",
+    )
+    dunning_max_days_overdue = fields.Integer(
+        string="Days overdue",
+        company_dependent=True,
+        readonly=True,
+        help="How late the oldest open invoice is.",
+    )
+    dunning_aging_bucket = fields.Selection(
+        list(AGING_BUCKET_LABELS.items()),
+        string="Aging",
+        company_dependent=True,
+        readonly=True,
+    )
+    dunning_score = fields.Integer(
+        string="Payer score",
+        company_dependent=True,
+        readonly=True,
+        help="0 to 100, higher is a more reliable payer: 40 points for paying on "
+        "time, 25 for how late payments are on average, 15 for keeping promises, "
+        "10 for having no open dispute and 10 for a small overdue amount "
+        "compared with the last 12 months of invoices.",
+    )
+    dunning_profile = fields.Selection(
+        PROFILES,
+        string="Payment profile",
+        company_dependent=True,
+        readonly=True,
+        help="New: too little history to judge. Reliable: pays on time. "
+        "Occasional: usually on time, sometimes a bit late. Chronic: late "
+        "habitually or on purpose.",
+    )
+    dunning_segment_id = fields.Many2one(
+        "dunning.segment",
+        string="Collections segment",
+        company_dependent=True,
+        readonly=True,
+    )
+    # The factors behind the score, shown on the partner form.
+    dunning_on_time_ratio = fields.Float(company_dependent=True, readonly=True)
+    dunning_avg_days_late = fields.Float(company_dependent=True, readonly=True)
+    dunning_broken_promises = fields.Integer(company_dependent=True, readonly=True)
+    dunning_open_disputes = fields.Integer(company_dependent=True, readonly=True)
+    dunning_overdue_share = fields.Float(company_dependent=True, readonly=True)
+    dunning_score_explanation = fields.Html(
+        string="Why this score", compute="_compute_dunning_score_explanation"
+    )
+    dunning_policy_id = fields.Many2one(
+        "dunning.policy",
+        string="Collections policy",
+        compute="_compute_dunning_policy_id",
+        help="The policy of the customer's segment, or the company's default.",
+    )
+
+    @api.depends_context("company")
+    @api.depends(
+        "dunning_on_time_ratio",
+        "dunning_avg_days_late",
+        "dunning_broken_promises",
+        "dunning_open_disputes",
+        "dunning_overdue_share",
+    )
+    def _compute_dunning_score_explanation(self):
+        labels = {
+            "on_time": self.env._("Invoices paid on time: %(value)s%%"),
+            "lateness": self.env._("Average days late: %(value)s"),
+            "promises": self.env._("Broken promises: %(value)s"),
+            "disputes": self.env._("Open disputes: %(value)s"),
+            "exposure": self.env._(
+                "Overdue against the last 12 months of invoices: %(value)s%%"
+            ),
+        }
+        for partner in self.commercial_partner_id:
+            if not partner.dunning_profile:
+                partner.dunning_score_explanation = False
+                continue
+            factors = score_factors(
+                partner.dunning_on_time_ratio,
+                partner.dunning_avg_days_late,
+                partner.dunning_broken_promises,
+                partner.dunning_open_disputes,
+                partner.dunning_overdue_share,
+            )
+            rows = Markup("").join(
+                Markup("<tr><td>%s</td><td class='text-end'>%s / %s</td></tr>")
+                % (
+                    labels[factor]
+                    % {
+                        "value": round(value * 100)
+                        if factor in ("on_time", "exposure")
+                        else round(value, 1)
+                    },
+                    points,
+                    maximum,
+                )
+                for factor, points, maximum, value in factors
+            )
+            partner.dunning_score_explanation = (
+                Markup("<table class='table table-sm o_dunning_score'>%s</table>")
+                % rows
+            )
+        for partner in self - self.commercial_partner_id:
+            partner.dunning_score_explanation = (
+                partner.commercial_partner_id.dunning_score_explanation
+            )
+
+    @api.depends_context("company")
+    @api.depends("dunning_segment_id")
+    def _compute_dunning_policy_id(self):
+        default = self.env.company.dunning_policy_id
+        for partner in self:
+            segment = partner.commercial_partner_id.dunning_segment_id
+            partner.dunning_policy_id = segment.policy_id or default
+
+    # ------------------------------------------------------------------
+    # Segmentation: one set-based pass per company
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _dunning_refresh_segmentation(self, companies=None, partners=None):
+        """Recompute the segmentation fields of every customer of ``companies``
+        (default: all), or only of the commercial partners of ``partners``.
+
+        A few queries per company whatever the number of customers: facts come
+        from one aggregate query, segments are matched in Python, and values are
+        written in batches of UPDATE statements.
+        """
+        companies = companies or self.env["res.company"].sudo().search([])
+        partner_ids = partners.commercial_partner_id.ids if partners else None
+        self.env["account.move"].flush_model()
+        self.env["account.partial.reconcile"].flush_model()
+        self.flush_model(["category_id", "country_id"])
+        for company in companies:
+            facts = self._dunning_payment_facts(company, partner_ids)
+            self._dunning_add_broken_promises(company, facts)
+            self._dunning_store_segmentation(company, facts, partner_ids)
+        self.invalidate_model(list(SEGMENTATION_COLUMNS))
+
+    @api.model
+    def _dunning_payment_facts(self, company, partner_ids=None):
+        """``{partner_id: PaymentFacts}`` for the customers of ``company``."""
+        today = fields.Date.context_today(self)
+        since = today - timedelta(days=365)
+        partner_filter = (
+            SQL("AND m.commercial_partner_id = ANY(%s)", partner_ids)
+            if partner_ids is not None
+            else SQL()
+        )
+        rows = self.env.execute_query(
+            SQL(
+                """
+            WITH invoice AS (
+                SELECT m.id, m.commercial_partner_id AS partner_id,
+                       m.invoice_date, m.invoice_date_due AS due,
+                       m.amount_total_signed AS total,
+                       m.amount_residual_signed AS residual,
+                       m.payment_state IN ('not_paid', 'partial') AS is_open,
+                       m.dunning_pause_reason
+                  FROM account_move m
+                 WHERE m.company_id = %(company)s
+                   AND m.move_type = 'out_invoice'
+                   AND m.state = 'posted'
+                   AND m.payment_state != 'reversed'
+                   AND (m.invoice_date >= %(since)s
+                        OR m.payment_state IN ('not_paid', 'partial'))
+                   %(partner_filter)s
+            ), settled AS (
+                SELECT line.move_id, MAX(partial.max_date) AS paid_date
+                  FROM account_move_line line
+                  JOIN account_partial_reconcile partial
+                    ON partial.debit_move_id = line.id
+                 WHERE line.move_id IN (SELECT id FROM invoice WHERE NOT is_open)
+                   AND line.display_type = 'payment_term'
+              GROUP BY line.move_id
+            ), judged AS (
+                SELECT invoice.*, settled.paid_date,
+                       invoice.due < %(today)s AS came_due,
+                       CASE WHEN invoice.is_open THEN %(today)s - invoice.due
+                            ELSE settled.paid_date - invoice.due
+                       END AS days_late
+                  FROM invoice
+             LEFT JOIN settled ON settled.move_id = invoice.id
+            )
+            SELECT partner_id,
+                   COUNT(*) FILTER (WHERE came_due),
+                   COUNT(*) FILTER (WHERE came_due AND NOT is_open AND days_late <= 0),
+                   COALESCE(
+                       SUM(days_late) FILTER (WHERE came_due AND days_late > 0), 0
+                   ),
+                   COUNT(*) FILTER (WHERE came_due AND days_late > 0),
+                   COALESCE(MAX(days_late) FILTER (WHERE is_open AND came_due), 0),
+                   COALESCE(SUM(residual) FILTER (WHERE is_open AND came_due), 0),
+                   COALESCE(SUM(total) FILTER (WHERE invoice_date >= %(since)s), 0),
+                   COUNT(*) FILTER (WHERE is_open AND dunning_pause_reason = 'dispute')
+              FROM judged
+          GROUP BY partner_id
+                """,
+                company=company.id,
+                today=today,
+                since=since,
+                partner_filter=partner_filter,
+            )
+        )
+        return {
+            row[0]: PaymentFacts(
+                invoices_due=row[1],
+                paid_on_time=row[2],
+                days_late_total=row[3],
+                late_count=row[4],
+                max_days_overdue=row[5],
+                overdue_amount=row[6],
+                volume_12_months=row[7],
+                open_disputes=row[8],
+            )
+            for row in rows
+        }
+
+    @api.model
+    def _dunning_add_broken_promises(self, company, facts):
+        """Promises to pay arrive with the payment plans; until then nobody has
+        broken one. Extended where promises are stored."""
+
+    @api.model
+    def _dunning_store_segmentation(self, company, facts, partner_ids=None):
+        segments = (
+            self.env["dunning.segment"].sudo().search([("company_id", "=", company.id)])
+        )
+        attributes = self._dunning_segment_attributes(list(facts))
+        rows = []
+        for partner_id, partner_facts in facts.items():
+            verdict = judge(partner_facts)
+            country_id, category_ids = attributes.get(partner_id, (None, set()))
+            segment = segments._find_for(
+                segments,
+                {
+                    "profile": verdict.profile,
+                    "score": verdict.score,
+                    "overdue_amount": partner_facts.overdue_amount,
+                    "max_days_overdue": partner_facts.max_days_overdue,
+                    "country_id": country_id,
+                    "category_ids": category_ids,
+                },
+            )
+            rows.append(
+                (
+                    partner_id,
+                    partner_facts.overdue_amount,
+                    partner_facts.max_days_overdue,
+                    verdict.aging_bucket,
+                    verdict.score,
+                    verdict.profile,
+                    segment.id if segment else None,
+                    round(verdict.on_time_ratio, 4),
+                    round(verdict.average_days_late, 2),
+                    partner_facts.broken_promises,
+                    partner_facts.open_disputes,
+                    round(verdict.overdue_share, 4),
+                )
+            )
+        key = str(company.id)
+        # Customers without any invoice left to judge lose their values.
+        stale_filter = (
+            SQL("AND id = ANY(%s)", partner_ids) if partner_ids is not None else SQL()
+        )
+        self.env.execute_query(
+            SQL(
+                "UPDATE res_partner SET %s WHERE dunning_score ? %s "
+                "AND NOT id = ANY(%s) %s",
+                SQL(", ").join(
+                    SQL(
+                        "%s = %s - %s",
+                        SQL.identifier(column),
+                        SQL.identifier(column),
+                        key,
+                    )
+                    for column in SEGMENTATION_COLUMNS
+                ),
+                key,
+                [row[0] for row in rows],
+                stale_filter,
+            )
+        )
+        for start in range(0, len(rows), WRITE_BATCH):
+            batch = rows[start : start + WRITE_BATCH]
+            self.env.execute_query(
+                SQL(
+                    "UPDATE res_partner AS p SET %s FROM (VALUES %s) AS v(id, %s) "
+                    "WHERE p.id = v.id",
+                    SQL(", ").join(
+                        SQL(
+                            "%s = COALESCE(p.%s, '{}'::jsonb) "
+                            "|| jsonb_build_object(%s, v.%s)",
+                            SQL.identifier(column),
+                            SQL.identifier(column),
+                            key,
+                            SQL.identifier(column),
+                        )
+                        for column in SEGMENTATION_COLUMNS
+                    ),
+                    SQL(", ").join(
+                        SQL(
+                            "(%s)",
+                            SQL(", ").join(
+                                SQL("%s::%s", value, SQL(cast))
+                                for value, cast in zip(
+                                    row, ["int4", *SEGMENTATION_COLUMNS.values()]
+                                )
+                            ),
+                        )
+                        for row in batch
+                    ),
+                    SQL(", ").join(
+                        SQL.identifier(column) for column in SEGMENTATION_COLUMNS
+                    ),
+                )
+            )
+
+    @api.model
+    def _dunning_segment_attributes(self, partner_ids):
+        """``{partner_id: (country_id, {tag ids})}`` for matching segments."""
+        if not partner_ids:
+            return {}
+        rows = self.env.execute_query(
+            SQL(
+                """
+            SELECT p.id, p.country_id, ARRAY_REMOVE(ARRAY_AGG(rel.category_id), NULL)
+              FROM res_partner p
+         LEFT JOIN res_partner_res_partner_category_rel rel ON rel.partner_id = p.id
+             WHERE p.id = ANY(%s)
+          GROUP BY p.id
+                """,
+                partner_ids,
+            )
+        )
+        return {row[0]: (row[1], set(row[2])) for row in rows}
+
+    @api.model
+    def _dunning_schedule_refresh(self, invoices):
+        """Refresh the segmentation of the invoices' customers once, just before
+        the transaction commits, however many invoices change in it."""
+        pending = self.env.cr.precommit.data.setdefault("friendly_dunning.refresh", {})
+        if not pending:
+            self.env.cr.precommit.add(self._dunning_refresh_pending)
+        for invoice in invoices:
+            pending.setdefault(invoice.company_id.id, set()).add(
+                invoice.commercial_partner_id.id
+            )
+
+    @api.model
+    def _dunning_refresh_pending(self):
+        pending = self.env.cr.precommit.data.pop("friendly_dunning.refresh", {})
+        for company_id, partner_ids in pending.items():
+            self._dunning_refresh_segmentation(
+                companies=self.env["res.company"].browse(company_id),
+                partners=self.browse(partner_ids),
+            )

@@ -1,0 +1,128 @@
+from datetime import date
+
+from odoo.tests import freeze_time, tagged
+
+from .common import DunningCommon
+
+TODAY = date(2026, 6, 30)
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestSegmentation(DunningCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        company = cls.company_a
+        # Pays everything before the due date.
+        cls.reliable = cls._dunning_customer("Reliable")
+        for due, paid in [
+            (date(2026, 2, 10), date(2026, 2, 8)),
+            (date(2026, 3, 10), date(2026, 3, 10)),
+            (date(2026, 4, 10), date(2026, 4, 1)),
+            (date(2026, 5, 10), date(2026, 5, 9)),
+        ]:
+            cls._dunning_pay(cls._dunning_invoice(cls.reliable, due), paid)
+        # Usually on time, once a bit late.
+        cls.occasional = cls._dunning_customer("Occasional")
+        for due, paid in [
+            (date(2026, 2, 10), date(2026, 2, 10)),
+            (date(2026, 3, 10), date(2026, 3, 9)),
+            (date(2026, 4, 10), date(2026, 4, 10)),
+            (date(2026, 5, 10), date(2026, 5, 16)),
+        ]:
+            cls._dunning_pay(cls._dunning_invoice(cls.occasional, due), paid)
+        # Late habitually: one paid 45 days late, one open 70 days, one 10 days,
+        # one of them disputed.
+        cls.chronic = cls._dunning_customer("Chronic")
+        cls._dunning_pay(
+            cls._dunning_invoice(cls.chronic, date(2026, 1, 15), 300.0),
+            date(2026, 3, 1),
+        )
+        cls.chronic_70 = cls._dunning_invoice(cls.chronic, date(2026, 4, 21), 500.0)
+        cls.chronic_10 = cls._dunning_invoice(cls.chronic, date(2026, 6, 20), 200.0)
+        cls._dunning_pay(cls.chronic_10, date(2026, 6, 25), amount=50.0)
+        cls.chronic_10.action_dunning_pause("dispute")
+        # One invoice, not yet due.
+        cls.newcomer = cls._dunning_customer("Newcomer")
+        cls._dunning_invoice(cls.newcomer, date(2026, 7, 15), invoice_date=TODAY)
+        cls.env["res.partner"]._dunning_refresh_segmentation(companies=company)
+        cls.segments = {
+            segment.profile: segment
+            for segment in cls.env["dunning.segment"].search(
+                [("company_id", "=", company.id)]
+            )
+        }
+
+    def test_reliable_payer(self):
+        partner = self.reliable
+        self.assertEqual(partner.dunning_profile, "reliable")
+        self.assertEqual(partner.dunning_score, 100)
+        self.assertEqual(partner.dunning_aging_bucket, "not_due")
+        self.assertEqual(partner.dunning_overdue_amount, 0.0)
+        self.assertEqual(partner.dunning_segment_id, self.segments["reliable"])
+        self.assertEqual(partner.dunning_policy_id, self.company_a.dunning_policy_id)
+
+    def test_occasional_late_payer(self):
+        partner = self.occasional
+        self.assertEqual(partner.dunning_profile, "occasional")
+        # 3 of 4 on time (30/40), 6 days late on average (23/25), 15, 10, 10.
+        self.assertEqual(partner.dunning_score, 30 + 23 + 15 + 10 + 10)
+        self.assertEqual(partner.dunning_segment_id, self.segments["occasional"])
+
+    def test_chronic_late_payer(self):
+        partner = self.chronic
+        self.assertEqual(partner.dunning_profile, "chronic")
+        self.assertEqual(partner.dunning_max_days_overdue, 70)
+        self.assertEqual(partner.dunning_aging_bucket, "61_90")
+        # Open residuals past due: 500 + (200 - 50).
+        self.assertAlmostEqual(partner.dunning_overdue_amount, 650.0)
+        self.assertEqual(partner.dunning_open_disputes, 1)
+        # None of 3 on time (0/40); late 45, 70 and 10 days: 41.7 on average
+        # (8/25); no broken promise (15); one dispute (5); 650 overdue of 1,000
+        # invoiced in 12 months (4/10).
+        self.assertEqual(partner.dunning_score, 0 + 8 + 15 + 5 + 4)
+        self.assertEqual(partner.dunning_segment_id, self.segments["chronic"])
+        self.assertEqual(partner.dunning_policy_id, self.segments["chronic"].policy_id)
+        self.assertNotEqual(partner.dunning_policy_id, self.company_a.dunning_policy_id)
+
+    def test_new_customer(self):
+        partner = self.newcomer
+        self.assertEqual(partner.dunning_profile, "new")
+        self.assertEqual(partner.dunning_aging_bucket, "not_due")
+        self.assertEqual(partner.dunning_segment_id, self.segments["new"])
+
+    def test_score_is_explained_on_the_partner(self):
+        explanation = str(self.chronic.dunning_score_explanation)
+        self.assertIn("Invoices paid on time: 0%", explanation)
+        self.assertIn("Open disputes: 1", explanation)
+        self.assertIn("5 / 10", explanation)
+
+    def test_values_are_per_company(self):
+        other = self.chronic.with_company(self.company_b)
+        self.assertFalse(other.dunning_profile)
+        self.assertEqual(other.dunning_overdue_amount, 0.0)
+
+    def test_kept_current_when_invoices_are_paid(self):
+        self._dunning_pay(self.chronic_70, TODAY)
+        self._dunning_pay(self.chronic_10, TODAY)
+        self.env.cr.flush()  # runs the pre-commit refresh
+        self.assertEqual(self.chronic.dunning_overdue_amount, 0.0)
+        self.assertEqual(self.chronic.dunning_aging_bucket, "not_due")
+
+    def test_kept_current_when_an_invoice_is_posted(self):
+        late = self._dunning_customer("Late newcomer")
+        self._dunning_invoice(late, date(2026, 6, 1), 80.0)
+        self.env.cr.flush()
+        self.assertEqual(late.dunning_max_days_overdue, 29)
+        self.assertEqual(late.dunning_aging_bucket, "1_30")
+        self.assertAlmostEqual(late.dunning_overdue_amount, 80.0)
+
+    def test_refresh_is_set_based(self):
+        Partner = self.env["res.partner"]
+        Partner._dunning_refresh_segmentation(companies=self.company_a)
+        for _i in range(3):
+            self._dunning_invoice(self._dunning_customer(f"More {_i}"), TODAY)
+        self.env.cr.flush()
+        with self.assertQueryCount(5):
+            Partner._dunning_refresh_segmentation(companies=self.company_a)
