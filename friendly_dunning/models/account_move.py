@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
 
 PAUSE_REASONS = [
@@ -23,9 +25,27 @@ class AccountMove(models.Model):
     dunning_last_date = fields.Date(string="Last reminder", readonly=True, copy=False)
     dunning_next_date = fields.Date(
         string="Next reminder",
-        readonly=True,
+        compute="_compute_dunning_next_date",
+        store=True,
         copy=False,
         help="When the next step of the customer's policy is due for this invoice.",
+    )
+    dunning_thanked = fields.Boolean(
+        copy=False,
+        readonly=True,
+        help="The customer was thanked for paying this late invoice.",
+    )
+    dunning_communication_ids = fields.Many2many(
+        "dunning.communication",
+        "dunning_communication_account_move_rel",
+        "move_id",
+        "communication_id",
+        string="Reminders",
+        copy=False,
+        readonly=True,
+    )
+    dunning_communication_count = fields.Integer(
+        compute="_compute_dunning_communication_count"
     )
     dunning_pause_reason = fields.Selection(
         PAUSE_REASONS,
@@ -41,6 +61,63 @@ class AccountMove(models.Model):
         help="Reminders resume by themselves after this date. Empty: until "
         "someone resumes them.",
     )
+
+    @api.depends(
+        "state",
+        "payment_state",
+        "invoice_date_due",
+        "dunning_step_id",
+        "dunning_pause_reason",
+        "dunning_pause_until",
+    )
+    def _compute_dunning_next_date(self):
+        for move in self:
+            move.dunning_next_date = move._dunning_compute_next_date()
+
+    def _dunning_compute_next_date(self):
+        self.ensure_one()
+        if (
+            self.move_type != "out_invoice"
+            or self.state != "posted"
+            or self.payment_state not in ("not_paid", "partial")
+            or not self.invoice_date_due
+            or (self.dunning_pause_reason and not self.dunning_pause_until)
+        ):
+            return False
+        policy = self.commercial_partner_id.with_company(
+            self.company_id
+        ).dunning_policy_id
+        done = self.dunning_step_id.offset_days if self.dunning_step_id else None
+        offsets = sorted(
+            offset
+            for offset in policy.step_ids.mapped("offset_days")
+            if done is None or offset > done
+        )
+        if not offsets:
+            return False
+        next_date = self.invoice_date_due + timedelta(days=offsets[0])
+        if self.dunning_pause_reason:
+            next_date = max(next_date, self.dunning_pause_until + timedelta(days=1))
+        return next_date
+
+    def _compute_dunning_communication_count(self):
+        counts = dict(
+            self.env["dunning.communication"]._read_group(
+                [("move_ids", "in", self.ids)], ["move_ids"], ["__count"]
+            )
+        )
+        for move in self:
+            move.dunning_communication_count = counts.get(move, 0)
+
+    def action_open_dunning_communications(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Reminders"),
+            "res_model": "dunning.communication",
+            "view_mode": "list,form",
+            "domain": [("move_ids", "in", self.ids)],
+        }
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)

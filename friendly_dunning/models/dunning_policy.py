@@ -1,4 +1,7 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools.messages import PLACEHOLDERS, TemplateError, check_template
 
 
 class DunningPolicy(models.Model):
@@ -21,6 +24,41 @@ class DunningPolicy(models.Model):
     )
     step_ids = fields.One2many("dunning.step", "policy_id", string="Steps", copy=True)
     step_count = fields.Integer(compute="_compute_step_count")
+    thank_you = fields.Boolean(
+        string="Thank customers who pay late invoices",
+        default=True,
+        help="When a reminded, late invoice gets paid and nothing else is "
+        "overdue, the customer receives a short thank-you.",
+    )
+    thank_you_subject = fields.Char(translate=True)
+    thank_you_body = fields.Text(
+        string="Thank-you message",
+        translate=True,
+        help="Same placeholders as the reminders: "
+        + ", ".join("{" + name + "}" for name in PLACEHOLDERS),
+    )
+
+    @api.constrains("thank_you_subject", "thank_you_body")
+    def _check_placeholders(self):
+        for policy in self:
+            for text in (policy.thank_you_subject, policy.thank_you_body):
+                try:
+                    check_template(text or "")
+                except TemplateError as error:
+                    raise ValidationError(
+                        policy._template_error_message(error)
+                    ) from error
+
+    def _template_error_message(self, error):
+        self.ensure_one()
+        return self.env._(
+            "The thank-you message of policy “%(policy)s” cannot be used: "
+            "%(problem)s. Write placeholders like {name}; available: %(available)s.",
+            policy=self.name,
+            problem=error.malformed
+            or ", ".join("{" + name + "}" for name in error.unknown),
+            available=", ".join("{" + name + "}" for name in PLACEHOLDERS),
+        )
 
     def _compute_step_count(self):
         counts = dict(

@@ -1,4 +1,9 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools.messages import PLACEHOLDERS, TemplateError, check_template
+
+CHANNELS = [("whatsapp", "WhatsApp"), ("sms", "SMS"), ("email", "E-mail")]
 
 
 class DunningStep(models.Model):
@@ -30,8 +35,74 @@ class DunningStep(models.Model):
         help="How the message speaks to the customer: friendly for casual late "
         "payers and reminders before the due date, firm only when the debt is old.",
     )
+    channel_first = fields.Selection(
+        CHANNELS,
+        string="First try",
+        required=True,
+        default="whatsapp",
+        help="The channel tried first. When the customer cannot be reached "
+        "through it (no valid number, no e-mail, opted out), the next one is used.",
+    )
+    channel_second = fields.Selection(CHANNELS, string="Then", default="sms")
+    channel_third = fields.Selection(CHANNELS, string="Finally", default="email")
+    subject = fields.Char(
+        translate=True,
+        help="Subject of the e-mail. Same placeholders as the message.",
+    )
+    body = fields.Text(
+        string="Message",
+        translate=True,
+        help="What the customer reads. Placeholders: "
+        + ", ".join("{" + name + "}" for name in PLACEHOLDERS),
+    )
+    create_activity = fields.Boolean(
+        string="Schedule an activity",
+        help="Also schedule a to-do for the customer's responsible accountant.",
+    )
+    offer_payment_plan = fields.Boolean(
+        string="Offer a payment plan",
+        help="The message invites the customer to propose a payment plan.",
+    )
+    manual_review = fields.Boolean(
+        string="Review before sending",
+        help="Messages of this step wait in the approval queue until an "
+        "accountant approves them.",
+    )
 
     _offset_per_policy_uniq = models.Constraint(
         "UNIQUE(policy_id, offset_days)",
         "A policy cannot have two steps on the same day.",
     )
+
+    @api.constrains("body", "subject")
+    def _check_placeholders(self):
+        for step in self:
+            for text in (step.body, step.subject):
+                try:
+                    check_template(text or "")
+                except TemplateError as error:
+                    raise ValidationError(
+                        step._template_error_message(error)
+                    ) from error
+
+    def _template_error_message(self, error):
+        self.ensure_one()
+        if error.malformed:
+            return self.env._(
+                "The message of step “%(step)s” has a brace that does not close or "
+                "open a placeholder (%(detail)s). Write placeholders like {name}.",
+                step=self.name,
+                detail=error.malformed,
+            )
+        return self.env._(
+            "The message of step “%(step)s” uses unknown placeholders: "
+            "%(unknown)s. Available: %(available)s.",
+            step=self.name,
+            unknown=", ".join("{" + name + "}" for name in error.unknown),
+            available=", ".join("{" + name + "}" for name in PLACEHOLDERS),
+        )
+
+    def _channel_preference(self):
+        self.ensure_one()
+        ordered = [self.channel_first, self.channel_second, self.channel_third]
+        return list(dict.fromkeys(channel for channel in ordered if channel))

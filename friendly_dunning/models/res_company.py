@@ -103,14 +103,14 @@ class ResCompany(models.Model):
         Channel.create(channel_vals)
 
     def _dunning_copy_shipped_playbook(self, company):
-        self = self.sudo()  # the shipped records belong to another company
+        env = self.env(su=True)  # the shipped records belong to another company
         copies = {}
         for xmlid in SHIPPED_POLICIES:
-            policy = self.env.ref(xmlid, raise_if_not_found=False)
+            policy = env.ref(xmlid, raise_if_not_found=False)
             if policy:
                 copies[policy] = policy.copy({"company_id": company.id})
         for xmlid in SHIPPED_SEGMENTS:
-            segment = self.env.ref(xmlid, raise_if_not_found=False)
+            segment = env.ref(xmlid, raise_if_not_found=False)
             if segment and segment.policy_id in copies:
                 segment.copy(
                     {

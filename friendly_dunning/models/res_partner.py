@@ -113,16 +113,17 @@ class ResPartner(models.Model):
                 "Overdue against the last 12 months of invoices: %(value)s%%"
             ),
         }
-        for partner in self.commercial_partner_id:
-            if not partner.dunning_profile:
+        for partner in self:
+            source = partner.commercial_partner_id
+            if not source.dunning_profile:
                 partner.dunning_score_explanation = False
                 continue
             factors = score_factors(
-                partner.dunning_on_time_ratio,
-                partner.dunning_avg_days_late,
-                partner.dunning_broken_promises,
-                partner.dunning_open_disputes,
-                partner.dunning_overdue_share,
+                source.dunning_on_time_ratio,
+                source.dunning_avg_days_late,
+                source.dunning_broken_promises,
+                source.dunning_open_disputes,
+                source.dunning_overdue_share,
             )
             rows = Markup("").join(
                 Markup("<tr><td>%s</td><td class='text-end'>%s / %s</td></tr>")
@@ -141,10 +142,6 @@ class ResPartner(models.Model):
             partner.dunning_score_explanation = (
                 Markup("<table class='table table-sm o_dunning_score'>%s</table>")
                 % rows
-            )
-        for partner in self - self.commercial_partner_id:
-            partner.dunning_score_explanation = (
-                partner.commercial_partner_id.dunning_score_explanation
             )
 
     @api.depends_context("company")
@@ -177,7 +174,9 @@ class ResPartner(models.Model):
             facts = self._dunning_payment_facts(company, partner_ids)
             self._dunning_add_broken_promises(company, facts)
             self._dunning_store_segmentation(company, facts, partner_ids)
-        self.invalidate_model(list(SEGMENTATION_COLUMNS))
+        self.invalidate_model(
+            [*SEGMENTATION_COLUMNS, "dunning_policy_id", "dunning_score_explanation"]
+        )
 
     @api.model
     def _dunning_payment_facts(self, company, partner_ids=None):
