@@ -1,4 +1,5 @@
 from . import models
+from . import wizards
 
 
 def _post_init_hook(env):

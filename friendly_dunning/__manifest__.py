@@ -28,6 +28,7 @@
         "views/dunning_policy_views.xml",
         "views/dunning_channel_views.xml",
         "views/dunning_segment_views.xml",
+        "wizards/dunning_wizard_views.xml",
         "views/res_partner_views.xml",
         "views/dunning_communication_views.xml",
         "views/account_move_views.xml",

@@ -50,7 +50,9 @@ class DunningRun(models.Model):
     @api.model
     def _cron_dunning(self):
         """The hourly job: plan every company's reminders, then send them."""
-        companies = self.env["res.company"].sudo().search([])
+        companies = (
+            self.env["res.company"].sudo().search([("dunning_policy_id", "!=", False)])
+        )
         for company in companies:
             self.sudo()._run_company(company)
         self.env["dunning.communication"].sudo()._dunning_send_queued()
@@ -78,6 +80,10 @@ class DunningRun(models.Model):
                     "held_count": run.held_count + counts["held"],
                 }
             )
+            # Keep the worklist current: amounts, next reminder dates.
+            self.env["res.partner"]._dunning_refresh_segmentation(
+                companies=company, partners=locked
+            )
             self._commit_progress(len(batch), len(partner_ids) - start - len(batch))
         thanked = planner.queue_thank_you()
         run.write(
@@ -88,6 +94,31 @@ class DunningRun(models.Model):
             }
         )
         return run
+
+    @api.model
+    def _manual_decision(self, partner, moves, step, channel):
+        """A reminder an accountant sends now: routed through ``channel`` and
+        rendered like the run's, but never held by quiet hours or caps."""
+        planner = _Planner(
+            self.env, moves.company_id[:1] or self.env.company, fields.Datetime.now()
+        )
+        contact = planner._collections_contacts(partner)[partner.id]
+        blocked_emails, blocked_phones = planner._blacklists([contact])
+        decision = {
+            "partner": partner,
+            "contact": contact,
+            "moves": moves,
+            "steps": {},
+            "step": step,
+            "kind": "manual",
+        }
+        decision.update(
+            planner._route(
+                step, contact, blocked_emails, blocked_phones, channels=[channel]
+            )
+        )
+        planner._render([decision])
+        return planner, decision
 
     @api.model
     def _preview(self, company, now=None):
@@ -350,13 +381,14 @@ class _Planner:
             return {"hold": "weekly_cap"}
         return None
 
-    def _route(self, step, contact, blocked_emails, blocked_phones):
-        """The first channel of the step that reaches the contact."""
+    def _route(self, step, contact, blocked_emails, blocked_phones, channels=None):
+        """The first channel of the step (or of ``channels``) that reaches the
+        contact, or why none does."""
         reasons = []
         labels = dict(
             self.Step._fields["channel_first"]._description_selection(self.env)
         )
-        for channel in step._channel_preference():
+        for channel in channels or step._channel_preference():
             if channel == "email":
                 email = email_normalize(contact.email or "")
                 if not email:

@@ -88,6 +88,9 @@ class ResPartner(models.Model):
     dunning_score_explanation = fields.Html(
         string="Why this score", compute="_compute_dunning_score_explanation"
     )
+    dunning_communication_ids = fields.One2many(
+        "dunning.communication", "partner_id", string="Collections messages"
+    )
     dunning_policy_id = fields.Many2one(
         "dunning.policy",
         string="Collections policy",
@@ -152,6 +155,27 @@ class ResPartner(models.Model):
             segment = partner.commercial_partner_id.dunning_segment_id
             partner.dunning_policy_id = segment.policy_id or default
 
+    def _dunning_open_invoices(self):
+        return self.env["account.move"].search(
+            [
+                ("commercial_partner_id", "in", self.commercial_partner_id.ids),
+                ("company_id", "=", self.env.company.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+            ]
+        )
+
+    def action_dunning_pause(self):
+        self._dunning_open_invoices().action_dunning_pause("manual")
+        return True
+
+    def action_dunning_resume(self):
+        self._dunning_open_invoices().filtered(
+            "dunning_pause_reason"
+        ).action_dunning_resume()
+        return True
+
     # ------------------------------------------------------------------
     # Segmentation: one set-based pass per company
     # ------------------------------------------------------------------
@@ -165,7 +189,9 @@ class ResPartner(models.Model):
         from one aggregate query, segments are matched in Python, and values are
         written in batches of UPDATE statements.
         """
-        companies = companies or self.env["res.company"].sudo().search([])
+        companies = companies or self.env["res.company"].sudo().search(
+            [("dunning_policy_id", "!=", False)]
+        )
         partner_ids = partners.commercial_partner_id.ids if partners else None
         self.env["account.move"].flush_model()
         self.env["account.partial.reconcile"].flush_model()

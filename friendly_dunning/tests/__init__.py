@@ -1,3 +1,4 @@
+from . import test_accountant_ui
 from . import test_dunning_run
 from . import test_install
 from . import test_security

@@ -3,11 +3,28 @@ from odoo.tests import new_test_user, tagged
 
 from .common import DunningCommon
 
-DUNNING_MODELS = ("dunning.policy", "dunning.step", "dunning.channel", "dunning.segment")
+DUNNING_MODELS = (
+    "dunning.policy",
+    "dunning.step",
+    "dunning.channel",
+    "dunning.segment",
+    "dunning.communication",
+    "dunning.run",
+)
 
 
 @tagged("post_install", "-at_install")
 class TestSecurity(DunningCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        for company in cls.companies:
+            customer = cls._dunning_customer(f"Customer of {company.name}")
+            cls.env["dunning.communication"].create(
+                {"company_id": company.id, "partner_id": customer.id, "body": "Hi"}
+            )
+            cls.env["dunning.run"].sudo().create({"company_id": company.id})
+
     def _records_of(self, model, company):
         return (
             self.env[model]

@@ -1,0 +1,127 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..models.dunning_step import CHANNELS
+
+
+class DunningSendWizard(models.TransientModel):
+    """Send a reminder now, through the channel the accountant picks, after
+    seeing exactly what the customer will read."""
+
+    _name = "dunning.send.wizard"
+    _description = "Send a collections reminder now"
+
+    partner_id = fields.Many2one("res.partner", string="Customer", required=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company
+    )
+    move_ids = fields.Many2many(
+        "account.move",
+        string="Invoices",
+        domain="[('commercial_partner_id', '=', partner_id), "
+        "('company_id', '=', company_id), ('move_type', '=', 'out_invoice'), "
+        "('state', '=', 'posted'), "
+        "('payment_state', 'in', ('not_paid', 'partial'))]",
+    )
+    step_id = fields.Many2one(
+        "dunning.step",
+        string="Wording",
+        domain="[('company_id', '=', company_id)]",
+        help="The step whose message and tone to use.",
+    )
+    channel = fields.Selection(CHANNELS, required=True, default="whatsapp")
+    recipient = fields.Char(compute="_compute_preview", store=True)
+    subject = fields.Char(compute="_compute_preview", readonly=False, store=True)
+    body = fields.Text(
+        string="Message", compute="_compute_preview", readonly=False, store=True
+    )
+    problem = fields.Char(compute="_compute_preview", store=True)
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        partner = (
+            self.env["res.partner"]
+            .browse(values.get("partner_id") or self.env.context.get("active_id"))
+            .commercial_partner_id
+        )
+        company = self.env["res.company"].browse(values.get("company_id")) or (
+            self.env.company
+        )
+        moves = self.env["account.move"].search(
+            [
+                ("commercial_partner_id", "=", partner.id),
+                ("company_id", "=", company.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+            ],
+            order="invoice_date_due",
+        )
+        policy = partner.with_company(company).dunning_policy_id
+        oldest = moves[:1]
+        step = (
+            policy.step_ids.filtered(
+                lambda s: (
+                    oldest.invoice_date_due
+                    and s.offset_days
+                    <= (fields.Date.context_today(self) - oldest.invoice_date_due).days
+                )
+            ).sorted("offset_days")[-1:]
+            or policy.step_ids[:1]
+        )
+        values.update(
+            partner_id=partner.id,
+            move_ids=[fields.Command.set(moves.ids)],
+            step_id=step.id,
+        )
+        return values
+
+    @api.depends("partner_id", "move_ids", "step_id", "channel")
+    def _compute_preview(self):
+        for wizard in self:
+            wizard.recipient = wizard.problem = False
+            if not (wizard.partner_id and wizard.move_ids and wizard.step_id):
+                wizard.subject = wizard.body = False
+                continue
+            _planner, decision = self.env["dunning.run"]._manual_decision(
+                wizard.partner_id,
+                wizard.move_ids._origin,
+                wizard.step_id,
+                wizard.channel,
+            )
+            if "unreachable" in decision:
+                wizard.problem = decision["unreachable"]
+                wizard.subject = wizard.body = False
+                continue
+            wizard.recipient = decision["recipient"]
+            wizard.subject = decision["subject"]
+            wizard.body = decision["body"]
+
+    def action_send(self):
+        self.ensure_one()
+        if not self.move_ids:
+            raise UserError(self.env._("Choose at least one invoice to remind."))
+        planner, decision = self.env["dunning.run"]._manual_decision(
+            self.partner_id, self.move_ids, self.step_id, self.channel
+        )
+        if "unreachable" in decision:
+            raise UserError(decision["unreachable"])
+        decision.update(subject=self.subject, body=self.body)
+        planner.queue([decision])
+        message = self.env["dunning.communication"].search(
+            [("partner_id", "=", self.partner_id.id), ("kind", "=", "manual")],
+            limit=1,
+        )
+        message._dunning_send()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "Reminder sent to %(recipient)s.", recipient=message.recipient
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
