@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 import pytz
 
 from odoo import api, fields, models
-from odoo.tools import SQL, email_normalize, formatLang
+from odoo.tools import SQL, email_normalize, format_date, formatLang
 
 from ..tools.messages import TemplateError, render_message
 from ..tools.phones import to_e164
@@ -504,7 +504,7 @@ class _Planner:
             env._(
                 "- %(number)s, due %(due)s: %(amount)s",
                 number=move.name,
-                due=fields.Date.to_string(move.invoice_date_due),
+                due=format_date(env, move.invoice_date_due),
                 amount=formatLang(
                     env, move.amount_residual, currency_obj=move.currency_id
                 ),
@@ -517,7 +517,7 @@ class _Planner:
             "company": self.company.name,
             "amount": amount,
             "invoices": invoices,
-            "due_date": fields.Date.to_string(oldest.invoice_date_due),
+            "due_date": format_date(env, oldest.invoice_date_due),
             "days_overdue": max(0, (self.today - oldest.invoice_date_due).days),
             "link": oldest.get_base_url() + oldest.get_portal_url(),
             "credits": "",

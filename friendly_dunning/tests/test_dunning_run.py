@@ -88,7 +88,7 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(message.step_id, self.step_at[-3])
         self.assertEqual(message.move_ids, invoice)
         self.assertEqual(message.channel, "email", "no phone: falls back to e-mail")
-        self.assertIn("will be due on 2026-07-03", message.body)
+        self.assertIn("will be due on 07/03/2026", message.body)
 
     def test_paused_and_excluded_invoices_are_not_chased(self):
         self.maria_35.action_dunning_pause("dispute")
@@ -264,3 +264,20 @@ class TestDunningRun(DunningCommon):
             1,
             "thanked once",
         )
+
+    def test_messages_speak_the_customer_language(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"]._load_module_terms(
+            ["friendly_dunning"], ["es_ES"], overwrite=True
+        )
+        shipped = self.env.ref("friendly_dunning.dunning_step_30").sudo()
+        spanish = shipped.with_context(lang="es_ES").body
+        self.assertIn("días vencido", spanish, "the shipped wording is translated")
+        # This company's policy is its own copy: give it the same translation.
+        self.step_at[30].update_field_translations("body", {"es_ES": spanish})
+        self.maria.lang = "es_ES"
+        self._run()
+        body = self._messages(self.maria).body
+        self.assertIn("Hola Maria", body)
+        self.assertIn("lleva 35 días vencido", body)
+        self.assertIn("vence el", body, "the invoice lines are in Spanish too")
