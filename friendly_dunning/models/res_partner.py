@@ -29,6 +29,7 @@ SEGMENTATION_COLUMNS = {
     "dunning_broken_promises": "int4",
     "dunning_open_disputes": "int4",
     "dunning_overdue_share": "float8",
+    "dunning_next_date": "date",
 }
 
 
@@ -85,6 +86,12 @@ class ResPartner(models.Model):
     dunning_broken_promises = fields.Integer(company_dependent=True, readonly=True)
     dunning_open_disputes = fields.Integer(company_dependent=True, readonly=True)
     dunning_overdue_share = fields.Float(company_dependent=True, readonly=True)
+    dunning_next_date = fields.Date(
+        string="Next reminder",
+        company_dependent=True,
+        readonly=True,
+        help="The earliest next reminder among the customer's open invoices.",
+    )
     dunning_score_explanation = fields.Html(
         string="Why this score", compute="_compute_dunning_score_explanation"
     )
@@ -197,16 +204,17 @@ class ResPartner(models.Model):
         self.env["account.partial.reconcile"].flush_model()
         self.flush_model(["category_id", "country_id"])
         for company in companies:
-            facts = self._dunning_payment_facts(company, partner_ids)
+            facts, next_dates = self._dunning_payment_facts(company, partner_ids)
             self._dunning_add_broken_promises(company, facts)
-            self._dunning_store_segmentation(company, facts, partner_ids)
+            self._dunning_store_segmentation(company, facts, next_dates, partner_ids)
         self.invalidate_model(
             [*SEGMENTATION_COLUMNS, "dunning_policy_id", "dunning_score_explanation"]
         )
 
     @api.model
     def _dunning_payment_facts(self, company, partner_ids=None):
-        """``{partner_id: PaymentFacts}`` for the customers of ``company``."""
+        """``{partner_id: PaymentFacts}`` for the customers of ``company``, and
+        ``{partner_id: earliest next reminder date}``."""
         today = fields.Date.context_today(self)
         since = today - timedelta(days=365)
         partner_filter = (
@@ -223,7 +231,7 @@ class ResPartner(models.Model):
                        m.amount_total_signed AS total,
                        m.amount_residual_signed AS residual,
                        m.payment_state IN ('not_paid', 'partial') AS is_open,
-                       m.dunning_pause_reason
+                       m.dunning_pause_reason, m.dunning_next_date
                   FROM account_move m
                  WHERE m.company_id = %(company)s
                    AND m.move_type = 'out_invoice'
@@ -259,7 +267,8 @@ class ResPartner(models.Model):
                    COALESCE(MAX(days_late) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(residual) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(total) FILTER (WHERE invoice_date >= %(since)s), 0),
-                   COUNT(*) FILTER (WHERE is_open AND dunning_pause_reason = 'dispute')
+                   COUNT(*) FILTER (WHERE is_open AND dunning_pause_reason = 'dispute'),
+                   MIN(dunning_next_date) FILTER (WHERE is_open)
               FROM judged
           GROUP BY partner_id
                 """,
@@ -281,7 +290,7 @@ class ResPartner(models.Model):
                 open_disputes=row[8],
             )
             for row in rows
-        }
+        }, {row[0]: row[9] for row in rows}
 
     @api.model
     def _dunning_add_broken_promises(self, company, facts):
@@ -289,7 +298,7 @@ class ResPartner(models.Model):
         broken one. Extended where promises are stored."""
 
     @api.model
-    def _dunning_store_segmentation(self, company, facts, partner_ids=None):
+    def _dunning_store_segmentation(self, company, facts, next_dates, partner_ids=None):
         segments = (
             self.env["dunning.segment"].sudo().search([("company_id", "=", company.id)])
         )
@@ -323,6 +332,7 @@ class ResPartner(models.Model):
                     partner_facts.broken_promises,
                     partner_facts.open_disputes,
                     round(verdict.overdue_share, 4),
+                    next_dates.get(partner_id),
                 )
             )
         key = str(company.id)

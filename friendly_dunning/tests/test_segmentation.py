@@ -84,6 +84,8 @@ class TestSegmentation(DunningCommon):
         self.assertEqual(partner.dunning_score, 0 + 8 + 15 + 5 + 4)
         self.assertEqual(partner.dunning_segment_id, self.segments["chronic"])
         self.assertEqual(partner.dunning_policy_id, self.segments["chronic"].policy_id)
+        # The disputed invoice waits; the 70-day one's next step comes first.
+        self.assertEqual(partner.dunning_next_date, self.chronic_70.dunning_next_date)
         self.assertNotEqual(partner.dunning_policy_id, self.company_a.dunning_policy_id)
 
     def test_new_customer(self):
