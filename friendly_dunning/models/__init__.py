@@ -2,6 +2,7 @@ from . import account_move
 from . import account_partial_reconcile
 from . import dunning_channel
 from . import dunning_communication
+from . import dunning_consent
 from . import dunning_policy
 from . import dunning_run
 from . import dunning_segment

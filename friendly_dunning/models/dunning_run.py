@@ -103,7 +103,7 @@ class DunningRun(models.Model):
             self.env, moves.company_id[:1] or self.env.company, fields.Datetime.now()
         )
         contact = planner._collections_contacts(partner)[partner.id]
-        blocked_emails, blocked_phones = planner._blacklists([contact])
+        reach = planner._reach(partner, [contact])
         decision = {
             "partner": partner,
             "contact": contact,
@@ -113,9 +113,7 @@ class DunningRun(models.Model):
             "kind": "manual",
         }
         decision.update(
-            planner._route(
-                step, contact, blocked_emails, blocked_phones, channels=[channel]
-            )
+            planner._route(step, partner, contact, reach, channels=[channel])
         )
         planner._render([decision])
         return planner, decision
@@ -253,7 +251,7 @@ class _Planner:
         )
         contacts = self._collections_contacts(partners)
         sent_today, sent_week = self._recent_counts(partners)
-        blocked_emails, blocked_phones = self._blacklists(contacts.values())
+        reach = self._reach(partners, contacts.values())
         hold_today = self._is_quiet_day()
         decisions = []
         for partner in partners:
@@ -270,9 +268,7 @@ class _Planner:
                 self._hold_reason(
                     partner, contacts[partner.id], sent_today, sent_week, hold_today
                 )
-                or self._route(
-                    step, contacts[partner.id], blocked_emails, blocked_phones
-                )
+                or self._route(step, partner, contacts[partner.id], reach)
             )
             decisions.append(decision)
         self._render(decisions)
@@ -313,6 +309,16 @@ class _Planner:
         return counts(self.now - timedelta(days=1)), counts(
             self.now - timedelta(days=7)
         )
+
+    def _reach(self, partners, contacts):
+        """What decides whether a channel may be used: the e-mail and phone
+        blacklists, and the customers' consent ledger."""
+        blocked_emails, blocked_phones = self._blacklists(contacts)
+        return {
+            "emails": blocked_emails,
+            "phones": blocked_phones,
+            "consents": self.env["dunning.consent"].sudo()._current_states(partners),
+        }
 
     def _blacklists(self, contacts):
         emails = {email_normalize(c.email) for c in contacts if c.email} - {None}
@@ -381,7 +387,7 @@ class _Planner:
             return {"hold": "weekly_cap"}
         return None
 
-    def _route(self, step, contact, blocked_emails, blocked_phones, channels=None):
+    def _route(self, step, partner, contact, reach, channels=None):
         """The first channel of the step (or of ``channels``) that reaches the
         contact, or why none does."""
         reasons = []
@@ -389,11 +395,19 @@ class _Planner:
             self.Step._fields["channel_first"]._description_selection(self.env)
         )
         for channel in channels or step._channel_preference():
+            consent = reach["consents"].get((partner.id, channel))
+            if consent == "opted_out":
+                reasons.append(
+                    self.env._(
+                        "%(channel)s: the customer opted out", channel=labels[channel]
+                    )
+                )
+                continue
             if channel == "email":
                 email = email_normalize(contact.email or "")
                 if not email:
                     reasons.append(self.env._("e-mail: no valid address"))
-                elif email in blocked_emails:
+                elif email in reach["emails"]:
                     reasons.append(self.env._("e-mail: the address opted out"))
                 elif not (self.sandbox or self.email_channel):
                     reasons.append(self.env._("e-mail: no active e-mail channel"))
@@ -403,6 +417,14 @@ class _Planner:
                         "recipient": email,
                         "channel_id": self.sandbox or self.email_channel,
                     }
+                continue
+            if channel == "whatsapp" and consent != "opted_in":
+                reasons.append(
+                    self.env._(
+                        "WhatsApp: the customer has not agreed to receive WhatsApp "
+                        "messages"
+                    )
+                )
                 continue
             e164, problem = to_e164(contact.phone, contact.country_id.code)
             if problem:
@@ -417,7 +439,7 @@ class _Planner:
                         country=contact.country_id.name or self.env._("no country"),
                     )
                 )
-            elif e164 in blocked_phones:
+            elif e164 in reach["phones"]:
                 reasons.append(
                     self.env._(
                         "%(channel)s: the number opted out", channel=labels[channel]
@@ -663,7 +685,7 @@ class _Planner:
         partners = paid.commercial_partner_id
         contacts = self._collections_contacts(partners)
         sent_today, sent_week = self._recent_counts(partners)
-        blocked_emails, blocked_phones = self._blacklists(contacts.values())
+        reach = self._reach(partners, contacts.values())
         quiet_day = self._is_quiet_day()
         decisions = []
         for partner in partners:
@@ -686,9 +708,7 @@ class _Planner:
             )
             if reason:
                 continue  # thanked in a later run
-            decision.update(
-                self._route(step, contacts[partner.id], blocked_emails, blocked_phones)
-            )
+            decision.update(self._route(step, partner, contacts[partner.id], reach))
             decisions.append(decision)
         self._render(decisions)
         decisions = [d for d in decisions if "channel" in d]

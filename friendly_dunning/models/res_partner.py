@@ -95,6 +95,16 @@ class ResPartner(models.Model):
     dunning_score_explanation = fields.Html(
         string="Why this score", compute="_compute_dunning_score_explanation"
     )
+    dunning_consent_ids = fields.One2many(
+        "dunning.consent", "partner_id", string="Contact consent"
+    )
+    dunning_whatsapp_consent = fields.Selection(
+        [("opted_in", "Opted in"), ("opted_out", "Opted out")],
+        string="WhatsApp",
+        compute="_compute_dunning_consents",
+        help="The customer's latest choice about WhatsApp messages. Without an "
+        "opt-in, no WhatsApp message is sent.",
+    )
     dunning_communication_ids = fields.One2many(
         "dunning.communication", "partner_id", string="Collections messages"
     )
@@ -152,6 +162,14 @@ class ResPartner(models.Model):
             partner.dunning_score_explanation = (
                 Markup("<table class='table table-sm o_dunning_score'>%s</table>")
                 % rows
+            )
+
+    @api.depends("dunning_consent_ids")
+    def _compute_dunning_consents(self):
+        states = self.env["dunning.consent"]._current_states(self.commercial_partner_id)
+        for partner in self:
+            partner.dunning_whatsapp_consent = states.get(
+                (partner.commercial_partner_id.id, "whatsapp")
             )
 
     @api.depends_context("company")

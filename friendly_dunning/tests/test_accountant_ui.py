@@ -23,6 +23,9 @@ class TestAccountantUi(DunningCommon):
         )
         cls.late = cls._dunning_invoice(cls.customer, TODAY - timedelta(days=40))
         cls.soon = cls._dunning_invoice(cls.customer, TODAY + timedelta(days=2))
+        cls.env["dunning.consent"]._record(
+            cls.customer, "whatsapp", "opted_in", "import"
+        )
         # What follows is done by a collections user, not an administrator.
         cls.env = cls.env(user=cls.dunning_user_a)
         cls.customer = cls.customer.with_env(cls.env)

@@ -29,6 +29,7 @@ class TestDunningRun(DunningCommon):
         cls.maria_8 = cls._dunning_invoice(cls.maria, days(-8), 120.0)
         cls.maria_35 = cls._dunning_invoice(cls.maria, days(-35), 300.0)
         cls.maria_future = cls._dunning_invoice(cls.maria, days(10), 50.0)
+        cls.env["dunning.consent"]._record(cls.maria, "whatsapp", "opted_in", "portal")
 
     def _run(self):
         run = self.env["dunning.run"]._run_company(self.company, now=NOW)
@@ -166,10 +167,28 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(message.channel, "email")
         self.assertEqual(message.recipient, "maria@example.com")
 
+    def test_whatsapp_only_with_consent(self):
+        self.env["dunning.consent"]._record(
+            self.maria, "whatsapp", "opted_out", "reply"
+        )
+        self._run()
+        message = self._messages(self.maria)
+        self.assertEqual(message.channel, "sms", "the next channel of the step")
+        self.assertEqual(message.recipient, "+34612345678")
+
+    def test_customer_without_consent_gets_sms_then_email_after_opt_out(self):
+        self.maria.dunning_consent_ids.unlink()
+        self.env["dunning.consent"]._record(self.maria, "sms", "opted_out", "reply")
+        self._run()
+        message = self._messages(self.maria)
+        self.assertEqual(message.channel, "email")
+
     def test_blacklisted_number_is_never_used(self):
         self.env["phone.blacklist"].sudo().add("+34612345678")
         self._run()
-        self.assertEqual(self._messages(self.maria).channel, "email")
+        message = self._messages(self.maria)
+        self.assertEqual(message.channel, "email")
+        self.assertNotIn("+34612345678", message.recipient)
 
     def test_archived_customer_is_reported(self):
         self.maria.active = False
