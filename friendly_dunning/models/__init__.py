@@ -10,3 +10,4 @@ from . import dunning_step
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import dunning_demo

@@ -3,3 +3,4 @@ from . import test_dunning_run
 from . import test_install
 from . import test_security
 from . import test_segmentation
+from . import test_demo_data
