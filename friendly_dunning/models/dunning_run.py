@@ -260,7 +260,7 @@ class _Planner:
             decision = {
                 "partner": partner,
                 "contact": contacts[partner.id],
-                "moves": moves.browse(list(due)),
+                "moves": moves.browse(list(due)).with_prefetch(moves._prefetch_ids),
                 "steps": due,
                 "step": step,
             }
@@ -313,14 +313,19 @@ class _Planner:
     def _reach(self, partners, contacts):
         """What decides whether a channel may be used: the e-mail and phone
         blacklists, and the customers' consent ledger."""
-        blocked_emails, blocked_phones = self._blacklists(contacts)
+        numbers = {
+            contact.id: to_e164(contact.phone, contact.country_id.code)
+            for contact in contacts
+        }
+        blocked_emails, blocked_phones = self._blacklists(contacts, numbers)
         return {
             "emails": blocked_emails,
             "phones": blocked_phones,
+            "numbers": numbers,
             "consents": self.env["dunning.consent"].sudo()._current_states(partners),
         }
 
-    def _blacklists(self, contacts):
+    def _blacklists(self, contacts, numbers):
         emails = {email_normalize(c.email) for c in contacts if c.email} - {None}
         blocked_emails = set(
             self.env["mail.blacklist"]
@@ -328,15 +333,11 @@ class _Planner:
             .search([("email", "in", list(emails))])
             .mapped("email")
         )
-        numbers = {}
-        for contact in contacts:
-            e164, _reason = to_e164(contact.phone, contact.country_id.code)
-            if e164:
-                numbers[contact.id] = e164
+        valid = {e164 for e164, _problem in numbers.values() if e164}
         blocked_phones = set(
             self.env["phone.blacklist"]
             .sudo()
-            .search([("number", "in", list(set(numbers.values())))])
+            .search([("number", "in", list(valid))])
             .mapped("number")
         )
         return blocked_emails, blocked_phones
@@ -426,7 +427,7 @@ class _Planner:
                     )
                 )
                 continue
-            e164, problem = to_e164(contact.phone, contact.country_id.code)
+            e164, problem = reach["numbers"][contact.id]
             if problem:
                 reasons.append(
                     self.env._("%(channel)s: no phone number", channel=labels[channel])
@@ -643,15 +644,51 @@ class _Planner:
         )
 
     def _mark_steps_done(self, decisions):
-        moves_by_step = defaultdict(list)
+        """Remember, per invoice, the step reached, today, and when the next
+        step falls due.
+
+        These are the engine's own bookkeeping columns: they are written in one
+        statement per batch rather than through ``account.move.write``, which
+        would re-synchronise every invoice's accounting lines for nothing.
+        """
+        rows = []
         for decision in decisions:
-            for move_id, step_id in decision["steps"].items():
-                moves_by_step[step_id].append(move_id)
-        Move = self.env["account.move"].sudo()
-        for step_id, move_ids in moves_by_step.items():
-            Move.browse(move_ids).write(
-                {"dunning_step_id": step_id, "dunning_last_date": self.today}
+            for move in decision["moves"]:
+                step_id = decision["steps"].get(move.id)
+                if not step_id:
+                    continue
+                step = self.Step.browse(step_id)
+                later = [
+                    offset
+                    for offset in step.policy_id.step_ids.mapped("offset_days")
+                    if offset > step.offset_days
+                ]
+                next_date = (
+                    move.invoice_date_due + timedelta(days=min(later))
+                    if later
+                    else None
+                )
+                rows.append((move.id, step_id, next_date))
+        if not rows:
+            return
+        self.env["account.move"].flush_model(
+            ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
+        )
+        self.env.execute_query(
+            SQL(
+                "UPDATE account_move AS m SET dunning_step_id = v.step_id, "
+                "dunning_last_date = %s, dunning_next_date = v.next_date "
+                "FROM (VALUES %s) AS v(id, step_id, next_date) WHERE m.id = v.id",
+                self.today,
+                SQL(", ").join(
+                    SQL("(%s, %s, %s::date)", move_id, step_id, next_date)
+                    for move_id, step_id, next_date in rows
+                ),
             )
+        )
+        self.env["account.move"].invalidate_model(
+            ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
+        )
 
     def queue_thank_you(self):
         """Thank customers whose reminded, late invoices got paid, once nothing
@@ -713,7 +750,14 @@ class _Planner:
         self._render(decisions)
         decisions = [d for d in decisions if "channel" in d]
         self.queue(decisions)
-        Move.browse([m.id for d in decisions for m in d["moves"]]).write(
-            {"dunning_thanked": True}
-        )
+        thanked = [m.id for d in decisions for m in d["moves"]]
+        if thanked:
+            # Bookkeeping only: see _mark_steps_done.
+            self.env.execute_query(
+                SQL(
+                    "UPDATE account_move SET dunning_thanked = TRUE WHERE id = ANY(%s)",
+                    thanked,
+                )
+            )
+            Move.invalidate_model(["dunning_thanked"])
         return len(decisions)
