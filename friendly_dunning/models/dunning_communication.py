@@ -129,6 +129,10 @@ class DunningCommunication(models.Model):
             if self.channel
             else self.env._("Reminder")
         )
+        if self.channel_id.channel_type == "sandbox":
+            title = self.env._("%(title)s (sandbox: not sent)", title=title)
+        elif self.needs_review:
+            title = self.env._("%(title)s, awaiting approval", title=title)
         return Markup("<p><b>%s</b></p><p>%s</p>") % (
             title,
             Markup("<br/>").join(

@@ -513,8 +513,12 @@ class _Planner:
 
     def _placeholder_values(self, env, decision):
         moves = decision["moves"].with_env(env).sorted("invoice_date_due")
+        # After the due date, {amount} is what is overdue; invoices not yet due
+        # that the same message mentions are listed, not counted as overdue.
+        overdue = moves.filtered(lambda m: m.invoice_date_due < self.today)
+        counted = overdue if decision["step"].offset_days > 0 and overdue else moves
         by_currency = defaultdict(float)
-        for move in moves:
+        for move in counted:
             by_currency[move.currency_id] += move.amount_residual
         amount = self._join(
             env,

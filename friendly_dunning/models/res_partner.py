@@ -44,6 +44,9 @@ class ResPartner(models.Model):
         help="Residual of this customer's invoices past their due date, in "
         "company currency.",
     )
+    dunning_currency_id = fields.Many2one(
+        "res.currency", compute="_compute_dunning_currency_id"
+    )
     dunning_max_days_overdue = fields.Integer(
         string="Days overdue",
         company_dependent=True,
@@ -163,6 +166,10 @@ class ResPartner(models.Model):
                 Markup("<table class='table table-sm o_dunning_score'>%s</table>")
                 % rows
             )
+
+    @api.depends_context("company")
+    def _compute_dunning_currency_id(self):
+        self.dunning_currency_id = self.env.company.currency_id
 
     @api.depends("dunning_consent_ids")
     def _compute_dunning_consents(self):

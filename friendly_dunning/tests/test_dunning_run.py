@@ -107,6 +107,13 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(self._messages(self.maria).move_ids, self.maria_8)
         self.assertEqual(self.maria_35.dunning_next_date, days(6))
 
+    def test_amount_overdue_leaves_out_what_is_not_due_yet(self):
+        soon = self._dunning_invoice(self.maria, days(3), 70.0)
+        self._run()
+        message = self._messages(self.maria)
+        self.assertIn(soon.name, message.body, "listed with its due date")
+        self.assertIn("$\xa0420.00 is now 35 days overdue", message.subject)
+
     def test_partial_payment_reminds_the_residual(self):
         self._dunning_pay(self.maria_35, days(-2), amount=100.0)
         self._run()
