@@ -9,13 +9,34 @@ It times, in one transaction that is rolled back at the end (so the copy can be
 measured again), the segmentation of every customer and the planning of a run:
 selecting what is due, deciding per customer, queueing the outbox records and
 logging them in the chatter. It prints seconds and SQL queries for each.
+
+With ``--oca`` it also times, in the same transaction, OCA's
+``account_credit_control`` generating its credit control lines for the same
+companies and date, and prints both figures and the ratio. That addon must be
+installed in the database (it is not a dependency: it is only called through
+the ORM). Each company gets, in the rolled-back transaction, a credit control
+policy mirroring its dunning policy: a level for each step from the due date on
+(OCA follows up only what is already due), by e-mail, on the receivable
+accounts. ``--oca-policy NAME`` uses a policy configured in the database
+instead::
+
+    pip install --no-deps --target /opt/oca-addons odoo-addon-account-credit-control
+    createdb -T fd_bench_tpl fd_bench_oca
+    odoo --addons-path=.,/opt/oca-addons/odoo/addons -d fd_bench_oca \\
+        -i account_credit_control --stop-after-init
+    odoo --addons-path=.,/opt/oca-addons/odoo/addons dunning_bench \\
+        -d fd_bench_oca --oca
 """
 
 import json
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytz
+
 import odoo
+from odoo import fields
 from odoo.cli.command import Command
 from odoo.modules.registry import Registry
 from odoo.tools import config
@@ -42,6 +63,18 @@ class DunningBench(Command):
             help="plan as if today were this many days later (default 0)",
         )
         parser.add_argument(
+            "--oca",
+            action="store_true",
+            help="also time OCA's account_credit_control generating its credit "
+            "control lines on the same data and date, and print the ratio",
+        )
+        parser.add_argument(
+            "--oca-policy",
+            metavar="NAME",
+            help="with --oca, the account_credit_control policy to run (default: "
+            "one mirroring each company's dunning policy, made for the run)",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="print the figures as JSON"
         )
         options, odoo_args = parser.parse_known_args(cmdargs)
@@ -56,17 +89,24 @@ class DunningBench(Command):
         registry = Registry(options.database)
         with registry.cursor() as cr:
             env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-            figures = measure(env, now)
+            if options.oca and "credit.control.run" not in env:
+                raise SystemExit(
+                    f"--oca: account_credit_control is not installed in "
+                    f"{options.database}, or not on --addons-path"
+                )
+            figures = measure(env, now, oca=options.oca, oca_policy=options.oca_policy)
             cr.rollback()
         if options.json:
-            print(json.dumps(figures, indent=2))
+            sys.stdout.write(json.dumps(figures, indent=2) + "\n")
             return
         for name, value in figures.items():
-            print(f"{name:>32}: {value}")
+            sys.stdout.write(f"{name:>44}: {value}\n")
 
 
-def measure(env, now):
-    """Seconds and queries of segmentation and of planning one run per company."""
+def measure(env, now, oca=False, oca_policy=None):
+    """Seconds and queries of segmentation and of planning one run per company,
+    and with ``oca`` of OCA's credit control lines for the same date (with the
+    policy named ``oca_policy``, else with policies mirroring ours)."""
     cr = env.cr
     companies = env["res.company"].search([("dunning_policy_id", "!=", False)])
     open_invoices = env["account.move"].search_count(
@@ -100,7 +140,7 @@ def measure(env, now):
     env.flush_all()
     planning_seconds = time.perf_counter() - start
     planning_queries = cr.sql_log_count - queries
-    return {
+    figures = {
         "database": cr.dbname,
         "planned_at_utc": now.isoformat(sep=" "),
         "customers_with_invoices": customers,
@@ -113,3 +153,121 @@ def measure(env, now):
         "customers_unreachable": sum(runs.mapped("unreachable_count")),
         "customers_held": sum(runs.mapped("held_count")),
     }
+    if oca:
+        oca_figures = measure_oca(env, now, companies, oca_policy)
+        figures.update(oca_figures.pop("figures"))
+        figures["oca_vs_planning_time_ratio"] = round(
+            oca_figures["seconds"] / planning_seconds, 1
+        )
+        figures["oca_vs_planning_query_ratio"] = round(
+            oca_figures["queries"] / planning_queries, 1
+        )
+        figures["oca_vs_segmentation_and_planning_time_ratio"] = round(
+            oca_figures["seconds"] / (segmentation_seconds + planning_seconds), 1
+        )
+    return figures
+
+
+def measure_oca(env, now, companies, policy_name=None):
+    """Seconds and queries of OCA's credit control run of each company on the
+    date ``now`` falls on in the company's time zone, as our planning uses."""
+    cr = env.cr
+    if policy_name:
+        policy = env["credit.control.policy"].search([("name", "=", policy_name)])
+        if len(policy) != 1:
+            raise SystemExit(
+                f"--oca-policy: {len(policy)} credit control policies named "
+                f"{policy_name!r}"
+            )
+        policies = dict.fromkeys(companies, policy)
+    else:
+        policies = {company: _mirror_policy(env, company) for company in companies}
+    for company, policy in policies.items():
+        company.credit_policy_id = policy
+    env.flush_all()
+    env.invalidate_all()
+
+    queries = cr.sql_log_count
+    start = time.perf_counter()
+    runs = env["credit.control.run"]
+    for company, policy in policies.items():
+        company_today = (
+            pytz.utc.localize(now)
+            .astimezone(pytz.timezone(company.partner_id.tz or "UTC"))
+            .date()
+        )
+        run = (
+            env["credit.control.run"]
+            .with_company(company)
+            .create(
+                {
+                    "date": company_today,
+                    "company_id": company.id,
+                    "policy_ids": [fields.Command.set(policy.ids)],
+                }
+            )
+        )
+        run.generate_credit_lines()
+        runs |= run
+    env.flush_all()
+    seconds = time.perf_counter() - start
+    queries = cr.sql_log_count - queries
+
+    Line = env["credit.control.line"]
+    lines = Line.search([("run_id", "in", runs.ids)])
+    per_level = Line._read_group([("run_id", "in", runs.ids)], ["level"], ["__count"])
+    per_channel = Line._read_group(
+        [("run_id", "in", runs.ids)], ["channel"], ["__count"]
+    )
+    return {
+        "seconds": seconds,
+        "queries": queries,
+        "figures": {
+            "oca_policies": ", ".join(policy.name for policy in policies.values()),
+            "oca_run_dates": ", ".join(sorted({str(run.date) for run in runs})),
+            "oca_seconds": round(seconds, 2),
+            "oca_queries": queries,
+            "oca_lines_generated": len(lines),
+            "oca_lines_per_level": dict(sorted(per_level)),
+            "oca_lines_per_channel": dict(sorted(per_channel)),
+            "oca_customers_with_lines": len(lines.commercial_partner_id),
+        },
+    }
+
+
+def _mirror_policy(env, company):
+    """An OCA credit control policy mirroring the company's dunning policy: a
+    level per step from the due date on (OCA only follows up lines already
+    due), by e-mail, on the company's receivable accounts."""
+    steps = company.dunning_policy_id.step_ids.filtered(
+        lambda step: step.offset_days >= 0
+    ).sorted("offset_days")
+    template = env["mail.template"].search(
+        [("model", "=", "credit.control.communication")], order="id", limit=1
+    )
+    receivable_accounts = env["account.account"].search(
+        fields.Domain("account_type", "=", "asset_receivable")
+        & fields.Domain(env["account.account"]._check_company_domain(company))
+    )
+    return env["credit.control.policy"].create(
+        {
+            "name": f"{company.dunning_policy_id.name} (mirror)",
+            "company_id": company.id,
+            "account_ids": [fields.Command.set(receivable_accounts.ids)],
+            "level_ids": [
+                fields.Command.create(
+                    {
+                        "name": step.name,
+                        "level": level,
+                        "computation_mode": "net_days",
+                        "delay_days": step.offset_days,
+                        "channel": "email",
+                        "email_template_id": template.id,
+                        "custom_text": step.body or step.name,
+                        "custom_mail_text": step.body or step.name,
+                    }
+                )
+                for level, step in enumerate(steps, start=1)
+            ],
+        }
+    )
