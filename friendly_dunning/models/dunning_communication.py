@@ -1,3 +1,5 @@
+from datetime import datetime, timezone
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -93,6 +95,11 @@ class DunningCommunication(models.Model):
     delivered_date = fields.Datetime(string="Delivered", readonly=True)
     read_date = fields.Datetime(string="Read", readonly=True)
     mail_id = fields.Many2one("mail.mail", string="E-mail", readonly=True)
+    provider_message_id = fields.Char(
+        string="Provider message ID", readonly=True, index="btree_not_null", copy=False
+    )
+    cost = fields.Float(readonly=True, help="What the provider charged, if it says.")
+    cost_category = fields.Char(readonly=True)
 
     @api.depends("partner_id", "kind")
     def _compute_display_name(self):
@@ -109,6 +116,39 @@ class DunningCommunication(models.Model):
             ):
                 continue
             message.write({"state": state, **values})
+
+    def _apply_provider_status(self, event, error_message=None):
+        """Apply one WhatsApp status event. Repeated and out-of-order events are
+        harmless: a message never moves backwards, and a delivery after a read
+        changes nothing."""
+        self.ensure_one()
+        when = fields.Datetime.to_datetime(
+            datetime.fromtimestamp(event["timestamp"], tz=timezone.utc).replace(
+                tzinfo=None
+            )
+            if event.get("timestamp")
+            else fields.Datetime.now()
+        )
+        values = {}
+        pricing = event.get("pricing") or {}
+        if pricing:
+            values["cost_category"] = pricing.get("category")
+            if pricing.get("cost") is not None:
+                values["cost"] = pricing["cost"]
+        status = event.get("status")
+        if status == "failed":
+            if self.state not in ("delivered", "read", "replied"):
+                values |= {"state": "failed", "error_message": error_message}
+            self.write(values)
+            return
+        if status in ("delivered", "read") and not self.delivered_date:
+            values["delivered_date"] = when
+        if status == "read" and not self.read_date:
+            values["read_date"] = when
+        if values:
+            self.write(values)
+        if status in STATE_RANK:
+            self._advance(status)
 
     def action_approve(self):
         self.filtered("needs_review").write({"needs_review": False})

@@ -1,0 +1,115 @@
+import json
+import logging
+
+from werkzeug.exceptions import BadRequest, Forbidden
+
+from odoo import http
+from odoo.http import request
+
+from ..tools.signatures import verify_meta_signature
+from ..tools.whatsapp_cloud import WhatsAppError, error_kind, parse_webhook
+
+_logger = logging.getLogger(__name__)
+
+
+class FriendlyDunningWebhooks(http.Controller):
+    @http.route(
+        "/friendly_dunning/webhook/whatsapp",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        csrf=False,
+        save_session=False,
+    )
+    def whatsapp_verify(self, **params):
+        """Meta's set-up handshake: echo the challenge when the token is ours."""
+        token = params.get("hub.verify_token")
+        if params.get("hub.mode") != "subscribe" or not token:
+            raise Forbidden()
+        channel = (
+            request.env["dunning.channel"]
+            .sudo()
+            .search(
+                [("channel_type", "=", "whatsapp"), ("wa_verify_token", "=", token)],
+                limit=1,
+            )
+        )
+        if not channel:
+            raise Forbidden()
+        return request.make_response(
+            params.get("hub.challenge", ""), headers=[("Content-Type", "text/plain")]
+        )
+
+    @http.route(
+        "/friendly_dunning/webhook/whatsapp",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def whatsapp_event(self):
+        raw_body = request.httprequest.get_data()
+        signature = request.httprequest.headers.get("X-Hub-Signature-256")
+        channels = (
+            request.env["dunning.channel"]
+            .sudo()
+            .search([("channel_type", "=", "whatsapp"), ("wa_app_secret", "!=", False)])
+        )
+        signed_by = channels.filtered(
+            lambda c: verify_meta_signature(c.wa_app_secret, raw_body, signature)
+        )
+        if not signed_by:
+            _logger.info("WhatsApp webhook refused: missing or wrong signature")
+            raise Forbidden()
+        try:
+            events = parse_webhook(json.loads(raw_body))
+        except ValueError as error:
+            raise BadRequest() from error
+        self._apply_statuses(signed_by, events["statuses"])
+        return request.make_response("ok", headers=[("Content-Type", "text/plain")])
+
+    def _apply_statuses(self, channels, statuses):
+        """Statuses of our messages, matched by our id (carried in the callback
+        data) or the provider's, and only within the companies of the channel
+        that signed the request."""
+        if not statuses:
+            return
+        Communication = request.env["dunning.communication"].sudo()
+        our_ids = {
+            int(event["callback_data"])
+            for event in statuses
+            if (event.get("callback_data") or "").isdigit()
+        }
+        wamids = {event["wamid"] for event in statuses if event.get("wamid")}
+        messages = Communication.search(
+            [
+                ("company_id", "in", channels.company_id.ids),
+                "|",
+                ("id", "in", list(our_ids)),
+                ("provider_message_id", "in", list(wamids)),
+            ]
+        )
+        by_id = {message.id: message for message in messages}
+        by_wamid = {
+            message.provider_message_id: message
+            for message in messages
+            if message.provider_message_id
+        }
+        channel = channels[:1]
+        for event in sorted(statuses, key=lambda e: e.get("timestamp") or 0):
+            callback = event.get("callback_data") or ""
+            message = (callback.isdigit() and by_id.get(int(callback))) or by_wamid.get(
+                event.get("wamid")
+            )
+            if not message:
+                continue  # not ours, or another company's: ignore
+            if event.get("wamid") and not message.provider_message_id:
+                message.provider_message_id = event["wamid"]
+            error_message = None
+            if event.get("status") == "failed":
+                code = event.get("error_code")
+                error_message = channel._whatsapp_error_message(
+                    WhatsAppError(code, error_kind(code=code), event.get("error_title"))
+                )
+            message._apply_provider_status(event, error_message)

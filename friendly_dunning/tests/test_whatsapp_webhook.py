@@ -1,0 +1,159 @@
+import hashlib
+import hmac
+import json
+
+from odoo.tests import HttpCase, tagged
+
+from .common import DunningCommon
+
+URL = "/friendly_dunning/webhook/whatsapp"
+SECRET = "test-app-secret"
+
+
+def signed(payload, secret=SECRET):
+    body = json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Hub-Signature-256": f"sha256={digest}"}
+
+
+def status_payload(*statuses):
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "waba-1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"phone_number_id": "1001"},
+                            "statuses": list(statuses),
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def status(wamid, state, timestamp, **extra):
+    return {
+        "id": wamid,
+        "status": state,
+        "timestamp": str(timestamp),
+        "recipient_id": "34612345678",
+        **extra,
+    }
+
+
+@tagged("post_install", "-at_install")
+class TestWhatsAppWebhook(DunningCommon, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.channel = cls.env["dunning.channel"].create(
+            {
+                "name": "WhatsApp",
+                "channel_type": "whatsapp",
+                "company_id": cls.company_a.id,
+                "wa_phone_number_id": "1001",
+                "wa_access_token": "token",
+                "wa_app_secret": SECRET,
+                "wa_verify_token": "verify-me",
+            }
+        )
+        customer = cls._dunning_customer("Maria")
+        cls.message = cls.env["dunning.communication"].create(
+            {
+                "company_id": cls.company_a.id,
+                "partner_id": customer.id,
+                "channel": "whatsapp",
+                "channel_id": cls.channel.id,
+                "state": "sent",
+                "provider_message_id": "wamid.A",
+            }
+        )
+        cls.other_company_message = cls.env["dunning.communication"].create(
+            {
+                "company_id": cls.company_b.id,
+                "partner_id": customer.id,
+                "channel": "whatsapp",
+                "state": "sent",
+                "provider_message_id": "wamid.B",
+            }
+        )
+
+    def _post(self, body, headers):
+        return self.url_open(
+            URL, data=body, headers=headers | {"Content-Type": "application/json"}
+        )
+
+    def test_verify_handshake(self):
+        ok = self.url_open(
+            f"{URL}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=42"
+        )
+        self.assertEqual(ok.status_code, 200)
+        self.assertEqual(ok.text, "42")
+        wrong = self.url_open(
+            f"{URL}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42"
+        )
+        self.assertEqual(wrong.status_code, 403)
+
+    def test_unsigned_or_wrongly_signed_requests_change_nothing(self):
+        body, _headers = signed(status_payload(status("wamid.A", "read", 1700000000)))
+        self.assertEqual(self._post(body, {}).status_code, 403)
+        _body, bad = signed({"other": "payload"})
+        self.assertEqual(self._post(body, bad).status_code, 403)
+        _body, other_secret = signed(
+            status_payload(status("wamid.A", "read", 1700000000)), "not-ours"
+        )
+        self.assertEqual(self._post(body, other_secret).status_code, 403)
+        self.message.invalidate_recordset()
+        self.assertEqual(self.message.state, "sent")
+
+    def test_malformed_json_is_refused(self):
+        body = b"{not json"
+        digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        response = self._post(body, {"X-Hub-Signature-256": f"sha256={digest}"})
+        self.assertEqual(response.status_code, 400)
+
+    def test_statuses_are_monotonic_and_idempotent(self):
+        read = status("wamid.A", "read", 1700000100)
+        delivered = status(
+            "wamid.A",
+            "delivered",
+            1700000050,
+            pricing={"billable": True, "category": "utility", "cost": 0.0042},
+        )
+        for payload in (status_payload(read), status_payload(delivered, read)):
+            response = self._post(*signed(payload))
+            self.assertEqual(response.status_code, 200)
+        self.message.invalidate_recordset()
+        self.assertEqual(self.message.state, "read", "never moves backwards")
+        self.assertTrue(self.message.read_date)
+        self.assertTrue(self.message.delivered_date)
+        self.assertEqual(self.message.cost_category, "utility")
+        self.assertAlmostEqual(self.message.cost, 0.0042)
+
+    def test_failure_is_explained(self):
+        failed = status(
+            "wamid.A",
+            "failed",
+            1700000100,
+            errors=[{"code": 131026, "title": "Message undeliverable"}],
+        )
+        self.assertEqual(self._post(*signed(status_payload(failed))).status_code, 200)
+        self.message.invalidate_recordset()
+        self.assertEqual(self.message.state, "failed")
+        self.assertIn("could not deliver", self.message.error_message)
+        self.assertIn("131026", self.message.error_message)
+
+    def test_unknown_ids_and_other_companies_are_ignored(self):
+        payload = status_payload(
+            status("wamid.unknown", "read", 1700000100),
+            status("wamid.B", "read", 1700000100),
+        )
+        self.assertEqual(self._post(*signed(payload)).status_code, 200)
+        self.other_company_message.invalidate_recordset()
+        self.assertEqual(self.other_company_message.state, "sent")
