@@ -728,9 +728,10 @@ class _Planner:
         sent_today, sent_week = self._recent_counts(partners)
         reach = self._reach(partners, contacts.values())
         quiet_day = self._is_quiet_day()
+        paid_by_partner = paid.grouped("commercial_partner_id")
         decisions = []
         for partner in partners:
-            moves = paid.filtered(lambda m, p=partner: m.commercial_partner_id == p)
+            moves = paid_by_partner[partner]
             step = max(moves.dunning_step_id, key=lambda s: s.offset_days)
             policy = step.policy_id
             if partner.id in still_overdue or not policy.thank_you:
