@@ -1,0 +1,1475 @@
+"""Benchmark dataset: ``odoo dunning_dataset`` fills a database with customers,
+posted customer invoices, credit notes and payments with a realistic aging.
+
+Everything goes through the accounting engine (``action_post``, real
+``account.payment`` records reconciled with ``_reconcile_plan``); the speed
+comes from batching and from worker processes, not from bypassing the ORM.
+Odoo's command-line dispatcher loads this file; it never enters a registry.
+Tests import :func:`generate`.
+"""
+
+import logging
+import math
+import multiprocessing
+import random
+import sys
+import time
+import traceback
+from collections import Counter, defaultdict
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import islice
+
+import phonenumbers
+
+from odoo import api, fields
+from odoo.cli.command import Command
+from odoo.modules.db import is_initialized
+from odoo.modules.registry import Registry
+from odoo.service import db as db_service
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.sql_db import close_all, close_db, db_connect
+from odoo.tools import SQL, config
+
+_logger = logging.getLogger(__name__)
+
+ADDON = "friendly_dunning"
+DEFAULT_BATCH_SIZE = 500
+MAX_BATCH_ATTEMPTS = 5
+HISTORY_DAYS = 540  # invoices spread over the last ~18 months
+NEW_CUSTOMER_DAYS = 90
+CREDIT_NOTE_RATE = 0.05
+APPLIED_CREDIT_NOTE_SHARE = 0.75
+FULL_CREDIT_NOTE_SHARE = 0.2
+ON_ACCOUNT_PAYMENT_RATE = 0.01  # unreconciled payments, per invoice
+CUSTOMER_REFERENCE_RATE = 0.3
+INVOICE_CONTACT_RATE = 0.25
+LOCAL_CURRENCY_SHARE = 0.6  # foreign customers invoiced in their own currency
+PAYMENT_RUN_SHARE = 0.5  # customers paying on a weekly run, several invoices at once
+PAYMENT_TERM_DAYS = ((15, 30), (30, 50), (60, 20))  # (days, weight)
+MOBILE_TYPES = (
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+)
+# Rough units of each currency per US dollar; weekly rates walk around them.
+CURRENCY_UNITS_PER_USD = {"USD": 1.0, "EUR": 0.92, "MXN": 18.5, "BRL": 5.4}
+EXTRA_COMPANY_CURRENCIES = ("EUR", "MXN", "BRL")
+FAST_CONTEXT = {
+    "tracking_disable": True,
+    "mail_create_nolog": True,
+    "mail_notrack": True,
+    "mail_auto_subscribe_no_notify": True,
+}
+
+
+@dataclass(frozen=True)
+class Country:
+    currency: str
+    weight: int
+    lang: str
+    legal_forms: tuple
+    cities: tuple  # (city, zip, time zone)
+    streets: tuple
+
+
+COUNTRIES = {
+    "US": Country(
+        "USD",
+        40,
+        "en_US",
+        ("Inc.", "LLC", "Corp."),
+        (
+            ("Austin", "78701", "America/Chicago"),
+            ("Chicago", "60601", "America/Chicago"),
+            ("Denver", "80202", "America/Denver"),
+        ),
+        ("Main Street", "Oak Avenue", "Market Street"),
+    ),
+    "MX": Country(
+        "MXN",
+        14,
+        "es_MX",
+        ("S.A. de C.V.", "S. de R.L. de C.V."),
+        (
+            ("Ciudad de México", "06600", "America/Mexico_City"),
+            ("Guadalajara", "44100", "America/Mexico_City"),
+            ("Monterrey", "64000", "America/Monterrey"),
+        ),
+        ("Avenida Reforma", "Calle Morelos", "Avenida Juárez"),
+    ),
+    "BR": Country(
+        "BRL",
+        14,
+        "pt_BR",
+        ("Ltda.", "S.A."),
+        (
+            ("São Paulo", "01310-100", "America/Sao_Paulo"),
+            ("Rio de Janeiro", "20040-002", "America/Sao_Paulo"),
+            ("Curitiba", "80010-000", "America/Sao_Paulo"),
+        ),
+        ("Avenida Paulista", "Rua das Flores", "Rua XV de Novembro"),
+    ),
+    "DE": Country(
+        "EUR",
+        10,
+        "de_DE",
+        ("GmbH", "AG"),
+        (
+            ("Berlin", "10115", "Europe/Berlin"),
+            ("München", "80331", "Europe/Berlin"),
+            ("Hamburg", "20095", "Europe/Berlin"),
+        ),
+        ("Hauptstraße", "Bahnhofstraße", "Lindenweg"),
+    ),
+    "FR": Country(
+        "EUR",
+        9,
+        "fr_FR",
+        ("SARL", "SAS"),
+        (
+            ("Paris", "75002", "Europe/Paris"),
+            ("Lyon", "69002", "Europe/Paris"),
+            ("Nantes", "44000", "Europe/Paris"),
+        ),
+        ("Rue de la République", "Avenue Victor Hugo", "Rue Nationale"),
+    ),
+    "ES": Country(
+        "EUR",
+        8,
+        "es_ES",
+        ("S.L.", "S.A."),
+        (
+            ("Madrid", "28013", "Europe/Madrid"),
+            ("Barcelona", "08002", "Europe/Madrid"),
+            ("Valencia", "46002", "Europe/Madrid"),
+        ),
+        ("Calle Mayor", "Gran Vía", "Calle del Sol"),
+    ),
+    "IT": Country(
+        "EUR",
+        5,
+        "it_IT",
+        ("S.r.l.", "S.p.A."),
+        (
+            ("Milano", "20121", "Europe/Rome"),
+            ("Roma", "00184", "Europe/Rome"),
+            ("Torino", "10121", "Europe/Rome"),
+        ),
+        ("Via Roma", "Corso Italia", "Via Garibaldi"),
+    ),
+}
+NAME_PREFIXES = (
+    "Atlas", "Blue", "Cedar", "Coral", "Delta", "Evergreen", "Golden", "Granite",
+    "Harbor", "Iron", "Lumen", "Maple", "North", "Nova", "Orbit", "Pioneer",
+    "Prime", "Quartz", "Red Rock", "Silver", "Summit", "Sun", "Vertex", "Willow",
+)  # fmt: skip
+NAME_ACTIVITIES = (
+    "Builders", "Consulting", "Energy", "Farms", "Foods", "Furniture", "Health",
+    "Hospitality", "Labs", "Logistics", "Media", "Motors", "Packaging", "Pharma",
+    "Print", "Retail", "Software", "Studios", "Systems", "Textiles", "Trading",
+)  # fmt: skip
+FIRST_NAMES = (
+    "Ana", "Carlos", "Chloé", "Emma", "Giulia", "Hannah", "Jonas", "José", "Laura",
+    "Lucas", "Maria", "Mateo", "Olivia", "Pedro", "Sofia", "Thomas",
+)  # fmt: skip
+LAST_NAMES = (
+    "Bianchi", "Dubois", "García", "Johnson", "López", "Martin", "Müller",
+    "Oliveira", "Rossi", "Santos", "Schmidt", "Smith",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Product:
+    code: str
+    name: str
+    kind: str
+    usd_price: float
+    quantities: tuple  # (min, max)
+
+
+PRODUCTS = (
+    Product("FDGEN-CONS", "Consulting (hour)", "service", 95.0, (2, 40)),
+    Product("FDGEN-SUPP", "Support plan (month)", "service", 450.0, (1, 3)),
+    Product("FDGEN-IMPL", "Implementation package", "service", 3200.0, (1, 1)),
+    Product("FDGEN-TRAI", "Training day", "service", 780.0, (1, 5)),
+    Product("FDGEN-HOST", "Hosting (month)", "service", 120.0, (1, 12)),
+    Product("FDGEN-HARD", "Hardware kit", "consu", 640.0, (1, 10)),
+)
+
+
+@dataclass(frozen=True)
+class Installment:
+    """A payment made ``first_delay`` to ``last_delay`` days after the due date;
+    a partial one pays part of what is left, the others pay all of it."""
+
+    first_delay: int
+    last_delay: int
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    label: str
+    weight: int
+    outcomes: tuple  # (weight, installments); no installment: never paid
+
+
+PROFILES = {
+    "reliable": Profile(
+        "Dataset: reliable payer",
+        40,
+        (
+            (92, (Installment(-10, 2),)),
+            (7, (Installment(3, 20),)),
+            (1, (Installment(0, 15, True), Installment(20, 60))),
+        ),
+    ),
+    "occasional_late": Profile(
+        "Dataset: occasional late payer",
+        30,
+        (
+            (60, (Installment(-5, 3),)),
+            (27, (Installment(5, 60),)),
+            (8, (Installment(0, 30, True), Installment(31, 120))),
+            (5, ()),
+        ),
+    ),
+    "chronic_late": Profile(
+        "Dataset: chronic late payer",
+        20,
+        (
+            (10, (Installment(0, 10),)),
+            (45, (Installment(20, 150),)),
+            (25, (Installment(10, 60, True), Installment(61, 240))),
+            (20, ()),
+        ),
+    ),
+    "new": Profile(
+        "Dataset: new customer",
+        10,
+        (
+            (70, (Installment(-5, 5),)),
+            (15, (Installment(5, 45),)),
+            (8, (Installment(0, 30, True), Installment(31, 90))),
+            (7, ()),
+        ),
+    ),
+}
+
+
+@dataclass(eq=False)
+class CustomerPlan:
+    index: int
+    country_code: str
+    currency_code: str
+    profile: str
+    term_days: int
+    payment_weekday: int | None  # pays on this weekday's run, or as invoices fall due
+    company_index: int
+    weight: float
+    values: dict
+    contact_values: dict | None
+    partner_id: int = 0  # the commercial partner, once created
+    invoice_partner_id: int = 0  # who invoices are addressed to
+
+
+@dataclass(eq=False)
+class InvoicePlan:
+    customer: CustomerPlan
+    invoice_date: date
+    lines: list  # (Product, quantity, price_unit in invoice currency)
+    reference: str | None
+    move_id: int = 0
+
+
+@dataclass(eq=False)
+class Settlement:
+    """Something that changes a customer's balance after invoicing: a credit
+    note for one invoice, a payment of one or more invoices, or a payment on
+    account of none."""
+
+    kind: str  # credit_note, payment, on_account
+    on: date
+    customer: CustomerPlan
+    invoices: tuple = ()
+    fraction: float = 1.0  # of the invoice (credit note) or of the residuals (payment)
+    applied: bool = True  # credit notes: linked to and reconciled with their invoice
+    amount: float = 0.0  # payments on account, in the customer's currency
+
+
+KIND_ORDER = {"credit_note": 0, "payment": 1, "on_account": 2}
+
+
+@dataclass(frozen=True)
+class CompanySetup:
+    company_id: int
+    sale_journal_id: int
+    bank_journal_id: int
+    sale_tax_ids: tuple
+    currency_code: str
+    fiscal_country_code: str
+
+
+@dataclass
+class Catalog:
+    """Ids of the records the plans refer to, resolved once and valid in any
+    process."""
+
+    companies: list
+    currency_ids: dict
+    country_ids: dict
+    term_ids: dict
+    product_ids: dict
+    tag_ids: dict
+    langs: set
+
+
+@dataclass
+class Plan:
+    """What is left to create once the customers exist."""
+
+    catalog: Catalog
+    invoices: list
+    settlements: list
+
+
+def generate(
+    env,
+    *,
+    customers,
+    invoices,
+    seed=42,
+    companies=1,
+    today=None,
+    batch_size=DEFAULT_BATCH_SIZE,
+    commit=None,
+):
+    """Create ``customers`` customers and ``invoices`` posted customer invoices,
+    with credit notes and payments, in one process, and return a summary dict.
+
+    The first company is ``env.company``; ``companies - 1`` more are created with
+    a generic chart of accounts. ``commit`` is called after every batch (the CLI
+    commits there; tests leave it out and stay in their transaction).
+    """
+    builder = DatasetBuilder(
+        env,
+        seed=seed,
+        today=today or fields.Date.context_today(env.user),
+        batch_size=batch_size,
+        commit=commit,
+    )
+    plan = builder.prepare(customers=customers, invoices=invoices, companies=companies)
+    counts, invoice_ids = builder.build(plan.invoices, plan.settlements, plan.catalog)
+    return builder.summary(counts + builder.counts, invoice_ids)
+
+
+def _batches(items, size):
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _by_company(items, company_index_of):
+    grouped = defaultdict(list)
+    for item in items:
+        grouped[company_index_of(item)].append(item)
+    return sorted(grouped.items())
+
+
+class DatasetBuilder:
+    def __init__(self, env, *, seed, today, batch_size, commit=None):
+        self.rng = random.Random(seed)
+        self.today = today
+        self.batch_size = batch_size
+        self.counts = Counter()
+        self.started = time.perf_counter()
+        self.bind(env, commit)
+
+    def bind(self, env, commit=None):
+        """Work in ``env`` from now on (worker processes bind their own)."""
+        self.env = env(context=dict(env.context, **FAST_CONTEXT))
+        self.commit = commit or (lambda: None)
+
+    def prepare(self, *, customers, invoices, companies):
+        """Reference data and customers in the database, the rest planned."""
+        if customers < 1 or invoices < 1:
+            raise ValueError("customers and invoices must both be at least 1")
+        if companies < 1:
+            raise ValueError("companies must be at least 1")
+        catalog = self._prepare_catalog(companies)
+        self._end_batch()
+        customer_plans = self._plan_customers(customers, catalog)
+        invoice_plans = self._plan_invoices(customer_plans, invoices, catalog)
+        settlements = self._plan_settlements(customer_plans, invoice_plans)
+        self._create_customers(customer_plans, catalog)
+        return Plan(catalog, invoice_plans, settlements)
+
+    def build(self, invoice_plans, settlements, catalog):
+        """Create and post the invoices, then their credit notes and payments,
+        in date order; return the counts and the ids of the invoices."""
+        counts = Counter()
+        invoice_ids = []
+        for batch in _batches(invoice_plans, self.batch_size):
+            batch_ids = self._in_batch(self._create_invoices, batch, catalog)
+            invoice_ids += batch_ids
+            counts["invoices"] += len(batch_ids)
+            self._progress("invoices", counts["invoices"], len(invoice_plans))
+        done = 0
+        for batch in self._settlement_batches(settlements):
+            counts += self._settle(batch, catalog)
+            done += len(batch)
+            self._progress("credit notes and payments", done, len(settlements))
+        return counts, invoice_ids
+
+    def _in_batch(self, function, *args):
+        """Run one batch as one transaction, then hand it to ``commit`` and drop
+        the cache so memory stays flat however large the dataset is. Worker
+        processes share journal sequences, so a batch that meets a deadlock or
+        a serialization failure is rolled back and run again."""
+        for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
+            try:
+                result = function(*args)
+                self.env.cr.flush()  # precommit hooks fail here, not at commit
+                break
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
+                if attempt == MAX_BATCH_ATTEMPTS:
+                    raise
+                _logger.info("%s, running the batch again", error.pgcode)
+                self.env.cr.rollback()
+                self.env.transaction.reset()
+                time.sleep(random.uniform(0, 2**attempt))
+        self._end_batch()
+        return result
+
+    def _end_batch(self):
+        self.env.flush_all()
+        self.commit()
+        self.env.invalidate_all()
+
+    def _progress(self, what, done, total):
+        elapsed = time.perf_counter() - self.started
+        _logger.info("%s: %d/%d (%.0fs elapsed)", what, done, total, elapsed)
+
+    # ------------------------------------------------------------------
+    # Reference data: companies, currencies and rates, terms, products
+    # ------------------------------------------------------------------
+
+    def _prepare_catalog(self, company_count):
+        env = self.env
+        currencies = (
+            env["res.currency"]
+            .with_context(active_test=False)
+            .search([("name", "in", list(CURRENCY_UNITS_PER_USD))])
+        )
+        currencies.filtered(lambda currency: not currency.active).active = True
+        currency_ids = {currency.name: currency.id for currency in currencies}
+        companies = [self._prepare_company(env.company)]
+        for number in range(2, company_count + 1):
+            currency_code = EXTRA_COMPANY_CURRENCIES[
+                (number - 2) % len(EXTRA_COMPANY_CURRENCIES)
+            ]
+            companies.append(
+                self._prepare_extra_company(number, currency_ids[currency_code])
+            )
+        self._create_rates(companies, currency_ids)
+        countries = env["res.country"].search([("code", "in", list(COUNTRIES))])
+        return Catalog(
+            companies=companies,
+            currency_ids=currency_ids,
+            country_ids={country.code: country.id for country in countries},
+            term_ids=self._payment_terms(),
+            product_ids=self._products(),
+            tag_ids=self._profile_tags(),
+            langs={code for code, _name in env["res.lang"].get_installed()},
+        )
+
+    def _prepare_extra_company(self, number, currency_id):
+        name = f"Dunning Benchmark Company {number}"
+        company = self.env["res.company"].search([("name", "=", name)], limit=1)
+        if not company:
+            company = self.env["res.company"].create({"name": name})
+            self.env.user.company_ids += company
+            self.env["account.chart.template"].try_loading(
+                "generic_coa", company, install_demo=False
+            )
+            # the chart gives the company its fiscal country's currency; this one
+            # keeps its books in another (allowed while it has no entries)
+            company.currency_id = currency_id
+        return self._prepare_company(company)
+
+    def _prepare_company(self, company):
+        if not company.chart_template:
+            self.env["account.chart.template"].try_loading(
+                "generic_coa", company, install_demo=False
+            )
+        journal_domain = [("company_id", "=", company.id)]
+        sale_journal = self.env["account.journal"].search(
+            journal_domain + [("type", "=", "sale")], limit=1
+        )
+        bank_journal = self.env["account.journal"].search(
+            journal_domain + [("type", "=", "bank")], limit=1
+        )
+        if not sale_journal or not bank_journal:
+            raise ValueError(
+                f"Company {company.name!r} needs a sales journal and a bank journal."
+            )
+        return CompanySetup(
+            company_id=company.id,
+            sale_journal_id=sale_journal.id,
+            bank_journal_id=bank_journal.id,
+            sale_tax_ids=tuple(company.account_sale_tax_id.ids),
+            currency_code=company.currency_id.name,
+            fiscal_country_code=company.account_fiscal_country_id.code,
+        )
+
+    def _create_rates(self, companies, currency_ids):
+        """Weekly rates over the whole history, a mean-reverting walk around
+        :data:`CURRENCY_UNITS_PER_USD`, so that foreign invoices and payments post
+        at different rates and reconciliation books exchange differences."""
+        first_day = self.today - timedelta(days=HISTORY_DAYS + 7)
+        weeks = [
+            first_day + timedelta(days=7 * week)
+            for week in range((HISTORY_DAYS + 14) // 7)
+        ]
+        units_per_usd = {}
+        for code, base in CURRENCY_UNITS_PER_USD.items():
+            deviation = 0.0
+            for day in weeks:
+                deviation = 0.9 * deviation + self.rng.gauss(0, 0.015)
+                units_per_usd[code, day] = (
+                    base * math.exp(deviation) if code != "USD" else 1.0
+                )
+        Rate = self.env["res.currency.rate"]
+        existing = {
+            (rate.company_id.id, rate.currency_id.id, rate.name)
+            for rate in Rate.search(
+                [
+                    ("company_id", "in", [setup.company_id for setup in companies]),
+                    ("name", ">=", first_day),
+                ]
+            )
+        }
+        Rate.create(
+            [
+                {
+                    "company_id": setup.company_id,
+                    "currency_id": currency_ids[code],
+                    "name": day,
+                    "rate": units_per_usd[code, day]
+                    / units_per_usd[setup.currency_code, day],
+                }
+                for setup in companies
+                for code in CURRENCY_UNITS_PER_USD
+                if code != setup.currency_code
+                for day in weeks
+                if (setup.company_id, currency_ids[code], day) not in existing
+            ]
+        )
+
+    def _payment_terms(self):
+        Term = self.env["account.payment.term"]
+        terms = {}
+        for days, _weight in PAYMENT_TERM_DAYS:
+            term = Term.search([("line_ids.nb_days", "=", days)]).filtered(
+                lambda term, days=days: (
+                    len(term.line_ids) == 1
+                    and term.line_ids.value == "percent"
+                    and term.line_ids.value_amount == 100
+                    and term.line_ids.delay_type == "days_after"
+                    and term.line_ids.nb_days == days
+                    and not term.early_discount
+                )
+            )[:1]
+            if not term:
+                term = Term.create(
+                    {
+                        "name": f"{days} Days",
+                        "line_ids": [
+                            fields.Command.create(
+                                {
+                                    "value": "percent",
+                                    "value_amount": 100,
+                                    "nb_days": days,
+                                }
+                            )
+                        ],
+                    }
+                )
+            terms[days] = term.id
+        return terms
+
+    def _products(self):
+        Product = self.env["product.product"]
+        existing = {
+            product.default_code: product.id
+            for product in Product.search(
+                [("default_code", "in", [product.code for product in PRODUCTS])]
+            )
+        }
+        missing = [product for product in PRODUCTS if product.code not in existing]
+        created = Product.create(
+            [
+                {
+                    "name": product.name,
+                    "default_code": product.code,
+                    "type": product.kind,
+                    "list_price": product.usd_price,
+                }
+                for product in missing
+            ]
+        )
+        existing.update(
+            zip([product.code for product in missing], created.ids, strict=True)
+        )
+        return existing
+
+    def _profile_tags(self):
+        Tag = self.env["res.partner.category"]
+        tag_ids = {}
+        for name, profile in PROFILES.items():
+            tag = Tag.search([("name", "=", profile.label)], limit=1) or Tag.create(
+                {"name": profile.label}
+            )
+            tag_ids[name] = tag.id
+        return tag_ids
+
+    # ------------------------------------------------------------------
+    # Plans: plain Python, drawn from the seeded random generator
+    # ------------------------------------------------------------------
+
+    def _plan_customers(self, count, catalog):
+        rng = self.rng
+        country_codes = list(COUNTRIES)
+        country_weights = [country.weight for country in COUNTRIES.values()]
+        profile_names = list(PROFILES)
+        profile_weights = [profile.weight for profile in PROFILES.values()]
+        term_days = [days for days, _weight in PAYMENT_TERM_DAYS]
+        term_weights = [weight for _days, weight in PAYMENT_TERM_DAYS]
+        company_weights = [3] + [1] * (len(catalog.companies) - 1)
+        plans = []
+        for index in range(count):
+            country_code = rng.choices(country_codes, country_weights)[0]
+            country = COUNTRIES[country_code]
+            company_index = rng.choices(range(len(catalog.companies)), company_weights)[
+                0
+            ]
+            currency_code = (
+                country.currency
+                if rng.random() < LOCAL_CURRENCY_SHARE
+                else catalog.companies[company_index].currency_code
+            )
+            profile = rng.choices(profile_names, profile_weights)[0]
+            days = rng.choices(term_days, term_weights)[0]
+            name = " ".join(
+                (
+                    rng.choice(NAME_PREFIXES),
+                    rng.choice(NAME_ACTIVITIES),
+                    rng.choice(country.legal_forms),
+                )
+            )
+            domain = f"{name.split()[0].lower()}-{index + 1}.example.com"
+            city, zip_code, time_zone = rng.choice(country.cities)
+            lang = country.lang if country.lang in catalog.langs else "en_US"
+            values = {
+                "name": name,
+                "is_company": True,
+                "ref": f"FDGEN{index + 1:06d}",
+                "country_id": catalog.country_ids[country_code],
+                "city": city,
+                "zip": zip_code,
+                "street": f"{rng.choice(country.streets)} {rng.randint(1, 400)}",
+                "email": f"billing@{domain}",
+                "phone": self._mobile_number(country_code),
+                "lang": lang,
+                "tz": time_zone,
+                "property_payment_term_id": catalog.term_ids[days],
+                "category_id": [fields.Command.link(catalog.tag_ids[profile])],
+            }
+            contact_values = None
+            if rng.random() < INVOICE_CONTACT_RATE:
+                first_name, last_name = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+                contact_values = {
+                    "type": "invoice",
+                    "name": f"{first_name} {last_name}",
+                    "email": f"{first_name.lower()}.ap@{domain}",
+                    "phone": self._mobile_number(country_code),
+                    "lang": lang,
+                    "tz": time_zone,
+                }
+            plans.append(
+                CustomerPlan(
+                    index=index,
+                    country_code=country_code,
+                    currency_code=currency_code,
+                    profile=profile,
+                    term_days=days,
+                    payment_weekday=rng.randrange(5)
+                    if rng.random() < PAYMENT_RUN_SHARE
+                    else None,
+                    company_index=company_index,
+                    # a few customers get most invoices, as in real ledgers
+                    weight=min(rng.paretovariate(1.3), 40.0)
+                    * (0.3 if profile == "new" else 1.0),
+                    values=values,
+                    contact_values=contact_values,
+                )
+            )
+        return plans
+
+    def _mobile_number(self, country_code):
+        """A random number that ``phonenumbers`` accepts as a valid mobile of the
+        country, in international format, built on the library's example."""
+        example = phonenumbers.example_number_for_type(
+            country_code, phonenumbers.PhoneNumberType.MOBILE
+        )
+        national = str(example.national_number)
+        for _attempt in range(20):
+            candidate = phonenumbers.PhoneNumber(
+                country_code=example.country_code,
+                national_number=int(national[:-6] + f"{self.rng.randrange(10**6):06d}"),
+            )
+            if (
+                phonenumbers.is_valid_number(candidate)
+                and phonenumbers.number_type(candidate) in MOBILE_TYPES
+            ):
+                return phonenumbers.format_number(
+                    candidate, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+                )
+        return phonenumbers.format_number(
+            example, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+
+    def _plan_invoices(self, customer_plans, count, catalog):
+        rng = self.rng
+        # every customer is invoiced at least once when there are enough invoices
+        owners = customer_plans[:count] + rng.choices(
+            customer_plans,
+            [customer.weight for customer in customer_plans],
+            k=max(0, count - len(customer_plans)),
+        )
+        plans = []
+        for customer in owners:
+            history = NEW_CUSTOMER_DAYS if customer.profile == "new" else HISTORY_DAYS
+            company_currency = catalog.companies[customer.company_index].currency_code
+            factor = (
+                CURRENCY_UNITS_PER_USD[customer.currency_code]
+                / CURRENCY_UNITS_PER_USD[company_currency]
+            )
+            lines = []
+            for product in rng.sample(
+                PRODUCTS, rng.choices((1, 2, 3, 4), (45, 30, 15, 10))[0]
+            ):
+                price = round(product.usd_price * factor * rng.uniform(0.85, 1.15), 2)
+                lines.append((product, rng.randint(*product.quantities), price))
+            plans.append(
+                InvoicePlan(
+                    customer=customer,
+                    invoice_date=self.today - timedelta(days=rng.randint(0, history)),
+                    lines=lines,
+                    reference=f"PO-{rng.randint(10000, 99999)}"
+                    if rng.random() < CUSTOMER_REFERENCE_RATE
+                    else None,
+                )
+            )
+        plans.sort(key=lambda plan: plan.invoice_date)  # numbered in date order
+        return plans
+
+    def _plan_settlements(self, customer_plans, invoice_plans):
+        """Credit notes and payments, from each customer's payment behaviour.
+        Whatever would happen after today has not happened yet, which is what
+        leaves invoices open, from not yet due to months overdue."""
+        rng = self.rng
+        settlements = []
+        payment_runs = defaultdict(list)  # (customer, date): invoices paid in full
+        for invoice in invoice_plans:
+            customer = invoice.customer
+            due = invoice.invoice_date + timedelta(days=customer.term_days)
+            not_before = invoice.invoice_date
+            if rng.random() < CREDIT_NOTE_RATE:
+                credit_date = invoice.invoice_date + timedelta(days=rng.randint(1, 20))
+                if credit_date <= self.today:
+                    applied = rng.random() < APPLIED_CREDIT_NOTE_SHARE
+                    fraction = (
+                        1.0
+                        if rng.random() < FULL_CREDIT_NOTE_SHARE
+                        else round(rng.uniform(0.1, 0.5), 2)
+                    )
+                    settlements.append(
+                        Settlement(
+                            "credit_note",
+                            credit_date,
+                            customer,
+                            (invoice,),
+                            fraction,
+                            applied,
+                        )
+                    )
+                    if applied:
+                        if fraction == 1.0:
+                            continue  # fully credited: nothing left to pay
+                        not_before = credit_date + timedelta(days=1)
+            outcomes = PROFILES[customer.profile].outcomes
+            installments = rng.choices(
+                [plan for _w, plan in outcomes], [w for w, _plan in outcomes]
+            )[0]
+            for installment in installments:
+                paid_on = max(
+                    due
+                    + timedelta(
+                        days=rng.randint(
+                            installment.first_delay, installment.last_delay
+                        )
+                    ),
+                    not_before,
+                )
+                if not installment.partial and customer.payment_weekday is not None:
+                    paid_on += timedelta(
+                        days=(customer.payment_weekday - paid_on.weekday()) % 7
+                    )
+                if paid_on > self.today:
+                    break
+                if installment.partial:
+                    fraction = round(rng.uniform(0.25, 0.75), 2)
+                    settlements.append(
+                        Settlement("payment", paid_on, customer, (invoice,), fraction)
+                    )
+                else:
+                    payment_runs[customer, paid_on].append(invoice)
+                not_before = paid_on + timedelta(days=1)
+        settlements += [
+            Settlement("payment", paid_on, customer, tuple(invoices))
+            for (customer, paid_on), invoices in payment_runs.items()
+        ]
+        for _number in range(
+            max(1, round(len(invoice_plans) * ON_ACCOUNT_PAYMENT_RATE))
+        ):
+            customer = rng.choice(customer_plans)
+            amount = round(
+                rng.randint(5, 200)
+                * 10
+                * CURRENCY_UNITS_PER_USD[customer.currency_code],
+                -1,
+            )
+            history = NEW_CUSTOMER_DAYS if customer.profile == "new" else HISTORY_DAYS
+            paid_on = self.today - timedelta(days=rng.randint(0, history))
+            settlements.append(
+                Settlement("on_account", paid_on, customer, amount=amount)
+            )
+        settlements.sort(
+            key=lambda settlement: (settlement.on, KIND_ORDER[settlement.kind])
+        )
+        return settlements
+
+    # ------------------------------------------------------------------
+    # Creation, in batches
+    # ------------------------------------------------------------------
+
+    def _create_customers(self, customer_plans, catalog):
+        Partner = self.env["res.partner"]
+        for batch in _batches(customer_plans, self.batch_size * 4):
+            for company_index, customers in _by_company(
+                batch, lambda plan: plan.company_index
+            ):
+                company = self.env["res.company"].browse(
+                    catalog.companies[company_index].company_id
+                )
+                partners = Partner.with_company(company).create(
+                    [customer.values for customer in customers]
+                )
+                for customer, partner_id in zip(customers, partners.ids, strict=True):
+                    customer.partner_id = customer.invoice_partner_id = partner_id
+            with_contact = [customer for customer in batch if customer.contact_values]
+            contacts = Partner.create(
+                [
+                    dict(customer.contact_values, parent_id=customer.partner_id)
+                    for customer in with_contact
+                ]
+            )
+            for customer, contact_id in zip(with_contact, contacts.ids, strict=True):
+                customer.invoice_partner_id = contact_id
+            self.counts["customers"] += len(batch)
+            self.counts["invoice_contacts"] += len(with_contact)
+            self._end_batch()
+            self._progress("customers", self.counts["customers"], len(customer_plans))
+
+    def _line_values(self, lines, setup, catalog, customer, fraction=1.0):
+        # sales tax on domestic sales only; exports are not taxed
+        tax_ids = (
+            list(setup.sale_tax_ids)
+            if customer.country_code == setup.fiscal_country_code
+            else []
+        )
+        return [
+            fields.Command.create(
+                {
+                    "product_id": catalog.product_ids[product.code],
+                    "quantity": quantity,
+                    "price_unit": round(price * fraction, 2),
+                    "tax_ids": [fields.Command.set(tax_ids)],
+                }
+            )
+            for product, quantity, price in lines
+        ]
+
+    def _moves(self, setup):
+        return self.env["account.move"].with_company(setup.company_id)
+
+    def _create_invoices(self, batch, catalog):
+        invoice_ids = []
+        for company_index, invoices in _by_company(
+            batch, lambda plan: plan.customer.company_index
+        ):
+            setup = catalog.companies[company_index]
+            moves = self._moves(setup).create(
+                [
+                    {
+                        "move_type": "out_invoice",
+                        "journal_id": setup.sale_journal_id,
+                        "partner_id": invoice.customer.invoice_partner_id,
+                        "invoice_date": invoice.invoice_date,
+                        "invoice_payment_term_id": catalog.term_ids[
+                            invoice.customer.term_days
+                        ],
+                        "currency_id": catalog.currency_ids[
+                            invoice.customer.currency_code
+                        ],
+                        "ref": invoice.reference,
+                        "invoice_line_ids": self._line_values(
+                            invoice.lines, setup, catalog, invoice.customer
+                        ),
+                    }
+                    for invoice in invoices
+                ]
+            )
+            moves.action_post()
+            for invoice, move_id in zip(invoices, moves.ids, strict=True):
+                invoice.move_id = move_id
+            invoice_ids += moves.ids
+        return invoice_ids
+
+    def _settlement_batches(self, settlements):
+        """Batches in date order; a batch ends before a second payment of an
+        invoice, whose amount depends on the first one being reconciled."""
+        batch, paid_invoices = [], set()
+        for settlement in settlements:
+            paying = set(settlement.invoices) if settlement.kind == "payment" else set()
+            if len(batch) >= self.batch_size or paying & paid_invoices:
+                yield batch
+                batch, paid_invoices = [], set()
+            batch.append(settlement)
+            paid_invoices |= paying
+        if batch:
+            yield batch
+
+    def _settle(self, batch, catalog):
+        """Credit notes, payments, then their reconciliation, each in its own
+        transaction: posting holds the journal's sequence until the commit, so
+        short transactions let parallel workers take turns instead of queueing
+        behind whole batches. Credit notes go first: a payment in the same batch
+        pays what they leave."""
+        by_kind = defaultdict(list)
+        for settlement in batch:
+            by_kind[settlement.kind].append(settlement)
+        counts = Counter()
+        if by_kind["credit_note"]:
+            counts += self._in_batch(
+                self._create_credit_notes, by_kind["credit_note"], catalog
+            )
+        if by_kind["payment"]:
+            matches = self._in_batch(
+                self._create_invoice_payments, by_kind["payment"], catalog
+            )
+            self._in_batch(self._reconcile_payments, matches)
+            counts["payments"] += len(matches)
+            counts["payments_partial"] += sum(partial for _p, _i, partial in matches)
+            counts["payments_several_invoices"] += sum(
+                len(invoice_ids) > 1 for _p, invoice_ids, _partial in matches
+            )
+        if by_kind["on_account"]:
+            counts += self._in_batch(
+                self._create_on_account_payments, by_kind["on_account"], catalog
+            )
+        return counts
+
+    def _create_credit_notes(self, credit_notes, catalog):
+        counts = Counter()
+        for company_index, group in _by_company(
+            credit_notes, lambda item: item.customer.company_index
+        ):
+            setup = catalog.companies[company_index]
+            invoices = self._moves(setup).browse(
+                [credit_note.invoices[0].move_id for credit_note in group]
+            )
+            values = []
+            for credit_note, invoice in zip(group, invoices, strict=True):
+                reason = (
+                    "Price adjustment"
+                    if credit_note.fraction < 1
+                    else "Cancelled order"
+                )
+                values.append(
+                    {
+                        "move_type": "out_refund",
+                        "journal_id": setup.sale_journal_id,
+                        "partner_id": credit_note.customer.invoice_partner_id,
+                        "invoice_date": credit_note.on,
+                        "currency_id": invoice.currency_id.id,
+                        # a linked credit note is reconciled with its invoice on posting
+                        "reversed_entry_id": invoice.id
+                        if credit_note.applied
+                        else False,
+                        "ref": f"{reason}: {invoice.name}"
+                        if credit_note.applied
+                        else "Goodwill credit",
+                        "invoice_line_ids": self._line_values(
+                            credit_note.invoices[0].lines,
+                            setup,
+                            catalog,
+                            credit_note.customer,
+                            credit_note.fraction,
+                        ),
+                    }
+                )
+            self._moves(setup).create(values).action_post()
+            counts["credit_notes"] += len(group)
+            counts["credit_notes_unapplied"] += sum(
+                not credit_note.applied for credit_note in group
+            )
+        return counts
+
+    def _create_invoice_payments(self, payments, catalog):
+        """Post the payments of invoices, each for what its customer pays of
+        their residual; return (payment id, invoice ids, partial) triples."""
+        matches = []
+        for company_index, group in _by_company(
+            payments, lambda item: item.customer.company_index
+        ):
+            setup = catalog.companies[company_index]
+            batch_ids = [invoice.move_id for item in group for invoice in item.invoices]
+            paid = []
+            for payment in group:
+                invoices = (
+                    self._moves(setup)
+                    .browse([invoice.move_id for invoice in payment.invoices])
+                    .with_prefetch(batch_ids)  # one query for the batch's residuals
+                )
+                currency = invoices.currency_id
+                amount = sum(
+                    currency.round(invoice.amount_residual * payment.fraction)
+                    for invoice in invoices
+                )
+                if not currency.is_zero(amount):
+                    paid.append((payment, invoices, amount))
+            records = self._post_payments(
+                setup,
+                [
+                    {
+                        "partner_id": payment.customer.partner_id,
+                        "amount": amount,
+                        "currency_id": invoices.currency_id.id,
+                        "date": payment.on,
+                        "memo": ", ".join(invoices.mapped("name")),
+                        "invoice_ids": [fields.Command.set(invoices.ids)],
+                    }
+                    for payment, invoices, amount in paid
+                ],
+            )
+            matches += [
+                (record.id, invoices.ids, payment.fraction < 1)
+                for record, (payment, invoices, _amount) in zip(
+                    records, paid, strict=True
+                )
+            ]
+        return matches
+
+    def _reconcile_payments(self, matches):
+        """Match each payment's receivable line with its invoices' lines; the
+        engine books the exchange differences of foreign currencies."""
+        all_invoice_ids = [
+            invoice_id
+            for _payment, invoice_ids, _partial in matches
+            for invoice_id in invoice_ids
+        ]
+        payments = self.env["account.payment"].browse(
+            [payment_id for payment_id, _invoices, _partial in matches]
+        )
+        Move = self.env["account.move"]
+        self.env["account.move.line"]._reconcile_plan(
+            [
+                (
+                    payment.move_id.line_ids
+                    + Move.browse(invoice_ids).with_prefetch(all_invoice_ids).line_ids
+                ).filtered(
+                    lambda line: (
+                        line.account_type == "asset_receivable" and not line.reconciled
+                    )
+                )
+                for payment, (_id, invoice_ids, _partial) in zip(
+                    payments, matches, strict=True
+                )
+            ]
+        )
+
+    def _create_on_account_payments(self, payments, catalog):
+        counts = Counter()
+        for company_index, group in _by_company(
+            payments, lambda item: item.customer.company_index
+        ):
+            self._post_payments(
+                catalog.companies[company_index],
+                [
+                    {
+                        "partner_id": payment.customer.partner_id,
+                        "amount": payment.amount,
+                        "currency_id": catalog.currency_ids[
+                            payment.customer.currency_code
+                        ],
+                        "date": payment.on,
+                        "memo": "Payment on account",
+                    }
+                    for payment in group
+                ],
+            )
+            counts["payments_on_account"] += len(group)
+        return counts
+
+    def _post_payments(self, setup, values):
+        # skip_invoice_sync: as the payment register does, the payment builds its
+        # own balanced journal entry
+        payments = (
+            self.env["account.payment"]
+            .with_company(setup.company_id)
+            .with_context(skip_invoice_sync=True)
+            .create(
+                [
+                    dict(
+                        value,
+                        payment_type="inbound",
+                        partner_type="customer",
+                        journal_id=setup.bank_journal_id,
+                    )
+                    for value in values
+                ]
+            )
+        )
+        payments.action_post()
+        return payments
+
+    # ------------------------------------------------------------------
+    # Summary
+    # ------------------------------------------------------------------
+
+    def summary(self, counts, invoice_ids):
+        elapsed = time.perf_counter() - self.started
+        Move = self.env["account.move"]
+        invoice_domain = [("id", "in", invoice_ids)]
+        aging = Counter(
+            _aging_bucket((self.today - invoice.invoice_date_due).days)
+            for invoice in Move.search_fetch(
+                invoice_domain + [("payment_state", "in", ("not_paid", "partial"))],
+                ["invoice_date_due"],
+            )
+        )
+        return {
+            **{key: counts[key] for key in SUMMARY_COUNTS},
+            "foreign_currency_invoices": len(
+                Move.search_fetch(
+                    invoice_domain, ["currency_id", "company_currency_id"]
+                ).filtered(
+                    lambda invoice: invoice.currency_id != invoice.company_currency_id
+                )
+            ),
+            "payment_states": dict(
+                Move._read_group(invoice_domain, ["payment_state"], ["__count"])
+            ),
+            "open_by_age": {
+                bucket: aging[bucket] for bucket in AGING_BUCKETS if aging[bucket]
+            },
+            "elapsed_seconds": round(elapsed, 1),
+            # no rate under a frozen clock (tests)
+            "invoices_per_second": round(counts["invoices"] / elapsed, 1)
+            if elapsed
+            else None,
+        }
+
+
+SUMMARY_COUNTS = (
+    "customers",
+    "invoice_contacts",
+    "invoices",
+    "credit_notes",
+    "credit_notes_unapplied",
+    "payments",
+    "payments_partial",
+    "payments_several_invoices",
+    "payments_on_account",
+)
+AGING_BUCKETS = ("not due", "1-30", "31-60", "61-90", "91-120", ">120")
+
+
+def _aging_bucket(days_overdue):
+    if days_overdue <= 0:
+        return "not due"
+    for bucket, limit in (("1-30", 30), ("31-60", 60), ("61-90", 90), ("91-120", 120)):
+        if days_overdue <= limit:
+            return bucket
+    return ">120"
+
+
+# Set in the parent just before forking, read by the worker processes.
+_WORKER_JOB = {}
+
+
+def _run_worker(worker, workers, sender):
+    """Build the share of the dataset of the customers ``index % workers ==
+    worker``, in a forked process with its own database connection, and send
+    back the counts and invoice ids, or the traceback as text (ORM and psycopg2
+    errors do not pickle)."""
+    builder, plan, registry = (
+        _WORKER_JOB["builder"],
+        _WORKER_JOB["plan"],
+        _WORKER_JOB["registry"],
+    )
+    try:
+        with registry.cursor() as cr:
+            builder.bind(api.Environment(cr, api.SUPERUSER_ID, {}), commit=cr.commit)
+            result = builder.build(
+                [
+                    invoice
+                    for invoice in plan.invoices
+                    if invoice.customer.index % workers == worker
+                ],
+                [
+                    settlement
+                    for settlement in plan.settlements
+                    if settlement.customer.index % workers == worker
+                ],
+                plan.catalog,
+            )
+    except Exception:  # noqa: BLE001 - any failure is reported to the parent
+        result = traceback.format_exc()
+    finally:
+        close_all()
+    sender.send(result)
+    sender.close()
+
+
+def _build_in_workers(registry, builder, plan, workers):
+    # forked workers must not share the parent's connections
+    close_all()
+    _WORKER_JOB.update(builder=builder, plan=plan, registry=registry)
+    context = multiprocessing.get_context("fork")
+    channels = []
+    for worker in range(workers):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_run_worker, args=(worker, workers, sender), name=f"dataset-{worker}"
+        )
+        process.start()
+        sender.close()
+        channels.append((process, receiver))
+    results = []
+    for process, receiver in channels:
+        try:
+            results.append(receiver.recv())
+        except EOFError:
+            results.append(f"{process.name} stopped without a result")
+        process.join()
+        if process.exitcode:
+            results.append(f"{process.name} exited with code {process.exitcode}")
+    _WORKER_JOB.clear()
+    return results
+
+
+class DunningDataset(Command):
+    """Fill a database with customers, posted invoices and payments for benchmarks"""
+
+    name = "dunning_dataset"
+    epilog = """
+        Odoo's database options (-c, --db_host, --db_port, -r, -w, ...) apply too,
+        and -u friendly_dunning upgrades the addon first. The database is created,
+        with friendly_dunning and without demo data, when it does not exist.
+        Build a template once, then copy it for every run:
+
+            odoo --addons-path=... dunning_dataset -d fdgen_tpl_20k_100k \\
+                --customers 20000 --invoices 100000 --workers 2 --template
+            createdb -T fdgen_tpl_20k_100k fd_bench_run
+    """
+
+    def run(self, cmdargs):
+        parser = self.parser
+        parser.add_argument(
+            "-d",
+            "--database",
+            required=True,
+            help="database to fill (created if missing)",
+        )
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=2000,
+            help="customers to create (default 2000)",
+        )
+        parser.add_argument(
+            "--invoices",
+            type=int,
+            default=10000,
+            help="invoices to create (default 10000)",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=42,
+            help="random seed: same seed and sizes, same data relative to the day "
+            "it runs (default 42)",
+        )
+        parser.add_argument(
+            "--companies",
+            type=int,
+            default=1,
+            help="companies the customers are spread over (default 1)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes creating invoices and payments in parallel (default 1)",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"records per create, post and commit (default {DEFAULT_BATCH_SIZE})",
+        )
+        parser.add_argument(
+            "--template",
+            action="store_true",
+            help="when done, VACUUM (FREEZE, ANALYZE) and close connections, "
+            "ready for `createdb -T`",
+        )
+        options, odoo_args = parser.parse_known_args(cmdargs)
+        if options.workers < 1:
+            parser.error("--workers must be at least 1")
+        config.parse_config(
+            [*odoo_args, "-d", options.database, "--no-http"], setup_logging=True
+        )
+        dbname = options.database
+
+        started = time.perf_counter()
+        self._ensure_database(dbname)
+        setup_seconds = time.perf_counter() - started
+        summary = self._generate(dbname, options)
+        self._print_summary(dbname, setup_seconds, summary)
+        if options.template:
+            self._prepare_template(dbname)
+
+    @staticmethod
+    def _ensure_database(dbname):
+        """Create the database if needed, install the addon without demo data if
+        it is missing, and apply ``-u``/``--update`` if given."""
+        try:
+            db_service._create_empty_database(dbname)
+        except db_service.DatabaseExists:
+            _logger.info("Adding to the existing database %s", dbname)
+        else:
+            _logger.info("Created database %s", dbname)
+        with closing(db_connect(dbname).cursor()) as cr:
+            installed = False
+            if is_initialized(cr):
+                cr.execute(
+                    SQL("SELECT state FROM ir_module_module WHERE name = %s", ADDON)
+                )
+                installed = cr.fetchone() == ("installed",)
+        install_modules = [] if installed else [ADDON]
+        if install_modules or config["update"]:
+            Registry.new(
+                dbname,
+                update_module=True,
+                install_modules=install_modules,
+                upgrade_modules=config["update"],
+                new_db_demo=False,
+            )
+
+    @staticmethod
+    def _generate(dbname, options):
+        registry = Registry(dbname)
+        with registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            builder = DatasetBuilder(
+                env,
+                seed=options.seed,
+                today=fields.Date.context_today(env.user),
+                batch_size=options.batch_size,
+                commit=cr.commit,
+            )
+            plan = builder.prepare(
+                customers=options.customers,
+                invoices=options.invoices,
+                companies=options.companies,
+            )
+        if options.workers == 1:
+            with registry.cursor() as cr:
+                builder.bind(
+                    api.Environment(cr, api.SUPERUSER_ID, {}), commit=cr.commit
+                )
+                results = [builder.build(plan.invoices, plan.settlements, plan.catalog)]
+        else:
+            results = _build_in_workers(registry, builder, plan, options.workers)
+        failures = [result for result in results if isinstance(result, str)]
+        if failures:
+            sys.exit("Dataset generation failed in a worker:\n" + "\n".join(failures))
+        counts, invoice_ids = sum((result[0] for result in results), Counter()), []
+        for result in results:
+            invoice_ids += result[1]
+        with registry.cursor() as cr:
+            builder.bind(api.Environment(cr, api.SUPERUSER_ID, {}))
+            return builder.summary(counts + builder.counts, invoice_ids)
+
+    @staticmethod
+    def _print_summary(dbname, setup_seconds, summary):
+        rows = [
+            ("database", dbname),
+            ("database setup (s)", round(setup_seconds, 1)),
+            *((key.replace("_", " "), summary[key]) for key in SUMMARY_COUNTS),
+            ("foreign currency invoices", summary["foreign_currency_invoices"]),
+            ("invoices by payment state", summary["payment_states"]),
+            ("open invoices by days overdue", summary["open_by_age"]),
+            ("generation time (s)", summary["elapsed_seconds"]),
+            ("invoices per second, overall", summary["invoices_per_second"]),
+        ]
+        width = max(len(label) for label, _value in rows)
+        sys.stdout.write(
+            "\nDunning dataset ready\n"
+            + "".join(f"  {label:<{width}}  {value}\n" for label, value in rows)
+        )
+
+    @staticmethod
+    def _prepare_template(dbname):
+        """Freeze and analyse so copies start clean, and leave no connection
+        open: PostgreSQL only copies a database nobody is connected to."""
+        Registry.delete(dbname)
+        close_db(dbname)
+        with closing(db_connect(dbname).cursor()) as cr:
+            cr._cnx.autocommit = True
+            cr.execute(SQL("VACUUM (FREEZE, ANALYZE)"))
+        close_db(dbname)
+        with closing(db_connect("postgres").cursor()) as cr:
+            cr.execute(
+                SQL(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid != pg_backend_pid()",
+                    dbname,
+                )
+            )
+            others = cr.fetchone()[0]
+        close_db("postgres")
+        if others:
+            _logger.warning(
+                "%d other connection(s) to %s: `createdb -T` waits until they close.",
+                others,
+                dbname,
+            )
+        sys.stdout.write(
+            f"\nTemplate ready, copy it with: createdb -T {dbname} NEW_DB\n"
+        )

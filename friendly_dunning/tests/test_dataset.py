@@ -1,0 +1,152 @@
+from datetime import date
+
+import phonenumbers
+
+from odoo.tests import freeze_time, tagged
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+from odoo.addons.friendly_dunning.cli.dunning_dataset import generate
+
+TODAY = date(2026, 6, 15)
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestDataset(AccountTestInvoicingCommon):
+    """The benchmark dataset generator, run small inside the test transaction."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.env.company
+        # a small batch size, so that the run spans several batches
+        cls.summary = generate(
+            cls.env, customers=12, invoices=60, seed=20, today=TODAY, batch_size=25
+        )
+        Move = cls.env["account.move"]
+        in_company = [("company_id", "=", cls.company.id)]
+        cls.invoices = Move.search(in_company + [("move_type", "=", "out_invoice")])
+        cls.credit_notes = Move.search(in_company + [("move_type", "=", "out_refund")])
+        cls.payments = cls.env["account.payment"].search(in_company)
+        cls.customers = cls.invoices.commercial_partner_id
+
+    def test_invoices_posted_and_every_entry_balanced(self):
+        self.assertEqual(len(self.invoices), 60)
+        self.assertEqual(self.summary["invoices"], 60)
+        self.assertEqual(set(self.invoices.mapped("state")), {"posted"})
+        entries = self.env["account.move"].search(
+            [("company_id", "=", self.company.id)]
+        )
+        self.assertEqual(set(entries.mapped("state")), {"posted"}, "no draft is left")
+        balances = self.env["account.move.line"]._read_group(
+            [("company_id", "=", self.company.id)], ["move_id"], ["balance:sum"]
+        )
+        self.assertEqual(len(balances), len(entries))
+        for move, balance in balances:
+            self.assertTrue(self.company.currency_id.is_zero(balance), move.name)
+
+    def test_invoices_age_from_not_due_to_long_overdue(self):
+        self.assertEqual(len(self.customers), 12)
+        dates = self.invoices.mapped("invoice_date")
+        self.assertGreater((TODAY - min(dates)).days, 365, "history over a year")
+        self.assertLessEqual(max(dates), TODAY)
+        states = set(self.invoices.mapped("payment_state"))
+        self.assertTrue({"paid", "partial", "not_paid"} <= states, states)
+        open_invoices = self.invoices.filtered(
+            lambda invoice: invoice.payment_state in ("not_paid", "partial")
+        )
+        days_overdue = [
+            (TODAY - invoice.invoice_date_due).days for invoice in open_invoices
+        ]
+        self.assertTrue(any(days <= 0 for days in days_overdue), "not yet due")
+        self.assertTrue(any(days > 0 for days in days_overdue), "overdue")
+        self.assertTrue(any(days > 120 for days in days_overdue), "over 120 days")
+        terms = self.invoices.mapped(
+            lambda invoice: (invoice.invoice_date_due - invoice.invoice_date).days
+        )
+        self.assertTrue(set(terms) <= {15, 30, 60}, set(terms))
+
+    def test_residuals_match_reconciliations(self):
+        for invoice in self.invoices:
+            receivable = invoice.line_ids.filtered(
+                lambda line: line.account_type == "asset_receivable"
+            )
+            matched = sum(receivable.matched_credit_ids.mapped("debit_amount_currency"))
+            currency = invoice.currency_id
+            self.assertTrue(
+                currency.is_zero(
+                    invoice.amount_total - matched - invoice.amount_residual
+                ),
+                invoice.name,
+            )
+            if invoice.payment_state == "paid":
+                self.assertTrue(currency.is_zero(invoice.amount_residual))
+                self.assertTrue(
+                    invoice.reconciled_payment_ids or invoice.reversal_move_ids
+                )
+            elif invoice.payment_state == "not_paid":
+                self.assertEqual(invoice.amount_residual, invoice.amount_total)
+            elif invoice.payment_state == "partial":
+                self.assertGreater(invoice.amount_residual, 0)
+                self.assertLess(invoice.amount_residual, invoice.amount_total)
+
+    def test_payments_posted_and_reconciled(self):
+        self.assertTrue(self.payments)
+        self.assertEqual(
+            set(self.payments.mapped("state")) - {"in_process", "paid"}, set()
+        )
+        on_account = self.payments.filtered(lambda payment: not payment.invoice_ids)
+        for_invoices = self.payments - on_account
+        self.assertTrue(on_account, "some payments are not matched to any invoice")
+        self.assertTrue(for_invoices)
+        self.assertTrue(
+            any(len(payment.invoice_ids) > 1 for payment in for_invoices),
+            "some payments settle several invoices at once",
+        )
+        for payment in for_invoices:
+            counterpart = payment.move_id.line_ids.filtered(
+                lambda line: line.account_type == "asset_receivable"
+            )
+            self.assertTrue(counterpart.reconciled, payment.name)
+            self.assertEqual(payment.reconciled_invoice_ids, payment.invoice_ids)
+        for payment in on_account:
+            counterpart = payment.move_id.line_ids.filtered(
+                lambda line: line.account_type == "asset_receivable"
+            )
+            self.assertFalse(counterpart.reconciled, payment.name)
+
+    def test_credit_notes_applied_and_unapplied(self):
+        self.assertEqual(set(self.credit_notes.mapped("state")), {"posted"})
+        applied = self.credit_notes.filtered("reversed_entry_id")
+        unapplied = self.credit_notes - applied
+        self.assertTrue(applied)
+        self.assertTrue(unapplied)
+        for credit_note in applied:
+            self.assertTrue(
+                credit_note.currency_id.is_zero(credit_note.amount_residual)
+            )
+            self.assertLess(
+                credit_note.amount_total,
+                credit_note.reversed_entry_id.amount_total + 0.01,
+            )
+        for credit_note in unapplied:
+            self.assertEqual(credit_note.amount_residual, credit_note.amount_total)
+
+    def test_currencies_and_customers(self):
+        foreign = self.invoices.filtered(
+            lambda invoice: invoice.currency_id != self.company.currency_id
+        )
+        self.assertTrue(foreign)
+        self.assertTrue(self.invoices - foreign)
+        self.assertGreater(len(foreign.currency_id), 1)
+        # booked at the rate of the invoice date, not one to one
+        self.assertTrue(
+            any(
+                invoice.amount_total != abs(invoice.amount_total_signed)
+                for invoice in foreign
+            )
+        )
+        self.assertGreater(len(self.customers.country_id), 2)
+        for customer in self.customers:
+            number = phonenumbers.parse(customer.phone, customer.country_id.code)
+            self.assertTrue(phonenumbers.is_valid_number(number), customer.phone)
