@@ -307,3 +307,37 @@ class TestDunningRun(DunningCommon):
         self.assertIn("Hola Maria", body)
         self.assertIn("lleva 35 días vencido", body)
         self.assertIn("vence el", body, "the invoice lines are in Spanish too")
+
+    def test_a_broken_translation_is_reported_not_sent(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        step = self.step_at[30]
+        # A translation imported with a typo, bypassing the form's check.
+        self.env.cr.execute(
+            "UPDATE dunning_step SET body = body || jsonb_build_object("
+            "'es_ES', 'Hola {name}, debes {importe}') WHERE id = %s",
+            [step.id],
+        )
+        step.invalidate_recordset(["body"])
+        self.maria.lang = "es_ES"
+        other = self._dunning_customer(
+            "Other", phone="612 34 56 79", country_id=self.spain.id, tz="UTC"
+        )
+        self.env["dunning.consent"]._record(other, "whatsapp", "opted_in", "portal")
+        self._dunning_invoice(other, days(-8))
+        run = self._run()
+        message = self._messages(self.maria)
+        self.assertEqual(message.state, "failed")
+        self.assertIn("{importe}", message.error_message)
+        self.assertEqual(run.unreachable_count, 1)
+        self.assertEqual(self._messages(other).state, "sent", "the run goes on")
+
+    def test_a_merged_customer_is_followed_up_under_the_surviving_one(self):
+        twin = self._dunning_customer("Maria Twin", tz="UTC")
+        self._dunning_invoice(twin, days(-8), 60.0)
+        wizard = self.env["base.partner.merge.automatic.wizard"].create({})
+        wizard._merge((self.maria | twin).ids, self.maria)
+        self._run()
+        self.assertFalse(twin.exists())
+        message = self._messages(self.maria)
+        self.assertEqual(len(message), 1)
+        self.assertIn("480.00", message.subject, "both customers' overdue invoices")
