@@ -31,11 +31,13 @@ class DunningChannel(models.Model):
             ("sandbox", "Sandbox (nothing leaves the server)"),
             ("email", "E-mail"),
             ("whatsapp", "WhatsApp Business (Meta Cloud API)"),
+            ("sms", "SMS (the company's Odoo SMS provider)"),
         ],
         required=True,
         default="sandbox",
         help="Sandbox renders and records every message without sending it: use it "
-        "for demos and trials. E-mail sends through the company's mail servers.",
+        "for demos and trials. E-mail sends through the company's mail servers, "
+        "SMS through the SMS provider set in Odoo's settings (IAP or Twilio).",
     )
     note = fields.Text(help="Internal notes about this channel's set-up.")
 

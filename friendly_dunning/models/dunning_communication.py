@@ -95,6 +95,7 @@ class DunningCommunication(models.Model):
     delivered_date = fields.Datetime(string="Delivered", readonly=True)
     read_date = fields.Datetime(string="Read", readonly=True)
     mail_id = fields.Many2one("mail.mail", string="E-mail", readonly=True)
+    sms_id = fields.Many2one("sms.sms", string="SMS", readonly=True)
     provider_message_id = fields.Char(
         string="Provider message ID", readonly=True, index="btree_not_null", copy=False
     )
@@ -234,7 +235,27 @@ class DunningCommunication(models.Model):
             )
             for message, mail in zip(emails, mails):
                 message.write({"state": "sent", "sent_date": now, "mail_id": mail.id})
-        unsendable = self - sandbox - emails
+        texts = self.filtered(lambda m: m.channel_id.channel_type == "sms")
+        if texts:
+            sms_records = (
+                self.env["sms.sms"]
+                .sudo()
+                .create(
+                    [
+                        {
+                            "number": message.recipient,
+                            "partner_id": message.partner_id.id,
+                            "body": message._sms_body(),
+                        }
+                        for message in texts
+                    ]
+                )
+            )
+            for message, sms in zip(texts, sms_records):
+                message.write({"state": "sent", "sent_date": now, "sms_id": sms.id})
+            # Odoo's SMS queue sends them through the company's provider.
+            self.env.ref("sms.ir_cron_sms_scheduler_action")._trigger()
+        unsendable = self - sandbox - emails - texts
         unsendable.write(
             {
                 "state": "failed",
@@ -243,6 +264,13 @@ class DunningCommunication(models.Model):
                 ),
             }
         )
+
+    def _sms_body(self):
+        """The text, with the opt-out line every SMS carries."""
+        self.ensure_one()
+        lang = self.partner_id.lang or "en_US"
+        stop = self.with_context(lang=lang).env._("Reply STOP to opt out.")
+        return f"{self.body or ''}\n{stop}"
 
     def _email_body(self):
         self.ensure_one()

@@ -151,6 +151,7 @@ class _Planner:
         self.email_channel = self.channels.filtered(
             lambda c: c.channel_type == "email"
         )[:1]
+        self.sms_channel = self.channels.filtered(lambda c: c.channel_type == "sms")[:1]
 
     # -- selection ------------------------------------------------------
 
@@ -446,7 +447,7 @@ class _Planner:
                         "%(channel)s: the number opted out", channel=labels[channel]
                     )
                 )
-            elif not self.sandbox:
+            elif not (self.sandbox or (channel == "sms" and self.sms_channel)):
                 reasons.append(
                     self.env._(
                         "%(channel)s: no active channel", channel=labels[channel]
@@ -456,7 +457,7 @@ class _Planner:
                 return {
                     "channel": channel,
                     "recipient": e164,
-                    "channel_id": self.sandbox,
+                    "channel_id": self.sandbox or self.sms_channel,
                 }
         return {
             "unreachable": self.env._(

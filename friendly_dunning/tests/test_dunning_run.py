@@ -341,3 +341,20 @@ class TestDunningRun(DunningCommon):
         message = self._messages(self.maria)
         self.assertEqual(len(message), 1)
         self.assertIn("480.00", message.subject, "both customers' overdue invoices")
+
+    def test_sms_goes_through_odoo_sms_with_an_opt_out_line(self):
+        self.env["dunning.channel"].search(
+            [("company_id", "=", self.company.id), ("channel_type", "=", "sandbox")]
+        ).active = False
+        self.env["dunning.channel"].create(
+            {"name": "SMS", "channel_type": "sms", "company_id": self.company.id}
+        )
+        self.env["dunning.consent"]._record(
+            self.maria, "whatsapp", "opted_out", "reply"
+        )
+        self._run()
+        message = self._messages(self.maria)
+        self.assertEqual(message.channel, "sms")
+        self.assertEqual(message.sms_id.number, "+34612345678")
+        self.assertIn(self.maria_35.name, message.sms_id.body)
+        self.assertTrue(message.sms_id.body.endswith("Reply STOP to opt out."))
