@@ -67,6 +67,17 @@ class FriendlyDunningWebhooks(http.Controller):
         except ValueError as error:
             raise BadRequest() from error
         self._apply_statuses(signed_by, events["statuses"])
+        Reply = request.env["dunning.reply"].sudo()
+        for message in events["messages"]:
+            if message.get("from"):
+                Reply._handle(
+                    signed_by.company_id,
+                    "+" + message["from"].lstrip("+"),
+                    message.get("text") or message.get("title"),
+                    payload=message.get("payload"),
+                    provider_id=message.get("wamid"),
+                    replied_to=message.get("context_wamid"),
+                )
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 
     def _apply_statuses(self, channels, statuses):

@@ -4,6 +4,7 @@ from . import dunning_channel
 from . import dunning_communication
 from . import dunning_consent
 from . import dunning_policy
+from . import dunning_reply
 from . import dunning_run
 from . import dunning_segment
 from . import dunning_step

@@ -61,6 +61,7 @@ class DunningCommunication(models.Model):
             ("reminder", "Reminder"),
             ("thank_you", "Thank you"),
             ("manual", "Sent by an accountant"),
+            ("reply", "Customer reply"),
         ],
         required=True,
         default="reminder",

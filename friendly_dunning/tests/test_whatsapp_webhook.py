@@ -47,8 +47,7 @@ def status(wamid, state, timestamp, **extra):
     }
 
 
-@tagged("post_install", "-at_install")
-class TestWhatsAppWebhook(DunningCommon, HttpCase):
+class WhatsAppWebhookCommon(DunningCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -63,7 +62,13 @@ class TestWhatsAppWebhook(DunningCommon, HttpCase):
                 "wa_verify_token": "verify-me",
             }
         )
-        customer = cls._dunning_customer("Maria")
+        customer = cls._dunning_customer(
+            "Maria", phone="+34 612 34 56 78", country_id=cls.env.ref("base.es").id
+        )
+        cls.customer = customer
+        cls.invoice = cls._create_invoice_one_line(
+            price_unit=100.0, partner_id=customer, tax_ids=[], post=True
+        )
         cls.message = cls.env["dunning.communication"].create(
             {
                 "company_id": cls.company_a.id,
@@ -89,6 +94,9 @@ class TestWhatsAppWebhook(DunningCommon, HttpCase):
             URL, data=body, headers=headers | {"Content-Type": "application/json"}
         )
 
+
+@tagged("post_install", "-at_install")
+class TestWhatsAppWebhook(WhatsAppWebhookCommon):
     def test_verify_handshake(self):
         ok = self.url_open(
             f"{URL}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=42"
@@ -157,3 +165,48 @@ class TestWhatsAppWebhook(DunningCommon, HttpCase):
         self.assertEqual(self._post(*signed(payload)).status_code, 200)
         self.other_company_message.invalidate_recordset()
         self.assertEqual(self.other_company_message.state, "sent")
+
+
+def inbound_payload(wamid, text=None, payload=None, context=None):
+    message = {"from": "34612345678", "id": wamid, "timestamp": "1700000200"}
+    if payload:
+        message |= {"type": "button", "button": {"payload": payload, "text": "Paid"}}
+    else:
+        message |= {"type": "text", "text": {"body": text}}
+    if context:
+        message["context"] = {"id": context}
+    envelope = status_payload()
+    envelope["entry"][0]["changes"][0]["value"].pop("statuses")
+    envelope["entry"][0]["changes"][0]["value"]["messages"] = [message]
+    return envelope
+
+
+@tagged("post_install", "-at_install")
+class TestWhatsAppReplies(WhatsAppWebhookCommon):
+    def test_reply_already_paid_pauses_and_asks_the_accountant(self):
+        payload = inbound_payload(
+            "wamid.in1", text="Hola, ya pagué ayer", context="wamid.A"
+        )
+        self.assertEqual(self._post(*signed(payload)).status_code, 200)
+        self.invoice.invalidate_recordset()
+        self.assertEqual(self.invoice.dunning_pause_reason, "payment_reported")
+        self.message.invalidate_recordset()
+        self.assertEqual(self.message.state, "replied")
+        self.assertTrue(self.customer.activity_ids)
+        reply = self.env["dunning.communication"].search([("kind", "=", "reply")])
+        self.assertEqual(reply.body, "Hola, ya pagué ayer")
+        # Meta delivering the same webhook again changes nothing.
+        self._post(*signed(payload))
+        self.assertEqual(
+            self.env["dunning.communication"].search_count([("kind", "=", "reply")]), 1
+        )
+
+    def test_stop_opts_out_of_whatsapp(self):
+        self._post(*signed(inbound_payload("wamid.in2", text="STOP")))
+        self.customer.invalidate_recordset()
+        self.assertEqual(self.customer.dunning_whatsapp_consent, "opted_out")
+
+    def test_dispute_pauses_the_invoice(self):
+        self._post(*signed(inbound_payload("wamid.in3", text="The amount is wrong")))
+        self.invoice.invalidate_recordset()
+        self.assertEqual(self.invoice.dunning_pause_reason, "dispute")

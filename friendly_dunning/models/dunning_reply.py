@@ -1,0 +1,147 @@
+from markupsafe import Markup
+
+from odoo import api, models
+from odoo.tools import html_escape
+
+from ..tools.intents import detect_intent
+
+
+class DunningReply(models.AbstractModel):
+    """What a customer's reply to a reminder sets in motion."""
+
+    _name = "dunning.reply"
+    _description = "Collections reply handling"
+
+    @api.model
+    def _handle(
+        self,
+        companies,
+        sender_e164,
+        text,
+        payload=None,
+        channel="whatsapp",
+        provider_id=None,
+        replied_to=None,
+    ):
+        """Log the reply on the customer and act on what it says, once per
+        provider message id. Returns the intent, or ``None`` when the number
+        belongs to no customer of ``companies`` or the reply was seen before."""
+        Communication = self.env["dunning.communication"].sudo()
+        if provider_id and Communication.search_count(
+            [("provider_message_id", "=", provider_id), ("kind", "=", "reply")],
+            limit=1,
+        ):
+            return None  # a webhook delivered twice
+        partner = self._find_customer(companies, sender_e164)
+        if not partner:
+            return None
+        intent, _rule = detect_intent(text or "", payload=payload)
+        Communication.create(
+            {
+                "company_id": companies[:1].id,
+                "partner_id": partner.id,
+                "kind": "reply",
+                "channel": channel,
+                "recipient": sender_e164,
+                "state": "replied",
+                "body": text or payload,
+                "provider_message_id": provider_id,
+            }
+        )
+        if replied_to:
+            Communication.search(
+                [("provider_message_id", "=", replied_to), ("kind", "!=", "reply")],
+                limit=1,
+            )._advance("replied")
+        invoices = self._open_invoices(partner, companies)
+        channels = {"whatsapp": "WhatsApp", "sms": "SMS"}
+        body = Markup("<p><b>%s</b></p><p>%s</p>") % (
+            self.env._(
+                "Reply by %(channel)s: %(intent)s",
+                channel=channels.get(channel, channel),
+                intent=self._intent_label(intent),
+            ),
+            html_escape(text or payload or ""),
+        )
+        partner._message_log(body=body)
+        invoices._message_log_batch(bodies=dict.fromkeys(invoices.ids, body))
+        getattr(self, f"_on_{intent}", self._on_other)(partner, invoices, channel)
+        return intent
+
+    @api.model
+    def _find_customer(self, companies, sender_e164):
+        return (
+            self.env["res.partner"]
+            .sudo()
+            .search(
+                [
+                    ("phone_sanitized", "=", sender_e164),
+                    "|",
+                    ("company_id", "=", False),
+                    ("company_id", "in", companies.ids),
+                ],
+                limit=1,
+            )
+            .commercial_partner_id
+        )
+
+    @api.model
+    def _open_invoices(self, partner, companies):
+        return (
+            self.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("commercial_partner_id", "=", partner.id),
+                    ("company_id", "in", companies.ids),
+                    ("move_type", "=", "out_invoice"),
+                    ("state", "=", "posted"),
+                    ("payment_state", "in", ("not_paid", "partial")),
+                ]
+            )
+        )
+
+    def _intent_label(self, intent):
+        return {
+            "paid": self.env._("says they already paid"),
+            "more_time": self.env._("needs more time"),
+            "no_invoice": self.env._("did not get the invoice"),
+            "dispute": self.env._("disputes the amount"),
+            "stop": self.env._("asks to stop messages"),
+            "start": self.env._("agrees to receive messages again"),
+            "talk": self.env._("wants to talk to someone"),
+            "pay_now": self.env._("wants to pay now"),
+            "help": self.env._("asks for help"),
+        }.get(intent, self.env._("a message to read"))
+
+    def _activity(self, partner, summary):
+        partner.sudo().activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=summary,
+            user_id=(partner.user_id or self.env.ref("base.user_admin")).id,
+        )
+
+    def _on_paid(self, partner, invoices, channel):
+        invoices.filtered(lambda m: not m.dunning_pause_reason).action_dunning_pause(
+            "payment_reported"
+        )
+        self._activity(partner, self.env._("Check the payment the customer reported"))
+
+    def _on_dispute(self, partner, invoices, channel):
+        invoices.filtered(lambda m: not m.dunning_pause_reason).action_dunning_pause(
+            "dispute"
+        )
+        self._activity(partner, self.env._("The customer disputes an invoice"))
+
+    def _on_stop(self, partner, invoices, channel):
+        self.env["dunning.consent"]._record(partner, channel, "opted_out", "reply")
+        if channel == "sms" and partner.phone_sanitized:
+            self.env["phone.blacklist"].sudo().add(partner.phone_sanitized)
+
+    def _on_start(self, partner, invoices, channel):
+        self.env["dunning.consent"]._record(partner, channel, "opted_in", "reply")
+        if channel == "sms" and partner.phone_sanitized:
+            self.env["phone.blacklist"].sudo().remove(partner.phone_sanitized)
+
+    def _on_other(self, partner, invoices, channel):
+        self._activity(partner, self.env._("Answer the customer's reply"))
