@@ -69,8 +69,9 @@ class DunningConsent(models.Model):
                 for partner in partners
             ]
         )
-        for entry in entries:
-            entry.partner_id._message_log(body=entry._chatter_text())
+        entries.partner_id._message_log_batch(
+            bodies={entry.partner_id.id: entry._chatter_text() for entry in entries}
+        )
         return entries
 
     def _chatter_text(self):

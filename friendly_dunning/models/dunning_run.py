@@ -72,7 +72,7 @@ class DunningRun(models.Model):
             # them, it will queue their reminders.
             locked = batch.try_lock_for_update()
             decisions = planner.decide(locked.ids)
-            counts = planner.queue(decisions)
+            counts, _messages = planner.queue(decisions)
             run.write(
                 {
                     "queued_count": run.queued_count + counts["queued"],
@@ -562,6 +562,8 @@ class _Planner:
     # -- queueing -------------------------------------------------------
 
     def queue(self, decisions):
+        """Create the outbox records of ``decisions``, log them and mark the
+        invoices' steps done. Returns the counts and the messages created."""
         counts = {"queued": 0, "unreachable": 0, "held": 0}
         to_create = []
         done = []
@@ -599,7 +601,7 @@ class _Planner:
         self._log_in_chatter(messages)
         self._schedule_activities(done)
         self._mark_steps_done(done)
-        return counts
+        return counts, messages
 
     def _log_in_chatter(self, messages):
         note = self.env.ref("mail.mt_note")

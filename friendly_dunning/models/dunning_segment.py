@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import fields, models
 
 PROFILES = [
     ("new", "New customer"),
@@ -88,9 +88,9 @@ class DunningSegment(models.Model):
             )
         )
 
-    @api.model
-    def _find_for(self, segments, facts):
-        return next((segment for segment in segments if segment._matches(facts)), None)
+    def _find_for(self, facts):
+        """The first of these segments, in order, that ``facts`` match."""
+        return next((segment for segment in self if segment._matches(facts)), None)
 
     def action_open_partners(self):
         self.ensure_one()

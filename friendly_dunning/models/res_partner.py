@@ -333,7 +333,6 @@ class ResPartner(models.Model):
             verdict = judge(partner_facts)
             country_id, category_ids = attributes.get(partner_id, (None, set()))
             segment = segments._find_for(
-                segments,
                 {
                     "profile": verdict.profile,
                     "score": verdict.score,

@@ -108,11 +108,7 @@ class DunningSendWizard(models.TransientModel):
         if "unreachable" in decision:
             raise UserError(decision["unreachable"])
         decision.update(subject=self.subject, body=self.body)
-        planner.queue([decision])
-        message = self.env["dunning.communication"].search(
-            [("partner_id", "=", self.partner_id.id), ("kind", "=", "manual")],
-            limit=1,
-        )
+        _counts, message = planner.queue([decision])
         message._dunning_send()
         return {
             "type": "ir.actions.client",
