@@ -80,10 +80,13 @@ class DunningRun(models.Model):
                     "held_count": run.held_count + counts["held"],
                 }
             )
-            # Keep the worklist current: amounts, next reminder dates.
-            self.env["res.partner"]._dunning_refresh_segmentation(
-                companies=company, partners=locked
-            )
+            # Keep the worklist current: amounts, next reminder dates. (Nothing
+            # to refresh when another worker holds the whole batch: an empty
+            # recordset would mean every customer.)
+            if locked:
+                self.env["res.partner"]._dunning_refresh_segmentation(
+                    companies=company, partners=locked
+                )
             self._commit_progress(len(batch), len(partner_ids) - start - len(batch))
         thanked = planner.queue_thank_you()
         run.write(
@@ -152,6 +155,13 @@ class _Planner:
             lambda c: c.channel_type == "email"
         )[:1]
         self.sms_channel = self.channels.filtered(lambda c: c.channel_type == "sms")[:1]
+        # Per-run caches: the same few time zones, dates, steps and languages
+        # come back for thousands of customers.
+        self._channel_labels = {}
+        self._time_zones = {}
+        self._formatted_dates = {}
+        self._formatted_amounts = {}
+        self._later_offsets = {}
 
     # -- selection ------------------------------------------------------
 
@@ -314,10 +324,7 @@ class _Planner:
     def _reach(self, partners, contacts):
         """What decides whether a channel may be used: the e-mail and phone
         blacklists, and the customers' consent ledger."""
-        numbers = {
-            contact.id: to_e164(contact.phone, contact.country_id.code)
-            for contact in contacts
-        }
+        numbers = {contact.id: self._e164(contact) for contact in contacts}
         blocked_emails, blocked_phones = self._blacklists(contacts, numbers)
         return {
             "emails": blocked_emails,
@@ -325,6 +332,15 @@ class _Planner:
             "numbers": numbers,
             "consents": self.env["dunning.consent"].sudo()._current_states(partners),
         }
+
+    @staticmethod
+    def _e164(contact):
+        """The contact's number in E.164, or why there is none. Odoo keeps the
+        number of a contact with a country checked and in E.164 already
+        (``phone_sanitized``); the others are read here."""
+        if contact.phone and contact.country_id and contact.phone_sanitized:
+            return contact.phone_sanitized, None
+        return to_e164(contact.phone, contact.country_id.code)
 
     def _blacklists(self, contacts, numbers):
         emails = {email_normalize(c.email) for c in contacts if c.email} - {None}
@@ -374,9 +390,7 @@ class _Planner:
             return {"hold": quiet_day}
         if not partner.active:
             return {"unreachable": self.env._("The customer is archived.")}
-        tz = pytz.timezone(contact.tz or partner.tz or company.partner_id.tz or "UTC")
-        local = pytz.utc.localize(self.now).astimezone(tz)
-        hour = local.hour + local.minute / 60
+        hour = self._local_hour(contact.tz or partner.tz or company.partner_id.tz)
         if (
             not company.dunning_quiet_hour_start
             <= hour
@@ -389,13 +403,24 @@ class _Planner:
             return {"hold": "weekly_cap"}
         return None
 
+    def _local_hour(self, tz_name):
+        """The hour (with minutes as a fraction) it is now in ``tz_name``."""
+        tz_name = tz_name or "UTC"
+        if tz_name not in self._time_zones:
+            local = pytz.utc.localize(self.now).astimezone(pytz.timezone(tz_name))
+            self._time_zones[tz_name] = local.hour + local.minute / 60
+        return self._time_zones[tz_name]
+
     def _route(self, step, partner, contact, reach, channels=None):
         """The first channel of the step (or of ``channels``) that reaches the
         contact, or why none does."""
         reasons = []
-        labels = dict(
-            self.Step._fields["channel_first"]._description_selection(self.env)
-        )
+        lang = self.env.lang
+        if lang not in self._channel_labels:
+            self._channel_labels[lang] = dict(
+                self.Step._fields["channel_first"]._description_selection(self.env)
+            )
+        labels = self._channel_labels[lang]
         for channel in channels or step._channel_preference():
             consent = reach["consents"].get((partner.id, channel))
             if consent == "opted_out":
@@ -524,7 +549,7 @@ class _Planner:
         amount = self._join(
             env,
             [
-                formatLang(env, total, currency_obj=currency)
+                self._format_amount(env, total, currency)
                 for currency, total in by_currency.items()
             ],
         )
@@ -532,10 +557,8 @@ class _Planner:
             env._(
                 "- %(number)s, due %(due)s: %(amount)s",
                 number=move.name,
-                due=format_date(env, move.invoice_date_due),
-                amount=formatLang(
-                    env, move.amount_residual, currency_obj=move.currency_id
-                ),
+                due=self._format_date(env, move.invoice_date_due),
+                amount=self._format_amount(env, move.amount_residual, move.currency_id),
             )
             for move in moves
         )
@@ -545,11 +568,23 @@ class _Planner:
             "company": self.company.name,
             "amount": amount,
             "invoices": invoices,
-            "due_date": format_date(env, oldest.invoice_date_due),
+            "due_date": self._format_date(env, oldest.invoice_date_due),
             "days_overdue": max(0, (self.today - oldest.invoice_date_due).days),
             "link": oldest.get_base_url() + oldest.get_portal_url(),
             "credits": "",
         }
+
+    def _format_date(self, env, value):
+        key = (env.lang, value)
+        if key not in self._formatted_dates:
+            self._formatted_dates[key] = format_date(env, value)
+        return self._formatted_dates[key]
+
+    def _format_amount(self, env, value, currency):
+        key = (env.lang, currency.id, value)
+        if key not in self._formatted_amounts:
+            self._formatted_amounts[key] = formatLang(env, value, currency_obj=currency)
+        return self._formatted_amounts[key]
 
     @staticmethod
     def _join(env, parts):
@@ -664,15 +699,10 @@ class _Planner:
                 step_id = decision["steps"].get(move.id)
                 if not step_id:
                     continue
-                step = self.Step.browse(step_id)
-                later = [
-                    offset
-                    for offset in step.policy_id.step_ids.mapped("offset_days")
-                    if offset > step.offset_days
-                ]
+                next_offset = self._next_offset(step_id)
                 next_date = (
-                    move.invoice_date_due + timedelta(days=min(later))
-                    if later
+                    move.invoice_date_due + timedelta(days=next_offset)
+                    if next_offset is not None
                     else None
                 )
                 rows.append((move.id, step_id, next_date))
@@ -696,6 +726,18 @@ class _Planner:
         self.env["account.move"].invalidate_model(
             ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
         )
+
+    def _next_offset(self, step_id):
+        """The offset of the step that follows ``step_id`` in its policy."""
+        if step_id not in self._later_offsets:
+            step = self.Step.browse(step_id)
+            later = [
+                offset
+                for offset in step.policy_id.step_ids.mapped("offset_days")
+                if offset > step.offset_days
+            ]
+            self._later_offsets[step_id] = min(later) if later else None
+        return self._later_offsets[step_id]
 
     def queue_thank_you(self):
         """Thank customers whose reminded, late invoices got paid, once nothing
