@@ -1,9 +1,14 @@
 """Benchmark dataset: ``odoo dunning_dataset`` fills a database with customers,
 posted customer invoices, credit notes and payments with a realistic aging.
 
-Everything goes through the accounting engine (``action_post``, real
-``account.payment`` records reconciled with ``_reconcile_plan``); the speed
-comes from batching and from worker processes, not from bypassing the ORM.
+Everything goes through the accounting engine: invoices and credit notes are
+created with the journal items the engine's own tax helpers compute and posted
+with ``action_post`` (which checks their balance and reconciles credit notes);
+customer payments are bank journal entries, posted, then matched with their
+invoices by ``_reconcile_plan``, which books the exchange differences. The
+speed comes from batching, from numbering every entry up front (so that worker
+processes never wait for each other's sequences) and from worker processes,
+not from writing accounting tables directly.
 Odoo's command-line dispatcher loads this file; it never enters a registry.
 Tests import :func:`generate`.
 """

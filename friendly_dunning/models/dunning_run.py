@@ -693,7 +693,11 @@ class _Planner:
             return
         model = self.env["ir.model"]._get_id("res.partner")
         todo = self.env.ref("mail.mail_activity_data_todo")
-        self.env["mail.activity"].sudo().create(
+        # One e-mail per activity to the accountant would be a flood: the
+        # activities wait in their to-do list (and the bell) instead.
+        self.env["mail.activity"].sudo().with_context(
+            mail_activity_quick_update=True
+        ).create(
             [
                 {
                     "res_model_id": model,
