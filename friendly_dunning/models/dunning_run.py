@@ -50,11 +50,17 @@ class DunningRun(models.Model):
 
     @api.model
     def _cron_dunning(self):
-        """The hourly job: plan every company's reminders, then send them."""
+        """The hourly job: bring every company's segmentation up to date (days
+        overdue grow every day, and the segment picks the policy), plan its
+        reminders, then send them."""
         companies = (
             self.env["res.company"].sudo().search([("dunning_policy_id", "!=", False)])
         )
         for company in companies:
+            self.env["res.partner"].sudo()._dunning_refresh_segmentation(
+                companies=company
+            )
+            self._commit_progress(0, None)
             self.sudo()._run_company(company)
         self.env["dunning.communication"].sudo()._dunning_send_queued()
 
@@ -73,7 +79,7 @@ class DunningRun(models.Model):
             # them, it will queue their reminders.
             locked = batch.try_lock_for_update()
             decisions = planner.decide(locked.ids)
-            counts, _messages = planner.queue(decisions)
+            counts, messages = planner.queue(decisions)
             run.write(
                 {
                     "queued_count": run.queued_count + counts["queued"],
@@ -81,13 +87,11 @@ class DunningRun(models.Model):
                     "held_count": run.held_count + counts["held"],
                 }
             )
-            # Keep the worklist current: amounts, next reminder dates. (Nothing
-            # to refresh when another worker holds the whole batch: an empty
-            # recordset would mean every customer.)
-            if locked:
-                self.env["res.partner"]._dunning_refresh_segmentation(
-                    companies=company, partners=locked
-                )
+            # Keep the worklist current: the next reminder of the customers
+            # whose invoices moved on a step (amounts and aging did not change).
+            self.env["res.partner"]._dunning_refresh_next_dates(
+                company, messages.partner_id.ids
+            )
             self._commit_progress(len(batch), len(partner_ids) - start - len(batch))
         thanked = planner.queue_thank_you()
         run.write(

@@ -79,6 +79,24 @@ class TestDunningRun(DunningCommon):
         )
         self.assertTrue(any("35 days overdue" in str(n.body) for n in notes))
 
+    def test_the_worklist_shows_the_next_reminder_after_a_run(self):
+        self.env["res.partner"]._dunning_refresh_segmentation(companies=self.company)
+        # No reminder yet: the first step of the 35-day one is long due.
+        self.assertEqual(self.maria.dunning_next_date, days(-35 - 3))
+        self._run()
+        # Both overdue invoices moved on a step: the preventive reminder of the
+        # one due in 10 days comes next.
+        self.assertEqual(self.maria.dunning_next_date, days(7))
+        self.assertEqual(
+            self.maria.dunning_next_date, self.maria_future.dunning_next_date
+        )
+
+    def test_the_hourly_job_brings_the_segmentation_up_to_date(self):
+        self.env["dunning.run"]._cron_dunning()
+        self.assertEqual(self.maria.dunning_max_days_overdue, 35)
+        self.assertEqual(self.maria.dunning_aging_bucket, "31_60")
+        self.assertEqual(len(self._messages(self.maria)), 1)
+
     def test_running_twice_sends_nothing_twice(self):
         self._run()
         self._run()
