@@ -75,6 +75,14 @@ class DunningBench(Command):
             "one mirroring each company's dunning policy, made for the run)",
         )
         parser.add_argument(
+            "--no-warmup",
+            action="store_true",
+            help="time the first run of each side in this process (by default "
+            "each side runs once, rolled back, before it is timed: a cron worker "
+            "has its caches warm, and whichever side ran first would otherwise "
+            "pay for filling them)",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="print the figures as JSON"
         )
         options, odoo_args = parser.parse_known_args(cmdargs)
@@ -94,7 +102,13 @@ class DunningBench(Command):
                     f"--oca: account_credit_control is not installed in "
                     f"{options.database}, or not on --addons-path"
                 )
-            figures = measure(env, now, oca=options.oca, oca_policy=options.oca_policy)
+            figures = measure(
+                env,
+                now,
+                oca=options.oca,
+                oca_policy=options.oca_policy,
+                warmup=not options.no_warmup,
+            )
             cr.rollback()
         if options.json:
             sys.stdout.write(json.dumps(figures, indent=2) + "\n")
@@ -103,7 +117,32 @@ class DunningBench(Command):
             sys.stdout.write(f"{name:>44}: {value}\n")
 
 
-def measure(env, now, oca=False, oca_policy=None):
+def _timed(env, function, warmup):
+    """``(result, wall seconds, CPU seconds of this process, queries)`` of
+    ``function()``, after a first call rolled back when ``warmup``. CPU seconds
+    leave out the time spent waiting for PostgreSQL or for a busy machine."""
+    cr = env.cr
+    if warmup:
+        env.flush_all()
+        with cr.savepoint(flush=False) as savepoint:
+            function()
+            env.flush_all()
+            savepoint.rollback()
+        env.invalidate_all()
+    env.flush_all()
+    queries = cr.sql_log_count
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = function()
+    env.flush_all()
+    return (
+        result,
+        time.perf_counter() - start,
+        time.process_time() - cpu_start,
+        cr.sql_log_count - queries,
+    )
+
+
+def measure(env, now, oca=False, oca_policy=None, warmup=True):
     """Seconds and queries of segmentation and of planning one run per company,
     and with ``oca`` of OCA's credit control lines for the same date (with the
     policy named ``oca_policy``, else with policies mirroring ours)."""
@@ -123,41 +162,44 @@ def measure(env, now, oca=False, oca_policy=None):
             ["commercial_partner_id"],
         )
     )
-    env.flush_all()
 
-    queries = cr.sql_log_count
-    start = time.perf_counter()
-    env["res.partner"]._dunning_refresh_segmentation(companies=companies)
-    env.flush_all()
-    segmentation_seconds = time.perf_counter() - start
-    segmentation_queries = cr.sql_log_count - queries
+    _result, segmentation_seconds, segmentation_cpu, segmentation_queries = _timed(
+        env,
+        lambda: env["res.partner"]._dunning_refresh_segmentation(companies=companies),
+        warmup,
+    )
 
-    queries = cr.sql_log_count
-    start = time.perf_counter()
-    runs = env["dunning.run"]
-    for company in companies:
-        runs |= env["dunning.run"]._run_company(company, now=now)
-    env.flush_all()
-    planning_seconds = time.perf_counter() - start
-    planning_queries = cr.sql_log_count - queries
+    def plan():
+        runs = env["dunning.run"]
+        for company in companies:
+            runs |= env["dunning.run"]._run_company(company, now=now)
+        return runs
+
+    runs, planning_seconds, planning_cpu, planning_queries = _timed(env, plan, warmup)
     figures = {
         "database": cr.dbname,
         "planned_at_utc": now.isoformat(sep=" "),
         "customers_with_invoices": customers,
         "open_invoices": open_invoices,
+        "warm_caches": warmup,
         "segmentation_seconds": round(segmentation_seconds, 2),
+        "segmentation_cpu_seconds": round(segmentation_cpu, 2),
         "segmentation_queries": segmentation_queries,
         "planning_seconds": round(planning_seconds, 2),
+        "planning_cpu_seconds": round(planning_cpu, 2),
         "planning_queries": planning_queries,
         "messages_queued": sum(runs.mapped("queued_count")),
         "customers_unreachable": sum(runs.mapped("unreachable_count")),
         "customers_held": sum(runs.mapped("held_count")),
     }
     if oca:
-        oca_figures = measure_oca(env, now, companies, oca_policy)
+        oca_figures = measure_oca(env, now, companies, oca_policy, warmup)
         figures.update(oca_figures.pop("figures"))
         figures["oca_vs_planning_time_ratio"] = round(
             oca_figures["seconds"] / planning_seconds, 1
+        )
+        figures["oca_vs_planning_cpu_ratio"] = round(
+            oca_figures["cpu_seconds"] / planning_cpu, 1
         )
         figures["oca_vs_planning_query_ratio"] = round(
             oca_figures["queries"] / planning_queries, 1
@@ -168,10 +210,9 @@ def measure(env, now, oca=False, oca_policy=None):
     return figures
 
 
-def measure_oca(env, now, companies, policy_name=None):
+def measure_oca(env, now, companies, policy_name=None, warmup=True):
     """Seconds and queries of OCA's credit control run of each company on the
     date ``now`` falls on in the company's time zone, as our planning uses."""
-    cr = env.cr
     if policy_name:
         policy = env["credit.control.policy"].search([("name", "=", policy_name)])
         if len(policy) != 1:
@@ -187,31 +228,13 @@ def measure_oca(env, now, companies, policy_name=None):
     env.flush_all()
     env.invalidate_all()
 
-    queries = cr.sql_log_count
-    start = time.perf_counter()
-    runs = env["credit.control.run"]
-    for company, policy in policies.items():
-        company_today = (
-            pytz.utc.localize(now)
-            .astimezone(pytz.timezone(company.partner_id.tz or "UTC"))
-            .date()
-        )
-        run = (
-            env["credit.control.run"]
-            .with_company(company)
-            .create(
-                {
-                    "date": company_today,
-                    "company_id": company.id,
-                    "policy_ids": [fields.Command.set(policy.ids)],
-                }
-            )
-        )
-        run.generate_credit_lines()
-        runs |= run
-    env.flush_all()
-    seconds = time.perf_counter() - start
-    queries = cr.sql_log_count - queries
+    def generate():
+        runs = env["credit.control.run"]
+        for company, policy in policies.items():
+            runs |= _oca_run(env, now, company, policy)
+        return runs
+
+    runs, seconds, cpu_seconds, queries = _timed(env, generate, warmup)
 
     Line = env["credit.control.line"]
     lines = Line.search([("run_id", "in", runs.ids)])
@@ -221,11 +244,13 @@ def measure_oca(env, now, companies, policy_name=None):
     )
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "queries": queries,
         "figures": {
             "oca_policies": ", ".join(policy.name for policy in policies.values()),
             "oca_run_dates": ", ".join(sorted({str(run.date) for run in runs})),
             "oca_seconds": round(seconds, 2),
+            "oca_cpu_seconds": round(cpu_seconds, 2),
             "oca_queries": queries,
             "oca_lines_generated": len(lines),
             "oca_lines_per_level": dict(sorted(per_level)),
@@ -233,6 +258,29 @@ def measure_oca(env, now, companies, policy_name=None):
             "oca_customers_with_lines": len(lines.commercial_partner_id),
         },
     }
+
+
+def _oca_run(env, now, company, policy):
+    """OCA's run of ``policy`` for ``company``, on the date ``now`` falls on in
+    the company's time zone."""
+    company_today = (
+        pytz.utc.localize(now)
+        .astimezone(pytz.timezone(company.partner_id.tz or "UTC"))
+        .date()
+    )
+    run = (
+        env["credit.control.run"]
+        .with_company(company)
+        .create(
+            {
+                "date": company_today,
+                "company_id": company.id,
+                "policy_ids": [fields.Command.set(policy.ids)],
+            }
+        )
+    )
+    run.generate_credit_lines()
+    return run
 
 
 def _mirror_policy(env, company):

@@ -1,9 +1,14 @@
 """Benchmark dataset: ``odoo dunning_dataset`` fills a database with customers,
 posted customer invoices, credit notes and payments with a realistic aging.
 
-Everything goes through the accounting engine (``action_post``, real
-``account.payment`` records reconciled with ``_reconcile_plan``); the speed
-comes from batching and from worker processes, not from bypassing the ORM.
+Everything goes through the accounting engine: invoices and credit notes are
+created with the journal items the engine's own tax helpers compute and posted
+with ``action_post`` (which checks their balance and reconciles credit notes);
+customer payments are bank journal entries, posted, then matched with their
+invoices by ``_reconcile_plan``, which books the exchange differences. The
+speed comes from batching, from numbering every entry up front (so that worker
+processes never wait for each other's sequences) and from worker processes,
+not from writing accounting tables directly.
 Odoo's command-line dispatcher loads this file; it never enters a registry.
 Tests import :func:`generate`.
 """
@@ -281,6 +286,7 @@ class InvoicePlan:
     lines: list  # (Product, quantity, price_unit in invoice currency)
     reference: str | None
     move_id: int = 0
+    name: str = ""  # its number in the sales journal
 
 
 @dataclass(eq=False)
@@ -296,6 +302,7 @@ class Settlement:
     fraction: float = 1.0  # of the invoice (credit note) or of the residuals (payment)
     applied: bool = True  # credit notes: linked to and reconciled with their invoice
     amount: float = 0.0  # payments on account, in the customer's currency
+    name: str = ""  # its number in the sales (credit notes) or bank journal
 
 
 KIND_ORDER = {"credit_note": 0, "payment": 1, "on_account": 2}
@@ -383,6 +390,8 @@ class DatasetBuilder:
         self.today = today
         self.batch_size = batch_size
         self.counts = Counter()
+        self._rates = {}
+        self._income_accounts = {}
         self.started = time.perf_counter()
         self.bind(env, commit)
 
@@ -402,6 +411,7 @@ class DatasetBuilder:
         customer_plans = self._plan_customers(customers, catalog)
         invoice_plans = self._plan_invoices(customer_plans, invoices, catalog)
         settlements = self._plan_settlements(customer_plans, invoice_plans)
+        self._number(invoice_plans, settlements, catalog)
         self._create_customers(customer_plans, catalog)
         return Plan(catalog, invoice_plans, settlements)
 
@@ -861,6 +871,58 @@ class DatasetBuilder:
         )
         return settlements
 
+    def _number(self, invoice_plans, settlements, catalog):
+        """Give every invoice, credit note and payment its journal number up
+        front, in date order, in the format the journal's sequence uses.
+
+        Posting then keeps these numbers instead of asking the sequence for the
+        next one, a query per entry that also locks the sequence until the
+        transaction ends: with numbers decided here, worker processes never
+        wait for each other's journals."""
+        Move = self.env["account.move"]
+        counters = {}
+
+        def next_name(setup, journal_id, move_type, on):
+            key = (journal_id, move_type == "out_refund", on.year)
+            if key not in counters:
+                starting = Move.new(
+                    {
+                        "company_id": setup.company_id,
+                        "journal_id": journal_id,
+                        "move_type": move_type,
+                        "date": on,
+                    }
+                )._get_starting_sequence()
+                prefix, zeros = starting.rsplit("/", 1)
+                last = self.env.execute_query(
+                    SQL(
+                        "SELECT max(sequence_number) FROM account_move "
+                        "WHERE journal_id = %s AND sequence_prefix = %s",
+                        journal_id,
+                        prefix + "/",
+                    )
+                )[0][0]
+                counters[key] = [f"{prefix}/{{:0{len(zeros)}d}}", last or 0]
+            counter = counters[key]
+            counter[1] += 1
+            return counter[0].format(counter[1])
+
+        for invoice in invoice_plans:
+            setup = catalog.companies[invoice.customer.company_index]
+            invoice.name = next_name(
+                setup, setup.sale_journal_id, "out_invoice", invoice.invoice_date
+            )
+        for settlement in settlements:
+            setup = catalog.companies[settlement.customer.company_index]
+            if settlement.kind == "credit_note":
+                settlement.name = next_name(
+                    setup, setup.sale_journal_id, "out_refund", settlement.on
+                )
+            else:
+                settlement.name = next_name(
+                    setup, setup.bank_journal_id, "entry", settlement.on
+                )
+
     # ------------------------------------------------------------------
     # Creation, in batches
     # ------------------------------------------------------------------
@@ -893,27 +955,165 @@ class DatasetBuilder:
             self._end_batch()
             self._progress("customers", self.counts["customers"], len(customer_plans))
 
-    def _line_values(self, lines, setup, catalog, customer, fraction=1.0):
-        # sales tax on domestic sales only; exports are not taxed
-        tax_ids = (
-            list(setup.sale_tax_ids)
-            if customer.country_code == setup.fiscal_country_code
-            else []
-        )
-        return [
-            fields.Command.create(
-                {
-                    "product_id": catalog.product_ids[product.code],
-                    "quantity": quantity,
-                    "price_unit": round(price * fraction, 2),
-                    "tax_ids": [fields.Command.set(tax_ids)],
-                }
-            )
-            for product, quantity, price in lines
-        ]
-
     def _moves(self, setup):
         return self.env["account.move"].with_company(setup.company_id)
+
+    def _rate(self, setup, currency_id, on):
+        """Units of ``currency_id`` per unit of the company's currency on a day,
+        as the engine reads it for an invoice or an entry of that date."""
+        key = (setup.company_id, currency_id, on)
+        if key not in self._rates:
+            company = self.env["res.company"].browse(setup.company_id)
+            self._rates[key] = self.env["res.currency"]._get_conversion_rate(
+                company.currency_id,
+                self.env["res.currency"].browse(currency_id),
+                company,
+                on,
+            )
+        return self._rates[key]
+
+    def _income_account(self, setup, product_id):
+        key = (setup.company_id, product_id)
+        if key not in self._income_accounts:
+            company = self.env["res.company"].browse(setup.company_id)
+            product = (
+                self.env["product.product"].with_company(company).browse(product_id)
+            )
+            self._income_accounts[key] = (
+                product.product_tmpl_id._get_product_accounts()["income"]
+                or self.env["account.journal"]
+                .browse(setup.sale_journal_id)
+                .default_account_id
+            ).id
+        return self._income_accounts[key]
+
+    def _receivable_accounts(self, setup, partner_ids):
+        partners = (
+            self.env["res.partner"].with_company(setup.company_id).browse(partner_ids)
+        )
+        return {
+            partner.id: partner.property_account_receivable_id.id
+            for partner in partners
+        }
+
+    def _invoice_values(self, setup, catalog, plan, receivable_account_id):
+        """An invoice or credit note with all its journal items: product lines,
+        tax lines and the receivable line.
+
+        The taxes come from the engine's own tax helpers (the ones
+        ``_sync_tax_lines`` uses), fed with plain values instead of draft
+        records; the move is then created without re-synchronising its lines,
+        which is what makes batches fast, and posted normally, so that posting
+        checks the balance and reconciles credit notes with their invoices.
+        """
+        AccountTax = self.env["account.tax"]
+        company = self.env["res.company"].browse(setup.company_id)
+        customer = plan["customer"]
+        currency = self.env["res.currency"].browse(plan["currency_id"])
+        refund = plan["move_type"] == "out_refund"
+        sign = 1 if refund else -1  # the engine's direction_sign
+        rate = self._rate(setup, currency.id, plan["invoice_date"])
+        # sales tax on domestic sales only; exports are not taxed
+        taxes = self.env["account.tax"].browse(
+            setup.sale_tax_ids
+            if customer.country_code == setup.fiscal_country_code
+            else ()
+        )
+        commercial = self.env["res.partner"].browse(customer.partner_id)
+        base_lines = []
+        for product, quantity, price in plan["lines"]:
+            product_id = catalog.product_ids[product.code]
+            base_lines.append(
+                AccountTax._prepare_base_line_for_taxes_computation(
+                    None,
+                    product_id=self.env["product.product"].browse(product_id),
+                    tax_ids=taxes,
+                    price_unit=round(price * plan["fraction"], 2),
+                    quantity=quantity,
+                    currency_id=currency,
+                    rate=rate,
+                    sign=sign,
+                    is_refund=refund,
+                    partner_id=commercial,
+                    account_id=self.env["account.account"].browse(
+                        self._income_account(setup, product_id)
+                    ),
+                )
+            )
+        AccountTax._add_tax_details_in_base_lines(base_lines, company)
+        AccountTax._round_base_lines_tax_details(base_lines, company)
+        AccountTax._add_accounting_data_in_base_lines_tax_details(base_lines, company)
+        tax_results = AccountTax._prepare_tax_lines(base_lines, company)
+        line_values = []
+        for base_line, amounts in tax_results["base_lines_to_update"]:
+            line_values.append(
+                {
+                    "display_type": "product",
+                    "product_id": base_line["product_id"].id,
+                    "quantity": base_line["quantity"],
+                    "price_unit": base_line["price_unit"],
+                    "tax_ids": [fields.Command.set(base_line["tax_ids"].ids)],
+                    "account_id": base_line["account_id"].id,
+                    **amounts,
+                }
+            )
+        line_values += [
+            dict(tax_line, display_type="tax")
+            for tax_line in tax_results["tax_lines_to_add"]
+        ]
+        line_values.append(
+            {
+                "display_type": "payment_term",
+                "name": plan.get("reference") or "",
+                "account_id": receivable_account_id,
+                "partner_id": customer.partner_id,
+                "currency_id": currency.id,
+                "date_maturity": plan["due_date"],
+                "amount_currency": -sum(
+                    line["amount_currency"] for line in line_values
+                ),
+                "balance": -sum(line["balance"] for line in line_values),
+            }
+        )
+        values = {
+            "move_type": plan["move_type"],
+            "name": plan["name"],
+            "journal_id": setup.sale_journal_id,
+            "partner_id": customer.invoice_partner_id,
+            "invoice_date": plan["invoice_date"],
+            "currency_id": currency.id,
+            "ref": plan.get("reference"),
+            "line_ids": [fields.Command.create(line) for line in line_values],
+        }
+        if plan.get("payment_term_id"):
+            values["invoice_payment_term_id"] = plan["payment_term_id"]
+        else:
+            values["invoice_date_due"] = plan["due_date"]
+        if plan.get("reversed_entry_id"):
+            values["reversed_entry_id"] = plan["reversed_entry_id"]
+        return values
+
+    def _create_and_post(self, setup, values_list):
+        """Create moves whose journal items and numbers are all given (no
+        re-synchronisation of their lines), then post them through the engine,
+        which checks that each is balanced and that its number is free."""
+        moves = (
+            self._moves(setup)
+            # Every amount is given, in both currencies: nothing to derive.
+            # New lines have no analytic distribution to merge with an old one.
+            .with_context(
+                skip_invoice_sync=True,
+                skip_invoice_line_sync=True,
+                skip_analytic_sync=True,
+            )
+            .create(values_list)
+        )
+        moves.with_context(
+            skip_invoice_sync=False,
+            skip_invoice_line_sync=False,
+            skip_analytic_sync=False,
+        ).action_post()
+        return moves
 
     def _create_invoices(self, batch, catalog):
         invoice_ids = []
@@ -921,28 +1121,37 @@ class DatasetBuilder:
             batch, lambda plan: plan.customer.company_index
         ):
             setup = catalog.companies[company_index]
-            moves = self._moves(setup).create(
-                [
-                    {
-                        "move_type": "out_invoice",
-                        "journal_id": setup.sale_journal_id,
-                        "partner_id": invoice.customer.invoice_partner_id,
-                        "invoice_date": invoice.invoice_date,
-                        "invoice_payment_term_id": catalog.term_ids[
-                            invoice.customer.term_days
-                        ],
-                        "currency_id": catalog.currency_ids[
-                            invoice.customer.currency_code
-                        ],
-                        "ref": invoice.reference,
-                        "invoice_line_ids": self._line_values(
-                            invoice.lines, setup, catalog, invoice.customer
-                        ),
-                    }
-                    for invoice in invoices
-                ]
+            receivables = self._receivable_accounts(
+                setup, list({invoice.customer.partner_id for invoice in invoices})
             )
-            moves.action_post()
+            moves = self._create_and_post(
+                setup,
+                [
+                    self._invoice_values(
+                        setup,
+                        catalog,
+                        {
+                            "move_type": "out_invoice",
+                            "name": invoice.name,
+                            "customer": invoice.customer,
+                            "currency_id": catalog.currency_ids[
+                                invoice.customer.currency_code
+                            ],
+                            "invoice_date": invoice.invoice_date,
+                            "due_date": invoice.invoice_date
+                            + timedelta(days=invoice.customer.term_days),
+                            "payment_term_id": catalog.term_ids[
+                                invoice.customer.term_days
+                            ],
+                            "reference": invoice.reference,
+                            "lines": invoice.lines,
+                            "fraction": 1.0,
+                        },
+                        receivables[invoice.customer.partner_id],
+                    )
+                    for invoice in invoices
+                ],
+            )
             for invoice, move_id in zip(invoices, moves.ids, strict=True):
                 invoice.move_id = move_id
             invoice_ids += moves.ids
@@ -1001,6 +1210,9 @@ class DatasetBuilder:
             invoices = self._moves(setup).browse(
                 [credit_note.invoices[0].move_id for credit_note in group]
             )
+            receivables = self._receivable_accounts(
+                setup, list({item.customer.partner_id for item in group})
+            )
             values = []
             for credit_note, invoice in zip(group, invoices, strict=True):
                 reason = (
@@ -1009,29 +1221,31 @@ class DatasetBuilder:
                     else "Cancelled order"
                 )
                 values.append(
-                    {
-                        "move_type": "out_refund",
-                        "journal_id": setup.sale_journal_id,
-                        "partner_id": credit_note.customer.invoice_partner_id,
-                        "invoice_date": credit_note.on,
-                        "currency_id": invoice.currency_id.id,
-                        # a linked credit note is reconciled with its invoice on posting
-                        "reversed_entry_id": invoice.id
-                        if credit_note.applied
-                        else False,
-                        "ref": f"{reason}: {invoice.name}"
-                        if credit_note.applied
-                        else "Goodwill credit",
-                        "invoice_line_ids": self._line_values(
-                            credit_note.invoices[0].lines,
-                            setup,
-                            catalog,
-                            credit_note.customer,
-                            credit_note.fraction,
-                        ),
-                    }
+                    self._invoice_values(
+                        setup,
+                        catalog,
+                        {
+                            "move_type": "out_refund",
+                            "name": credit_note.name,
+                            "customer": credit_note.customer,
+                            "currency_id": invoice.currency_id.id,
+                            "invoice_date": credit_note.on,
+                            "due_date": credit_note.on,
+                            # a linked credit note is reconciled with its invoice
+                            # on posting
+                            "reversed_entry_id": invoice.id
+                            if credit_note.applied
+                            else False,
+                            "reference": f"{reason}: {invoice.name}"
+                            if credit_note.applied
+                            else "Goodwill credit",
+                            "lines": credit_note.invoices[0].lines,
+                            "fraction": credit_note.fraction,
+                        },
+                        receivables[credit_note.customer.partner_id],
+                    )
                 )
-            self._moves(setup).create(values).action_post()
+            self._create_and_post(setup, values)
             counts["credit_notes"] += len(group)
             counts["credit_notes_unapplied"] += sum(
                 not credit_note.applied for credit_note in group
@@ -1040,7 +1254,7 @@ class DatasetBuilder:
 
     def _create_invoice_payments(self, payments, catalog):
         """Post the payments of invoices, each for what its customer pays of
-        their residual; return (payment id, invoice ids, partial) triples."""
+        their residual; return (payment entry id, invoice ids, partial)."""
         matches = []
         for company_index, group in _by_company(
             payments, lambda item: item.customer.company_index
@@ -1061,7 +1275,7 @@ class DatasetBuilder:
                 )
                 if not currency.is_zero(amount):
                     paid.append((payment, invoices, amount))
-            records = self._post_payments(
+            entries = self._post_receipts(
                 setup,
                 [
                     {
@@ -1069,45 +1283,40 @@ class DatasetBuilder:
                         "amount": amount,
                         "currency_id": invoices.currency_id.id,
                         "date": payment.on,
+                        "name": payment.name,
                         "memo": ", ".join(invoices.mapped("name")),
-                        "invoice_ids": [fields.Command.set(invoices.ids)],
                     }
                     for payment, invoices, amount in paid
                 ],
             )
             matches += [
-                (record.id, invoices.ids, payment.fraction < 1)
-                for record, (payment, invoices, _amount) in zip(
-                    records, paid, strict=True
+                (entry.id, invoices.ids, payment.fraction < 1)
+                for entry, (payment, invoices, _amount) in zip(
+                    entries, paid, strict=True
                 )
             ]
         return matches
 
     def _reconcile_payments(self, matches):
-        """Match each payment's receivable line with its invoices' lines; the
-        engine books the exchange differences of foreign currencies."""
-        all_invoice_ids = [
+        """Match each payment's receivable line with its invoices' lines, all
+        in one reconciliation plan; the engine books the exchange differences
+        of foreign currencies."""
+        Move = self.env["account.move"]
+        all_ids = [entry_id for entry_id, _invoices, _partial in matches] + [
             invoice_id
-            for _payment, invoice_ids, _partial in matches
+            for _entry, invoice_ids, _partial in matches
             for invoice_id in invoice_ids
         ]
-        payments = self.env["account.payment"].browse(
-            [payment_id for payment_id, _invoices, _partial in matches]
-        )
-        Move = self.env["account.move"]
         self.env["account.move.line"]._reconcile_plan(
             [
-                (
-                    payment.move_id.line_ids
-                    + Move.browse(invoice_ids).with_prefetch(all_invoice_ids).line_ids
-                ).filtered(
+                Move.browse([entry_id, *invoice_ids])
+                .with_prefetch(all_ids)
+                .line_ids.filtered(
                     lambda line: (
                         line.account_type == "asset_receivable" and not line.reconciled
                     )
                 )
-                for payment, (_id, invoice_ids, _partial) in zip(
-                    payments, matches, strict=True
-                )
+                for entry_id, invoice_ids, _partial in matches
             ]
         )
 
@@ -1116,7 +1325,7 @@ class DatasetBuilder:
         for company_index, group in _by_company(
             payments, lambda item: item.customer.company_index
         ):
-            self._post_payments(
+            self._post_receipts(
                 catalog.companies[company_index],
                 [
                     {
@@ -1126,6 +1335,7 @@ class DatasetBuilder:
                             payment.customer.currency_code
                         ],
                         "date": payment.on,
+                        "name": payment.name,
                         "memo": "Payment on account",
                     }
                     for payment in group
@@ -1134,27 +1344,59 @@ class DatasetBuilder:
             counts["payments_on_account"] += len(group)
         return counts
 
-    def _post_payments(self, setup, values):
-        # skip_invoice_sync: as the payment register does, the payment builds its
-        # own balanced journal entry
-        payments = (
-            self.env["account.payment"]
-            .with_company(setup.company_id)
-            .with_context(skip_invoice_sync=True)
-            .create(
-                [
-                    dict(
-                        value,
-                        payment_type="inbound",
-                        partner_type="customer",
-                        journal_id=setup.bank_journal_id,
-                    )
-                    for value in values
-                ]
-            )
+    def _post_receipts(self, setup, values):
+        """One bank journal entry per customer payment, as a reconciled bank
+        statement would book it: the bank account against the customer's
+        receivable, in the currency paid, at that day's rate."""
+        bank_account_id = (
+            self.env["account.journal"]
+            .browse(setup.bank_journal_id)
+            .default_account_id.id
         )
-        payments.action_post()
-        return payments
+        receivables = self._receivable_accounts(
+            setup, list({value["partner_id"] for value in values})
+        )
+        company_currency = self.env["res.company"].browse(setup.company_id).currency_id
+        entries = []
+        for value in values:
+            amount_currency = value["amount"]
+            balance = company_currency.round(
+                amount_currency / self._rate(setup, value["currency_id"], value["date"])
+            )
+            common = {
+                "partner_id": value["partner_id"],
+                "currency_id": value["currency_id"],
+                "name": value["memo"],
+            }
+            entries.append(
+                {
+                    "move_type": "entry",
+                    "name": value["name"],
+                    "journal_id": setup.bank_journal_id,
+                    "date": value["date"],
+                    "partner_id": value["partner_id"],
+                    "ref": value["memo"],
+                    "line_ids": [
+                        fields.Command.create(
+                            dict(
+                                common,
+                                account_id=bank_account_id,
+                                amount_currency=amount_currency,
+                                balance=balance,
+                            )
+                        ),
+                        fields.Command.create(
+                            dict(
+                                common,
+                                account_id=receivables[value["partner_id"]],
+                                amount_currency=-amount_currency,
+                                balance=-balance,
+                            )
+                        ),
+                    ],
+                }
+            )
+        return self._create_and_post(setup, entries)
 
     # ------------------------------------------------------------------
     # Summary

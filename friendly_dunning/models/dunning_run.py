@@ -6,6 +6,7 @@ import pytz
 
 from odoo import api, fields, models
 from odoo.tools import SQL, email_normalize, format_date, formatLang
+from odoo.tools.mail import generate_tracking_message_id
 
 from ..tools.messages import TemplateError, render_message
 from ..tools.phones import to_e164
@@ -49,11 +50,17 @@ class DunningRun(models.Model):
 
     @api.model
     def _cron_dunning(self):
-        """The hourly job: plan every company's reminders, then send them."""
+        """The hourly job: bring every company's segmentation up to date (days
+        overdue grow every day, and the segment picks the policy), plan its
+        reminders, then send them."""
         companies = (
             self.env["res.company"].sudo().search([("dunning_policy_id", "!=", False)])
         )
         for company in companies:
+            self.env["res.partner"].sudo()._dunning_refresh_segmentation(
+                companies=company
+            )
+            self._commit_progress(0, None)
             self.sudo()._run_company(company)
         self.env["dunning.communication"].sudo()._dunning_send_queued()
 
@@ -72,7 +79,7 @@ class DunningRun(models.Model):
             # them, it will queue their reminders.
             locked = batch.try_lock_for_update()
             decisions = planner.decide(locked.ids)
-            counts, _messages = planner.queue(decisions)
+            counts, messages = planner.queue(decisions)
             run.write(
                 {
                     "queued_count": run.queued_count + counts["queued"],
@@ -80,9 +87,10 @@ class DunningRun(models.Model):
                     "held_count": run.held_count + counts["held"],
                 }
             )
-            # Keep the worklist current: amounts, next reminder dates.
-            self.env["res.partner"]._dunning_refresh_segmentation(
-                companies=company, partners=locked
+            # Keep the worklist current: the next reminder of the customers
+            # whose invoices moved on a step (amounts and aging did not change).
+            self.env["res.partner"]._dunning_refresh_next_dates(
+                company, messages.partner_id.ids
             )
             self._commit_progress(len(batch), len(partner_ids) - start - len(batch))
         thanked = planner.queue_thank_you()
@@ -152,6 +160,13 @@ class _Planner:
             lambda c: c.channel_type == "email"
         )[:1]
         self.sms_channel = self.channels.filtered(lambda c: c.channel_type == "sms")[:1]
+        # Per-run caches: the same few time zones, dates, steps and languages
+        # come back for thousands of customers.
+        self._channel_labels = {}
+        self._time_zones = {}
+        self._formatted_dates = {}
+        self._formatted_amounts = {}
+        self._later_offsets = {}
 
     # -- selection ------------------------------------------------------
 
@@ -314,10 +329,7 @@ class _Planner:
     def _reach(self, partners, contacts):
         """What decides whether a channel may be used: the e-mail and phone
         blacklists, and the customers' consent ledger."""
-        numbers = {
-            contact.id: to_e164(contact.phone, contact.country_id.code)
-            for contact in contacts
-        }
+        numbers = {contact.id: self._e164(contact) for contact in contacts}
         blocked_emails, blocked_phones = self._blacklists(contacts, numbers)
         return {
             "emails": blocked_emails,
@@ -325,6 +337,15 @@ class _Planner:
             "numbers": numbers,
             "consents": self.env["dunning.consent"].sudo()._current_states(partners),
         }
+
+    @staticmethod
+    def _e164(contact):
+        """The contact's number in E.164, or why there is none. Odoo keeps the
+        number of a contact with a country checked and in E.164 already
+        (``phone_sanitized``); the others are read here."""
+        if contact.phone and contact.country_id and contact.phone_sanitized:
+            return contact.phone_sanitized, None
+        return to_e164(contact.phone, contact.country_id.code)
 
     def _blacklists(self, contacts, numbers):
         emails = {email_normalize(c.email) for c in contacts if c.email} - {None}
@@ -374,9 +395,7 @@ class _Planner:
             return {"hold": quiet_day}
         if not partner.active:
             return {"unreachable": self.env._("The customer is archived.")}
-        tz = pytz.timezone(contact.tz or partner.tz or company.partner_id.tz or "UTC")
-        local = pytz.utc.localize(self.now).astimezone(tz)
-        hour = local.hour + local.minute / 60
+        hour = self._local_hour(contact.tz or partner.tz or company.partner_id.tz)
         if (
             not company.dunning_quiet_hour_start
             <= hour
@@ -389,13 +408,24 @@ class _Planner:
             return {"hold": "weekly_cap"}
         return None
 
+    def _local_hour(self, tz_name):
+        """The hour (with minutes as a fraction) it is now in ``tz_name``."""
+        tz_name = tz_name or "UTC"
+        if tz_name not in self._time_zones:
+            local = pytz.utc.localize(self.now).astimezone(pytz.timezone(tz_name))
+            self._time_zones[tz_name] = local.hour + local.minute / 60
+        return self._time_zones[tz_name]
+
     def _route(self, step, partner, contact, reach, channels=None):
         """The first channel of the step (or of ``channels``) that reaches the
         contact, or why none does."""
         reasons = []
-        labels = dict(
-            self.Step._fields["channel_first"]._description_selection(self.env)
-        )
+        lang = self.env.lang
+        if lang not in self._channel_labels:
+            self._channel_labels[lang] = dict(
+                self.Step._fields["channel_first"]._description_selection(self.env)
+            )
+        labels = self._channel_labels[lang]
         for channel in channels or step._channel_preference():
             consent = reach["consents"].get((partner.id, channel))
             if consent == "opted_out":
@@ -524,7 +554,7 @@ class _Planner:
         amount = self._join(
             env,
             [
-                formatLang(env, total, currency_obj=currency)
+                self._format_amount(env, total, currency)
                 for currency, total in by_currency.items()
             ],
         )
@@ -532,10 +562,8 @@ class _Planner:
             env._(
                 "- %(number)s, due %(due)s: %(amount)s",
                 number=move.name,
-                due=format_date(env, move.invoice_date_due),
-                amount=formatLang(
-                    env, move.amount_residual, currency_obj=move.currency_id
-                ),
+                due=self._format_date(env, move.invoice_date_due),
+                amount=self._format_amount(env, move.amount_residual, move.currency_id),
             )
             for move in moves
         )
@@ -545,11 +573,23 @@ class _Planner:
             "company": self.company.name,
             "amount": amount,
             "invoices": invoices,
-            "due_date": format_date(env, oldest.invoice_date_due),
+            "due_date": self._format_date(env, oldest.invoice_date_due),
             "days_overdue": max(0, (self.today - oldest.invoice_date_due).days),
             "link": oldest.get_base_url() + oldest.get_portal_url(),
             "credits": "",
         }
+
+    def _format_date(self, env, value):
+        key = (env.lang, value)
+        if key not in self._formatted_dates:
+            self._formatted_dates[key] = format_date(env, value)
+        return self._formatted_dates[key]
+
+    def _format_amount(self, env, value, currency):
+        key = (env.lang, currency.id, value)
+        if key not in self._formatted_amounts:
+            self._formatted_amounts[key] = formatLang(env, value, currency_obj=currency)
+        return self._formatted_amounts[key]
 
     @staticmethod
     def _join(env, parts):
@@ -604,24 +644,51 @@ class _Planner:
         return counts, messages
 
     def _log_in_chatter(self, messages):
+        """One note per message on the customer, as ``mail.message.create``
+        would store it, in one INSERT.
+
+        The ORM would sanitize each body again (it is built from escaped text
+        already) and update, for each note, the cached message list of every
+        customer of the batch: time that grows with the square of the batch.
+        """
+        logged = messages.filtered(lambda message: message.state != "failed")
+        if not logged:
+            return
         note = self.env.ref("mail.mt_note")
         author = self.env.user.partner_id
-        sender = self.company.email_formatted or author.email_formatted or False
-        self.env["mail.message"].sudo().create(
-            [
-                {
-                    "model": "res.partner",
-                    "res_id": message.partner_id.id,
-                    "message_type": "notification",
-                    "subtype_id": note.id,
-                    "author_id": author.id,
-                    "email_from": sender,
-                    "reply_to": sender,
-                    "body": message._chatter_body(),
-                }
-                for message in messages
-                if message.state != "failed"
-            ]
+        sender = self.company.email_formatted or author.email_formatted or None
+        now = self.env.cr.now()
+        self.env["mail.message"].flush_model()
+        self.env.execute_query(
+            SQL(
+                "INSERT INTO mail_message (model, res_id, message_type, subtype_id, "
+                "author_id, email_from, reply_to, message_id, body, date, "
+                "create_uid, create_date, write_uid, write_date) VALUES %s",
+                SQL(", ").join(
+                    SQL(
+                        "('res.partner', %s, 'notification', %s, %s, %s, %s, %s, %s, "
+                        "%s, %s, %s, %s, %s)",
+                        message.partner_id.id,
+                        note.id,
+                        author.id,
+                        sender,
+                        sender,
+                        generate_tracking_message_id(
+                            f"{message.partner_id.id}-res.partner"
+                        ),
+                        message._chatter_body(),
+                        now,
+                        self.env.uid,
+                        now,
+                        self.env.uid,
+                        now,
+                    )
+                    for message in logged
+                ),
+            )
+        )
+        logged.partner_id.invalidate_recordset(
+            ["message_ids", "message_needaction", "message_needaction_counter"]
         )
 
     def _schedule_activities(self, decisions):
@@ -630,7 +697,11 @@ class _Planner:
             return
         model = self.env["ir.model"]._get_id("res.partner")
         todo = self.env.ref("mail.mail_activity_data_todo")
-        self.env["mail.activity"].sudo().create(
+        # One e-mail per activity to the accountant would be a flood: the
+        # activities wait in their to-do list (and the bell) instead.
+        self.env["mail.activity"].sudo().with_context(
+            mail_activity_quick_update=True
+        ).create(
             [
                 {
                     "res_model_id": model,
@@ -664,15 +735,10 @@ class _Planner:
                 step_id = decision["steps"].get(move.id)
                 if not step_id:
                     continue
-                step = self.Step.browse(step_id)
-                later = [
-                    offset
-                    for offset in step.policy_id.step_ids.mapped("offset_days")
-                    if offset > step.offset_days
-                ]
+                next_offset = self._next_offset(step_id)
                 next_date = (
-                    move.invoice_date_due + timedelta(days=min(later))
-                    if later
+                    move.invoice_date_due + timedelta(days=next_offset)
+                    if next_offset is not None
                     else None
                 )
                 rows.append((move.id, step_id, next_date))
@@ -696,6 +762,18 @@ class _Planner:
         self.env["account.move"].invalidate_model(
             ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
         )
+
+    def _next_offset(self, step_id):
+        """The offset of the step that follows ``step_id`` in its policy."""
+        if step_id not in self._later_offsets:
+            step = self.Step.browse(step_id)
+            later = [
+                offset
+                for offset in step.policy_id.step_ids.mapped("offset_days")
+                if offset > step.offset_days
+            ]
+            self._later_offsets[step_id] = min(later) if later else None
+        return self._later_offsets[step_id]
 
     def queue_thank_you(self):
         """Thank customers whose reminded, late invoices got paid, once nothing

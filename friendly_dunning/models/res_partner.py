@@ -237,6 +237,41 @@ class ResPartner(models.Model):
         )
 
     @api.model
+    def _dunning_refresh_next_dates(self, company, partner_ids):
+        """Store again, in one statement, when the next reminder of each of
+        ``partner_ids`` falls due in ``company``: all a run changes of their
+        segmentation."""
+        if not partner_ids:
+            return
+        self.env["account.move"].flush_model(["dunning_next_date"])
+        self.flush_model(["dunning_next_date"])
+        self.env.execute_query(
+            SQL(
+                """
+            UPDATE res_partner AS p
+               SET dunning_next_date = COALESCE(p.dunning_next_date, '{}'::jsonb)
+                   || jsonb_build_object(%(key)s, next.next_date)
+              FROM (
+                    SELECT partner.id, MIN(m.dunning_next_date) AS next_date
+                      FROM unnest(%(partner_ids)s::int[]) AS partner(id)
+                 LEFT JOIN account_move m
+                        ON m.commercial_partner_id = partner.id
+                       AND m.company_id = %(company)s
+                       AND m.move_type = 'out_invoice'
+                       AND m.state = 'posted'
+                       AND m.payment_state IN ('not_paid', 'partial')
+                  GROUP BY partner.id
+                   ) AS next
+             WHERE p.id = next.id
+                """,
+                key=str(company.id),
+                partner_ids=partner_ids,
+                company=company.id,
+            )
+        )
+        self.browse(partner_ids).invalidate_recordset(["dunning_next_date"])
+
+    @api.model
     def _dunning_payment_facts(self, company, partner_ids=None):
         """``{partner_id: PaymentFacts}`` for the customers of ``company``, and
         ``{partner_id: earliest next reminder date}``."""

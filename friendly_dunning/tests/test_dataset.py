@@ -2,6 +2,7 @@ from datetime import date
 
 import phonenumbers
 
+from odoo.fields import Command
 from odoo.tests import freeze_time, tagged
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -27,7 +28,13 @@ class TestDataset(AccountTestInvoicingCommon):
         in_company = [("company_id", "=", cls.company.id)]
         cls.invoices = Move.search(in_company + [("move_type", "=", "out_invoice")])
         cls.credit_notes = Move.search(in_company + [("move_type", "=", "out_refund")])
-        cls.payments = cls.env["account.payment"].search(in_company)
+        bank_journals = cls.env["account.journal"].search(
+            in_company + [("type", "=", "bank")]
+        )
+        cls.payments = Move.search(
+            in_company
+            + [("journal_id", "in", bank_journals.ids), ("move_type", "=", "entry")]
+        )
         cls.customers = cls.invoices.commercial_partner_id
 
     def test_invoices_posted_and_every_entry_balanced(self):
@@ -81,39 +88,95 @@ class TestDataset(AccountTestInvoicingCommon):
             )
             if invoice.payment_state == "paid":
                 self.assertTrue(currency.is_zero(invoice.amount_residual))
-                self.assertTrue(
-                    invoice.reconciled_payment_ids or invoice.reversal_move_ids
-                )
+                self.assertTrue(self._receivable(invoice).reconciled)
             elif invoice.payment_state == "not_paid":
                 self.assertEqual(invoice.amount_residual, invoice.amount_total)
             elif invoice.payment_state == "partial":
                 self.assertGreater(invoice.amount_residual, 0)
                 self.assertLess(invoice.amount_residual, invoice.amount_total)
 
+    def _receivable(self, moves):
+        return moves.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+
     def test_payments_posted_and_reconciled(self):
         self.assertTrue(self.payments)
-        self.assertEqual(
-            set(self.payments.mapped("state")) - {"in_process", "paid"}, set()
+        self.assertEqual(set(self.payments.mapped("state")), {"posted"})
+        on_account = self.payments.filtered(
+            lambda payment: payment.ref == "Payment on account"
         )
-        on_account = self.payments.filtered(lambda payment: not payment.invoice_ids)
         for_invoices = self.payments - on_account
         self.assertTrue(on_account, "some payments are not matched to any invoice")
         self.assertTrue(for_invoices)
-        self.assertTrue(
-            any(len(payment.invoice_ids) > 1 for payment in for_invoices),
-            "some payments settle several invoices at once",
-        )
+        several = 0
         for payment in for_invoices:
-            counterpart = payment.move_id.line_ids.filtered(
-                lambda line: line.account_type == "asset_receivable"
+            counterpart = self._receivable(payment)
+            invoices = (
+                counterpart.matched_debit_ids.debit_move_id.move_id & self.invoices
             )
-            self.assertTrue(counterpart.reconciled, payment.name)
-            self.assertEqual(payment.reconciled_invoice_ids, payment.invoice_ids)
+            self.assertTrue(invoices, payment.ref)
+            self.assertEqual(set(payment.ref.split(", ")), set(invoices.mapped("name")))
+            several += len(invoices) > 1
+            # paid in the invoices' currency; the bank side balances it
+            self.assertEqual(counterpart.currency_id, invoices.currency_id)
+            self.assertTrue(
+                counterpart.currency_id.is_zero(counterpart.amount_residual_currency)
+                or counterpart.amount_residual_currency < 0
+            )
+        self.assertTrue(several, "some payments settle several invoices at once")
         for payment in on_account:
-            counterpart = payment.move_id.line_ids.filtered(
-                lambda line: line.account_type == "asset_receivable"
+            self.assertFalse(self._receivable(payment).reconciled, payment.name)
+
+    def test_invoice_lines_match_the_engine(self):
+        """The journal items the generator writes are the ones Odoo computes
+        when the same invoice is entered line by line."""
+        checked = set()
+        for invoice in self.invoices:
+            key = (invoice.currency_id, bool(invoice.line_ids.tax_ids))
+            if key in checked:
+                continue
+            checked.add(key)
+            reference = self.env["account.move"].create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": invoice.partner_id.id,
+                    "invoice_date": invoice.invoice_date,
+                    "invoice_payment_term_id": invoice.invoice_payment_term_id.id,
+                    "currency_id": invoice.currency_id.id,
+                    "invoice_line_ids": [
+                        Command.create(
+                            {
+                                "product_id": line.product_id.id,
+                                "quantity": line.quantity,
+                                "price_unit": line.price_unit,
+                                "tax_ids": [Command.set(line.tax_ids.ids)],
+                            }
+                        )
+                        for line in invoice.invoice_line_ids
+                    ],
+                }
             )
-            self.assertFalse(counterpart.reconciled, payment.name)
+
+            def items(move):
+                return sorted(
+                    (
+                        line.display_type,
+                        line.account_id.id,
+                        line.tax_line_id.id,
+                        line.amount_currency,
+                        line.balance,
+                        line.date_maturity
+                        if line.display_type == "payment_term"
+                        else None,
+                    )
+                    for line in move.line_ids
+                )
+
+            self.assertEqual(items(invoice), items(reference), invoice.name)
+            self.assertEqual(invoice.amount_tax, reference.amount_tax)
+            self.assertEqual(invoice.invoice_date_due, reference.invoice_date_due)
+        self.assertGreater(len(checked), 1)
 
     def test_credit_notes_applied_and_unapplied(self):
         self.assertEqual(set(self.credit_notes.mapped("state")), {"posted"})

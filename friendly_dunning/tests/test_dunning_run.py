@@ -1,7 +1,17 @@
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
+from unittest.mock import patch
 
+from psycopg2.errors import TransactionRollbackError
+
+from odoo import SUPERUSER_ID, api
 from odoo.exceptions import ValidationError
-from odoo.tests import freeze_time, tagged
+from odoo.fields import Command
+from odoo.tests import TransactionCase, freeze_time, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.friendly_dunning.models import dunning_run
+from odoo.addons.friendly_dunning.models.dunning_run import _Planner
 
 from .common import DunningCommon
 
@@ -68,6 +78,24 @@ class TestDunningRun(DunningCommon):
             [("model", "=", "res.partner"), ("res_id", "=", self.maria.id)]
         )
         self.assertTrue(any("35 days overdue" in str(n.body) for n in notes))
+
+    def test_the_worklist_shows_the_next_reminder_after_a_run(self):
+        self.env["res.partner"]._dunning_refresh_segmentation(companies=self.company)
+        # No reminder yet: the first step of the 35-day one is long due.
+        self.assertEqual(self.maria.dunning_next_date, days(-35 - 3))
+        self._run()
+        # Both overdue invoices moved on a step: the preventive reminder of the
+        # one due in 10 days comes next.
+        self.assertEqual(self.maria.dunning_next_date, days(7))
+        self.assertEqual(
+            self.maria.dunning_next_date, self.maria_future.dunning_next_date
+        )
+
+    def test_the_hourly_job_brings_the_segmentation_up_to_date(self):
+        self.env["dunning.run"]._cron_dunning()
+        self.assertEqual(self.maria.dunning_max_days_overdue, 35)
+        self.assertEqual(self.maria.dunning_aging_bucket, "31_60")
+        self.assertEqual(len(self._messages(self.maria)), 1)
 
     def test_running_twice_sends_nothing_twice(self):
         self._run()
@@ -358,3 +386,179 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(message.sms_id.number, "+34612345678")
         self.assertIn(self.maria_35.name, message.sms_id.body)
         self.assertTrue(message.sms_id.body.endswith("Reply STOP to opt out."))
+
+
+@tagged("post_install", "-at_install")
+class TestDunningRunWorkers(TransactionCase):
+    """Two workers at once, and a crash between batches, on committed data:
+    each worker has its own database cursor, as two cron workers do.
+
+    The run is limited to this test's customers (the database may hold demo
+    data); the committed records are removed afterwards.
+    """
+
+    def setUp(self):
+        super().setUp()
+        now = datetime.combine(datetime.now(tz=timezone.utc).date(), dtime(10, 0))
+        self.now = now
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env.company
+            company._dunning_ensure_defaults()
+            partners = env["res.partner"].create(
+                [
+                    {
+                        "name": f"Worker test customer {index}",
+                        "is_company": True,
+                        "email": f"worker-test-{index}@example.com",
+                        "tz": "UTC",
+                    }
+                    for index in range(3)
+                ]
+            )
+            due = now.date() - timedelta(days=35)
+            invoices = env["account.move"].create(
+                [
+                    {
+                        "move_type": "out_invoice",
+                        "partner_id": partner.id,
+                        "invoice_date": due,
+                        "invoice_date_due": due,
+                        "invoice_payment_term_id": False,
+                        "invoice_line_ids": [
+                            Command.create(
+                                {"name": "Service", "price_unit": 100.0, "tax_ids": []}
+                            )
+                        ],
+                    }
+                    for partner in partners
+                ]
+            )
+            invoices.action_post()
+            self.company_id = company.id
+            self.partner_ids = partners.ids
+            self.invoice_ids = invoices.ids
+            self.last_run_id = env["dunning.run"].search([], limit=1).id or 0
+        self.addCleanup(self._remove_committed_records)
+        # Only this test's customers, and none of the company-wide chores.
+        original = _Planner.candidate_partner_ids
+        for patcher in (
+            patch.object(
+                _Planner,
+                "candidate_partner_ids",
+                lambda planner: [
+                    partner_id
+                    for partner_id in original(planner)
+                    if partner_id in self.partner_ids
+                ],
+            ),
+            patch.object(_Planner, "queue_thank_you", return_value=0),
+            patch.object(_Planner, "resume_expired_pauses"),
+        ):
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+    def _remove_committed_records(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            domain = [("partner_id", "in", self.partner_ids)]
+            env["dunning.communication"].search(domain).unlink()
+            env["mail.message"].search(
+                [("model", "=", "res.partner"), ("res_id", "in", self.partner_ids)]
+            ).unlink()
+            env["mail.activity"].search(
+                [("res_model", "=", "res.partner"), ("res_id", "in", self.partner_ids)]
+            ).unlink()
+            env["dunning.run"].search([("id", ">", self.last_run_id)]).unlink()
+            invoices = env["account.move"].browse(self.invoice_ids)
+            invoices.button_draft()
+            invoices.with_context(force_delete=True).unlink()
+            env["res.partner"].browse(self.partner_ids).unlink()
+
+    def _worker(self):
+        cr = self.registry.cursor()
+        self.addCleanup(cr.close)
+        return api.Environment(cr, SUPERUSER_ID, {})
+
+    def _run(self, env, **context):
+        company = env["res.company"].browse(self.company_id)
+        return (
+            env["dunning.run"].with_context(**context)._run_company(company, self.now)
+        )
+
+    def _queued(self):
+        """``{partner id: number of reminders}``, as committed."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            return {
+                partner.id: count
+                for partner, count in env["dunning.communication"]._read_group(
+                    [("partner_id", "in", self.partner_ids)],
+                    ["partner_id"],
+                    ["__count"],
+                )
+            }
+
+    def test_a_worker_skips_the_customers_another_one_holds(self):
+        first, second, third = self._worker(), self._worker(), self._worker()
+        held = self.partner_ids[0]
+        self.assertEqual(
+            first["res.partner"].browse(held).try_lock_for_update().id, held
+        )
+        self._run(second)
+        second.cr.commit()
+        self.assertEqual(
+            self._queued(),
+            {partner_id: 1 for partner_id in self.partner_ids[1:]},
+            "the held customer is left to the worker holding it",
+        )
+        first.cr.rollback()  # that worker ends without queueing anything
+        self._run(third)
+        third.cr.commit()
+        self.assertEqual(self._queued(), dict.fromkeys(self.partner_ids, 1))
+
+    def test_two_workers_planning_at_once_queue_each_reminder_once(self):
+        first, second = self._worker(), self._worker()
+        second.cr.execute("SELECT 1")  # its snapshot predates the first's commit
+        self._run(first)
+        late = self._worker()
+        self._run(late)  # while the first still holds every customer
+        late.cr.commit()
+        self.assertEqual(self._queued(), {}, "nothing queued behind the first's back")
+        first.cr.commit()
+        try:
+            # PostgreSQL refuses it the customers changed under it (the cron
+            # tries again at its next run); the error is logged, as expected.
+            with mute_logger("odoo.sql_db"):
+                self._run(second)
+            second.cr.commit()
+        except TransactionRollbackError:
+            second.cr.rollback()
+        self.assertEqual(self._queued(), dict.fromkeys(self.partner_ids, 1))
+
+    def test_a_crash_between_batches_loses_nothing(self):
+        crashing, next_run = self._worker(), self._worker()
+        original_queue = _Planner.queue
+        calls = []
+
+        def queue_then_crash(planner, decisions):
+            calls.append(decisions)
+            if len(calls) == 2:
+                raise RuntimeError("worker killed")
+            return original_queue(planner, decisions)
+
+        cron = crashing.ref("friendly_dunning.ir_cron_dunning")
+        with (
+            patch.object(dunning_run, "PLAN_BATCH", 1),
+            patch.object(_Planner, "queue", queue_then_crash),
+            self.assertRaises(RuntimeError),
+        ):
+            self._run(crashing, cron_id=cron.id)
+        crashing.cr.rollback()
+        first_customer = self.partner_ids[0]
+        self.assertEqual(self._queued(), {first_customer: 1}, "the first batch is kept")
+        run = self._run(next_run, cron_id=cron.id)
+        self.assertEqual(run.queued_count, 2)
+        self.assertEqual(self._queued(), dict.fromkeys(self.partner_ids, 1))
+        run_again = self._run(self._worker())
+        self.assertEqual(run_again.queued_count, 0)
