@@ -327,12 +327,14 @@ def test_unexpected_answers_are_server_errors(fake, status, body, retry_after):
     assert caught.value.retry_after is None
 
 
-def test_timeout_is_a_retryable_server_error():
+def test_read_timeout_is_an_unknown_outcome_never_retried_blindly():
     with FakeGraph(latency=0.5) as fake:
         client = client_for(fake, timeout=0.05)
         with pytest.raises(wa.WhatsAppError) as caught:
             client.send_text("15550100", "hello")
-    assert (caught.value.kind, caught.value.retryable) == ("server", True)
+    # The request reached the server: it may have sent the message.
+    assert (caught.value.kind, caught.value.retryable) == ("server", False)
+    assert caught.value.outcome_unknown
     assert caught.value.code is None
 
 
@@ -349,6 +351,7 @@ def test_unreachable_server_is_a_retryable_server_error():
     with pytest.raises(wa.WhatsAppError) as caught:
         client.send_text("15550100", "hello")
     assert (caught.value.kind, caught.value.retryable) == ("server", True)
+    assert not caught.value.outcome_unknown
     assert base_url not in str(caught.value)
 
 

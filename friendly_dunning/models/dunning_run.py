@@ -152,6 +152,15 @@ class _Planner:
             lambda c: c.channel_type == "email"
         )[:1]
         self.sms_channel = self.channels.filtered(lambda c: c.channel_type == "sms")[:1]
+        # A WhatsApp channel whose token WhatsApp refused is skipped: the next
+        # channel of the step carries the reminder until the token is renewed.
+        self.whatsapp_channel = self.channels.filtered(
+            lambda c: c.channel_type == "whatsapp" and c.wa_token_state != "expired"
+        )[:1]
+        self.phone_channels = {
+            "sms": self.sms_channel,
+            "whatsapp": self.whatsapp_channel,
+        }
 
     # -- selection ------------------------------------------------------
 
@@ -447,7 +456,7 @@ class _Planner:
                         "%(channel)s: the number opted out", channel=labels[channel]
                     )
                 )
-            elif not (self.sandbox or (channel == "sms" and self.sms_channel)):
+            elif not (self.sandbox or self.phone_channels[channel]):
                 reasons.append(
                     self.env._(
                         "%(channel)s: no active channel", channel=labels[channel]
@@ -457,7 +466,7 @@ class _Planner:
                 return {
                     "channel": channel,
                     "recipient": e164,
-                    "channel_id": self.sandbox or self.sms_channel,
+                    "channel_id": self.sandbox or self.phone_channels[channel],
                 }
         return {
             "unreachable": self.env._(

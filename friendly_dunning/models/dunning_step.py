@@ -63,6 +63,14 @@ class DunningStep(models.Model):
         string="Offer a payment plan",
         help="The message invites the customer to propose a payment plan.",
     )
+    wa_template_id = fields.Many2one(
+        "dunning.whatsapp.template",
+        string="WhatsApp template",
+        domain="[('company_id', '=', company_id), ('status', '=', 'APPROVED')]",
+        help="The approved template sent when the customer has not written to us "
+        "in the last 24 hours. The same template in the customer's language is "
+        "used when Meta has it.",
+    )
     manual_review = fields.Boolean(
         string="Review before sending",
         help="Messages of this step wait in the approval queue until an "

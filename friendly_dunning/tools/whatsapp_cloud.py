@@ -100,7 +100,9 @@ def error_kind(code=None, http_status=None):
 class WhatsAppError(Exception):
     """A failed WhatsApp call. ``kind`` is one of ``outside_window``,
     ``rate_limited``, ``undeliverable``, ``template``, ``auth``, ``server``,
-    ``invalid_request``; ``retry_after`` is in seconds when the server said."""
+    ``invalid_request``; ``retry_after`` is in seconds when the server said;
+    ``outcome_unknown`` when the request may have been accepted all the same
+    (no answer was read)."""
 
     def __init__(
         self,
@@ -110,8 +112,12 @@ class WhatsAppError(Exception):
         retry_after=None,
         http_status=None,
         trace_id=None,
+        outcome_unknown=False,
     ):
         super().__init__(message)
+        # True when the request may have reached WhatsApp (no answer read):
+        # a send must then wait for the status webhook, never be repeated.
+        self.outcome_unknown = outcome_unknown
         self.code = code
         self.kind = kind
         self.message = message
@@ -121,8 +127,9 @@ class WhatsAppError(Exception):
 
     @property
     def retryable(self):
-        """Whether the same call may succeed later without any change."""
-        return self.kind in RETRYABLE_KINDS
+        """Whether the same call may succeed later without any change, and
+        repeating it cannot deliver the message twice."""
+        return self.kind in RETRYABLE_KINDS and not self.outcome_unknown
 
     def __repr__(self):
         return (
@@ -443,14 +450,24 @@ class WhatsAppCloudClient:
             response = self.session.request(
                 method, url, headers=headers, timeout=self.timeout, **kwargs
             )
-        except requests.Timeout:
-            raise WhatsAppError(
-                None, SERVER, "WhatsApp did not answer in time."
-            ) from None
-        except requests.RequestException as error:
-            # The exception text may hold the URL: keep only its type.
+        except requests.ConnectionError as error:
+            # Nothing reached WhatsApp (ConnectTimeout is one of these): a
+            # retry cannot send the message twice. The exception text may
+            # hold the URL: keep only its type.
             raise WhatsAppError(
                 None, SERVER, f"WhatsApp could not be reached ({type(error).__name__})."
+            ) from None
+        except requests.Timeout:
+            # The request left; WhatsApp may have accepted it.
+            raise WhatsAppError(
+                None, SERVER, "WhatsApp did not answer in time.", outcome_unknown=True
+            ) from None
+        except requests.RequestException as error:
+            raise WhatsAppError(
+                None,
+                SERVER,
+                f"WhatsApp could not be reached ({type(error).__name__}).",
+                outcome_unknown=True,
             ) from None
         if response.status_code >= 400:
             raise _error_from_response(response)
