@@ -7,7 +7,7 @@ from odoo import http
 from odoo.http import request
 
 from ..tools.signatures import verify_meta_signature
-from ..tools.whatsapp_cloud import WhatsAppError, error_kind, parse_webhook
+from ..tools.whatsapp_cloud import parse_webhook
 
 _logger = logging.getLogger(__name__)
 
@@ -81,46 +81,13 @@ class FriendlyDunningWebhooks(http.Controller):
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 
     def _apply_statuses(self, channels, statuses):
-        """Statuses of our messages, matched by our id (carried in the callback
-        data) or the provider's, and only within the companies of the channel
-        that signed the request."""
-        if not statuses:
-            return
-        Communication = request.env["dunning.communication"].sudo()
-        our_ids = {
-            int(event["callback_data"])
-            for event in statuses
-            if (event.get("callback_data") or "").isdigit()
-        }
-        wamids = {event["wamid"] for event in statuses if event.get("wamid")}
-        messages = Communication.search(
-            [
-                ("company_id", "in", channels.company_id.ids),
-                "|",
-                ("id", "in", list(our_ids)),
-                ("provider_message_id", "in", list(wamids)),
-            ]
+        """Delivery updates of our messages, in a constant number of queries;
+        a message WhatsApp could not deliver goes through the step's next
+        channel."""
+        failed = (
+            request.env["dunning.communication"]
+            .sudo()
+            ._apply_whatsapp_statuses(channels, statuses)
         )
-        by_id = {message.id: message for message in messages}
-        by_wamid = {
-            message.provider_message_id: message
-            for message in messages
-            if message.provider_message_id
-        }
-        channel = channels[:1]
-        for event in sorted(statuses, key=lambda e: e.get("timestamp") or 0):
-            callback = event.get("callback_data") or ""
-            message = (callback.isdigit() and by_id.get(int(callback))) or by_wamid.get(
-                event.get("wamid")
-            )
-            if not message:
-                continue  # not ours, or another company's: ignore
-            if event.get("wamid") and not message.provider_message_id:
-                message.provider_message_id = event["wamid"]
-            error_message = None
-            if event.get("status") == "failed":
-                code = event.get("error_code")
-                error_message = channel._whatsapp_error_message(
-                    WhatsAppError(code, error_kind(code=code), event.get("error_title"))
-                )
-            message._apply_provider_status(event, error_message)
+        if failed:
+            failed._dunning_fall_back()

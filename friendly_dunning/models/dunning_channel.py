@@ -4,7 +4,11 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from ..tools.whatsapp_cloud import RateLimiter, WhatsAppCloudClient, WhatsAppError
+from ..tools.whatsapp_cloud import (
+    WhatsAppCloudClient,
+    WhatsAppError,
+    WindowRateLimiter,
+)
 
 # One token bucket per channel and rate in this process. A channel sends from
 # one worker at a time (see ``_whatsapp_sender_lock``), so the bucket holds
@@ -137,7 +141,7 @@ class DunningChannel(models.Model):
         with _RATE_LIMITERS_LOCK:
             key = (self.env.cr.dbname, self.id, rate)
             if key not in _RATE_LIMITERS:
-                _RATE_LIMITERS[key] = RateLimiter(rate)
+                _RATE_LIMITERS[key] = WindowRateLimiter(rate)
             return _RATE_LIMITERS[key]
 
     def _whatsapp_sender_lock(self):
@@ -216,7 +220,7 @@ class DunningChannel(models.Model):
             "context": {"default_channel_id": self.id},
         }
 
-    def _whatsapp_client(self):
+    def _whatsapp_client(self, pool_size=10):
         self.ensure_one()
         channel = self.sudo()
         missing = [
@@ -238,6 +242,7 @@ class DunningChannel(models.Model):
             api_version=channel.wa_api_version or "v21.0",
             base_url=channel.wa_api_base_url or "https://graph.facebook.com",
             waba_id=channel.wa_business_account_id or None,
+            pool_size=pool_size,
         )
 
     def _whatsapp_error_message(self, error):

@@ -14,6 +14,7 @@ from ..tools.whatsapp_cloud import (
     WhatsAppError,
     backoff_seconds,
     currency_param,
+    error_kind,
     template_components,
 )
 from .dunning_step import CHANNELS
@@ -23,7 +24,7 @@ _logger = logging.getLogger(__name__)
 # Messages handed to their channel per transaction.
 SEND_BATCH = 500
 # HTTP calls to WhatsApp in flight at once; the rate limiter sets the pace.
-WHATSAPP_WORKERS = 16
+WHATSAPP_WORKERS = 8
 # Sends tried before a retryable error (rate limit, server error) is final.
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 60
@@ -170,40 +171,168 @@ class DunningCommunication(models.Model):
                 continue
             message.write({"state": state, **values})
 
-    def _apply_provider_status(self, event, error_message=None):
-        """Apply one WhatsApp status event. Repeated and out-of-order events are
-        harmless: a message never moves backwards, and a delivery after a read
-        changes nothing."""
-        self.ensure_one()
-        when = fields.Datetime.to_datetime(
+    @api.model
+    def _apply_whatsapp_statuses(self, channels, statuses):
+        """Apply a webhook's status events (``parse_webhook`` dicts) with a
+        constant number of queries however many there are: one search, one
+        UPDATE. Events are matched by our id (the callback data) or the
+        provider's, only within the companies of ``channels`` (who signed
+        the request); repeated and out-of-order events are harmless. Answers
+        the messages that failed with these events."""
+        if not statuses:
+            return self.browse()
+        our_ids = {
+            int(event["callback_data"])
+            for event in statuses
+            if (event.get("callback_data") or "").isdigit()
+            and int(event["callback_data"]) < 2**31
+        }
+        wamids = {event["wamid"] for event in statuses if event.get("wamid")}
+        fields_read = [
+            "state",
+            "provider_message_id",
+            "sent_date",
+            "delivered_date",
+            "read_date",
+            "cost",
+            "cost_category",
+        ]
+        messages = self.search_fetch(
+            [
+                ("company_id", "in", channels.company_id.ids),
+                "|",
+                ("id", "in", list(our_ids)),
+                ("provider_message_id", "in", list(wamids)),
+            ],
+            fields_read,
+        )
+        by_id = {message.id: message for message in messages}
+        by_wamid = {m.provider_message_id: m for m in messages if m.provider_message_id}
+        current = {
+            message.id: {name: message[name] for name in fields_read}
+            for message in messages
+        }
+        failed_before = {i for i, v in current.items() if v["state"] == "failed"}
+        changed = {}
+        channel = channels[:1]
+        for event in sorted(statuses, key=lambda e: e.get("timestamp") or 0):
+            callback = event.get("callback_data") or ""
+            message = (callback.isdigit() and by_id.get(int(callback))) or by_wamid.get(
+                event.get("wamid")
+            )
+            if not message:
+                continue  # not ours, or another company's: ignore
+            values = current[message.id]
+            before = dict(values)
+            self._merge_status(values, event, channel)
+            if values != before:
+                changed[message.id] = values
+        if not changed:
+            return self.browse()
+        self._write_statuses(changed)
+        return self.browse(
+            [
+                message_id
+                for message_id, values in changed.items()
+                if values["state"] == "failed" and message_id not in failed_before
+            ]
+        )
+
+    @api.model
+    def _merge_status(self, values, event, channel):
+        """Fold one status event into a message's ``values`` (in memory):
+        never backwards, a failure only before delivery."""
+        when = (
             datetime.fromtimestamp(event["timestamp"], tz=timezone.utc).replace(
                 tzinfo=None
             )
             if event.get("timestamp")
             else fields.Datetime.now()
         )
-        values = {}
+        if event.get("wamid") and not values["provider_message_id"]:
+            values["provider_message_id"] = event["wamid"]
         pricing = event.get("pricing") or {}
         if pricing:
-            values["cost_category"] = pricing.get("category")
+            values["cost_category"] = pricing.get("category") or values["cost_category"]
             if pricing.get("cost") is not None:
-                values["cost"] = pricing["cost"]
+                values["cost"] = float(pricing["cost"])
         status = event.get("status")
         if status == "failed":
-            if self.state not in ("delivered", "read", "replied"):
-                values |= {"state": "failed", "error_message": error_message}
-            self.write(values)
+            if values["state"] not in ("delivered", "read", "replied", "failed"):
+                code = event.get("error_code")
+                values["state"] = "failed"
+                values["error_message"] = channel._whatsapp_error_message(
+                    WhatsAppError(code, error_kind(code=code), event.get("error_title"))
+                )
             return
-        if not self.sent_date:
+        if not values["sent_date"]:
             values["sent_date"] = when
-        if status in ("delivered", "read") and not self.delivered_date:
+        if status in ("delivered", "read") and not values["delivered_date"]:
             values["delivered_date"] = when
-        if status == "read" and not self.read_date:
+        if status == "read" and not values["read_date"]:
             values["read_date"] = when
-        if values:
-            self.write(values)
-        if status in STATE_RANK:
-            self._advance(status)
+        if (
+            status in STATE_RANK
+            and STATE_RANK.get(values["state"], 99) < (STATE_RANK[status])
+        ):
+            values["state"] = status
+
+    @api.model
+    def _write_statuses(self, changed):
+        """One UPDATE for every changed message (``{id: values}``)."""
+        self.flush_model()
+        rows = SQL(", ").join(
+            SQL(
+                "(%s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, "
+                "%s::float8, %s, %s)",
+                message_id,
+                values["state"],
+                values["provider_message_id"] or None,
+                values["sent_date"] or None,
+                values["delivered_date"] or None,
+                values["read_date"] or None,
+                values["cost"] or 0.0,
+                values["cost_category"] or None,
+                values.get("error_message"),
+            )
+            for message_id, values in changed.items()
+        )
+        self.env.execute_query(
+            SQL(
+                """
+            UPDATE dunning_communication AS message
+               SET state = v.state,
+                   provider_message_id = v.wamid,
+                   sent_date = v.sent_date,
+                   delivered_date = v.delivered_date,
+                   read_date = v.read_date,
+                   cost = v.cost,
+                   cost_category = v.cost_category,
+                   error_message = COALESCE(v.error_message, message.error_message),
+                   write_date = NOW() AT TIME ZONE 'UTC',
+                   write_uid = %s
+              FROM (VALUES %s) AS v(id, state, wamid, sent_date, delivered_date,
+                                    read_date, cost, cost_category, error_message)
+             WHERE message.id = v.id
+                """,
+                self.env.uid,
+                rows,
+            )
+        )
+        self.browse(list(changed)).invalidate_recordset(
+            [
+                "state",
+                "provider_message_id",
+                "sent_date",
+                "delivered_date",
+                "read_date",
+                "cost",
+                "cost_category",
+                "error_message",
+                "write_date",
+                "write_uid",
+            ]
+        )
 
     def action_approve(self):
         self.filtered("needs_review").write({"needs_review": False})
@@ -416,6 +545,7 @@ class DunningCommunication(models.Model):
             .mapped("number")
         )
         window_open = self._whatsapp_open_windows(set(numbers.values()))
+        picked = {}
         plans = []
         for message, e164 in numbers.items():
             if e164 in blocked:
@@ -425,7 +555,7 @@ class DunningCommunication(models.Model):
             if e164 in window_open and message.body:
                 plans.append(plan | {"text": message.body})
                 continue
-            template, problem = message._whatsapp_template_params()
+            template, problem = message._whatsapp_template_params(picked)
             if problem:
                 skip(message, problem)
                 continue
@@ -487,12 +617,17 @@ class DunningCommunication(models.Model):
             values["days_overdue"] = str(max(0, (today - oldest.invoice_date_due).days))
         return values
 
-    def _whatsapp_template_params(self):
+    def _whatsapp_template_params(self, picked=None):
         """``(plan values, None)`` for the step's template in the customer's
-        language, or ``(None, reason)`` when none can be sent."""
+        language, or ``(None, reason)`` when none can be sent. ``picked``
+        caches the template chosen per mapped template and language."""
         self.ensure_one()
+        picked = {} if picked is None else picked
         mapped = self.step_id.wa_template_id
-        template = mapped and mapped.sudo()._pick(self.partner_id.lang)
+        key = (mapped.id, self.partner_id.lang)
+        if key not in picked:
+            picked[key] = mapped and mapped.sudo()._pick(self.partner_id.lang)
+        template = picked[key]
         if not template:
             return None, self.env._(
                 "WhatsApp: the customer has not written in the last 24 hours and the "
@@ -599,13 +734,14 @@ class DunningCommunication(models.Model):
         for reason, messages in fall_back.items():
             messages._dunning_fall_back(reason)
 
-    def _dunning_fall_back(self, reason):
+    def _dunning_fall_back(self, reason=None):
         """These messages could not go through their channel: mark them failed
-        with ``reason`` and queue the same reminder through the next channel of
-        their step that reaches the customer."""
+        with ``reason`` (else keep their own) and queue the same reminder
+        through the next channel of their step that reaches the customer."""
         from .dunning_run import _Planner
 
-        self.write({"state": "failed", "error_message": reason})
+        if reason:
+            self.write({"state": "failed", "error_message": reason})
         to_create = []
         for company in self.company_id:
             messages = self.filtered(lambda m, company=company: m.company_id == company)
@@ -627,7 +763,9 @@ class DunningCommunication(models.Model):
                     channels=remaining,
                 )
                 if "unreachable" in route:
-                    message.error_message = f"{reason}\n{route['unreachable']}"
+                    message.error_message = (
+                        f"{reason or message.error_message}\n{route['unreachable']}"
+                    )
                     continue
                 to_create.append(
                     {
@@ -650,7 +788,7 @@ class DunningCommunication(models.Model):
             channels = dict(self._fields["channel"]._description_selection(self.env))
             fallback.fallback_of_id.error_message = self.env._(
                 "%(reason)s\nSent by %(channel)s instead.",
-                reason=reason,
+                reason=reason or fallback.fallback_of_id.error_message,
                 channel=channels[fallback.channel],
             )
         return fallbacks
@@ -722,7 +860,7 @@ class _WhatsAppSender:
                 self._channels[channel.id] = None
             else:
                 try:
-                    client = channel._whatsapp_client()
+                    client = channel._whatsapp_client(pool_size=self.workers)
                 except UserError as error:
                     client = error
                 self._channels[channel.id] = (
@@ -810,8 +948,9 @@ def _deliver(client, limiter, plan):
     Answers ``(plan, wamid, error)``."""
     try:
         if "text" in plan:
-            limiter.acquire()
-            wamid = client.send_text(plan["to"], plan["text"], plan["callback"])
+            wamid = client.send_text(
+                plan["to"], plan["text"], plan["callback"], gate=limiter.acquire
+            )
             return plan, wamid, None
         media_id = None
         if plan.get("document"):
@@ -825,9 +964,13 @@ def _deliver(client, limiter, plan):
             document_filename=plan["document"][0] if media_id else None,
             quick_reply_payloads=plan.get("quick_replies"),
         )
-        limiter.acquire()
         wamid = client.send_template(
-            plan["to"], plan["template"], plan["language"], components, plan["callback"]
+            plan["to"],
+            plan["template"],
+            plan["language"],
+            components,
+            plan["callback"],
+            gate=limiter.acquire,
         )
         return plan, wamid, None
     except WhatsAppError as error:
