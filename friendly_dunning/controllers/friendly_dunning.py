@@ -51,14 +51,13 @@ class FriendlyDunningWebhooks(http.Controller):
     def whatsapp_event(self):
         raw_body = request.httprequest.get_data()
         signature = request.httprequest.headers.get("X-Hub-Signature-256")
-        channels = (
-            request.env["dunning.channel"]
-            .sudo()
-            .search([("channel_type", "=", "whatsapp"), ("wa_app_secret", "!=", False)])
-        )
-        signed_by = channels.filtered(
-            lambda c: verify_meta_signature(c.wa_app_secret, raw_body, signature)
-        )
+        Channel = request.env["dunning.channel"].sudo()
+        signers = [
+            (channel_id, company_id)
+            for channel_id, company_id, secret in Channel._whatsapp_webhook_secrets()
+            if verify_meta_signature(secret, raw_body, signature)
+        ]
+        signed_by = Channel.browse([channel_id for channel_id, _company in signers])
         if not signed_by:
             _logger.info("WhatsApp webhook refused: missing or wrong signature")
             raise Forbidden()
@@ -66,7 +65,9 @@ class FriendlyDunningWebhooks(http.Controller):
             events = parse_webhook(json.loads(raw_body))
         except ValueError as error:
             raise BadRequest() from error
-        self._apply_statuses(signed_by, events["statuses"])
+        self._apply_statuses(
+            signed_by, [company for _channel, company in signers], events["statuses"]
+        )
         Reply = request.env["dunning.reply"].sudo()
         for message in events["messages"]:
             if message.get("from"):
@@ -80,14 +81,14 @@ class FriendlyDunningWebhooks(http.Controller):
                 )
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 
-    def _apply_statuses(self, channels, statuses):
+    def _apply_statuses(self, channels, company_ids, statuses):
         """Delivery updates of our messages, in a constant number of queries;
         a message WhatsApp could not deliver goes through the step's next
         channel."""
         failed = (
             request.env["dunning.communication"]
             .sudo()
-            ._apply_whatsapp_statuses(channels, statuses)
+            ._apply_whatsapp_statuses(channels, statuses, company_ids)
         )
         if failed:
             failed._dunning_fall_back()

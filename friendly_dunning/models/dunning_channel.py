@@ -2,7 +2,7 @@ import threading
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, ormcache
 
 from ..tools.whatsapp_cloud import (
     WhatsAppCloudClient,
@@ -130,10 +130,37 @@ class DunningChannel(models.Model):
         for channel in self:
             channel.wa_template_count = counts.get(channel, 0)
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        return super().create(vals_list)
+
     def write(self, vals):
         if vals.get("wa_access_token"):
             vals = vals | {"wa_token_state": "ok", "wa_last_error": False}
+        if {"wa_app_secret", "channel_type", "active", "company_id"} & set(vals):
+            self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
         return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        return super().unlink()
+
+    @api.model
+    @ormcache()
+    def _whatsapp_webhook_secrets(self):
+        """``((channel id, company id, app secret), ...)`` of the active
+        WhatsApp channels, kept in memory: every webhook checks its signature
+        against them before anything else."""
+        channels = (
+            self.sudo()
+            .with_context(active_test=True)
+            .search([("channel_type", "=", "whatsapp"), ("wa_app_secret", "!=", False)])
+        )
+        return tuple(
+            (channel.id, channel.company_id.id, channel.wa_app_secret)
+            for channel in channels
+        )
 
     def _whatsapp_rate_limiter(self):
         self.ensure_one()

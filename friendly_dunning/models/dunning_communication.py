@@ -172,7 +172,7 @@ class DunningCommunication(models.Model):
             message.write({"state": state, **values})
 
     @api.model
-    def _apply_whatsapp_statuses(self, channels, statuses):
+    def _apply_whatsapp_statuses(self, channels, statuses, company_ids=None):
         """Apply a webhook's status events (``parse_webhook`` dicts) with a
         constant number of queries however many there are: one search, one
         UPDATE. Events are matched by our id (the callback data) or the
@@ -197,15 +197,18 @@ class DunningCommunication(models.Model):
             "cost",
             "cost_category",
         ]
+        company_ids = set(company_ids or channels.company_id.ids)
+        # Looked up by their ids alone (primary key, provider id index); the
+        # company is checked here rather than letting PostgreSQL walk the
+        # company index of a large outbox.
         messages = self.search_fetch(
             [
-                ("company_id", "in", channels.company_id.ids),
                 "|",
                 ("id", "in", list(our_ids)),
                 ("provider_message_id", "in", list(wamids)),
             ],
-            fields_read,
-        )
+            [*fields_read, "company_id"],
+        ).filtered(lambda message: message.company_id.id in company_ids)
         by_id = {message.id: message for message in messages}
         by_wamid = {m.provider_message_id: m for m in messages if m.provider_message_id}
         current = {
