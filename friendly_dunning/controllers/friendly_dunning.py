@@ -1,12 +1,15 @@
 import json
 import logging
+from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import BadRequest, Forbidden
 
 from odoo import http
 from odoo.http import request
 
-from ..tools.signatures import verify_meta_signature
+from ..tools.intents import HELP, START, STOP, detect_intent
+from ..tools.phones import to_e164
+from ..tools.signatures import verify_meta_signature, verify_twilio_signature
 from ..tools.whatsapp_cloud import parse_webhook
 
 _logger = logging.getLogger(__name__)
@@ -92,3 +95,71 @@ class FriendlyDunningWebhooks(http.Controller):
         )
         if failed:
             failed._dunning_fall_back()
+
+    @http.route(
+        "/friendly_dunning/webhook/twilio",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def twilio_inbound(self, **_params):
+        """An SMS a customer sent to our Twilio number: logged and acted on
+        like a WhatsApp reply; STOP / START / HELP honoured at once."""
+        form = request.httprequest.form
+        signature = request.httprequest.headers.get("X-Twilio-Signature")
+        urls = {
+            request.httprequest.url,
+            request.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+            + request.httprequest.full_path.rstrip("?"),
+        }
+        companies = request.env["res.company"].sudo()
+        for company, token in request.env["dunning.channel"]._twilio_auth_tokens():
+            if any(
+                verify_twilio_signature(token, url, form, signature) for url in urls
+            ):
+                companies |= company
+        if not companies:
+            _logger.info("Twilio webhook refused: missing or wrong signature")
+            raise Forbidden()
+        sender, _problem = to_e164(form.get("From") or "")
+        if not sender:
+            raise BadRequest()
+        text = form.get("Body") or ""
+        opt_out_type = (form.get("OptOutType") or "").upper()
+        intent = {"STOP": STOP, "START": START, "HELP": HELP}.get(opt_out_type)
+        if intent is None:
+            intent, _rule = detect_intent(text)
+        handled = (
+            request.env["dunning.reply"]
+            .sudo()
+            ._handle(
+                companies,
+                sender,
+                text,
+                payload=opt_out_type or None,
+                channel="sms",
+                provider_id=form.get("MessageSid") or None,
+            )
+        )
+        # A number that matches no customer is still honoured.
+        Blacklist = request.env["phone.blacklist"].sudo()
+        if handled is None and intent == STOP:
+            Blacklist.add(sender)
+        elif handled is None and intent == START:
+            Blacklist.remove(sender)
+        answer = ""
+        if intent == HELP:
+            answer = request.env._(
+                "%(company)s: this number sends reminders about your invoices. "
+                "Reply STOP to stop them, START to receive them again.",
+                company=companies[:1].name,
+            )
+        body = "<Response>%s</Response>" % (
+            f"<Message>{escape(answer)}</Message>" if answer else ""
+        )
+        return request.make_response(
+            '<?xml version="1.0" encoding="UTF-8"?>' + body,
+            headers=[("Content-Type", "text/xml")],
+        )

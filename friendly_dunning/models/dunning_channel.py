@@ -105,6 +105,14 @@ class DunningChannel(models.Model):
         "reminders go through the next channel of each step.",
     )
     wa_last_error = fields.Char(string="Last error", readonly=True)
+    # SMS replies through Twilio
+    sms_twilio_auth_token = fields.Char(
+        string="Twilio auth token",
+        groups="friendly_dunning.group_dunning_manager",
+        help="Checks that replies posted to /friendly_dunning/webhook/twilio come "
+        "from Twilio. Leave empty when the company sends SMS with Odoo's Twilio "
+        "provider: its auth token is used.",
+    )
     wa_template_ids = fields.One2many(
         "dunning.whatsapp.template", "channel_id", string="WhatsApp templates"
     )
@@ -145,6 +153,25 @@ class DunningChannel(models.Model):
     def unlink(self):
         self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
         return super().unlink()
+
+    @api.model
+    def _twilio_auth_tokens(self):
+        """``[(company, auth token), ...]`` that may sign Twilio webhooks: our
+        SMS channels' tokens, and the companies' own when Odoo's sms_twilio
+        is installed (read defensively: it is not a dependency)."""
+        tokens = [
+            (channel.company_id, channel.sms_twilio_auth_token)
+            for channel in self.sudo().search(
+                [("channel_type", "=", "sms"), ("sms_twilio_auth_token", "!=", False)]
+            )
+        ]
+        Company = self.env["res.company"].sudo()
+        if "sms_twilio_auth_token" in Company._fields:
+            tokens += [
+                (company, company.sms_twilio_auth_token)
+                for company in Company.search([("sms_twilio_auth_token", "!=", False)])
+            ]
+        return tokens
 
     @api.model
     @ormcache()

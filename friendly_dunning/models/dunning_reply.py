@@ -143,5 +143,8 @@ class DunningReply(models.AbstractModel):
         if channel == "sms" and partner.phone_sanitized:
             self.env["phone.blacklist"].sudo().remove(partner.phone_sanitized)
 
+    def _on_help(self, partner, invoices, channel):
+        """Answered at once by the webhook with how to opt out."""
+
     def _on_other(self, partner, invoices, channel):
         self._activity(partner, self.env._("Answer the customer's reply"))
