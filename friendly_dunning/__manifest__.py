@@ -25,6 +25,7 @@
         "data/dunning_policy_data.xml",
         "data/dunning_segment_data.xml",
         "data/ir_cron_data.xml",
+        "data/mail_template_data.xml",
         "views/dunning_policy_views.xml",
         "views/dunning_channel_views.xml",
         "views/dunning_segment_views.xml",

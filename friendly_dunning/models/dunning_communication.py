@@ -126,6 +126,11 @@ class DunningCommunication(models.Model):
     )
     cost = fields.Float(readonly=True, help="What the provider charged, if it says.")
     cost_category = fields.Char(readonly=True)
+    payment_link = fields.Char(
+        compute="_compute_payment_link",
+        help="The page where the customer sees and pays the oldest invoice.",
+    )
+    email_body_html = fields.Html(compute="_compute_email_body_html", sanitize=False)
     attempt_count = fields.Integer(
         string="Attempts", readonly=True, help="How many times sending was tried."
     )
@@ -154,6 +159,18 @@ class DunningCommunication(models.Model):
         index="btree_not_null",
         help="The message its first channel could not carry.",
     )
+
+    def _compute_payment_link(self):
+        for message in self:
+            oldest = message.move_ids.sorted("invoice_date_due")[:1]
+            message.payment_link = (
+                oldest.get_base_url() + oldest.get_portal_url() if oldest else False
+            )
+
+    @api.depends("body")
+    def _compute_email_body_html(self):
+        for message in self:
+            message.email_body_html = message._email_body()
 
     @api.depends("partner_id", "kind")
     def _compute_display_name(self):
@@ -436,6 +453,7 @@ class DunningCommunication(models.Model):
         sandbox.write({"state": "sent", "sent_date": now})
         emails = self.filtered(lambda m: m.channel_id.channel_type == "email")
         if emails:
+            rendered = emails._email_rendered()
             mails = (
                 self.env["mail.mail"]
                 .sudo()
@@ -443,17 +461,21 @@ class DunningCommunication(models.Model):
                     [
                         {
                             "email_to": message.recipient,
-                            "subject": message.subject
+                            "subject": rendered[message.id][0]
+                            or message.subject
                             or self.env._(
                                 "Your invoices with %(company)s",
                                 company=message.company_id.name,
                             ),
-                            "body_html": message._email_body(),
+                            "body_html": rendered[message.id][1],
                             "model": "res.partner",
                             "res_id": message.partner_id.id,
                             "email_from": message.company_id.email_formatted
                             or self.env.user.email_formatted,
                             "auto_delete": False,
+                            "attachment_ids": [
+                                fields.Command.set(message._email_attachments().ids)
+                            ],
                         }
                         for message in emails
                     ]
@@ -832,6 +854,61 @@ class DunningCommunication(models.Model):
         lang = self.partner_id.lang or "en_US"
         stop = self.with_context(lang=lang).env._("Reply STOP to opt out.")
         return f"{self.body or ''}\n{stop}"
+
+    def _email_rendered(self):
+        """``{id: (subject, body)}`` from each step's e-mail template (else
+        the standard one), rendered in each customer's language, one
+        rendering per template."""
+        default = self.env.ref(
+            "friendly_dunning.mail_template_dunning_reminder", raise_if_not_found=False
+        )
+        rendered = {}
+        templates = {}
+        for message in self:
+            template = message.step_id.mail_template_id or default
+            templates.setdefault(template, self.browse())
+            templates[template] |= message
+        for template, messages in templates.items():
+            if not template:
+                rendered |= {m.id: (None, m._email_body()) for m in messages}
+                continue
+            template = template.sudo()
+            subjects = template._render_field(
+                "subject", messages.ids, compute_lang=True
+            )
+            bodies = template._render_field(
+                "body_html",
+                messages.ids,
+                compute_lang=True,
+                options={"post_process": True},
+            )
+            rendered |= {m.id: (subjects[m.id], bodies[m.id]) for m in messages}
+        return rendered
+
+    def _email_attachments(self):
+        """The PDFs of the invoices this e-mail is about."""
+        self.ensure_one()
+        documents = [
+            move._get_invoice_legal_documents("pdf", allow_fallback=True)
+            for move in self.move_ids
+        ]
+        return (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                [
+                    {
+                        "name": document["filename"],
+                        "raw": document["content"],
+                        "mimetype": "application/pdf",
+                        "res_model": self._name,
+                        "res_id": self.id,
+                    }
+                    for document in documents
+                    if document and document.get("content")
+                ]
+            )
+        )
 
     def _email_body(self):
         self.ensure_one()

@@ -71,6 +71,13 @@ class DunningStep(models.Model):
         "in the last 24 hours. The same template in the customer's language is "
         "used when Meta has it.",
     )
+    mail_template_id = fields.Many2one(
+        "mail.template",
+        string="E-mail template",
+        domain=[("model", "=", "dunning.communication")],
+        help="How the e-mail looks, in each customer's language; the step's "
+        "message is its text. Empty: the standard collections e-mail.",
+    )
     manual_review = fields.Boolean(
         string="Review before sending",
         help="Messages of this step wait in the approval queue until an "

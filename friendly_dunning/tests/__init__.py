@@ -8,3 +8,4 @@ from . import test_demo_data
 from . import test_dataset
 from . import test_whatsapp_sending
 from . import test_twilio_webhook
+from . import test_email_sending
