@@ -34,7 +34,13 @@
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
         "views/friendly_dunning_menus.xml",
+        "views/portal_templates.xml",
     ],
+    "assets": {
+        "web.assets_frontend": [
+            "friendly_dunning/static/src/scss/dunning_portal.scss",
+        ],
+    },
     "demo": [
         "demo/res_partner_demo.xml",
         "demo/account_move_demo.xml",
