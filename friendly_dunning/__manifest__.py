@@ -25,6 +25,7 @@
         "data/dunning_policy_data.xml",
         "data/dunning_segment_data.xml",
         "data/ir_cron_data.xml",
+        "data/dunning_plan_data.xml",
         "views/dunning_policy_views.xml",
         "views/dunning_channel_views.xml",
         "views/dunning_segment_views.xml",
@@ -33,6 +34,8 @@
         "views/dunning_communication_views.xml",
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
+        "views/dunning_payment_plan_views.xml",
+        "views/dunning_promise_views.xml",
         "views/friendly_dunning_menus.xml",
     ],
     "demo": [

@@ -12,3 +12,5 @@ from . import res_company
 from . import res_config_settings
 from . import res_partner
 from . import dunning_demo
+from . import dunning_payment_plan
+from . import dunning_promise
