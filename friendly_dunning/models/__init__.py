@@ -14,3 +14,5 @@ from . import res_partner
 from . import dunning_demo
 from . import dunning_feedback
 from . import dunning_portal_log
+from . import dunning_payment_plan
+from . import dunning_promise
