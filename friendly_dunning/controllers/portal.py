@@ -178,12 +178,25 @@ class DunningPortal(PortalAccount):
             "limits": {},
             "preview": None,
         }
+        values["intro"] = env._(
+            "Here is everything you have open with %(company)s.", company=company.name
+        )
         if values["plans_enabled"]:
-            values["limits"] = (
+            limits = (
                 request.env["dunning.payment.plan"]
                 .sudo()
-                .with_company(company)
-                ._dunning_limits(partner)
+                ._dunning_limits(partner, company)
+            )
+            values["limits"] = limits
+            values["plan_hint"] = env._(
+                "Up to %(count)s payments over %(days)s days are approved at once; "
+                "anything longer waits for our team's OK.",
+                count=limits["max_installments"],
+                days=limits["max_days"],
+            )
+            values["promise_hint"] = env._(
+                "We will pause reminders until then (up to %(days)s days from today).",
+                days=limits["promise_max_days"],
             )
         values.update(extra)
         return request.render(
