@@ -5,7 +5,7 @@ from markupsafe import Markup
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_compare, float_is_zero, format_date, formatLang
+from odoo.tools import SQL, float_compare, float_is_zero, format_date, formatLang
 
 from .dunning_run import _Planner
 from .dunning_segment import PLAN_DEFAULTS
@@ -229,13 +229,12 @@ class DunningPaymentPlan(models.Model):
         even = currency.round(residual / installments)
         first = max(even, down_payment) if installments > 1 else residual
         amounts = [first]
-        rest = currency.round(residual - first)
-        for index in range(1, installments):
-            left = installments - index
+        if installments > 1:
+            rest = currency.round(residual - first)
+            each = currency.round(rest / (installments - 1))
+            amounts += [each] * (installments - 2)
             # Rounding differences all land on the last instalment.
-            amount = rest if left == 1 else currency.round(rest / left)
-            amounts.append(amount)
-            rest = currency.round(rest - amount)
+            amounts.append(currency.round(rest - each * (installments - 2)))
         return [
             {"date_due": first_date + relativedelta(months=index), "amount": amount}
             for index, amount in enumerate(amounts)
@@ -574,6 +573,8 @@ class DunningPaymentPlan(models.Model):
                     user=self.env.user.name,
                 )
             )
+            # Payments made while it waited count from now on.
+            plan._dunning_match_payments()
         return True
 
     def action_reject(self):
@@ -610,9 +611,10 @@ class DunningPaymentPlan(models.Model):
         """End the plan and hand its open invoices back to the normal policy."""
         self.ensure_one()
         self.state = state
-        self.installment_ids.filtered(lambda line: line.state == "pending").write(
-            {"state": "missed"} if state == "broken" else {}
-        )
+        if state == "broken":
+            self.installment_ids.filtered(lambda line: line.state == "pending").write(
+                {"state": "missed"}
+            )
         self.move_ids.filtered(
             lambda move: move.dunning_pause_reason == "plan"
         ).action_dunning_resume()
@@ -633,13 +635,16 @@ class DunningPaymentPlan(models.Model):
     @api.model
     def _dunning_payment_check_pending(self):
         move_ids = self.env.cr.precommit.data.pop("friendly_dunning.plans", set())
-        moves = self.env["account.move"].sudo().browse(move_ids).exists()
+        # Leave behind the context of the reconciliation that registered us
+        # (it skips the invoice line synchronisation a credit note needs).
+        Plan = self.sudo().with_context({"lang": self.env.context.get("lang")})
+        moves = Plan.env["account.move"].browse(move_ids).exists()
         if not moves:
             return
-        self.sudo().search(
+        Plan.search(
             [("move_ids", "in", moves.ids), ("state", "=", "active")]
         )._dunning_match_payments()
-        self.env["dunning.promise"].sudo().search(
+        Plan.env["dunning.promise"].search(
             [("move_ids", "in", moves.ids), ("state", "=", "open")]
         )._dunning_check_kept()
 
@@ -774,6 +779,15 @@ class DunningPaymentPlan(models.Model):
                 }
             ],
         )
+        # The engine's own thank-you would repeat ours; bookkeeping column
+        # written like the engine does, without re-synchronising the invoices.
+        self.env.execute_query(
+            SQL(
+                "UPDATE account_move SET dunning_thanked = TRUE WHERE id = ANY(%s)",
+                self.move_ids.ids,
+            )
+        )
+        self.env["account.move"].invalidate_model(["dunning_thanked"])
 
     # ------------------------------------------------------------------
     # The daily job

@@ -235,11 +235,15 @@ class DunningPromise(models.Model):
     # Kept, broken, cancelled
     # ------------------------------------------------------------------
 
-    def _dunning_check_kept(self):
-        """Promises whose amount has been paid are kept."""
+    def _dunning_check_kept(self, late=False):
+        """Promises whose amount has been paid are kept; a payment after the
+        grace date no longer keeps them, unless ``late`` (the daily job judging
+        what the payments of the last day did)."""
+        today = fields.Date.context_today(self)
         kept = self.filtered(
             lambda p: (
                 p.state == "open"
+                and (late or today <= p.grace_date)
                 and float_compare(
                     p.amount_paid,
                     p.promised_amount,
@@ -248,7 +252,6 @@ class DunningPromise(models.Model):
                 >= 0
             )
         )
-        today = fields.Date.context_today(self)
         for promise in kept:
             promise.write({"state": "kept", "closed_date": today})
             promise._dunning_log(
@@ -268,7 +271,7 @@ class DunningPromise(models.Model):
         due = self.search([("state", "=", "open"), ("grace_date", "<", today)])
         for start in range(0, len(due), CRON_BATCH):
             batch = due[start : start + CRON_BATCH].try_lock_for_update()
-            kept = batch._dunning_check_kept()
+            kept = batch._dunning_check_kept(late=True)
             (batch - kept)._dunning_break()
             self.env["dunning.payment.plan"]._dunning_commit_progress(
                 len(batch), len(due) - start - len(batch)

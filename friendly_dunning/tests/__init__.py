@@ -7,3 +7,5 @@ from . import test_segmentation
 from . import test_demo_data
 from . import test_dataset
 from . import test_portal_page
+from . import test_payment_plans
+from . import test_promises
