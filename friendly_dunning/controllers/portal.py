@@ -178,6 +178,7 @@ class DunningPortal(PortalAccount):
             "limits": {},
             "preview": None,
         }
+        values["greeting"] = env._("Hi, %(name)s", name=partner.name)
         values["intro"] = env._(
             "Here is everything you have open with %(company)s.", company=company.name
         )
