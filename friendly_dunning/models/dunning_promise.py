@@ -22,6 +22,9 @@ class DunningPromise(models.Model):
         required=True,
         index=True,
         tracking=True,
+        # Customers with invoices cannot be deleted; one without any takes its
+        # agreements along.
+        ondelete="cascade",
         domain="[('parent_id', '=', False)]",
     )
     company_id = fields.Many2one(
