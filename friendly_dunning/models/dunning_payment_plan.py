@@ -353,7 +353,7 @@ class DunningPaymentPlan(models.Model):
         if running:
             raise UserError(
                 self.env._(
-                    "Invoice %(invoices)s is already part of a payment plan.",
+                    "Already part of a payment plan: %(invoices)s.",
                     invoices=", ".join((running.move_ids & moves).mapped("name")),
                 )
             )

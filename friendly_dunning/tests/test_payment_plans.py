@@ -288,6 +288,21 @@ class TestPaymentPlans(PlanCommon):
         self.assertEqual(plan.state, "cancelled")
         self.assertFalse(any(self.paula_moves.mapped("dunning_pause_reason")))
 
+    def test_reminders_and_refusals_speak_the_customers_language(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"]._load_module_terms(
+            ["friendly_dunning"], ["es_ES"], overwrite=True
+        )
+        self.paula.lang = "es_ES"
+        self.Plan._dunning_propose(self.paula, self.paula_moves, 2, days(2))
+        self.Plan._cron_dunning_plans()
+        reminder = self._messages(self.paula, "installment")
+        self.assertIn("la cuota 1 de tu plan de pagos", reminder.body)
+        with self.assertRaisesRegex(UserError, "no están a tu nombre"):
+            self.Plan.with_context(lang="es_ES")._dunning_propose(
+                self.paula, self.oscar_invoice, 2, days(2)
+            )
+
 
 @tagged("post_install", "-at_install")
 @freeze_time(NOW)
