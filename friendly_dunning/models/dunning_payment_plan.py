@@ -335,6 +335,14 @@ class DunningPaymentPlan(models.Model):
                     "please refresh the page and choose again."
                 )
             )
+        disputed = moves.filtered(lambda move: move.dunning_pause_reason == "dispute")
+        if disputed:
+            raise UserError(
+                self.env._(
+                    "You disputed %(invoices)s: we'll sort that out with you first.",
+                    invoices=", ".join(disputed.mapped("name")),
+                )
+            )
         return partner, moves
 
     @api.model

@@ -161,6 +161,10 @@ class TestPaymentPlans(PlanCommon):
                 self.Plan._dunning_propose(partner, moves, 3, days(2))
         with self.assertRaises(UserError):
             self.Plan._dunning_propose(self.paula, self.paula_moves, 3, days(-1))
+        self.paula_new.action_dunning_pause("dispute")
+        with self.assertRaisesRegex(UserError, "disputed"):
+            self.Plan._dunning_propose(self.paula, self.paula_moves, 3, days(1))
+        self.paula_new.action_dunning_resume()
         with self.assertRaises(UserError):
             self.Plan._dunning_propose(self.paula, self.paula_moves, 0, days(1))
         self.assertFalse(self.Plan.search([("partner_id", "=", self.paula.id)]))
