@@ -436,9 +436,6 @@ class DunningPaymentPlan(models.Model):
         for plan in self:
             plan.write({"state": "proposed" if proposed else "active"})
             plan.move_ids.action_dunning_pause("plan", None)
-            plan.move_ids.filtered("dunning_pause_until").write(
-                {"dunning_pause_until": False}
-            )
             self.env["dunning.promise"].sudo().search(
                 [("move_ids", "in", plan.move_ids.ids), ("state", "=", "open")]
             )._dunning_cancel(
@@ -648,7 +645,9 @@ class DunningPaymentPlan(models.Model):
         move_ids = self.env.cr.precommit.data.pop("friendly_dunning.plans", set())
         # Leave behind the context of the reconciliation that registered us
         # (it skips the invoice line synchronisation a credit note needs).
-        Plan = self.sudo().with_context({"lang": self.env.context.get("lang")})
+        Plan = self.with_env(
+            self.env(context={"lang": self.env.context.get("lang")}, su=True)
+        )
         moves = Plan.env["account.move"].browse(move_ids).exists()
         if not moves:
             return
