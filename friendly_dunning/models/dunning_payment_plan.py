@@ -132,6 +132,12 @@ class DunningPaymentPlan(models.Model):
         copy=False,
         check_company=True,
     )
+    closed_date = fields.Date(
+        string="Ended on",
+        readonly=True,
+        copy=False,
+        help="When the plan was completed, broken, rejected or cancelled.",
+    )
     note = fields.Text()
 
     _discount_range = models.Constraint(
@@ -618,7 +624,7 @@ class DunningPaymentPlan(models.Model):
     def _dunning_stop(self, state):
         """End the plan and hand its open invoices back to the normal policy."""
         self.ensure_one()
-        self.state = state
+        self.write({"state": state, "closed_date": fields.Date.context_today(self)})
         if state == "broken":
             self.installment_ids.filtered(lambda line: line.state == "pending").write(
                 {"state": "missed"}
@@ -689,7 +695,9 @@ class DunningPaymentPlan(models.Model):
 
     def _dunning_complete(self):
         self.ensure_one()
-        self.state = "completed"
+        self.write(
+            {"state": "completed", "closed_date": fields.Date.context_today(self)}
+        )
         if self.plan_type == "settlement":
             self._dunning_book_discount()
         self.move_ids.filtered(

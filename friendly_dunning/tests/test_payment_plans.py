@@ -197,6 +197,7 @@ class TestPaymentPlans(PlanCommon):
         self._dunning_pay(self.paula_new, TODAY)
         self._settle_payments()
         self.assertEqual(plan.state, "completed")
+        self.assertEqual(plan.closed_date, TODAY)
         self.assertEqual(plan.installment_ids.mapped("state"), ["paid", "paid"])
         self.assertFalse(any(self.paula_moves.mapped("dunning_pause_reason")))
         thanks = self._messages(self.paula, "thank_you")
@@ -216,6 +217,7 @@ class TestPaymentPlans(PlanCommon):
         with freeze_time(NOW + timedelta(days=3 + grace)):
             self.Plan._cron_dunning_plans()
         self.assertEqual(plan.state, "broken")
+        self.assertEqual(plan.closed_date, days(3 + grace))
         self.assertEqual(
             plan.installment_ids.mapped("state"), ["missed", "missed", "missed"]
         )

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, freeze_time, tagged
+from odoo.tests import Form, TransactionCase, freeze_time, tagged
 
 from .test_payment_plans import NOW, TODAY, PlanCommon, days
 
@@ -177,3 +177,30 @@ class TestPromises(PlanCommon):
         )
         with self.assertRaises(AccessError):
             promise_b.with_user(self.dunning_user_a).read(["promised_date"])
+
+
+@tagged("post_install", "-at_install")
+class TestPlanDemoData(TransactionCase):
+    """The demo shows each situation an accountant meets."""
+
+    def setUp(self):
+        super().setUp()
+        if not self.env.ref("base.module_friendly_dunning").demo:
+            self.skipTest("friendly_dunning was installed without demo data")
+
+    def test_demo_plans_promises_and_dispute(self):
+        running = self.env.ref("friendly_dunning.demo_plan_pampa_logistica")
+        self.assertEqual(running.state, "active")
+        self.assertEqual(len(running.installment_ids), 3)
+        self.assertEqual(set(running.move_ids.mapped("dunning_pause_reason")), {"plan"})
+        waiting = self.env.ref("friendly_dunning.demo_plan_taller_rambla")
+        self.assertEqual(waiting.state, "proposed")
+        self.assertTrue(waiting.needs_approval_reason)
+        self.assertEqual(
+            self.env.ref("friendly_dunning.demo_promise_thistle_tweed").state, "open"
+        )
+        broken = self.env.ref("friendly_dunning.demo_promise_foxglove_events")
+        self.assertEqual(broken.state, "broken")
+        self.assertFalse(broken.move_ids.dunning_pause_reason)
+        disputed = self.env.ref("friendly_dunning.demo_invoice_colibri_verde_5")
+        self.assertEqual(disputed.dunning_pause_reason, "dispute")
