@@ -3,6 +3,7 @@ from datetime import timedelta
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, TransactionCase, freeze_time, tagged
 
+from ..tools.scoring import PaymentFacts
 from .test_payment_plans import NOW, TODAY, PlanCommon, days
 
 
@@ -114,6 +115,22 @@ class TestPromises(PlanCommon):
         self.assertEqual(self._score_facts(self.paula).dunning_broken_promises, 1)
         self.assertFalse(
             self.paula.with_company(self.company_b).dunning_broken_promises
+        )
+
+    def test_broken_promises_are_counted_in_one_query(self):
+        customers = self.paula | self.oscar
+        for partner, moves in (
+            (self.paula, self.paula_old),
+            (self.oscar, self.oscar_invoice),
+        ):
+            self.Promise._dunning_promise(partner, moves, days(2))._dunning_break()
+        facts = {partner.id: PaymentFacts() for partner in customers}
+        self.env.flush_all()
+        with self.assertQueryCount(1):
+            self.env["res.partner"]._dunning_add_broken_promises(self.company_a, facts)
+        self.assertEqual(
+            {partner_id: fact.broken_promises for partner_id, fact in facts.items()},
+            {self.paula.id: 1, self.oscar.id: 1},
         )
 
     def test_the_daily_job_is_idempotent(self):
