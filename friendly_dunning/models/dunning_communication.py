@@ -85,6 +85,7 @@ class DunningCommunication(models.Model):
             ("manual", "Sent by an accountant"),
             ("reply", "Customer reply"),
             ("installment", "Instalment reminder"),
+            ("answer", "Answer to a reply"),
         ],
         required=True,
         default="reminder",
@@ -132,6 +133,9 @@ class DunningCommunication(models.Model):
         help="The page where the customer sees and pays the oldest invoice.",
     )
     email_body_html = fields.Html(compute="_compute_email_body_html", sanitize=False)
+    attach_invoice = fields.Boolean(
+        help="On WhatsApp, the oldest invoice's PDF is sent with the text."
+    )
     attempt_count = fields.Integer(
         string="Attempts", readonly=True, help="How many times sending was tried."
     )
@@ -579,6 +583,18 @@ class DunningCommunication(models.Model):
                 continue
             plan = {"id": message.id, "to": e164, "callback": str(message.id)}
             if e164 in window_open and message.body:
+                oldest = message.move_ids.sorted("invoice_date_due")[:1]
+                document = (
+                    message.attach_invoice
+                    and oldest
+                    and oldest._get_invoice_legal_documents("pdf", allow_fallback=True)
+                )
+                if document and document.get("content"):
+                    plan["document"] = (
+                        document["filename"],
+                        document["content"],
+                        "application/pdf",
+                    )
                 plans.append(plan | {"text": message.body})
                 continue
             template, problem = message._whatsapp_template_params(picked)
@@ -1028,6 +1044,17 @@ def _deliver(client, limiter, plan):
     """One message on the wire (runs in a pool thread: no database access).
     Answers ``(plan, wamid, error)``."""
     try:
+        if "text" in plan and plan.get("document"):
+            media_id = client.upload_media(*plan["document"])
+            wamid = client.send_document(
+                plan["to"],
+                media_id,
+                plan["document"][0],
+                caption=plan["text"],
+                callback_data=plan["callback"],
+                gate=limiter.acquire,
+            )
+            return plan, wamid, None
         if "text" in plan:
             wamid = client.send_text(
                 plan["to"], plan["text"], plan["callback"], gate=limiter.acquire

@@ -428,3 +428,51 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         )
         self.assertEqual(decision["channel_id"], self.channel)
         self.assertEqual(decision["recipient"], "+34612345678")
+
+
+@tagged("post_install", "-at_install")
+class TestWhatsAppReplyActions(WhatsAppSendingCommon):
+    def _reply(self, text, wamid):
+        return self.env["dunning.reply"]._handle(
+            self.company_a, "+34612345678", text, provider_id=wamid
+        )
+
+    def test_need_more_time_gets_the_payment_plan_link(self):
+        self.assertEqual(self._reply("I need more time", "wamid.in.1"), "more_time")
+        [sent] = self.fake.sent()
+        self.assertEqual(sent["type"], "text", "inside the window opened by the reply")
+        # The customer's signed page (the token carries an expiry time).
+        link = f"/collections/{self.customer.id}-{self.company_a.id}-"
+        self.assertIn(link, sent["text"]["body"])
+        token = sent["text"]["body"].rsplit("/collections/", 1)[1]
+        self.assertTrue(
+            self.env["res.partner"]._dunning_portal_check_token(token),
+            "a link that really opens the customer's page",
+        )
+        answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
+        self.assertEqual(answer.state, "sent")
+        self.assertEqual(answer.provider_message_id, "wamid.1")
+
+    def test_no_invoice_gets_the_pdf_in_the_same_chat(self):
+        self.assertEqual(
+            self._reply("I didn't get the invoice", "wamid.in.2"), "no_invoice"
+        )
+        [upload] = [r for r in self.fake.requests if r["path"].endswith("/media")]
+        filename, content, mime_type = upload["files"]["file"]
+        self.assertEqual(mime_type, "application/pdf")
+        self.assertTrue(content)
+        [sent] = self.fake.sent()
+        self.assertEqual(sent["type"], "document")
+        self.assertEqual(sent["document"]["id"], "media.1")
+        self.assertEqual(sent["document"]["filename"], filename)
+        self.assertIn(self.invoice.name, sent["document"]["caption"])
+
+    def test_an_answer_is_never_sent_without_opt_in(self):
+        other = self._dunning_customer(
+            "Ana", phone="+34 612 00 00 01", country_id=self.env.ref("base.es").id
+        )
+        self._dunning_invoice(other, date(2026, 3, 1))
+        self.env["dunning.reply"]._handle(
+            self.company_a, "+34612000001", "I need more time", provider_id="w.3"
+        )
+        self.assertFalse(self.fake.sent())

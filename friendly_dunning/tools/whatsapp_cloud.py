@@ -607,6 +607,23 @@ class WhatsAppCloudClient:
         }
         return self._send(payload, callback_data, gate)
 
+    def send_document(
+        self, to, media_id, filename, caption=None, callback_data=None, gate=None
+    ):
+        """Send an uploaded document (only inside the 24 h customer service
+        window), e.g. the invoice a customer asked for; answers the wamid."""
+        document = {"id": media_id, "filename": filename}
+        if caption:
+            document["caption"] = caption
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": _recipient(to),
+            "type": "document",
+            "document": document,
+        }
+        return self._send(payload, callback_data, gate)
+
     def upload_media(self, filename, content, mime_type):
         """Upload a file (e.g. an invoice PDF); answers the media id to use
         in a template header."""
