@@ -333,4 +333,4 @@ class FakeGraph:
             handler.end_headers()
             handler.wfile.write(body)
         except OSError:
-            pass  # the client gave up waiting (timeout tests)
+            return  # the client gave up waiting (timeout tests)
