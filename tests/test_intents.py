@@ -285,3 +285,24 @@ def test_long_replies_are_bounded():
     text = "blah " * 10_000 + "ya pagué"
     assert intent_of(text) == "other"  # beyond MAX_TEXT_LENGTH
     assert intent_of("ya pagué " + "blah " * 10_000) == "paid"
+
+
+@pytest.mark.parametrize(
+    ("title", "payload"),
+    [
+        ("Pay now", "PAY_NOW"),
+        ("I already paid", "ALREADY_PAID"),
+        ("I need more time", "NEED_TIME"),
+        ("Talk to someone", "TALK"),
+        ("Ya pagué", "ALREADY_PAID"),
+        ("Necesito más tiempo", "NEED_TIME"),
+        ("Falar com alguém", "TALK"),
+        ("Pagar agora", "PAY_NOW"),
+        ("Something else", "SOMETHING_ELSE"),
+    ],
+)
+def test_quick_reply_buttons_carry_payloads_the_rules_know(title, payload):
+    assert intents.quick_reply_payload(title) == payload
+    if payload != "SOMETHING_ELSE":
+        intent, _rule = intents.detect_intent("", payload=payload)
+        assert intent != intents.OTHER

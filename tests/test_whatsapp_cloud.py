@@ -327,12 +327,14 @@ def test_unexpected_answers_are_server_errors(fake, status, body, retry_after):
     assert caught.value.retry_after is None
 
 
-def test_timeout_is_a_retryable_server_error():
+def test_read_timeout_is_an_unknown_outcome_never_retried_blindly():
     with FakeGraph(latency=0.5) as fake:
         client = client_for(fake, timeout=0.05)
         with pytest.raises(wa.WhatsAppError) as caught:
             client.send_text("15550100", "hello")
-    assert (caught.value.kind, caught.value.retryable) == ("server", True)
+    # The request reached the server: it may have sent the message.
+    assert (caught.value.kind, caught.value.retryable) == ("server", False)
+    assert caught.value.outcome_unknown
     assert caught.value.code is None
 
 
@@ -349,6 +351,7 @@ def test_unreachable_server_is_a_retryable_server_error():
     with pytest.raises(wa.WhatsAppError) as caught:
         client.send_text("15550100", "hello")
     assert (caught.value.kind, caught.value.retryable) == ("server", True)
+    assert not caught.value.outcome_unknown
     assert base_url not in str(caught.value)
 
 
@@ -487,6 +490,64 @@ def test_rate_limiter_refuses_more_than_its_burst():
         limiter.acquire(3)
     with pytest.raises(ValueError):
         limiter.try_acquire(3)
+
+
+class LateClock(FakeClock):
+    """A clock whose every sleep oversleeps, like a busy machine."""
+
+    def __init__(self, late):
+        super().__init__()
+        self.late = late
+
+    def sleep(self, seconds):
+        super().sleep(seconds + self.late)
+
+
+@pytest.mark.parametrize("late", [0.0, 0.0004, 0.003])
+def test_window_limiter_holds_the_cap_and_makes_up_for_late_wakeups(late):
+    clock = LateClock(late)
+    limiter = wa.WindowRateLimiter(80, burst=2, clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(2000):
+        assert limiter.acquire()
+        times.append(clock())
+    assert most_in_any_second(times) <= 80
+    # The plain bucket with a burst of one would lose every late wake-up:
+    # 2000 sends at 80/s take 25 s; oversleeping must not stretch that much.
+    assert times[-1] - times[0] < (2000 - 1) / 80 + 0.5
+
+
+def test_window_limiter_history_and_threads():
+    clock = FakeClock()
+    history = []
+    limiter = wa.WindowRateLimiter(10, clock=clock, sleep=clock.sleep, history=history)
+    threads = [
+        threading.Thread(target=lambda: [limiter.acquire() for _ in range(10)])
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert len(history) == 40
+    assert most_in_any_second(history) <= 10
+
+
+def test_window_limiter_refuses_nonsense():
+    with pytest.raises(ValueError):
+        wa.WindowRateLimiter(0)
+
+
+def test_gate_is_called_right_before_the_request_leaves(fake):
+    calls = []
+
+    def gate():
+        calls.append(len(fake.requests))
+
+    client_for(fake).send_text("15550100", "hello", gate=gate)
+    client_for(fake).send_template("15550100", "t", "en_US", gate=gate)
+    assert calls == [0, 1]
+    assert len(fake.requests) == 2
 
 
 # Template components

@@ -1,13 +1,16 @@
 import json
 import logging
+from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import BadRequest, Forbidden
 
 from odoo import http
 from odoo.http import request
 
-from ..tools.signatures import verify_meta_signature
-from ..tools.whatsapp_cloud import WhatsAppError, error_kind, parse_webhook
+from ..tools.intents import HELP, START, STOP, detect_intent
+from ..tools.phones import to_e164
+from ..tools.signatures import verify_meta_signature, verify_twilio_signature
+from ..tools.whatsapp_cloud import parse_webhook
 
 _logger = logging.getLogger(__name__)
 
@@ -51,14 +54,13 @@ class FriendlyDunningWebhooks(http.Controller):
     def whatsapp_event(self):
         raw_body = request.httprequest.get_data()
         signature = request.httprequest.headers.get("X-Hub-Signature-256")
-        channels = (
-            request.env["dunning.channel"]
-            .sudo()
-            .search([("channel_type", "=", "whatsapp"), ("wa_app_secret", "!=", False)])
-        )
-        signed_by = channels.filtered(
-            lambda c: verify_meta_signature(c.wa_app_secret, raw_body, signature)
-        )
+        Channel = request.env["dunning.channel"].sudo()
+        signers = [
+            (channel_id, company_id)
+            for channel_id, company_id, secret in Channel._whatsapp_webhook_secrets()
+            if verify_meta_signature(secret, raw_body, signature)
+        ]
+        signed_by = Channel.browse([channel_id for channel_id, _company in signers])
         if not signed_by:
             _logger.info("WhatsApp webhook refused: missing or wrong signature")
             raise Forbidden()
@@ -66,7 +68,9 @@ class FriendlyDunningWebhooks(http.Controller):
             events = parse_webhook(json.loads(raw_body))
         except ValueError as error:
             raise BadRequest() from error
-        self._apply_statuses(signed_by, events["statuses"])
+        self._apply_statuses(
+            signed_by, [company for _channel, company in signers], events["statuses"]
+        )
         Reply = request.env["dunning.reply"].sudo()
         for message in events["messages"]:
             if message.get("from"):
@@ -80,47 +84,82 @@ class FriendlyDunningWebhooks(http.Controller):
                 )
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 
-    def _apply_statuses(self, channels, statuses):
-        """Statuses of our messages, matched by our id (carried in the callback
-        data) or the provider's, and only within the companies of the channel
-        that signed the request."""
-        if not statuses:
-            return
-        Communication = request.env["dunning.communication"].sudo()
-        our_ids = {
-            int(event["callback_data"])
-            for event in statuses
-            if (event.get("callback_data") or "").isdigit()
-        }
-        wamids = {event["wamid"] for event in statuses if event.get("wamid")}
-        messages = Communication.search(
-            [
-                ("company_id", "in", channels.company_id.ids),
-                "|",
-                ("id", "in", list(our_ids)),
-                ("provider_message_id", "in", list(wamids)),
-            ]
+    def _apply_statuses(self, channels, company_ids, statuses):
+        """Delivery updates of our messages, in a constant number of queries;
+        a message WhatsApp could not deliver goes through the step's next
+        channel."""
+        failed = (
+            request.env["dunning.communication"]
+            .sudo()
+            ._apply_whatsapp_statuses(channels, statuses, company_ids)
         )
-        by_id = {message.id: message for message in messages}
-        by_wamid = {
-            message.provider_message_id: message
-            for message in messages
-            if message.provider_message_id
+        if failed:
+            failed._dunning_fall_back()
+
+    @http.route(
+        "/friendly_dunning/webhook/twilio",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def twilio_inbound(self, **_params):
+        """An SMS a customer sent to our Twilio number: logged and acted on
+        like a WhatsApp reply; STOP / START / HELP honoured at once."""
+        form = request.httprequest.form
+        signature = request.httprequest.headers.get("X-Twilio-Signature")
+        urls = {
+            request.httprequest.url,
+            request.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+            + request.httprequest.full_path.rstrip("?"),
         }
-        channel = channels[:1]
-        for event in sorted(statuses, key=lambda e: e.get("timestamp") or 0):
-            callback = event.get("callback_data") or ""
-            message = (callback.isdigit() and by_id.get(int(callback))) or by_wamid.get(
-                event.get("wamid")
+        companies = request.env["res.company"].sudo()
+        for company, token in request.env["dunning.channel"]._twilio_auth_tokens():
+            if any(
+                verify_twilio_signature(token, url, form, signature) for url in urls
+            ):
+                companies |= company
+        if not companies:
+            _logger.info("Twilio webhook refused: missing or wrong signature")
+            raise Forbidden()
+        sender, _problem = to_e164(form.get("From") or "")
+        if not sender:
+            raise BadRequest()
+        text = form.get("Body") or ""
+        opt_out_type = (form.get("OptOutType") or "").upper()
+        intent = {"STOP": STOP, "START": START, "HELP": HELP}.get(opt_out_type)
+        if intent is None:
+            intent, _rule = detect_intent(text)
+        handled = (
+            request.env["dunning.reply"]
+            .sudo()
+            ._handle(
+                companies,
+                sender,
+                text,
+                payload=opt_out_type or None,
+                channel="sms",
+                provider_id=form.get("MessageSid") or None,
             )
-            if not message:
-                continue  # not ours, or another company's: ignore
-            if event.get("wamid") and not message.provider_message_id:
-                message.provider_message_id = event["wamid"]
-            error_message = None
-            if event.get("status") == "failed":
-                code = event.get("error_code")
-                error_message = channel._whatsapp_error_message(
-                    WhatsAppError(code, error_kind(code=code), event.get("error_title"))
-                )
-            message._apply_provider_status(event, error_message)
+        )
+        # A number that matches no customer is still honoured.
+        Blacklist = request.env["phone.blacklist"].sudo()
+        if handled is None and intent == STOP:
+            Blacklist.add(sender)
+        elif handled is None and intent == START:
+            Blacklist.remove(sender)
+        answer = ""
+        if intent == HELP:
+            answer = request.env._(
+                "%(company)s: this number sends reminders about your invoices. "
+                "Reply STOP to stop them, START to receive them again.",
+                company=companies[:1].name,
+            )
+        body = "<Response>%s</Response>" % (
+            f"<Message>{escape(answer)}</Message>" if answer else ""
+        )
+        return request.make_response(
+            '<?xml version="1.0" encoding="UTF-8"?>' + body,
+            headers=[("Content-Type", "text/xml")],
+        )

@@ -3,4 +3,5 @@ UPDATE dunning_channel
    SET wa_access_token = NULL,
        wa_app_secret = NULL,
        wa_verify_token = NULL,
+       sms_twilio_auth_token = NULL,
        active = (channel_type = 'sandbox');

@@ -1,7 +1,22 @@
+import threading
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL, ormcache
 
-from ..tools.whatsapp_cloud import WhatsAppCloudClient, WhatsAppError
+from ..tools.whatsapp_cloud import (
+    WhatsAppCloudClient,
+    WhatsAppError,
+    WindowRateLimiter,
+)
+
+# One token bucket per channel and rate in this process. A channel sends from
+# one worker at a time (see ``_whatsapp_sender_lock``), so the bucket holds
+# the rate for the whole server.
+_RATE_LIMITERS = {}
+_RATE_LIMITERS_LOCK = threading.Lock()
+# First key of our PostgreSQL advisory locks (the second is the channel id).
+_ADVISORY_LOCK_CLASS = 424201
 
 
 class DunningChannel(models.Model):
@@ -68,6 +83,40 @@ class DunningChannel(models.Model):
     wa_webhook_url = fields.Char(
         string="Webhook URL", compute="_compute_wa_webhook_url"
     )
+    wa_rate_limit = fields.Integer(
+        string="Messages per second",
+        default=80,
+        help="Never sent faster than this: Meta allows 80 messages a second per "
+        "business number by default.",
+    )
+    wa_unknown_timeout = fields.Integer(
+        string="Unconfirmed after (minutes)",
+        default=60,
+        help="A message whose sending was interrupted waits this long for "
+        "WhatsApp's status update; then it is marked as failed for you to check, "
+        "never sent a second time.",
+    )
+    wa_token_state = fields.Selection(
+        [("ok", "Valid"), ("expired", "Expired or invalid")],
+        string="Token status",
+        default="ok",
+        readonly=True,
+        help="Set to expired when WhatsApp refuses the token; until it is renewed, "
+        "reminders go through the next channel of each step.",
+    )
+    wa_last_error = fields.Char(string="Last error", readonly=True)
+    # SMS replies through Twilio
+    sms_twilio_auth_token = fields.Char(
+        string="Twilio auth token",
+        groups="friendly_dunning.group_dunning_manager",
+        help="Checks that replies posted to /friendly_dunning/webhook/twilio come "
+        "from Twilio. Leave empty when the company sends SMS with Odoo's Twilio "
+        "provider: its auth token is used.",
+    )
+    wa_template_ids = fields.One2many(
+        "dunning.whatsapp.template", "channel_id", string="WhatsApp templates"
+    )
+    wa_template_count = fields.Integer(compute="_compute_wa_template_count")
 
     _wa_phone_number_uniq = models.Constraint(
         "UNIQUE(wa_phone_number_id)",
@@ -80,7 +129,152 @@ class DunningChannel(models.Model):
                 channel.get_base_url() + "/friendly_dunning/webhook/whatsapp"
             )
 
-    def _whatsapp_client(self):
+    def _compute_wa_template_count(self):
+        counts = dict(
+            self.env["dunning.whatsapp.template"]._read_group(
+                [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]
+            )
+        )
+        for channel in self:
+            channel.wa_template_count = counts.get(channel, 0)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if vals.get("wa_access_token"):
+            vals = vals | {"wa_token_state": "ok", "wa_last_error": False}
+        if {"wa_app_secret", "channel_type", "active", "company_id"} & set(vals):
+            self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        return super().unlink()
+
+    @api.model
+    def _twilio_auth_tokens(self):
+        """``[(company, auth token), ...]`` that may sign Twilio webhooks: our
+        SMS channels' tokens, and the companies' own when Odoo's sms_twilio
+        is installed (read defensively: it is not a dependency)."""
+        tokens = [
+            (channel.company_id, channel.sms_twilio_auth_token)
+            for channel in self.sudo().search(
+                [("channel_type", "=", "sms"), ("sms_twilio_auth_token", "!=", False)]
+            )
+        ]
+        Company = self.env["res.company"].sudo()
+        if "sms_twilio_auth_token" in Company._fields:
+            tokens += [
+                (company, company.sms_twilio_auth_token)
+                for company in Company.search([("sms_twilio_auth_token", "!=", False)])
+            ]
+        return tokens
+
+    @api.model
+    @ormcache()
+    def _whatsapp_webhook_secrets(self):
+        """``((channel id, company id, app secret), ...)`` of the active
+        WhatsApp channels, kept in memory: every webhook checks its signature
+        against them before anything else."""
+        channels = (
+            self.sudo()
+            .with_context(active_test=True)
+            .search([("channel_type", "=", "whatsapp"), ("wa_app_secret", "!=", False)])
+        )
+        return tuple(
+            (channel.id, channel.company_id.id, channel.wa_app_secret)
+            for channel in channels
+        )
+
+    def _whatsapp_rate_limiter(self):
+        self.ensure_one()
+        rate = max(self.wa_rate_limit or 80, 1)
+        with _RATE_LIMITERS_LOCK:
+            key = (self.env.cr.dbname, self.id, rate)
+            if key not in _RATE_LIMITERS:
+                _RATE_LIMITERS[key] = WindowRateLimiter(rate)
+            return _RATE_LIMITERS[key]
+
+    def _whatsapp_sender_lock(self):
+        """Whether this transaction's connection now holds the right to send
+        through this channel (a PostgreSQL session lock, released by
+        ``_whatsapp_sender_unlock`` or when the connection ends). Two workers
+        never send through the same number at once, so the rate limiter of
+        the one sending is the rate of the number."""
+        self.ensure_one()
+        [[locked]] = self.env.execute_query(
+            SQL("SELECT pg_try_advisory_lock(%s, %s)", _ADVISORY_LOCK_CLASS, self.id)
+        )
+        return locked
+
+    def _whatsapp_sender_unlock(self):
+        self.ensure_one()
+        self.env.execute_query(
+            SQL("SELECT pg_advisory_unlock(%s, %s)", _ADVISORY_LOCK_CLASS, self.id)
+        )
+
+    def _whatsapp_token_expired(self, error):
+        """Show on the channel that WhatsApp refused its token."""
+        self.sudo().write(
+            {
+                "wa_token_state": "expired",
+                "wa_last_error": self._whatsapp_error_message(error),
+            }
+        )
+
+    def action_sync_templates(self):
+        """Fetch the business account's message templates from Meta."""
+        self.ensure_one()
+        if not self.sudo().wa_business_account_id:
+            raise UserError(
+                self.env._(
+                    "Enter the WhatsApp Business Account ID to sync its templates."
+                )
+            )
+        try:
+            templates = self._whatsapp_client().list_templates()
+        except WhatsAppError as error:
+            # A notification rather than an error, so that an expired token
+            # stays recorded on the channel.
+            return self._whatsapp_failure_notification(error)
+        count = self.env["dunning.whatsapp.template"].sudo()._sync(self, templates)
+        return self._notification(
+            "success",
+            self.env._("%(count)s WhatsApp templates synced.", count=count),
+        )
+
+    def _whatsapp_failure_notification(self, error):
+        if error.kind == "auth":
+            self._whatsapp_token_expired(error)
+        return self._notification("danger", self._whatsapp_error_message(error))
+
+    def _notification(self, kind, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": kind,
+                "message": message,
+                "sticky": kind == "danger",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    def action_view_wa_templates(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("WhatsApp templates"),
+            "res_model": "dunning.whatsapp.template",
+            "view_mode": "list,form",
+            "domain": [("channel_id", "=", self.id)],
+            "context": {"default_channel_id": self.id},
+        }
+
+    def _whatsapp_client(self, pool_size=10):
         self.ensure_one()
         channel = self.sudo()
         missing = [
@@ -102,6 +296,7 @@ class DunningChannel(models.Model):
             api_version=channel.wa_api_version or "v21.0",
             base_url=channel.wa_api_base_url or "https://graph.facebook.com",
             waba_id=channel.wa_business_account_id or None,
+            pool_size=pool_size,
         )
 
     def _whatsapp_error_message(self, error):
@@ -142,19 +337,16 @@ class DunningChannel(models.Model):
         try:
             info = self._whatsapp_client().test_connection()
         except WhatsAppError as error:
-            raise UserError(self._whatsapp_error_message(error)) from error
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._(
-                    "Connected to WhatsApp as %(name)s (%(number)s).",
-                    name=info.get("verified_name") or "-",
-                    number=info.get("display_phone_number") or "-",
-                ),
-            },
-        }
+            return self._whatsapp_failure_notification(error)
+        self.sudo().write({"wa_token_state": "ok", "wa_last_error": False})
+        return self._notification(
+            "success",
+            self.env._(
+                "Connected to WhatsApp as %(name)s (%(number)s).",
+                name=info.get("verified_name") or "-",
+                number=info.get("display_phone_number") or "-",
+            ),
+        )
 
     _name_company_uniq = models.Constraint(
         "UNIQUE(company_id, channel_type, name)",

@@ -1,6 +1,7 @@
 from markupsafe import Markup
 
 from odoo import api, models
+from odoo.fields import Command
 from odoo.tools import html_escape
 
 from ..tools.intents import detect_intent
@@ -142,6 +143,81 @@ class DunningReply(models.AbstractModel):
         self.env["dunning.consent"]._record(partner, channel, "opted_in", "reply")
         if channel == "sms" and partner.phone_sanitized:
             self.env["phone.blacklist"].sudo().remove(partner.phone_sanitized)
+
+    def _on_more_time(self, partner, invoices, channel):
+        """Answer with the link to the customer's page, where they can
+        propose a payment plan."""
+        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        link = partner.with_company(company)._dunning_portal_url()
+        lang = partner.lang or "en_US"
+        text = self.with_context(lang=lang).env._(
+            "No problem, %(name)s. Here you can propose a payment plan that "
+            "suits you: %(link)s",
+            name=partner.name,
+            link=link,
+        )
+        self._answer(partner, invoices, channel, company, text)
+        self._activity(partner, self.env._("The customer asked for more time"))
+
+    def _on_no_invoice(self, partner, invoices, channel):
+        """Send the invoice in the same chat: the PDF on WhatsApp, the link to
+        it by SMS."""
+        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        oldest = invoices.sorted("invoice_date_due")[:1]
+        if not oldest:
+            self._on_other(partner, invoices, channel)
+            return
+        lang = partner.lang or "en_US"
+        text = self.with_context(lang=lang).env._(
+            "Here is your invoice %(number)s: %(link)s",
+            number=oldest.name,
+            link=oldest.get_base_url() + oldest.get_portal_url(),
+        )
+        self._answer(
+            partner,
+            oldest,
+            channel,
+            company,
+            text,
+            attach_invoice=channel == "whatsapp",
+        )
+
+    def _answer(self, partner, invoices, channel, company, text, attach_invoice=False):
+        """Send ``text`` back through the channel the customer wrote on, now
+        (inside WhatsApp's 24-hour window, opened by their message)."""
+        channels = (
+            self.env["dunning.channel"]
+            .sudo()
+            .search([("company_id", "=", company.id), ("active", "=", True)])
+        )
+        carrier = (
+            channels.filtered(lambda c: c.channel_type == "sandbox")[:1]
+            or (channels.filtered(lambda c: c.channel_type == channel)[:1])
+        )
+        if not carrier or not partner.phone_sanitized:
+            self._activity(partner, self.env._("Answer the customer's reply"))
+            return
+        message = (
+            self.env["dunning.communication"]
+            .sudo()
+            .create(
+                {
+                    "company_id": company.id,
+                    "partner_id": partner.id,
+                    "move_ids": [Command.set(invoices.ids)],
+                    "kind": "answer",
+                    "channel": channel,
+                    "channel_id": carrier.id,
+                    "recipient": partner.phone_sanitized,
+                    "body": text,
+                    "attach_invoice": attach_invoice,
+                }
+            )
+        )
+        message._dunning_send()
+
+    def _on_help(self, partner, invoices, channel):
+        """Answered at once by the webhook with how to opt out."""
 
     def _on_other(self, partner, invoices, channel):
         self._activity(partner, self.env._("Answer the customer's reply"))

@@ -167,6 +167,15 @@ class _Planner:
         self._formatted_dates = {}
         self._formatted_amounts = {}
         self._later_offsets = {}
+        # A WhatsApp channel whose token WhatsApp refused is skipped: the next
+        # channel of the step carries the reminder until the token is renewed.
+        self.whatsapp_channel = self.channels.filtered(
+            lambda c: c.channel_type == "whatsapp" and c.wa_token_state != "expired"
+        )[:1]
+        self.phone_channels = {
+            "sms": self.sms_channel,
+            "whatsapp": self.whatsapp_channel,
+        }
 
     # -- selection ------------------------------------------------------
 
@@ -396,11 +405,10 @@ class _Planner:
         if not partner.active:
             return {"unreachable": self.env._("The customer is archived.")}
         hour = self._local_hour(contact.tz or partner.tz or company.partner_id.tz)
-        if (
-            not company.dunning_quiet_hour_start
-            <= hour
-            < company.dunning_quiet_hour_end
-        ):
+        start, end = partner._dunning_contact_hours(
+            company.dunning_quiet_hour_start, company.dunning_quiet_hour_end
+        )
+        if not start <= hour < end:
             return {"hold": "quiet_hours"}
         if sent_today.get(partner, 0) >= company.dunning_max_per_day:
             return {"hold": "daily_cap"}
@@ -426,7 +434,9 @@ class _Planner:
                 self.Step._fields["channel_first"]._description_selection(self.env)
             )
         labels = self._channel_labels[lang]
-        for channel in channels or step._channel_preference():
+        for channel in channels or partner._dunning_channel_order(
+            step._channel_preference()
+        ):
             consent = reach["consents"].get((partner.id, channel))
             if consent == "opted_out":
                 reasons.append(
@@ -477,7 +487,7 @@ class _Planner:
                         "%(channel)s: the number opted out", channel=labels[channel]
                     )
                 )
-            elif not (self.sandbox or (channel == "sms" and self.sms_channel)):
+            elif not (self.sandbox or self.phone_channels[channel]):
                 reasons.append(
                     self.env._(
                         "%(channel)s: no active channel", channel=labels[channel]
@@ -487,7 +497,7 @@ class _Planner:
                 return {
                     "channel": channel,
                     "recipient": e164,
-                    "channel_id": self.sandbox or self.sms_channel,
+                    "channel_id": self.sandbox or self.phone_channels[channel],
                 }
         return {
             "unreachable": self.env._(
@@ -575,7 +585,9 @@ class _Planner:
             "invoices": invoices,
             "due_date": self._format_date(env, oldest.invoice_date_due),
             "days_overdue": max(0, (self.today - oldest.invoice_date_due).days),
-            "link": oldest.get_base_url() + oldest.get_portal_url(),
+            "link": decision["contact"]
+            .commercial_partner_id.with_company(self.company)
+            ._dunning_portal_url(),
             "credits": "",
         }
 

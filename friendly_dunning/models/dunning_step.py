@@ -63,6 +63,21 @@ class DunningStep(models.Model):
         string="Offer a payment plan",
         help="The message invites the customer to propose a payment plan.",
     )
+    wa_template_id = fields.Many2one(
+        "dunning.whatsapp.template",
+        string="WhatsApp template",
+        domain="[('company_id', '=', company_id), ('status', '=', 'APPROVED')]",
+        help="The approved template sent when the customer has not written to us "
+        "in the last 24 hours. The same template in the customer's language is "
+        "used when Meta has it.",
+    )
+    mail_template_id = fields.Many2one(
+        "mail.template",
+        string="E-mail template",
+        domain=[("model", "=", "dunning.communication")],
+        help="How the e-mail looks, in each customer's language; the step's "
+        "message is its text. Empty: the standard collections e-mail.",
+    )
     manual_review = fields.Boolean(
         string="Review before sending",
         help="Messages of this step wait in the approval queue until an "

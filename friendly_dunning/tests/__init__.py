@@ -6,3 +6,9 @@ from . import test_whatsapp_webhook
 from . import test_segmentation
 from . import test_demo_data
 from . import test_dataset
+from . import test_whatsapp_sending
+from . import test_twilio_webhook
+from . import test_email_sending
+from . import test_portal_page
+from . import test_payment_plans
+from . import test_promises

@@ -126,5 +126,6 @@ class TestSegmentation(DunningCommon):
         for _i in range(3):
             self._dunning_invoice(self._dunning_customer(f"More {_i}"), TODAY)
         self.env.cr.flush()
-        with self.assertQueryCount(5):
+        # Facts, broken promises, segments, attributes, stale rows, new rows.
+        with self.assertQueryCount(6):
             Partner._dunning_refresh_segmentation(companies=self.company_a)

@@ -4,6 +4,7 @@ import json
 
 from odoo.tests import HttpCase, tagged
 
+from ..tools.whatsapp_cloud import parse_webhook
 from .common import DunningCommon
 
 URL = "/friendly_dunning/webhook/whatsapp"
@@ -210,3 +211,96 @@ class TestWhatsAppReplies(WhatsAppWebhookCommon):
         self._post(*signed(inbound_payload("wamid.in3", text="The amount is wrong")))
         self.invoice.invalidate_recordset()
         self.assertEqual(self.invoice.dunning_pause_reason, "dispute")
+
+
+@tagged("post_install", "-at_install")
+class TestWhatsAppStatusBatches(WhatsAppWebhookCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.batch = cls.env["dunning.communication"].create(
+            [
+                {
+                    "company_id": cls.company_a.id,
+                    "partner_id": cls.customer.id,
+                    "channel": "whatsapp",
+                    "channel_id": cls.channel.id,
+                    "state": "sent",
+                    "provider_message_id": f"wamid.batch.{index}",
+                }
+                for index in range(102)
+            ]
+        )
+
+    def _events(self, messages, state="delivered"):
+        return parse_webhook(
+            status_payload(
+                *(
+                    status(
+                        message.provider_message_id,
+                        state,
+                        1700000000 + index,
+                        pricing={"category": "utility", "cost": 0.01},
+                    )
+                    for index, message in enumerate(messages)
+                )
+            )
+        )["statuses"]
+
+    def _queries(self, messages):
+        Communication = self.env["dunning.communication"].sudo()
+        events = self._events(messages)
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        Communication._apply_whatsapp_statuses(self.channel, events)
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before
+
+    def test_a_hundred_statuses_take_as_many_queries_as_one(self):
+        self._queries(self.batch[:1])  # loads what any request needs once
+        one = self._queries(self.batch[1:2])
+        hundred = self._queries(self.batch[2:])
+        self.assertEqual(one, hundred)
+        self.assertLessEqual(hundred, 3)
+        self.assertEqual(set(self.batch.mapped("state")), {"delivered"})
+        self.assertEqual(set(self.batch.mapped("cost")), {0.01})
+        self.assertTrue(all(self.batch.mapped("delivered_date")))
+
+    def test_a_hundred_statuses_over_http(self):
+        payload = status_payload(
+            *(
+                status(message.provider_message_id, "read", 1700000000)
+                for message in self.batch[:100]
+            )
+        )
+        self.assertEqual(self._post(*signed(payload)).status_code, 200)
+        self.batch.invalidate_recordset()
+        self.assertEqual(set(self.batch[:100].mapped("state")), {"read"})
+        self.assertEqual(set(self.batch[100:].mapped("state")), {"sent"})
+
+    def test_a_failure_sends_the_reminder_through_the_next_channel(self):
+        step = self.company_a.dunning_policy_id.step_ids[:1]
+        step.write({"channel_first": "whatsapp", "channel_second": "email"})
+        self.message.write({"step_id": step.id, "body": "Hi Maria"})
+        failed = status(
+            "wamid.A",
+            "failed",
+            1700000100,
+            errors=[{"code": 131026, "title": "Message undeliverable"}],
+        )
+        self.assertEqual(self._post(*signed(status_payload(failed))).status_code, 200)
+        fallback = self.env["dunning.communication"].search(
+            [("fallback_of_id", "=", self.message.id)]
+        )
+        self.assertEqual(fallback.channel, "email")
+        self.assertEqual(fallback.recipient, "maria@example.com")
+        self.assertEqual(fallback.state, "queued")
+        self.assertIn("Sent by E-mail instead", self.message.error_message)
+        # The same failure delivered again does not queue it twice.
+        self._post(*signed(status_payload(failed)))
+        self.assertEqual(
+            self.env["dunning.communication"].search_count(
+                [("fallback_of_id", "=", self.message.id)]
+            ),
+            1,
+        )

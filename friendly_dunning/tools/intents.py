@@ -400,3 +400,39 @@ def detect_intent(text, payload=None, rules=None):
     if rule:
         return rule["intent"], rule
     return OTHER, None
+
+
+# The payload each quick-reply button of a reminder template carries back.
+QUICK_REPLY_PAYLOADS = {
+    PAY_NOW: "PAY_NOW",
+    PAID: "ALREADY_PAID",
+    MORE_TIME: "NEED_TIME",
+    TALK: "TALK",
+    NO_INVOICE: "SEND_INVOICE",
+    DISPUTE: "DISPUTE",
+    STOP: "STOP",
+}
+
+# Button titles of the reminder templates that no reply rule needs to read
+# ("Pay now" as a reply is not an intent of its own).
+_BUTTON_TITLES = {
+    PAY_NOW: r"^(pay now|pagar ahora|pagar agora|pagar)$",
+    PAID: r"^(i already paid|already paid|ya pague|ja paguei)$",
+    MORE_TIME: r"^(i need more time|need more time|necesito mas tiempo|"
+    r"preciso de mais tempo|preciso mais tempo)$",
+    TALK: r"^(talk to someone|hablar con alguien|falar com alguem)$",
+}
+
+
+def quick_reply_payload(button_text):
+    """The payload of a quick-reply button from its title ("I already paid"
+    -> ``ALREADY_PAID``) in English, Spanish or Portuguese; an unknown title
+    becomes its own folded, upper-cased text so it still reaches the rules."""
+    folded = fold(button_text)
+    for intent, pattern in _BUTTON_TITLES.items():
+        if re.fullmatch(pattern, folded):
+            return QUICK_REPLY_PAYLOADS[intent]
+    intent, _rule = detect_intent(button_text)
+    if intent in QUICK_REPLY_PAYLOADS:
+        return QUICK_REPLY_PAYLOADS[intent]
+    return folded.upper().replace(" ", "_")[:128] or "OTHER"

@@ -8,6 +8,7 @@ configuration, give up on the number). The access token is sent in a header
 only and never appears in an error message.
 """
 
+import collections
 import math
 import random
 import re
@@ -100,7 +101,9 @@ def error_kind(code=None, http_status=None):
 class WhatsAppError(Exception):
     """A failed WhatsApp call. ``kind`` is one of ``outside_window``,
     ``rate_limited``, ``undeliverable``, ``template``, ``auth``, ``server``,
-    ``invalid_request``; ``retry_after`` is in seconds when the server said."""
+    ``invalid_request``; ``retry_after`` is in seconds when the server said;
+    ``outcome_unknown`` when the request may have been accepted all the same
+    (no answer was read)."""
 
     def __init__(
         self,
@@ -110,8 +113,12 @@ class WhatsAppError(Exception):
         retry_after=None,
         http_status=None,
         trace_id=None,
+        outcome_unknown=False,
     ):
         super().__init__(message)
+        # True when the request may have reached WhatsApp (no answer read):
+        # a send must then wait for the status webhook, never be repeated.
+        self.outcome_unknown = outcome_unknown
         self.code = code
         self.kind = kind
         self.message = message
@@ -121,8 +128,9 @@ class WhatsAppError(Exception):
 
     @property
     def retryable(self):
-        """Whether the same call may succeed later without any change."""
-        return self.kind in RETRYABLE_KINDS
+        """Whether the same call may succeed later without any change, and
+        repeating it cannot deliver the message twice."""
+        return self.kind in RETRYABLE_KINDS and not self.outcome_unknown
 
     def __repr__(self):
         return (
@@ -209,6 +217,64 @@ class RateLimiter:
                 return True
             if deadline is not None and self._clock() + wait > deadline:
                 return False
+            self._sleep(wait)
+
+
+class WindowRateLimiter:
+    """At most ``rate_per_second`` acquisitions in any one-second window, and
+    a full ``rate_per_second`` sustained.
+
+    A hard cap from the times of the last ``rate_per_second`` grants (a
+    grant waits until the one ``rate_per_second`` places back is a second
+    old), paced by a token bucket of ``burst`` tokens (a tenth of the rate by
+    default) so grants spread over the second and a late wake-up is made up
+    for instead of lost. Thread-safe; ``clock`` and ``sleep`` injectable.
+    ``history``, when a list, receives every grant time (for benchmarks).
+    """
+
+    def __init__(
+        self,
+        rate_per_second,
+        burst=None,
+        window=1.0,
+        clock=time.monotonic,
+        sleep=None,
+        history=None,
+    ):
+        rate = int(rate_per_second)
+        if rate < 1:
+            raise ValueError("rate_per_second must be at least 1")
+        self.rate = rate
+        self.window = float(window)
+        self.history = history
+        self._clock = clock
+        self._sleep = sleep or time.sleep
+        self._pacing = RateLimiter(
+            rate, burst=burst or max(1, rate // 10), clock=clock, sleep=self._sleep
+        )
+        self._grants = collections.deque(maxlen=rate)
+        self._lock = threading.Lock()
+
+    def _take(self):
+        """Record a grant now and answer 0, or answer the seconds to wait."""
+        with self._lock:
+            now = self._clock()
+            if len(self._grants) == self.rate:
+                wait = self._grants[0] + self.window - now
+                if wait > 0:
+                    return wait
+            self._grants.append(now)
+            if self.history is not None:
+                self.history.append(now)
+            return 0.0
+
+    def acquire(self):
+        """Wait until sending once more keeps every second within the rate."""
+        self._pacing.acquire()
+        while True:
+            wait = self._take()
+            if not wait:
+                return True
             self._sleep(wait)
 
 
@@ -409,7 +475,9 @@ def normalise_template(template):
 
 class WhatsAppCloudClient:
     """Calls to one WhatsApp business phone number (and its business account
-    for templates). ``session`` may be shared (a ``requests.Session``)."""
+    for templates). ``session`` may be shared (a ``requests.Session``);
+    otherwise one is made that keeps ``pool_size`` connections open, as many
+    as threads sending at once."""
 
     def __init__(
         self,
@@ -420,6 +488,7 @@ class WhatsAppCloudClient:
         waba_id=None,
         timeout=10,
         session=None,
+        pool_size=10,
     ):
         if not phone_number_id or not access_token:
             raise ValueError("A phone number id and an access token are required.")
@@ -428,7 +497,15 @@ class WhatsAppCloudClient:
         self.api_version = "v" + str(api_version).lstrip("v")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.session = session or requests.Session()
+        if session is None:
+            # One kept-alive connection per thread sending through the client.
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=1, pool_maxsize=max(int(pool_size), 1)
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
         self._access_token = access_token
 
     def __repr__(self):
@@ -437,20 +514,35 @@ class WhatsAppCloudClient:
     def _url(self, *parts):
         return "/".join((self.base_url, self.api_version, *parts))
 
-    def _request(self, method, url, **kwargs):
+    def _request(self, method, url, gate=None, **kwargs):
+        """One call; ``gate`` (e.g. a rate limiter's ``acquire``) is called
+        once the request is built, right before it goes on the wire."""
         headers = {"Authorization": f"Bearer {self._access_token}"}
         try:
-            response = self.session.request(
-                method, url, headers=headers, timeout=self.timeout, **kwargs
+            prepared = self.session.prepare_request(
+                requests.Request(method, url, headers=headers, **kwargs)
             )
-        except requests.Timeout:
-            raise WhatsAppError(
-                None, SERVER, "WhatsApp did not answer in time."
-            ) from None
-        except requests.RequestException as error:
-            # The exception text may hold the URL: keep only its type.
+            if gate is not None:
+                gate()
+            response = self.session.send(prepared, timeout=self.timeout)
+        except requests.ConnectionError as error:
+            # Nothing reached WhatsApp (ConnectTimeout is one of these): a
+            # retry cannot send the message twice. The exception text may
+            # hold the URL: keep only its type.
             raise WhatsAppError(
                 None, SERVER, f"WhatsApp could not be reached ({type(error).__name__})."
+            ) from None
+        except requests.Timeout:
+            # The request left; WhatsApp may have accepted it.
+            raise WhatsAppError(
+                None, SERVER, "WhatsApp did not answer in time.", outcome_unknown=True
+            ) from None
+        except requests.RequestException as error:
+            raise WhatsAppError(
+                None,
+                SERVER,
+                f"WhatsApp could not be reached ({type(error).__name__}).",
+                outcome_unknown=True,
             ) from None
         if response.status_code >= 400:
             raise _error_from_response(response)
@@ -467,12 +559,12 @@ class WhatsAppCloudClient:
             )
         return answer
 
-    def _send(self, payload, callback_data):
+    def _send(self, payload, callback_data, gate=None):
         callback_data = _callback_data(callback_data)
         if callback_data is not None:
             payload["biz_opaque_callback_data"] = callback_data
         answer = self._request(
-            "POST", self._url(self.phone_number_id, "messages"), json=payload
+            "POST", self._url(self.phone_number_id, "messages"), gate, json=payload
         )
         messages = answer.get("messages")
         wamid = (
@@ -486,9 +578,10 @@ class WhatsAppCloudClient:
             )
         return wamid
 
-    def send_text(self, to, body, callback_data=None):
+    def send_text(self, to, body, callback_data=None, gate=None):
         """Send free text (only inside the 24 h customer service window);
-        answers the wamid."""
+        answers the wamid. ``gate`` is called right before the request
+        leaves (a rate limiter's ``acquire``)."""
         payload = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -496,10 +589,13 @@ class WhatsAppCloudClient:
             "type": "text",
             "text": {"body": body},
         }
-        return self._send(payload, callback_data)
+        return self._send(payload, callback_data, gate)
 
-    def send_template(self, to, name, language, components=None, callback_data=None):
-        """Send an approved template (any time); answers the wamid."""
+    def send_template(
+        self, to, name, language, components=None, callback_data=None, gate=None
+    ):
+        """Send an approved template (any time); answers the wamid. ``gate``
+        as for ``send_text``."""
         template = {"name": name, "language": {"code": language}}
         if components:
             template["components"] = components
@@ -509,7 +605,24 @@ class WhatsAppCloudClient:
             "type": "template",
             "template": template,
         }
-        return self._send(payload, callback_data)
+        return self._send(payload, callback_data, gate)
+
+    def send_document(
+        self, to, media_id, filename, caption=None, callback_data=None, gate=None
+    ):
+        """Send an uploaded document (only inside the 24 h customer service
+        window), e.g. the invoice a customer asked for; answers the wamid."""
+        document = {"id": media_id, "filename": filename}
+        if caption:
+            document["caption"] = caption
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": _recipient(to),
+            "type": "document",
+            "document": document,
+        }
+        return self._send(payload, callback_data, gate)
 
     def upload_media(self, filename, content, mime_type):
         """Upload a file (e.g. an invoice PDF); answers the media id to use
