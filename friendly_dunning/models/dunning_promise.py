@@ -116,6 +116,16 @@ class DunningPromise(models.Model):
             promise._dunning_start()
         return promises
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_open(self):
+        if any(promise.state == "open" for promise in self):
+            raise UserError(
+                self.env._(
+                    "An open promise keeps its invoices paused: cancel it instead "
+                    "of deleting it."
+                )
+            )
+
     # ------------------------------------------------------------------
     # The contract used by the customer page and replies
     # ------------------------------------------------------------------
@@ -242,7 +252,7 @@ class DunningPromise(models.Model):
 
     def _dunning_check_kept(self, late=False):
         """Promises whose amount has been paid are kept; a payment after the
-        grace date no longer keeps them, unless ``late`` (the daily job judging
+        grace date no longer keeps them, unless ``late`` (the scheduled job judging
         what the payments of the last day did)."""
         today = fields.Date.context_today(self)
         kept = self.filtered(
