@@ -33,6 +33,9 @@
         "views/dunning_communication_views.xml",
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
+        "views/dunning_report_views.xml",
+        "views/dunning_dashboard_views.xml",
+        "report/dunning_statement_report.xml",
         "views/friendly_dunning_menus.xml",
     ],
     "demo": [
@@ -40,6 +43,11 @@
         "demo/account_move_demo.xml",
         "demo/dunning_consent_demo.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "friendly_dunning/static/src/dashboard/*",
+        ],
+    },
     "post_init_hook": "_post_init_hook",
     "uninstall_hook": "_uninstall_hook",
 }

@@ -12,3 +12,7 @@ from . import res_company
 from . import res_config_settings
 from . import res_partner
 from . import dunning_demo
+from . import dunning_kpi
+from . import dunning_report_aging
+from . import dunning_report_channel
+from . import dunning_report_recovery

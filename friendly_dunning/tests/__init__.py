@@ -6,3 +6,4 @@ from . import test_whatsapp_webhook
 from . import test_segmentation
 from . import test_demo_data
 from . import test_dataset
+from . import test_kpi

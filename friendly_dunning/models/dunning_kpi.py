@@ -1,0 +1,949 @@
+from collections import defaultdict
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+
+from ..tools import kpi
+
+CHANNEL_TYPES = ("whatsapp", "sms", "email", "sandbox")
+# Amount components that add up across companies sharing a currency.
+SUMMED = (
+    "opening_receivables",
+    "receivables",
+    "current_receivables",
+    "overdue_receivables",
+    "receivables_over_90",
+    "credit_sales",
+    "collected",
+)
+
+
+class DunningKpi(models.AbstractModel):
+    """Collection KPIs computed from the ledger with a few aggregate queries.
+
+    Every figure is per company and in its currency; companies are added up
+    only when they share a currency. The formulas live in ``tools/kpi.py``.
+    """
+
+    _name = "dunning.kpi"
+    _description = "Collections KPIs"
+
+    # ------------------------------------------------------------------
+    # Public entry point
+    # ------------------------------------------------------------------
+
+    @api.model
+    def get_kpis(self, date_from, date_to, company_ids=None, segment_ids=None):
+        """KPIs of the period ``date_from`` .. ``date_to`` (both included) for
+        ``company_ids`` (default: the current company) and, optionally, only the
+        customers of ``segment_ids``. Amounts in company currency; a ratio with
+        nothing to measure is ``None``. ``help`` holds each definition."""
+        date_from = fields.Date.to_date(date_from)
+        date_to = fields.Date.to_date(date_to)
+        if date_from > date_to:
+            raise UserError(self.env._("The period must start before it ends."))
+        companies = self._kpi_companies(company_ids)
+        segment_ids = list(segment_ids) if segment_ids else None
+        self._kpi_flush()
+        per_company = self._kpi_components(companies, date_from, date_to, segment_ids)
+        result = self._kpi_assemble(
+            [per_company[company.id] for company in companies],
+            date_from,
+            date_to,
+        )
+        result |= {
+            "company_ids": companies.ids,
+            "currency_id": companies[0].currency_id.id,
+            "currency": companies[0].currency_id.name,
+            "date_from": fields.Date.to_string(date_from),
+            "date_to": fields.Date.to_string(date_to),
+            "help": self._kpi_help(),
+        }
+        if len(companies) > 1:
+            result["companies"] = {
+                company.id: self._kpi_assemble(
+                    [per_company[company.id]], date_from, date_to
+                )
+                for company in companies
+            }
+        return result
+
+    @api.model
+    def get_dashboard(self, period_days=30):
+        """Everything the managers' dashboard shows, in one call: headline KPIs
+        of the last ``period_days`` days beside the same span before, the DSO
+        and CEI of the last 12 months, the aging today, the channel funnel and
+        the customers most at risk. Current company only."""
+        if not self.env.user.has_group("friendly_dunning.group_dunning_manager"):
+            raise AccessError(self.env._("The collections dashboard is for managers."))
+        period_days = int(period_days) if int(period_days) in (30, 90, 365) else 30
+        company = self.env.company
+        today = fields.Date.context_today(self)
+        date_from = today - timedelta(days=period_days - 1)
+        previous_from, previous_to = kpi.previous_period(date_from, today)
+        current = self.get_kpis(date_from, today, company.ids)
+        previous = self.get_kpis(previous_from, previous_to, company.ids)
+        definitions = current["help"]
+        headline = [
+            self._dashboard_figure(key, fmt, better, current, previous, definitions)
+            for key, fmt, better in (
+                ("dso", "days", "lower"),
+                ("best_possible_dso", "days", "lower"),
+                ("add", "days", "lower"),
+                ("cei", "percent100", "higher"),
+                ("collection_rate", "percent", "higher"),
+                ("overdue_ratio", "percent", "lower"),
+                ("at_risk_ratio", "percent", "lower"),
+                ("first_reminder_cure_rate", "percent", "higher"),
+                ("promise_kept_rate", "percent", "higher"),
+                ("plan_completion_rate", "percent", "higher"),
+                ("dispute_rate", "percent", "lower"),
+                ("csat", "rating", "higher"),
+            )
+        ]
+        channel_labels = dict(
+            self.env["dunning.report.channel"]
+            ._fields["channel"]
+            ._description_selection(self.env)
+        )
+        return {
+            "company": company.name,
+            "currency_id": company.currency_id.id,
+            "period_days": period_days,
+            "date_from": fields.Date.to_string(date_from),
+            "date_to": fields.Date.to_string(today),
+            "previous_from": fields.Date.to_string(previous_from),
+            "previous_to": fields.Date.to_string(previous_to),
+            "receivables": current["receivables"],
+            "overdue_receivables": current["overdue_receivables"],
+            "headline": headline,
+            "trend": self._dashboard_trend(company, today),
+            "aging": self._dashboard_aging(company),
+            "channels": [
+                {"channel": channel, "label": channel_labels.get(channel, channel)}
+                | figures
+                for channel, figures in current["channels"].items()
+            ],
+            "channel_help": {
+                key: definitions[key] for key in ("effectiveness", "collected_per_cost")
+            },
+            "at_risk": self._dashboard_at_risk(company),
+        }
+
+    @api.model
+    def _dashboard_figure(self, key, fmt, better, current, previous, definitions):
+        label, definition = definitions[key]
+        return {
+            "key": key,
+            "label": label,
+            "help": definition,
+            "format": fmt,
+            "better": better,
+            "value": current[key],
+            "previous": previous[key],
+            "change": kpi.change(current[key], previous[key]),
+        }
+
+    @api.model
+    def _dashboard_trend(self, company, today, months=12):
+        """DSO and CEI of each of the last ``months`` calendar months (the
+        current one up to today): one ledger query and one query for the
+        receivables not yet due at each month end."""
+        self._kpi_flush()
+        windows = kpi.last_months(today, months)
+        windows[-1] = (windows[-1][0], today)
+        ledger = self._kpi_ledger(company, None, windows[0][0], today).get(
+            company.id, {"base": 0.0, "days": {}}
+        )
+        current = self._kpi_current_at(company, None, [end for _start, end in windows])
+        labels, dso_values, cei_values = [], [], []
+        for start, end in windows:
+            opening = self._ledger_balance(ledger, start - timedelta(days=1))
+            closing = self._ledger_balance(ledger, end)
+            sales = self._ledger_sales(ledger, start, end)
+            not_due = current.get((company.id, end), 0.0)
+            labels.append(start.strftime("%Y-%m"))
+            dso_values.append(kpi.dso(closing, sales, kpi.period_days(start, end)))
+            cei_values.append(kpi.cei(opening, sales, closing, not_due))
+        return {"labels": labels, "dso": dso_values, "cei": cei_values}
+
+    @api.model
+    def _dashboard_aging(self, company):
+        Aging = self.env["dunning.report.aging"]
+        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
+        totals = dict(
+            Aging._read_group(
+                [("company_id", "=", company.id)], ["bucket"], ["amount_residual:sum"]
+            )
+        )
+        return [
+            {"bucket": bucket, "label": label, "amount": totals.get(bucket, 0.0)}
+            for bucket, label in labels.items()
+        ]
+
+    @api.model
+    def _dashboard_at_risk(self, company, limit=10):
+        """Customers with the most overdue, with the part over 90 days."""
+        rows = self.env["dunning.report.aging"]._read_group(
+            [("company_id", "=", company.id), ("days_overdue", ">", 0)],
+            ["partner_id"],
+            ["amount_residual:sum", "amount_over_90:sum", "days_overdue:max"],
+            having=[("amount_residual:sum", ">", 0)],
+            order="amount_residual:sum desc",
+            limit=limit,
+        )
+        partners = (
+            self.env["res.partner"]
+            .browse([partner.id for partner, *_rest in rows])
+            .with_company(company)
+        )
+        scores = {partner.id: partner.dunning_score for partner in partners}
+        return [
+            {
+                "partner_id": partner.id,
+                "name": partner.display_name,
+                "overdue": overdue,
+                "over_90": over_90,
+                "days": days,
+                "score": scores.get(partner.id),
+            }
+            for partner, overdue, over_90, days in rows
+        ]
+
+    # ------------------------------------------------------------------
+    # Scope
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_companies(self, company_ids):
+        """The companies asked for, each one the user may see, sharing one
+        currency (amounts of two currencies are never added up)."""
+        if not self.env.user.has_group("friendly_dunning.group_dunning_user"):
+            raise AccessError(self.env._("Collections KPIs are for collections users."))
+        companies = (
+            self.env["res.company"].browse(company_ids)
+            if company_ids
+            else self.env.company
+        )
+        if not self.env.su and companies - self.env.user.company_ids:
+            raise AccessError(
+                self.env._("You can only see the KPIs of your own companies.")
+            )
+        if len(companies.currency_id) > 1:
+            raise UserError(
+                self.env._(
+                    "These companies keep their books in different currencies; "
+                    "look at their KPIs one company at a time."
+                )
+            )
+        return companies.sudo()
+
+    def _kpi_flush(self):
+        for model in (
+            "account.move",
+            "account.move.line",
+            "account.partial.reconcile",
+            "dunning.communication",
+        ):
+            self.env[model].flush_model()
+
+    @api.model
+    def _kpi_segment_filter(self, segment_ids, move="m"):
+        """SQL restricting moves to the customers of ``segment_ids``."""
+        if not segment_ids:
+            return SQL()
+        return SQL(
+            """AND EXISTS (
+                SELECT 1 FROM res_partner seg_p
+                 WHERE seg_p.id = %(move)s.commercial_partner_id
+                   AND (seg_p.dunning_segment_id ->> %(move)s.company_id::text)::int
+                       = ANY(%(segments)s))""",
+            move=SQL.identifier(move),
+            segments=segment_ids,
+        )
+
+    # ------------------------------------------------------------------
+    # Components
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_components(self, companies, date_from, date_to, segment_ids):
+        """``{company_id: {component: value}}``: the amounts and counts the
+        KPIs are made of, one aggregate query per family."""
+        components = {company.id: defaultdict(float) for company in companies}
+        oldest = kpi.countback_windows(date_to)[-1][0]
+        ledger = self._kpi_ledger(companies, segment_ids, oldest, date_to)
+        opening = date_from - timedelta(days=1)
+        for company in companies:
+            days = ledger.get(company.id, {"base": 0.0, "days": {}})
+            values = components[company.id]
+            values["opening_receivables"] = self._ledger_balance(days, opening)
+            values["receivables"] = self._ledger_balance(days, date_to)
+            values["credit_sales"] = self._ledger_sales(days, date_from, date_to)
+            values["countback"] = [
+                (kpi.period_days(start, end), self._ledger_sales(days, start, end))
+                for start, end in kpi.countback_windows(date_to)
+            ]
+        for company_id, current, overdue, over_90 in self._kpi_open_at(
+            companies, segment_ids, date_to
+        ):
+            components[company_id] |= {
+                "current_receivables": current,
+                "overdue_receivables": overdue,
+                "receivables_over_90": over_90,
+            }
+        for company_id, collected in self._kpi_collected(
+            companies, segment_ids, date_from, date_to
+        ):
+            components[company_id]["collected"] = collected
+        for company_id, values in self._kpi_counts(
+            companies, segment_ids, date_from, date_to
+        ).items():
+            components[company_id].update(values)
+        for company_id, channels in self._kpi_channels(
+            companies, segment_ids, date_from, date_to
+        ).items():
+            components[company_id]["channels"] = channels
+        return components
+
+    @api.model
+    def _kpi_receivable_lines(self, companies, segment_ids):
+        """FROM/WHERE of the posted receivable lines of ``companies``."""
+        return SQL(
+            """
+              FROM account_move_line l
+              JOIN account_account a ON a.id = l.account_id
+              JOIN account_move m ON m.id = l.move_id
+             WHERE l.company_id = ANY(%(companies)s)
+               AND l.parent_state = 'posted'
+               AND a.account_type = 'asset_receivable'
+               %(segment_filter)s
+            """,
+            companies=companies.ids,
+            segment_filter=self._kpi_segment_filter(segment_ids),
+        )
+
+    @api.model
+    def _kpi_ledger(self, companies, segment_ids, start, end):
+        """``{company_id: {"base": AR the day before start, "days": {date:
+        (balance moved, credit sales)}}}`` from ``start`` to ``end``.
+
+        Receivables at any date of the window are the base plus the balances
+        moved up to it; credit sales are invoices less credit notes."""
+        rows = self.env.execute_query(
+            SQL(
+                """
+            SELECT l.company_id, GREATEST(l.date, %(base)s) AS day,
+                   SUM(l.balance),
+                   COALESCE(SUM(l.balance) FILTER (
+                       WHERE m.move_type IN ('out_invoice', 'out_refund')), 0)
+              %(lines)s
+               AND l.date <= %(end)s
+          GROUP BY 1, 2
+                """,
+                base=start - timedelta(days=1),
+                end=end,
+                lines=self._kpi_receivable_lines(companies, segment_ids),
+            )
+        )
+        ledger = {}
+        base_day = start - timedelta(days=1)
+        for company_id, day, balance, sales in rows:
+            entry = ledger.setdefault(company_id, {"base": 0.0, "days": {}})
+            if day == base_day:
+                entry["base"] += balance
+            else:
+                entry["days"][day] = (balance, sales)
+        return ledger
+
+    @staticmethod
+    def _ledger_balance(ledger, day):
+        return ledger["base"] + sum(
+            balance
+            for moved, (balance, _sales) in ledger["days"].items()
+            if moved <= day
+        )
+
+    @staticmethod
+    def _ledger_sales(ledger, start, end):
+        return sum(
+            sales
+            for moved, (_balance, sales) in ledger["days"].items()
+            if start <= moved <= end
+        )
+
+    @api.model
+    def _kpi_open_at(self, companies, segment_ids, day):
+        """``(company_id, not due, overdue, over 90 days)``: what customers
+        owed on their invoices on ``day`` (residual at that date, so payments
+        made later do not count)."""
+        return self.env.execute_query(
+            SQL(
+                """
+            WITH debit AS (
+                SELECT l.id, l.company_id, l.balance,
+                       COALESCE(l.date_maturity, l.date) AS due
+                  %(lines)s
+                   AND l.balance > 0
+                   AND l.date <= %(day)s
+                   AND (NOT l.reconciled OR l.id IN (
+                        SELECT debit_move_id FROM account_partial_reconcile
+                         WHERE max_date > %(day)s))
+            ), open AS (
+                SELECT debit.company_id, debit.due,
+                       debit.balance - COALESCE((
+                           SELECT SUM(pr.amount) FROM account_partial_reconcile pr
+                            WHERE pr.debit_move_id = debit.id
+                              AND pr.max_date <= %(day)s), 0) AS residual
+                  FROM debit
+            )
+            SELECT company_id,
+                   COALESCE(SUM(residual) FILTER (WHERE due >= %(day)s), 0),
+                   COALESCE(SUM(residual) FILTER (WHERE due < %(day)s), 0),
+                   COALESCE(SUM(residual) FILTER (WHERE due < %(day)s - 90), 0)
+              FROM open
+          GROUP BY company_id
+                """,
+                day=day,
+                lines=self._kpi_receivable_lines(companies, segment_ids),
+            )
+        )
+
+    @api.model
+    def _kpi_current_at(self, companies, segment_ids, days):
+        """``{(company_id, day): not-due receivables on that day}``."""
+        rows = self.env.execute_query(
+            SQL(
+                """
+            SELECT l.company_id, d.day,
+                   SUM(l.balance - COALESCE((
+                       SELECT SUM(pr.amount) FROM account_partial_reconcile pr
+                        WHERE pr.debit_move_id = l.id AND pr.max_date <= d.day), 0))
+              FROM unnest(%(days)s::date[]) AS d(day)
+              JOIN account_move_line l
+                ON l.date <= d.day AND COALESCE(l.date_maturity, l.date) >= d.day
+              JOIN account_account a ON a.id = l.account_id
+              JOIN account_move m ON m.id = l.move_id
+             WHERE l.company_id = ANY(%(companies)s)
+               AND l.parent_state = 'posted'
+               AND a.account_type = 'asset_receivable'
+               AND l.balance > 0
+               %(segment_filter)s
+          GROUP BY 1, 2
+                """,
+                days=list(days),
+                companies=companies.ids,
+                segment_filter=self._kpi_segment_filter(segment_ids),
+            )
+        )
+        return {(company_id, day): amount for company_id, day, amount in rows}
+
+    @api.model
+    def _kpi_payment_move(self, alias):
+        """SQL: the move ``alias`` records a payment (not a credit note nor an
+        exchange difference)."""
+        return SQL(
+            "(%(move)s.origin_payment_id IS NOT NULL "
+            "OR %(move)s.statement_line_id IS NOT NULL)",
+            move=SQL.identifier(alias),
+        )
+
+    @api.model
+    def _kpi_collected(self, companies, segment_ids, date_from, date_to):
+        """``(company_id, amount)``: payments applied to customer debts in the
+        period."""
+        return self.env.execute_query(
+            SQL(
+                """
+            SELECT l.company_id, SUM(pr.amount)
+              FROM account_partial_reconcile pr
+              JOIN account_move_line l ON l.id = pr.debit_move_id
+              JOIN account_account a ON a.id = l.account_id
+              JOIN account_move m ON m.id = l.move_id
+              JOIN account_move_line pl ON pl.id = pr.credit_move_id
+              JOIN account_move pm ON pm.id = pl.move_id
+             WHERE pr.max_date BETWEEN %(date_from)s AND %(date_to)s
+               AND l.company_id = ANY(%(companies)s)
+               AND a.account_type = 'asset_receivable'
+               AND %(payment)s
+               %(segment_filter)s
+          GROUP BY l.company_id
+                """,
+                companies=companies.ids,
+                segment_filter=self._kpi_segment_filter(segment_ids),
+                date_from=date_from,
+                date_to=date_to,
+                payment=self._kpi_payment_move("pm"),
+            )
+        )
+
+    @api.model
+    def _kpi_settled_invoices(self, companies, segment_ids):
+        """SQL of a CTE body: posted customer invoices with ``settled`` (the
+        date their last payment or credit was applied) and ``paid`` (settled
+        by payment in full)."""
+        return SQL(
+            """
+            SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id,
+                   m.invoice_date, m.invoice_date_due AS due,
+                   m.payment_state IN ('paid', 'in_payment') AS paid,
+                   (SELECT MAX(pr.max_date)
+                      FROM account_move_line l
+                      JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
+                     WHERE l.move_id = m.id) AS settled
+              FROM account_move m
+             WHERE m.company_id = ANY(%(companies)s)
+               AND m.move_type = 'out_invoice'
+               AND m.state = 'posted'
+               %(segment_filter)s
+            """,
+            companies=companies.ids,
+            segment_filter=self._kpi_segment_filter(segment_ids),
+        )
+
+    @api.model
+    def _kpi_counts(self, companies, segment_ids, date_from, date_to):
+        """Counts behind the cure, dispute and retention rates, promises,
+        plans and satisfaction: ``{company_id: {name: value}}``."""
+        counts = defaultdict(dict)
+        segment_filter = self._kpi_segment_filter(segment_ids)
+        # First reminder: the earliest reminder sent for each invoice.
+        for company_id, reminded, cured in self.env.execute_query(
+            SQL(
+                """
+            WITH first AS (
+                SELECT rel.move_id, MIN(c.sent_date)::date AS sent
+                  FROM dunning_communication c
+                  JOIN dunning_communication_account_move_rel rel
+                    ON rel.communication_id = c.id
+                 WHERE c.company_id = ANY(%(companies)s)
+                   AND c.kind = 'reminder'
+                   AND c.sent_date IS NOT NULL
+              GROUP BY rel.move_id
+            )
+            SELECT m.company_id, COUNT(*),
+                   COUNT(*) FILTER (WHERE m.payment_state IN ('paid', 'in_payment')
+                       AND (SELECT MAX(pr.max_date)
+                              FROM account_move_line l
+                              JOIN account_partial_reconcile pr
+                                ON pr.debit_move_id = l.id
+                             WHERE l.move_id = m.id) <= first.sent + %(window)s)
+              FROM first
+              JOIN account_move m ON m.id = first.move_id
+             WHERE first.sent BETWEEN %(date_from)s AND %(date_to)s
+               AND m.move_type = 'out_invoice'
+               AND m.state = 'posted'
+               %(segment_filter)s
+          GROUP BY m.company_id
+                """,
+                companies=companies.ids,
+                window=kpi.PAID_WITHIN_DAYS,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"reminded": reminded, "cured": cured}
+        # Disputes: invoices of the period whose reminders were paused for a
+        # dispute, now or at some point (the pause reason is tracked).
+        for company_id, invoiced, disputed in self.env.execute_query(
+            SQL(
+                """
+            SELECT m.company_id, COUNT(*),
+                   COUNT(*) FILTER (WHERE m.dunning_pause_reason = 'dispute'
+                       OR EXISTS (
+                           SELECT 1 FROM mail_tracking_value t
+                             JOIN mail_message msg ON msg.id = t.mail_message_id
+                            WHERE msg.model = 'account.move' AND msg.res_id = m.id
+                              AND t.field_id = %(field)s
+                              AND t.new_value_char = ANY(%(labels)s)))
+              FROM account_move m
+             WHERE m.company_id = ANY(%(companies)s)
+               AND m.move_type = 'out_invoice'
+               AND m.state = 'posted'
+               AND m.invoice_date BETWEEN %(date_from)s AND %(date_to)s
+               %(segment_filter)s
+          GROUP BY m.company_id
+                """,
+                field=self.env["ir.model.fields"]
+                ._get("account.move", "dunning_pause_reason")
+                .id,
+                labels=self._kpi_dispute_labels(),
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"invoiced": invoiced, "disputed": disputed}
+        # Retention: customers whose late invoice was settled in the period,
+        # and who were invoiced again within six months of settling.
+        for company_id, cases, retained in self.env.execute_query(
+            SQL(
+                """
+            WITH invoice AS (%(settled)s), cases AS (
+                SELECT company_id, partner_id, MIN(settled) AS settled
+                  FROM invoice
+                 WHERE paid AND settled > due
+                   AND settled BETWEEN %(date_from)s AND %(date_to)s
+              GROUP BY company_id, partner_id
+            )
+            SELECT cases.company_id, COUNT(*),
+                   COUNT(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM account_move again
+                        WHERE again.company_id = cases.company_id
+                          AND again.commercial_partner_id = cases.partner_id
+                          AND again.move_type = 'out_invoice'
+                          AND again.state = 'posted'
+                          AND again.invoice_date > cases.settled
+                          AND again.invoice_date <= cases.settled + %(days)s))
+              FROM cases
+          GROUP BY cases.company_id
+                """,
+                settled=self._kpi_settled_invoices(companies, segment_ids),
+                date_from=date_from,
+                date_to=date_to,
+                days=kpi.RETENTION_DAYS,
+            )
+        ):
+            counts[company_id] |= {"cases": cases, "retained": retained}
+        for company_id, values in self._kpi_promise_counts(
+            companies, segment_ids, date_from, date_to
+        ).items():
+            counts[company_id].update(values)
+        return counts
+
+    @api.model
+    def _kpi_dispute_labels(self):
+        """The label tracked for a dispute pause, in every installed language."""
+        field = self.env["account.move"]._fields["dunning_pause_reason"]
+        labels = set()
+        for code, _name in self.env["res.lang"].get_installed():
+            env = self.with_context(lang=code).env
+            labels.add(dict(field._description_selection(env))["dispute"])
+        return sorted(labels)
+
+    @api.model
+    def _kpi_promise_counts(self, companies, segment_ids, date_from, date_to):
+        """Promises, payment plans and ratings, once their models exist."""
+        return {}
+
+    @api.model
+    def _kpi_channels(self, companies, segment_ids, date_from, date_to):
+        """``{company_id: {channel type: counts}}`` for the messages sent in
+        the period (reminders and accountants' messages)."""
+        segment_filter = self._kpi_segment_filter(segment_ids, move="c")
+        rows = self.env.execute_query(
+            SQL(
+                """
+            WITH message AS (
+                SELECT c.id, c.company_id, c.sent_date::date AS sent, c.state,
+                       c.delivered_date, c.read_date, COALESCE(c.cost, 0) AS cost,
+                       COALESCE(ch.channel_type, c.channel) AS channel,
+                       CASE WHEN COALESCE(ch.channel_type, c.channel)
+                                 IN ('email', 'sandbox')
+                            THEN c.state IN ('sent', 'delivered', 'read', 'replied')
+                                 AND COALESCE(mm.state, 'sent')
+                                     NOT IN ('exception', 'cancel')
+                            ELSE c.delivered_date IS NOT NULL
+                                 OR c.state IN ('delivered', 'read', 'replied')
+                       END AS delivered
+                  FROM (SELECT c.*, c.partner_id AS commercial_partner_id
+                          FROM dunning_communication c) c
+             LEFT JOIN dunning_channel ch ON ch.id = c.channel_id
+             LEFT JOIN mail_mail mm ON mm.id = c.mail_id
+                 WHERE c.company_id = ANY(%(companies)s)
+                   AND c.kind IN ('reminder', 'manual')
+                   AND c.sent_date IS NOT NULL
+                   AND c.sent_date::date BETWEEN %(date_from)s AND %(date_to)s
+                   %(segment_filter)s
+            ), paid AS (
+                SELECT DISTINCT rel.communication_id AS id
+                  FROM message
+                  JOIN dunning_communication_account_move_rel rel
+                    ON rel.communication_id = message.id
+                  JOIN account_move_line l ON l.move_id = rel.move_id AND l.balance > 0
+                  JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
+                  JOIN account_move_line pl ON pl.id = pr.credit_move_id
+                  JOIN account_move pm ON pm.id = pl.move_id
+                 WHERE message.delivered
+                   AND pr.max_date BETWEEN message.sent AND message.sent + %(window)s
+                   AND %(payment)s
+            ), attributed AS (
+                -- Each payment goes to the last delivered message before it
+                -- (within the window) that covered the invoice.
+                SELECT last.channel, last.company_id, pr.amount
+                  FROM account_partial_reconcile pr
+                  JOIN account_move_line l ON l.id = pr.debit_move_id
+                  JOIN account_move_line pl ON pl.id = pr.credit_move_id
+                  JOIN account_move pm ON pm.id = pl.move_id
+                  JOIN LATERAL (
+                      SELECT message.channel, message.company_id
+                        FROM dunning_communication_account_move_rel rel
+                        JOIN message ON message.id = rel.communication_id
+                       WHERE rel.move_id = l.move_id
+                         AND message.delivered
+                         AND pr.max_date BETWEEN message.sent
+                                             AND message.sent + %(window)s
+                    ORDER BY message.sent DESC, message.id DESC
+                       LIMIT 1
+                  ) last ON TRUE
+                 WHERE pr.max_date BETWEEN %(date_from)s
+                                       AND %(date_to)s::date + %(window)s
+                   AND pr.company_id = ANY(%(companies)s)
+                   AND %(payment)s
+            ), collected AS (
+                SELECT company_id, channel, SUM(amount) AS amount
+                  FROM attributed GROUP BY 1, 2
+            )
+            SELECT message.company_id, message.channel,
+                   COUNT(*),
+                   COUNT(*) FILTER (WHERE message.delivered),
+                   COUNT(*) FILTER (WHERE message.read_date IS NOT NULL
+                       OR message.state IN ('read', 'replied')),
+                   COUNT(*) FILTER (WHERE message.state = 'replied'),
+                   COUNT(paid.id),
+                   SUM(message.cost),
+                   MAX(collected.amount)
+              FROM message
+         LEFT JOIN paid ON paid.id = message.id
+         LEFT JOIN collected ON collected.company_id = message.company_id
+                            AND collected.channel = message.channel
+          GROUP BY 1, 2
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                window=kpi.PAID_WITHIN_DAYS,
+                payment=self._kpi_payment_move("pm"),
+                segment_filter=segment_filter,
+            )
+        )
+        channels = defaultdict(dict)
+        for company_id, channel, *counts in rows:
+            channels[company_id][channel] = counts
+        return channels
+
+    # ------------------------------------------------------------------
+    # Assembling the figures
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_assemble(self, components, date_from, date_to):
+        """The KPI dict from the components of one or several companies."""
+        total = defaultdict(float)
+        countback = defaultdict(float)
+        channels = {channel: [0, 0, 0, 0, 0, 0.0, 0.0] for channel in CHANNEL_TYPES}
+        for values in components:
+            for key, value in values.items():
+                if key == "countback":
+                    for index, (_days, sales) in enumerate(value):
+                        countback[index] += sales
+                elif key == "channels":
+                    for channel, counts in value.items():
+                        target = channels.setdefault(channel, [0, 0, 0, 0, 0, 0.0, 0.0])
+                        for index, count in enumerate(counts):
+                            target[index] += count or 0
+                elif value is not None:
+                    total[key] += value
+        days = kpi.period_days(date_from, date_to)
+        windows = kpi.countback_windows(date_to)
+        monthly = [
+            (kpi.period_days(start, end), countback[index])
+            for index, (start, end) in enumerate(windows)
+        ]
+        sales = total["credit_sales"]
+        receivables = total["receivables"]
+        dso = kpi.dso(receivables, sales, days)
+        best = kpi.best_possible_dso(total["current_receivables"], sales, days)
+        open_invoices = total["current_receivables"] + total["overdue_receivables"]
+        has_plans = "dunning.payment.plan" in self.env
+        has_promises = "dunning.promise" in self.env
+        has_feedback = "dunning.feedback" in self.env
+        result = {key: total[key] for key in SUMMED}
+        result |= {
+            "unapplied_credits": open_invoices - receivables,
+            "days": days,
+            "dso": dso,
+            "dso_countback": kpi.dso_countback(receivables, monthly),
+            "best_possible_dso": best,
+            "add": kpi.average_days_delinquent(dso, best),
+            "cei": kpi.cei(
+                total["opening_receivables"],
+                sales,
+                receivables,
+                total["current_receivables"],
+            ),
+            "collection_rate": kpi.collection_rate(
+                total["collected"], total["opening_receivables"], sales
+            ),
+            "overdue_ratio": kpi.ratio(total["overdue_receivables"], open_invoices),
+            "at_risk_ratio": kpi.ratio(total["receivables_over_90"], open_invoices),
+            "first_reminder_cure_rate": kpi.ratio(total["cured"], total["reminded"]),
+            "dispute_rate": kpi.ratio(total["disputed"], total["invoiced"]),
+            "retention_after_collection": kpi.ratio(total["retained"], total["cases"]),
+            "promises_due": int(total["promises_due"]),
+            "promise_kept_rate": kpi.ratio(
+                total["promises_kept"], total["promises_due"]
+            )
+            if has_promises
+            else None,
+            "promise_kept_rate_amount": kpi.ratio(
+                total["promised_kept_amount"], total["promised_due_amount"]
+            )
+            if has_promises
+            else None,
+            "plans_ended": int(total["plans_ended"]),
+            "plan_completion_rate": kpi.ratio(
+                total["plans_completed"], total["plans_ended"]
+            )
+            if has_plans
+            else None,
+            "ratings": int(total["ratings"]),
+            "csat": kpi.ratio(total["rating_sum"], total["ratings"])
+            if has_feedback
+            else None,
+            "channels": {
+                channel: kpi.channel_figures(*counts)
+                for channel, counts in channels.items()
+            },
+        }
+        return result
+
+    # ------------------------------------------------------------------
+    # Definitions shown to the user
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_help(self):
+        """``{kpi: (label, definition)}``, translated."""
+        _ = self.env._
+        return {
+            "dso": (
+                _("DSO"),
+                _(
+                    "Days sales outstanding: receivables at the end of the period / "
+                    "credit sales of the period (invoices less credit notes) x days "
+                    "in the period."
+                ),
+            ),
+            "dso_countback": (
+                _("DSO (countback)"),
+                _(
+                    "Walk back month by month from the end of the period, taking "
+                    "each month's credit sales off the receivables until they are "
+                    "used up; the days walked are the DSO."
+                ),
+            ),
+            "best_possible_dso": (
+                _("Best possible DSO"),
+                _(
+                    "The DSO if everyone paid on the due date: receivables not yet "
+                    "due / credit sales x days in the period."
+                ),
+            ),
+            "add": (
+                _("Average days delinquent"),
+                _("DSO - best possible DSO: the days lost to late payment."),
+            ),
+            "cei": (
+                _("Collection effectiveness (CEI)"),
+                _(
+                    "(opening receivables + credit sales - closing receivables) / "
+                    "(opening receivables + credit sales - closing receivables not "
+                    "yet due) x 100. 100 means everything that could be collected "
+                    "was."
+                ),
+            ),
+            "collection_rate": (
+                _("Collection rate"),
+                _(
+                    "Payments applied to customer invoices in the period / "
+                    "(receivables at the start + credit sales of the period)."
+                ),
+            ),
+            "overdue_ratio": (
+                _("Overdue"),
+                _(
+                    "Share of the open invoice amounts at the end of the period "
+                    "that is past its due date."
+                ),
+            ),
+            "at_risk_ratio": (
+                _("At risk (over 90 days)"),
+                _(
+                    "Share of the open invoice amounts at the end of the period "
+                    "that is more than 90 days past its due date."
+                ),
+            ),
+            "promise_kept_rate": (
+                _("Promises kept"),
+                _(
+                    "Promises to pay that came due in the period and were paid in "
+                    "full by their date (plus grace) / promises that came due, by "
+                    "count."
+                ),
+            ),
+            "promise_kept_rate_amount": (
+                _("Promises kept (amount)"),
+                _(
+                    "Amount of the kept promises / amount of the promises that came "
+                    "due in the period."
+                ),
+            ),
+            "plan_completion_rate": (
+                _("Plans completed"),
+                _(
+                    "Payment plans whose last instalment fell in the period and "
+                    "that were paid to the end / those plans, completed or broken."
+                ),
+            ),
+            "first_reminder_cure_rate": (
+                _("Paid after the first reminder"),
+                _(
+                    "Invoices whose first reminder went out in the period and that "
+                    "were paid in full within 7 days of it / invoices whose first "
+                    "reminder went out in the period."
+                ),
+            ),
+            "dispute_rate": (
+                _("Disputed invoices"),
+                _(
+                    "Invoices dated in the period whose reminders were paused for "
+                    "a dispute, now or earlier / invoices dated in the period."
+                ),
+            ),
+            "retention_after_collection": (
+                _("Customers kept after collection"),
+                _(
+                    "Customers whose late invoice was settled in the period and "
+                    "who were invoiced again within 6 months of settling / those "
+                    "customers. Recent periods are still incomplete."
+                ),
+            ),
+            "csat": (
+                _("Customer satisfaction"),
+                _(
+                    "Average of the 1-5 ratings customers gave in the period after "
+                    "their case was settled."
+                ),
+            ),
+            "effectiveness": (
+                _("Paid within 7 days"),
+                _(
+                    "Delivered messages followed by a payment on one of their "
+                    "invoices within 7 days / delivered messages. E-mail and sandbox "
+                    "messages count as delivered once sent."
+                ),
+            ),
+            "collected_per_cost": (
+                _("Collected per unit of cost"),
+                _(
+                    "Payments within 7 days of a delivered message, each credited "
+                    "to the last message before it, / what the provider charged "
+                    "for the channel's messages."
+                ),
+            ),
+        }
