@@ -19,3 +19,5 @@ class AccountPartialReconcile(models.Model):
         invoices = moves.filtered(lambda move: move.move_type == "out_invoice")
         if invoices:
             self.env["res.partner"]._dunning_schedule_refresh(invoices)
+            # Payments count towards promises and plan instalments.
+            self.env["dunning.payment.plan"]._dunning_schedule_payment_check(invoices)

@@ -62,6 +62,7 @@ class DunningCommunication(models.Model):
             ("thank_you", "Thank you"),
             ("manual", "Sent by an accountant"),
             ("reply", "Customer reply"),
+            ("installment", "Instalment reminder"),
         ],
         required=True,
         default="reminder",

@@ -8,6 +8,17 @@ PROFILES = [
 ]
 
 
+# Limits for customers without a segment, and defaults of new segments.
+PLAN_DEFAULTS = {
+    "max_installments": 6,
+    "max_days": 180,
+    "min_down_payment": 10.0,
+    "max_discount": 0.0,
+    "grace_days": 5,
+    "promise_max_days": 14,
+}
+
+
 class DunningSegment(models.Model):
     """A group of customers that share a follow-up policy.
 
@@ -58,10 +69,52 @@ class DunningSegment(models.Model):
         help="Only customers with at least one of these tags.",
     )
     partner_count = fields.Integer(compute="_compute_partner_count")
+    # Payment plans and promises: what customers of this segment may agree on
+    # their own; anything beyond waits for an accountant's approval.
+    plan_max_installments = fields.Integer(
+        string="Instalments up to",
+        default=PLAN_DEFAULTS["max_installments"],
+        help="The most instalments a plan approved at once may have.",
+    )
+    plan_max_days = fields.Integer(
+        string="Plan duration up to (days)",
+        default=PLAN_DEFAULTS["max_days"],
+        help="The last instalment of a plan approved at once falls at most this "
+        "many days from today.",
+    )
+    plan_min_down_payment = fields.Float(
+        string="Down payment from (%)",
+        default=PLAN_DEFAULTS["min_down_payment"],
+        help="The first instalment is at least this share of the amount due.",
+    )
+    plan_max_discount = fields.Float(
+        string="Settlement discount up to (%)",
+        default=PLAN_DEFAULTS["max_discount"],
+        help="The largest discount a one-time settlement approved at once may get.",
+    )
+    plan_grace_days = fields.Integer(
+        string="Grace days",
+        default=PLAN_DEFAULTS["grace_days"],
+        help="Days after an instalment or a promised date before a missing payment "
+        "breaks the plan or the promise.",
+    )
+    promise_max_days = fields.Integer(
+        string="Promise horizon (days)",
+        default=PLAN_DEFAULTS["promise_max_days"],
+        help="How far ahead a customer may promise to pay.",
+    )
 
     _score_range = models.Constraint(
         "CHECK(min_score >= 0 AND max_score <= 100 AND min_score <= max_score)",
         "A segment's score range must lie within 0 and 100, lowest first.",
+    )
+    _plan_limits = models.Constraint(
+        "CHECK(plan_max_installments >= 1 AND plan_max_days >= 0 "
+        "AND plan_min_down_payment >= 0 AND plan_min_down_payment <= 100 "
+        "AND plan_max_discount >= 0 AND plan_max_discount < 100 "
+        "AND plan_grace_days >= 0 AND promise_max_days >= 0)",
+        "Plan limits must be positive: at least one instalment, percentages "
+        "between 0 and 100.",
     )
 
     def _compute_partner_count(self):

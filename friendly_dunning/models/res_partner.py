@@ -319,8 +319,32 @@ class ResPartner(models.Model):
 
     @api.model
     def _dunning_add_broken_promises(self, company, facts):
-        """Promises to pay arrive with the payment plans; until then nobody has
-        broken one. Extended where promises are stored."""
+        """Count, in ``facts``, each customer's promises to pay broken in the
+        last twelve months, in one query."""
+        if not facts:
+            return
+        self.env["dunning.promise"].flush_model(
+            ["company_id", "partner_id", "state", "closed_date"]
+        )
+        since = fields.Date.context_today(self) - timedelta(days=365)
+        rows = self.env.execute_query(
+            SQL(
+                """
+            SELECT partner_id, COUNT(*)
+              FROM dunning_promise
+             WHERE company_id = %s
+               AND state = 'broken'
+               AND closed_date >= %s
+               AND partner_id = ANY(%s)
+          GROUP BY partner_id
+                """,
+                company.id,
+                since,
+                list(facts),
+            )
+        )
+        for partner_id, count in rows:
+            facts[partner_id].broken_promises = count
 
     @api.model
     def _dunning_store_segmentation(self, company, facts, next_dates, partner_ids=None):
