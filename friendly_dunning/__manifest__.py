@@ -40,17 +40,21 @@
         "views/dunning_dashboard_views.xml",
         "report/dunning_statement_report.xml",
         "views/friendly_dunning_menus.xml",
+        "views/portal_templates.xml",
     ],
+    "assets": {
+        "web.assets_frontend": [
+            "friendly_dunning/static/src/scss/dunning_portal.scss",
+        ],
+        "web.assets_backend": [
+            "friendly_dunning/static/src/dashboard/*",
+        ],
+    },
     "demo": [
         "demo/res_partner_demo.xml",
         "demo/account_move_demo.xml",
         "demo/dunning_consent_demo.xml",
     ],
-    "assets": {
-        "web.assets_backend": [
-            "friendly_dunning/static/src/dashboard/*",
-        ],
-    },
     "post_init_hook": "_post_init_hook",
     "uninstall_hook": "_uninstall_hook",
 }

@@ -1,1 +1,2 @@
 from . import friendly_dunning
+from . import portal

@@ -12,6 +12,8 @@ from . import res_company
 from . import res_config_settings
 from . import res_partner
 from . import dunning_demo
+from . import dunning_feedback
+from . import dunning_portal_log
 from . import dunning_payment_plan
 from . import dunning_promise
 from . import dunning_kpi

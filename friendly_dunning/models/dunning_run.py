@@ -377,11 +377,10 @@ class _Planner:
         tz = pytz.timezone(contact.tz or partner.tz or company.partner_id.tz or "UTC")
         local = pytz.utc.localize(self.now).astimezone(tz)
         hour = local.hour + local.minute / 60
-        if (
-            not company.dunning_quiet_hour_start
-            <= hour
-            < company.dunning_quiet_hour_end
-        ):
+        start, end = partner._dunning_contact_hours(
+            company.dunning_quiet_hour_start, company.dunning_quiet_hour_end
+        )
+        if not start <= hour < end:
             return {"hold": "quiet_hours"}
         if sent_today.get(partner, 0) >= company.dunning_max_per_day:
             return {"hold": "daily_cap"}
@@ -396,7 +395,9 @@ class _Planner:
         labels = dict(
             self.Step._fields["channel_first"]._description_selection(self.env)
         )
-        for channel in channels or step._channel_preference():
+        for channel in channels or partner._dunning_channel_order(
+            step._channel_preference()
+        ):
             consent = reach["consents"].get((partner.id, channel))
             if consent == "opted_out":
                 reasons.append(
@@ -547,7 +548,9 @@ class _Planner:
             "invoices": invoices,
             "due_date": format_date(env, oldest.invoice_date_due),
             "days_overdue": max(0, (self.today - oldest.invoice_date_due).days),
-            "link": oldest.get_base_url() + oldest.get_portal_url(),
+            "link": decision["contact"]
+            .commercial_partner_id.with_company(self.company)
+            ._dunning_portal_url(),
             "credits": "",
         }
 

@@ -52,6 +52,17 @@ class ResCompany(models.Model):
         "working calendar wait for the next working day.",
     )
 
+    dunning_portal_link_days = fields.Integer(
+        string="Collections link lifetime (days)",
+        default=30,
+        help="How long the link to the customer's collections page, sent with "
+        "every message, keeps working.",
+    )
+
+    _dunning_portal_link_days_positive = models.Constraint(
+        "CHECK(dunning_portal_link_days >= 1)",
+        "A collections link must stay valid for at least one day.",
+    )
     _dunning_quiet_hours_valid = models.Constraint(
         "CHECK(dunning_quiet_hour_start >= 0 AND dunning_quiet_hour_end <= 24 "
         "AND dunning_quiet_hour_start < dunning_quiet_hour_end)",

@@ -25,3 +25,6 @@ class ResConfigSettings(models.TransientModel):
     dunning_hold_holidays = fields.Boolean(
         related="company_id.dunning_hold_holidays", readonly=False
     )
+    dunning_portal_link_days = fields.Integer(
+        related="company_id.dunning_portal_link_days", readonly=False
+    )

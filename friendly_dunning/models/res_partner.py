@@ -1,12 +1,18 @@
+import hmac
+import re
+import secrets
+import time
 from datetime import timedelta
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.tools import SQL
+from odoo.tools.misc import hmac as database_hmac
 
 from ..tools.scoring import AGING_BUCKETS, PaymentFacts, judge, score_factors
 from .dunning_segment import PROFILES
+from .dunning_step import CHANNELS
 
 AGING_BUCKET_LABELS = dict(
     zip(
@@ -14,6 +20,15 @@ AGING_BUCKET_LABELS = dict(
         ["Not due", "1-30 days", "31-60 days", "61-90 days", "Over 90 days"],
     )
 )
+# The collections link: /collections/<partner>-<company>-<expiry>-<signature>.
+PORTAL_TOKEN_SCOPE = "friendly_dunning.collections_link"
+PORTAL_TOKEN_PATTERN = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,12})-([0-9a-f]{64})$")
+# Hours (local time of the customer) of each preferred time of day.
+BEST_TIMES = {
+    "morning": (8.0, 12.0),
+    "afternoon": (12.0, 17.0),
+    "evening": (17.0, 21.0),
+}
 # Rows written per UPDATE statement when storing the segmentation.
 WRITE_BATCH = 5000
 # The company-dependent columns the segmentation writes, and their SQL cast.
@@ -117,6 +132,29 @@ class ResPartner(models.Model):
         compute="_compute_dunning_policy_id",
         help="The policy of the customer's segment, or the company's default.",
     )
+    # Set by the customer on their collections page.
+    dunning_preferred_channel = fields.Selection(
+        CHANNELS,
+        string="Preferred channel",
+        help="The channel the customer asked to be reminded through; tried first "
+        "whenever the step of the policy allows it.",
+    )
+    dunning_best_time = fields.Selection(
+        [
+            ("morning", "Morning (8:00-12:00)"),
+            ("afternoon", "Afternoon (12:00-17:00)"),
+            ("evening", "Evening (17:00-21:00)"),
+        ],
+        string="Best time of day",
+        help="When the customer prefers to hear from us, in their time zone; "
+        "reminders wait for it, within the company's sending window.",
+    )
+    dunning_portal_nonce = fields.Char(
+        copy=False,
+        groups="base.group_system",
+        help="Part of the signature of the customer's collections links: a new "
+        "value revokes every link sent so far.",
+    )
 
     @api.depends_context("company")
     @api.depends(
@@ -207,6 +245,94 @@ class ResPartner(models.Model):
             "dunning_pause_reason"
         ).action_dunning_resume()
         return True
+
+    # ------------------------------------------------------------------
+    # The customer's collections page: signed link and preferences
+    # ------------------------------------------------------------------
+
+    def _dunning_portal_token(self, company=None, now=None):
+        """A signed token opening the collections page of this commercial
+        partner with ``company``'s invoices, valid for the company's link
+        lifetime from ``now`` (epoch seconds)."""
+        self.ensure_one()
+        partner = self.commercial_partner_id.sudo()
+        company = company or self.env.company
+        if not partner.dunning_portal_nonce:
+            partner.dunning_portal_nonce = secrets.token_hex(16)
+        expiry = int(now or time.time()) + 86400 * max(
+            1, company.sudo().dunning_portal_link_days
+        )
+        signature = partner._dunning_portal_signature(company.id, expiry)
+        return f"{partner.id}-{company.id}-{expiry}-{signature}"
+
+    def _dunning_portal_signature(self, company_id, expiry):
+        self.ensure_one()
+        return database_hmac(
+            self.env(su=True),
+            PORTAL_TOKEN_SCOPE,
+            f"{self.id}|{company_id}|{expiry}|{self.sudo().dunning_portal_nonce}",
+        )
+
+    def _dunning_portal_url(self):
+        """The absolute signed URL of the customer's collections page."""
+        self.ensure_one()
+        return f"{self.get_base_url()}/collections/{self._dunning_portal_token()}"
+
+    @api.model
+    def _dunning_portal_check_token(self, token, now=None):
+        """``(commercial partner, company)`` (sudo) the token opens, or
+        ``None`` for a malformed, tampered, revoked or expired token."""
+        match = PORTAL_TOKEN_PATTERN.match(token or "")
+        if not match:
+            return None
+        partner_id, company_id, expiry = (int(value) for value in match.groups()[:3])
+        if expiry < (now or time.time()):
+            return None
+        partner = self.sudo().browse(partner_id).exists()
+        company = self.env["res.company"].sudo().browse(company_id).exists()
+        if (
+            not partner
+            or not company
+            or partner.commercial_partner_id != partner
+            or not partner.dunning_portal_nonce
+        ):
+            return None
+        expected = partner._dunning_portal_signature(company.id, expiry)
+        if not hmac.compare_digest(expected, match.group(4)):
+            return None
+        return partner, company
+
+    def action_dunning_revoke_portal_link(self):
+        """Invalidate every collections link sent to these customers."""
+        partners = self.commercial_partner_id.sudo()
+        for partner in partners:
+            partner.dunning_portal_nonce = secrets.token_hex(16)
+        partners._message_log_batch(
+            bodies=dict.fromkeys(
+                partners.ids,
+                self.env._(
+                    "Collections links revoked: the links sent so far no longer "
+                    "open the customer's page."
+                ),
+            )
+        )
+        return True
+
+    def _dunning_channel_order(self, channels):
+        """``channels`` with the customer's preferred one first, when it is
+        among them."""
+        preferred = self.commercial_partner_id.dunning_preferred_channel
+        if preferred in channels:
+            return [preferred] + [c for c in channels if c != preferred]
+        return list(channels)
+
+    def _dunning_contact_hours(self, start, end):
+        """The sending window ``(start, end)`` narrowed to the customer's best
+        time of day, unless the two do not overlap."""
+        best = BEST_TIMES.get(self.commercial_partner_id.dunning_best_time)
+        if best and max(start, best[0]) < min(end, best[1]):
+            return max(start, best[0]), min(end, best[1])
+        return start, end
 
     # ------------------------------------------------------------------
     # Segmentation: one set-based pass per company
