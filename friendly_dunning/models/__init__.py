@@ -20,3 +20,4 @@ from . import dunning_kpi
 from . import dunning_report_aging
 from . import dunning_report_channel
 from . import dunning_report_recovery
+from . import dunning_report_promise

@@ -246,6 +246,10 @@ class DunningKpi(models.AbstractModel):
             "account.move.line",
             "account.partial.reconcile",
             "dunning.communication",
+            "dunning.promise",
+            "dunning.payment.plan",
+            "dunning.payment.plan.installment",
+            "dunning.feedback",
         ):
             self.env[model].flush_model()
 
@@ -627,8 +631,90 @@ class DunningKpi(models.AbstractModel):
 
     @api.model
     def _kpi_promise_counts(self, companies, segment_ids, date_from, date_to):
-        """Promises, payment plans and ratings, once their models exist."""
-        return {}
+        """Promises that came due (their grace date) in the period and were
+        judged, payment plans that ended in the period (last instalment, or
+        first missed one), and the ratings given in the period."""
+        counts = defaultdict(dict)
+        segment_filter = self._kpi_segment_filter(segment_ids, move="x")
+        for company_id, due, kept, due_amount, kept_amount in self.env.execute_query(
+            SQL(
+                """
+            SELECT x.company_id, COUNT(*), COUNT(*) FILTER (WHERE x.state = 'kept'),
+                   SUM(x.amount), COALESCE(SUM(x.amount) FILTER (
+                       WHERE x.state = 'kept'), 0)
+              FROM (SELECT p.company_id, p.state,
+                           p.partner_id AS commercial_partner_id,
+                           COALESCE(NULLIF(p.promised_amount, 0),
+                                    p.residual_at_promise, 0) AS amount
+                      FROM dunning_promise p
+                     WHERE p.company_id = ANY(%(companies)s)
+                       AND p.state IN ('kept', 'broken')
+                       AND p.grace_date BETWEEN %(date_from)s AND %(date_to)s) x
+             WHERE TRUE %(segment_filter)s
+          GROUP BY x.company_id
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {
+                "promises_due": due,
+                "promises_kept": kept,
+                "promised_due_amount": due_amount,
+                "promised_kept_amount": kept_amount,
+            }
+        for company_id, ended, completed in self.env.execute_query(
+            SQL(
+                """
+            SELECT x.company_id, COUNT(*),
+                   COUNT(*) FILTER (WHERE x.state = 'completed')
+              FROM (SELECT plan.company_id, plan.state,
+                           plan.partner_id AS commercial_partner_id,
+                           CASE WHEN plan.state = 'broken'
+                                THEN COALESCE(MIN(i.date_due) FILTER (
+                                         WHERE i.state = 'missed'),
+                                     MAX(i.date_due))
+                                ELSE MAX(i.date_due)
+                           END AS ended
+                      FROM dunning_payment_plan plan
+                      JOIN dunning_payment_plan_installment i
+                        ON i.plan_id = plan.id
+                     WHERE plan.company_id = ANY(%(companies)s)
+                       AND plan.state IN ('completed', 'broken')
+                  GROUP BY plan.id) x
+             WHERE x.ended BETWEEN %(date_from)s AND %(date_to)s
+                   %(segment_filter)s
+          GROUP BY x.company_id
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"plans_ended": ended, "plans_completed": completed}
+        for company_id, ratings, rating_sum in self.env.execute_query(
+            SQL(
+                """
+            SELECT x.company_id, COUNT(*), SUM(x.rating)
+              FROM (SELECT f.company_id, f.rating,
+                           f.partner_id AS commercial_partner_id
+                      FROM dunning_feedback f
+                     WHERE f.company_id = ANY(%(companies)s)
+                       AND f.date::date BETWEEN %(date_from)s AND %(date_to)s) x
+             WHERE TRUE %(segment_filter)s
+          GROUP BY x.company_id
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"ratings": ratings, "rating_sum": rating_sum}
+        return counts
 
     @api.model
     def _kpi_channels(self, companies, segment_ids, date_from, date_to):
@@ -759,9 +845,6 @@ class DunningKpi(models.AbstractModel):
         dso = kpi.dso(receivables, sales, days)
         best = kpi.best_possible_dso(total["current_receivables"], sales, days)
         open_invoices = total["current_receivables"] + total["overdue_receivables"]
-        has_plans = "dunning.payment.plan" in self.env
-        has_promises = "dunning.promise" in self.env
-        has_feedback = "dunning.feedback" in self.env
         result = {key: total[key] for key in SUMMED}
         result |= {
             "unapplied_credits": open_invoices - receivables,
@@ -787,24 +870,16 @@ class DunningKpi(models.AbstractModel):
             "promises_due": int(total["promises_due"]),
             "promise_kept_rate": kpi.ratio(
                 total["promises_kept"], total["promises_due"]
-            )
-            if has_promises
-            else None,
+            ),
             "promise_kept_rate_amount": kpi.ratio(
                 total["promised_kept_amount"], total["promised_due_amount"]
-            )
-            if has_promises
-            else None,
+            ),
             "plans_ended": int(total["plans_ended"]),
             "plan_completion_rate": kpi.ratio(
                 total["plans_completed"], total["plans_ended"]
-            )
-            if has_plans
-            else None,
+            ),
             "ratings": int(total["ratings"]),
-            "csat": kpi.ratio(total["rating_sum"], total["ratings"])
-            if has_feedback
-            else None,
+            "csat": kpi.ratio(total["rating_sum"], total["ratings"]),
             "channels": {
                 channel: kpi.channel_figures(*counts)
                 for channel, counts in channels.items()

@@ -25,13 +25,10 @@ class ResPartner(models.Model):
         return pdf
 
     def _dunning_statement_payment_url(self):
-        """Where the customer pays: their collections page when the customer
-        page is installed, else Odoo's overdue invoices portal page."""
+        """Where the customer sees and pays what they owe: their collections
+        page (signed link)."""
         self.ensure_one()
-        partner = self.commercial_partner_id
-        if hasattr(partner, "_dunning_portal_url"):
-            return partner._dunning_portal_url()
-        return f"{partner.get_base_url()}/my/invoices/overdue"
+        return self.commercial_partner_id._dunning_portal_url()
 
 
 class ReportDunningStatement(models.AbstractModel):

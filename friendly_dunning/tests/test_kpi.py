@@ -1,4 +1,4 @@
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from odoo.exceptions import AccessError
 from odoo.tests import freeze_time, tagged
@@ -120,6 +120,60 @@ class KpiScenario(DunningCommon):
         )
         cls.inv_b.action_post()
 
+        # Promises: Ana kept hers (1,000), Bruno broke his (1,500); Chloé's is
+        # still open (due after the quarter); B's kept promise stays in B.
+        promise = cls.env["dunning.promise"].create
+        for partner, company, move, promised, grace, amount, state in (
+            (cls.ana, cls.company_a, cls.inv_0, 18, 21, 1000, "kept"),
+            (cls.bruno, cls.company_a, cls.inv_1, 60, 63, 1500, "broken"),
+            (cls.chloe, cls.company_a, cls.inv_2, 100, 103, 300, "open"),
+            (cls.customer_b, cls.company_b, cls.inv_b, 40, 43, 5000, "kept"),
+        ):
+            promise(
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "move_ids": [(6, 0, move.ids)],
+                    "promised_date": date(2026, 1, 1) + timedelta(days=promised - 1),
+                    "grace_date": date(2026, 1, 1) + timedelta(days=grace - 1),
+                    "promised_amount": amount,
+                    "residual_at_promise": amount,
+                    "state": state,
+                }
+            )
+        # Plans: one completed (last instalment 03-01), one broken (missed
+        # 03-15), one still active (ends in May).
+        for state, dues in (
+            ("completed", [(date(2026, 2, 1), "paid"), (date(2026, 3, 1), "paid")]),
+            ("broken", [(date(2026, 2, 15), "paid"), (date(2026, 3, 15), "missed")]),
+            ("active", [(date(2026, 3, 20), "paid"), (date(2026, 5, 20), "pending")]),
+        ):
+            cls.env["dunning.payment.plan"].create(
+                {
+                    "partner_id": cls.bruno.id,
+                    "company_id": cls.company_a.id,
+                    "state": state,
+                    "installment_ids": [
+                        (0, 0, {"date_due": due, "amount": 100, "state": paid})
+                        for due, paid in dues
+                    ],
+                }
+            )
+        # Ratings: 5 and 3 in A during the quarter, 1 in B.
+        for partner, company, rating in (
+            (cls.ana, cls.company_a, 5),
+            (cls.bruno, cls.company_a, 3),
+            (cls.customer_b, cls.company_b, 1),
+        ):
+            cls.env["dunning.feedback"].create(
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "rating": rating,
+                    "date": datetime(2026, 3, 30, 10),
+                }
+            )
+
 
 @tagged("post_install", "-at_install")
 @freeze_time(NOW)
@@ -166,6 +220,20 @@ class TestDunningKpi(KpiScenario):
         # Ana settled inv_0 late on 01-20 and bought again (inv_3) on 03-15
         self.assertEqual(kpis["retention_after_collection"], 1.0)
         self.assertIn("credit sales", kpis["help"]["dso"][1])
+
+    def test_promises_plans_and_ratings(self):
+        kpis = self.kpis()
+        # came due in Q1: Ana's (kept, 1,000) and Bruno's (broken, 1,500)
+        self.assertEqual(kpis["promises_due"], 2)
+        self.assertEqual(kpis["promise_kept_rate"], 0.5)
+        self.assertAlmostEqual(kpis["promise_kept_rate_amount"], 1000 / 2500)
+        # ended in Q1: the completed and the broken plan
+        self.assertEqual(kpis["plans_ended"], 2)
+        self.assertEqual(kpis["plan_completion_rate"], 0.5)
+        # (5 + 3) / 2
+        self.assertEqual(kpis["csat"], 4.0)
+        b = self.kpis(company_ids=self.company_b.ids)
+        self.assertEqual((b["promise_kept_rate"], b["csat"]), (1.0, 1.0))
 
     def test_channels(self):
         channels = self.kpis()["channels"]
@@ -260,3 +328,84 @@ class TestDunningKpi(KpiScenario):
         # Top customer at risk: Bruno, 400 + 1,500 - 200 (aged on the
         # database's own date, after 2026-04-14: everything is overdue)
         self.assertEqual(data["at_risk"][0]["partner_id"], self.bruno.id)
+
+
+@tagged("post_install", "-at_install")
+class TestDunningReports(DunningCommon):
+    """The reporting views age on the database's own date."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.today = cls.env.execute_query(SQL("SELECT CURRENT_DATE"))[0][0]
+        cls.customer = cls._dunning_customer("Dora")
+        cls.other = cls._dunning_customer("Emil")
+        # days overdue -> amount: one invoice per bucket, two in 31-60
+        cls.invoices = {
+            days: cls._dunning_invoice(
+                cls.customer, cls.today - timedelta(days=days), amount
+            )
+            for days, amount in (
+                (-5, 100),
+                (10, 200),
+                (40, 300),
+                (60, 350),
+                (61, 400),
+                (120, 500),
+            )
+        }
+        cls._dunning_pay(cls.invoices[120], cls.today, amount=125)
+        cls.refund = cls._create_invoice_one_line(
+            move_type="out_refund",
+            price_unit=50,
+            tax_ids=[],
+            partner_id=cls.other,
+            invoice_date=cls.today - timedelta(days=3),
+        )
+        cls.refund.action_post()
+        cls.env["dunning.report.aging"].flush_model()
+
+    def test_aging_buckets(self):
+        rows = self.env["dunning.report.aging"]._read_group(
+            [("partner_id", "=", self.customer.id)], ["bucket"], ["amount_residual:sum"]
+        )
+        self.assertEqual(
+            dict(rows),
+            {
+                "not_due": 100,
+                "1_30": 200,
+                "31_60": 650,  # 300 + 350 (60 days is still 31-60)
+                "61_90": 400,
+                "over_90": 375,  # 500 - 125 paid
+            },
+        )
+
+    def test_aging_by_bucket_and_month_and_credits(self):
+        Aging = self.env["dunning.report.aging"]
+        by_month = Aging._read_group(
+            [("partner_id", "in", (self.customer | self.other).ids)],
+            ["bucket", "invoice_date:month"],
+            ["amount_residual:sum"],
+        )
+        self.assertAlmostEqual(sum(amount for *_keys, amount in by_month), 1725 - 50)
+        credit = Aging.search([("partner_id", "=", self.other.id)])
+        self.assertEqual(credit.kind, "credit_note")
+        self.assertEqual(credit.amount_residual, -50)
+        self.assertEqual(credit[f"amount_{credit.bucket}"], -50)
+
+    def test_aging_respects_companies(self):
+        Aging = self.env["dunning.report.aging"].with_user(self.dunning_user_a)
+        self.assertEqual(Aging.search_count([("partner_id", "=", self.customer.id)]), 6)
+        self.assertFalse(Aging.search([("company_id", "=", self.company_b.id)]))
+
+    def test_recovery(self):
+        Recovery = self.env["dunning.report.recovery"]
+        rows = Recovery.search([("partner_id", "=", self.customer.id)])
+        # every invoice but the one not due yet went overdue
+        self.assertEqual(len(rows), 5)
+        paid = rows.filtered(lambda row: row.move_id == self.invoices[120])
+        self.assertEqual(
+            (paid.amount_overdue, paid.amount_recovered, paid.amount_open),
+            (500, 125, 375),
+        )
+        self.assertEqual(paid.state, "open")
