@@ -335,14 +335,15 @@ class DunningKpi(models.AbstractModel):
         (balance moved, credit sales)}}}`` from ``start`` to ``end``.
 
         Receivables at any date of the window are the base plus the balances
-        moved up to it; credit sales are invoices less credit notes."""
+        moved up to it; credit sales are the customer invoices (credit notes
+        reduce the receivables like a payment, not the sales)."""
         rows = self.env.execute_query(
             SQL(
                 """
             SELECT l.company_id, GREATEST(l.date, %(base)s) AS day,
                    SUM(l.balance),
                    COALESCE(SUM(l.balance) FILTER (
-                       WHERE m.move_type IN ('out_invoice', 'out_refund')), 0)
+                       WHERE m.move_type = 'out_invoice'), 0)
               %(lines)s
                AND l.date <= %(end)s
           GROUP BY 1, 2
@@ -900,8 +901,8 @@ class DunningKpi(models.AbstractModel):
                 _("DSO"),
                 _(
                     "Days sales outstanding: receivables at the end of the period / "
-                    "credit sales of the period (invoices less credit notes) x days "
-                    "in the period."
+                    "credit sales of the period (customer invoices) x days in the "
+                    "period."
                 ),
             ),
             "dso_countback": (

@@ -185,11 +185,12 @@ class TestDunningKpi(KpiScenario):
         kpis = self.kpis()
         # Opening (2025-12-31): inv_0 1,000 + inv_old 400
         self.assertAlmostEqual(kpis["opening_receivables"], 1400)
-        # Credit sales: inv_1 2,000 + inv_2 EUR 600 / 2 = 300 + inv_3 800 - 200
-        self.assertAlmostEqual(kpis["credit_sales"], 2900)
+        # Credit sales: inv_1 2,000 + inv_2 EUR 600 / 2 = 300 + inv_3 800 (the
+        # credit note lowers the receivables, not the sales)
+        self.assertAlmostEqual(kpis["credit_sales"], 3100)
         # Collected: inv_0 1,000 + inv_1 500 (the credit note is no payment)
         self.assertAlmostEqual(kpis["collected"], 1500)
-        # Closing: 1,400 + 2,900 - 1,500; or 1,500 + 300 + 800 + 400 - 200
+        # Closing: 1,400 + 3,100 - 1,500 - 200; or 1,500 + 300 + 800 + 400 - 200
         self.assertAlmostEqual(kpis["receivables"], 2800)
         self.assertAlmostEqual(kpis["current_receivables"], 800)  # inv_3
         self.assertAlmostEqual(kpis["overdue_receivables"], 2200)  # 1,500+300+400
@@ -200,15 +201,16 @@ class TestDunningKpi(KpiScenario):
     def test_dso_cei_and_rates(self):
         kpis = self.kpis()
         self.assertEqual(kpis["days"], 90)
-        self.assertAlmostEqual(kpis["dso"], 2800 / 2900 * 90)  # 86.9
-        self.assertAlmostEqual(kpis["best_possible_dso"], 800 / 2900 * 90)  # 24.8
-        self.assertAlmostEqual(kpis["add"], 2000 / 2900 * 90)  # 62.1
-        # Countback from 2,800: March sold 600 (31 days), February 300 (28),
-        # January 2,000 of which 1,900 are left: 31 + 28 + 1,900/2,000 x 31
-        self.assertAlmostEqual(kpis["dso_countback"], 31 + 28 + 1900 / 2000 * 31)
-        # (1,400 + 2,900 - 2,800) / (1,400 + 2,900 - 800) x 100
-        self.assertAlmostEqual(kpis["cei"], 1500 / 3500 * 100)
-        self.assertAlmostEqual(kpis["collection_rate"], 1500 / 4300)
+        self.assertAlmostEqual(kpis["dso"], 2800 / 3100 * 90)  # 81.3
+        self.assertAlmostEqual(kpis["best_possible_dso"], 800 / 3100 * 90)  # 23.2
+        self.assertAlmostEqual(kpis["add"], 2000 / 3100 * 90)  # 58.1
+        # Countback from 2,800: March sold 800 (31 days), February 300 (28),
+        # January 2,000 of which 1,700 are left: 31 + 28 + 1,700/2,000 x 31
+        self.assertAlmostEqual(kpis["dso_countback"], 31 + 28 + 1700 / 2000 * 31)
+        # (1,400 + 3,100 - 2,800) / (1,400 + 3,100 - 800) x 100
+        self.assertAlmostEqual(kpis["cei"], 1700 / 3700 * 100)
+        # 1,500 paid / (1,400 + 3,100)
+        self.assertAlmostEqual(kpis["collection_rate"], 1500 / 4500)
         # open invoices 3,000: 2,200 overdue, 400 over 90 days
         self.assertAlmostEqual(kpis["overdue_ratio"], 2200 / 3000)
         self.assertAlmostEqual(kpis["at_risk_ratio"], 400 / 3000)
@@ -271,7 +273,7 @@ class TestDunningKpi(KpiScenario):
         self.assertEqual(b["channels"]["sandbox"]["sent"], 0)
         self.assertEqual(self.company_a.currency_id, self.company_b.currency_id)
         both = self.kpis(company_ids=(self.company_a | self.company_b).ids)
-        self.assertAlmostEqual(both["credit_sales"], 7900)
+        self.assertAlmostEqual(both["credit_sales"], 8100)
         self.assertAlmostEqual(
             both["companies"][self.company_a.id]["dso"], a["dso"], msg="A alone"
         )
@@ -299,7 +301,7 @@ class TestDunningKpi(KpiScenario):
 
     def test_user_sees_only_their_companies(self):
         Kpi = self.env["dunning.kpi"].with_user(self.dunning_user_a)
-        self.assertAlmostEqual(Kpi.get_kpis(*Q1)["credit_sales"], 2900)
+        self.assertAlmostEqual(Kpi.get_kpis(*Q1)["credit_sales"], 3100)
         with self.assertRaises(AccessError):
             Kpi.get_kpis(*Q1, company_ids=self.company_b.ids)
         with self.assertRaises(AccessError):
@@ -317,14 +319,17 @@ class TestDunningKpi(KpiScenario):
             (data["previous_from"], data["previous_to"]), ("2025-10-01", "2025-12-31")
         )
         headline = {figure["key"]: figure for figure in data["headline"]}
-        self.assertAlmostEqual(headline["dso"]["value"], 2800 / 2900 * 90)
+        self.assertAlmostEqual(headline["dso"]["value"], 2800 / 3100 * 90)
         self.assertTrue(headline["dso"]["help"])
         # Q4 2025 (92 days): 1,400 owed on 12-31 on sales of 400 + 1,000
         self.assertAlmostEqual(headline["dso"]["previous"], 1400 / 1400 * 92)
         self.assertEqual(len(data["trend"]["labels"]), 12)
         self.assertEqual(data["trend"]["labels"][-1], "2026-03")
-        # March: 2,800 owed at its end on 600 of sales over 31 days
-        self.assertAlmostEqual(data["trend"]["dso"][-1], 2800 / 600 * 31)
+        # March: 2,800 owed at its end on 800 of sales over 31 days
+        self.assertAlmostEqual(data["trend"]["dso"][-1], 2800 / 800 * 31)
+        # March CEI: opened at 1,400 + 2,000 - 1,000 + 300 - 500 = 2,200 (end of
+        # February); (2,200 + 800 - 2,800) / (2,200 + 800 - 800) x 100
+        self.assertAlmostEqual(data["trend"]["cei"][-1], 200 / 2200 * 100)
         # Top customer at risk: Bruno, 400 + 1,500 - 200 (aged on the
         # database's own date, after 2026-04-14: everything is overdue)
         self.assertEqual(data["at_risk"][0]["partner_id"], self.bruno.id)

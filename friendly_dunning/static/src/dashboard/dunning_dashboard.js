@@ -128,10 +128,10 @@ export class DunningDashboard extends Component {
         );
     }
 
-    money(value) {
+    money(value, compact = false) {
         return formatMonetary(value, {
             currencyId: this.state.data.currency_id,
-            humanReadable: Math.abs(value) >= 100000,
+            humanReadable: compact && Math.abs(value) >= 10000,
         });
     }
 
