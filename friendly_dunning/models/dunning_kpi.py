@@ -422,25 +422,27 @@ class DunningKpi(models.AbstractModel):
         rows = self.env.execute_query(
             SQL(
                 """
-            SELECT l.company_id, d.day,
-                   SUM(l.balance - COALESCE((
+            WITH line AS MATERIALIZED (
+                SELECT l.id, l.company_id, l.balance, l.date,
+                       COALESCE(l.date_maturity, l.date) AS due
+                  %(lines)s
+                   AND l.balance > 0
+                   AND l.date <= %(last)s
+                   AND COALESCE(l.date_maturity, l.date) >= %(first)s
+            )
+            SELECT line.company_id, d.day,
+                   SUM(line.balance - COALESCE((
                        SELECT SUM(pr.amount) FROM account_partial_reconcile pr
-                        WHERE pr.debit_move_id = l.id AND pr.max_date <= d.day), 0))
+                        WHERE pr.debit_move_id = line.id
+                          AND pr.max_date <= d.day), 0))
               FROM unnest(%(days)s::date[]) AS d(day)
-              JOIN account_move_line l
-                ON l.date <= d.day AND COALESCE(l.date_maturity, l.date) >= d.day
-              JOIN account_account a ON a.id = l.account_id
-              JOIN account_move m ON m.id = l.move_id
-             WHERE l.company_id = ANY(%(companies)s)
-               AND l.parent_state = 'posted'
-               AND a.account_type = 'asset_receivable'
-               AND l.balance > 0
-               %(segment_filter)s
+              JOIN line ON line.date <= d.day AND line.due >= d.day
           GROUP BY 1, 2
                 """,
                 days=list(days),
-                companies=companies.ids,
-                segment_filter=self._kpi_segment_filter(segment_ids),
+                first=min(days),
+                last=max(days),
+                lines=self._kpi_receivable_lines(companies, segment_ids),
             )
         )
         return {(company_id, day): amount for company_id, day, amount in rows}
@@ -485,26 +487,29 @@ class DunningKpi(models.AbstractModel):
         )
 
     @api.model
-    def _kpi_settled_invoices(self, companies, segment_ids):
-        """SQL of a CTE body: posted customer invoices with ``settled`` (the
-        date their last payment or credit was applied) and ``paid`` (settled
-        by payment in full)."""
+    def _kpi_late_settlements(self, companies, segment_ids, date_from, date_to):
+        """SQL of a CTE body: customer invoices paid in full late, whose last
+        payment (``settled``) fell in the period."""
         return SQL(
             """
             SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id,
-                   m.invoice_date, m.invoice_date_due AS due,
-                   m.payment_state IN ('paid', 'in_payment') AS paid,
-                   (SELECT MAX(pr.max_date)
-                      FROM account_move_line l
-                      JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
-                     WHERE l.move_id = m.id) AS settled
+                   MAX(pr.max_date) AS settled
               FROM account_move m
+              JOIN account_move_line l ON l.move_id = m.id AND l.balance > 0
+              JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
              WHERE m.company_id = ANY(%(companies)s)
                AND m.move_type = 'out_invoice'
                AND m.state = 'posted'
+               AND m.payment_state IN ('paid', 'in_payment')
+               AND m.invoice_date_due < %(date_to)s
                %(segment_filter)s
+          GROUP BY m.id
+            HAVING MAX(pr.max_date) BETWEEN %(date_from)s AND %(date_to)s
+               AND MAX(pr.max_date) > m.invoice_date_due
             """,
             companies=companies.ids,
+            date_from=date_from,
+            date_to=date_to,
             segment_filter=self._kpi_segment_filter(segment_ids),
         )
 
@@ -558,10 +563,10 @@ class DunningKpi(models.AbstractModel):
                 """
             SELECT m.company_id, COUNT(*),
                    COUNT(*) FILTER (WHERE m.dunning_pause_reason = 'dispute'
-                       OR EXISTS (
-                           SELECT 1 FROM mail_tracking_value t
+                       OR m.id IN (
+                           SELECT msg.res_id FROM mail_tracking_value t
                              JOIN mail_message msg ON msg.id = t.mail_message_id
-                            WHERE msg.model = 'account.move' AND msg.res_id = m.id
+                            WHERE msg.model = 'account.move'
                               AND t.field_id = %(field)s
                               AND t.new_value_char = ANY(%(labels)s)))
               FROM account_move m
@@ -591,8 +596,6 @@ class DunningKpi(models.AbstractModel):
             WITH invoice AS (%(settled)s), cases AS (
                 SELECT company_id, partner_id, MIN(settled) AS settled
                   FROM invoice
-                 WHERE paid AND settled > due
-                   AND settled BETWEEN %(date_from)s AND %(date_to)s
               GROUP BY company_id, partner_id
             )
             SELECT cases.company_id, COUNT(*),
@@ -607,9 +610,9 @@ class DunningKpi(models.AbstractModel):
               FROM cases
           GROUP BY cases.company_id
                 """,
-                settled=self._kpi_settled_invoices(companies, segment_ids),
-                date_from=date_from,
-                date_to=date_to,
+                settled=self._kpi_late_settlements(
+                    companies, segment_ids, date_from, date_to
+                ),
                 days=kpi.RETENTION_DAYS,
             )
         ):
@@ -895,38 +898,37 @@ class DunningKpi(models.AbstractModel):
     @api.model
     def _kpi_help(self):
         """``{kpi: (label, definition)}``, translated."""
-        _ = self.env._
         return {
             "dso": (
-                _("DSO"),
-                _(
+                self.env._("DSO"),
+                self.env._(
                     "Days sales outstanding: receivables at the end of the period / "
                     "credit sales of the period (customer invoices) x days in the "
                     "period."
                 ),
             ),
             "dso_countback": (
-                _("DSO (countback)"),
-                _(
+                self.env._("DSO (countback)"),
+                self.env._(
                     "Walk back month by month from the end of the period, taking "
                     "each month's credit sales off the receivables until they are "
                     "used up; the days walked are the DSO."
                 ),
             ),
             "best_possible_dso": (
-                _("Best possible DSO"),
-                _(
+                self.env._("Best possible DSO"),
+                self.env._(
                     "The DSO if everyone paid on the due date: receivables not yet "
                     "due / credit sales x days in the period."
                 ),
             ),
             "add": (
-                _("Average days delinquent"),
-                _("DSO - best possible DSO: the days lost to late payment."),
+                self.env._("Average days delinquent"),
+                self.env._("DSO - best possible DSO: the days lost to late payment."),
             ),
             "cei": (
-                _("Collection effectiveness (CEI)"),
-                _(
+                self.env._("Collection effectiveness (CEI)"),
+                self.env._(
                     "(opening receivables + credit sales - closing receivables) / "
                     "(opening receivables + credit sales - closing receivables not "
                     "yet due) x 100. 100 means everything that could be collected "
@@ -934,89 +936,89 @@ class DunningKpi(models.AbstractModel):
                 ),
             ),
             "collection_rate": (
-                _("Collection rate"),
-                _(
+                self.env._("Collection rate"),
+                self.env._(
                     "Payments applied to customer invoices in the period / "
                     "(receivables at the start + credit sales of the period)."
                 ),
             ),
             "overdue_ratio": (
-                _("Overdue"),
-                _(
+                self.env._("Overdue"),
+                self.env._(
                     "Share of the open invoice amounts at the end of the period "
                     "that is past its due date."
                 ),
             ),
             "at_risk_ratio": (
-                _("At risk (over 90 days)"),
-                _(
+                self.env._("At risk (over 90 days)"),
+                self.env._(
                     "Share of the open invoice amounts at the end of the period "
                     "that is more than 90 days past its due date."
                 ),
             ),
             "promise_kept_rate": (
-                _("Promises kept"),
-                _(
+                self.env._("Promises kept"),
+                self.env._(
                     "Promises to pay that came due in the period and were paid in "
                     "full by their date (plus grace) / promises that came due, by "
                     "count."
                 ),
             ),
             "promise_kept_rate_amount": (
-                _("Promises kept (amount)"),
-                _(
+                self.env._("Promises kept (amount)"),
+                self.env._(
                     "Amount of the kept promises / amount of the promises that came "
                     "due in the period."
                 ),
             ),
             "plan_completion_rate": (
-                _("Plans completed"),
-                _(
+                self.env._("Plans completed"),
+                self.env._(
                     "Payment plans whose last instalment fell in the period and "
                     "that were paid to the end / those plans, completed or broken."
                 ),
             ),
             "first_reminder_cure_rate": (
-                _("Paid after the first reminder"),
-                _(
+                self.env._("Paid after the first reminder"),
+                self.env._(
                     "Invoices whose first reminder went out in the period and that "
                     "were paid in full within 7 days of it / invoices whose first "
                     "reminder went out in the period."
                 ),
             ),
             "dispute_rate": (
-                _("Disputed invoices"),
-                _(
+                self.env._("Disputed invoices"),
+                self.env._(
                     "Invoices dated in the period whose reminders were paused for "
                     "a dispute, now or earlier / invoices dated in the period."
                 ),
             ),
             "retention_after_collection": (
-                _("Customers kept after collection"),
-                _(
+                self.env._("Customers kept after collection"),
+                self.env._(
                     "Customers whose late invoice was settled in the period and "
                     "who were invoiced again within 6 months of settling / those "
                     "customers. Recent periods are still incomplete."
                 ),
             ),
             "csat": (
-                _("Customer satisfaction"),
-                _(
+                self.env._("Customer satisfaction"),
+                self.env._(
                     "Average of the 1-5 ratings customers gave in the period after "
                     "their case was settled."
                 ),
             ),
             "effectiveness": (
-                _("Paid within 7 days"),
-                _(
+                self.env._("Paid within 7 days"),
+                self.env._(
                     "Delivered messages followed by a payment on one of their "
                     "invoices within 7 days / delivered messages. E-mail and sandbox "
                     "messages count as delivered once sent."
                 ),
             ),
             "collected_per_cost": (
-                _("Collected per unit of cost"),
-                _(
+                self.env._("Collected per unit of cost"),
+                self.env._(
                     "Payments within 7 days of a delivered message, each credited "
                     "to the last message before it, / what the provider charged "
                     "for the channel's messages."

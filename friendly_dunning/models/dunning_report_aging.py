@@ -18,11 +18,10 @@ class DunningReportAging(models.Model):
         "res.currency", string="Company currency", readonly=True
     )
     partner_id = fields.Many2one("res.partner", string="Customer", readonly=True)
-    segment_id = fields.Many2one("dunning.segment", string="Segment", readonly=True)
+    segment_id = fields.Many2one("dunning.segment", readonly=True)
     user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
     currency_id = fields.Many2one(
         "res.currency",
-        string="Currency",
         readonly=True,
         help="The currency the document was issued in.",
     )

@@ -18,9 +18,9 @@ class DunningReportChannel(models.Model):
     currency_id = fields.Many2one("res.currency", readonly=True)
     date = fields.Date(string="Sent on", readonly=True)
     partner_id = fields.Many2one("res.partner", string="Customer", readonly=True)
-    segment_id = fields.Many2one("dunning.segment", string="Segment", readonly=True)
-    step_id = fields.Many2one("dunning.step", string="Step", readonly=True)
-    policy_id = fields.Many2one("dunning.policy", string="Policy", readonly=True)
+    segment_id = fields.Many2one("dunning.segment", readonly=True)
+    step_id = fields.Many2one("dunning.step", readonly=True)
+    policy_id = fields.Many2one("dunning.policy", readonly=True)
     channel = fields.Selection(
         [
             ("whatsapp", "WhatsApp"),

@@ -17,7 +17,7 @@ class DunningReportPromise(models.Model):
     company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
     partner_id = fields.Many2one("res.partner", string="Customer", readonly=True)
-    segment_id = fields.Many2one("dunning.segment", string="Segment", readonly=True)
+    segment_id = fields.Many2one("dunning.segment", readonly=True)
     source = fields.Selection(
         [
             ("portal", "Customer page"),

@@ -17,14 +17,14 @@ class DunningReportRecovery(models.Model):
     currency_id = fields.Many2one("res.currency", readonly=True)
     move_id = fields.Many2one("account.move", string="Invoice", readonly=True)
     partner_id = fields.Many2one("res.partner", string="Customer", readonly=True)
-    segment_id = fields.Many2one("dunning.segment", string="Segment", readonly=True)
+    segment_id = fields.Many2one("dunning.segment", readonly=True)
     step_id = fields.Many2one(
         "dunning.step",
         string="Last step reached",
         readonly=True,
         help="The last reminder step done for the invoice (empty: none yet).",
     )
-    policy_id = fields.Many2one("dunning.policy", string="Policy", readonly=True)
+    policy_id = fields.Many2one("dunning.policy", readonly=True)
     date_due = fields.Date(string="Due date", readonly=True)
     state = fields.Selection(
         [("recovered", "Recovered"), ("open", "Still open")],

@@ -4,32 +4,6 @@ from odoo import api, fields, models
 
 from ..tools.scoring import AGING_BUCKETS, aging_bucket
 
-STATEMENT_REPORT = "friendly_dunning.action_report_dunning_statement"
-
-
-class ResPartner(models.Model):
-    _inherit = "res.partner"
-
-    def action_dunning_print_statement(self):
-        return self.env.ref(STATEMENT_REPORT).report_action(self.commercial_partner_id)
-
-    def _dunning_statement_pdf(self):
-        """The customer's statement with the current company, as PDF bytes: for
-        reminders to attach and the customer's page to offer."""
-        self.ensure_one()
-        pdf, _type = (
-            self.env["ir.actions.report"]
-            .sudo()
-            ._render_qweb_pdf(STATEMENT_REPORT, self.commercial_partner_id.ids)
-        )
-        return pdf
-
-    def _dunning_statement_payment_url(self):
-        """Where the customer sees and pays what they owe: their collections
-        page (signed link)."""
-        self.ensure_one()
-        return self.commercial_partner_id._dunning_portal_url()
-
 
 class ReportDunningStatement(models.AbstractModel):
     _name = "report.friendly_dunning.report_dunning_statement"
