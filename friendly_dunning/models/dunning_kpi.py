@@ -749,41 +749,32 @@ class DunningKpi(models.AbstractModel):
                    AND c.sent_date IS NOT NULL
                    AND c.sent_date::date BETWEEN %(date_from)s AND %(date_to)s
                    %(segment_filter)s
-            ), paid AS (
-                SELECT DISTINCT rel.communication_id AS id
+            ), touch AS (
+                SELECT rel.move_id, message.id, message.channel,
+                       message.company_id, message.sent
                   FROM message
                   JOIN dunning_communication_account_move_rel rel
                     ON rel.communication_id = message.id
-                  JOIN account_move_line l ON l.move_id = rel.move_id AND l.balance > 0
+                 WHERE message.delivered
+            ), followed AS (
+                -- Payments on a covered invoice within the window of a message.
+                SELECT touch.id AS message_id, touch.channel, touch.company_id,
+                       touch.sent, pr.id AS partial_id, pr.amount
+                  FROM touch
+                  JOIN account_move_line l
+                    ON l.move_id = touch.move_id AND l.balance > 0
                   JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
                   JOIN account_move_line pl ON pl.id = pr.credit_move_id
                   JOIN account_move pm ON pm.id = pl.move_id
-                 WHERE message.delivered
-                   AND pr.max_date BETWEEN message.sent AND message.sent + %(window)s
+                 WHERE pr.max_date BETWEEN touch.sent AND touch.sent + %(window)s
                    AND %(payment)s
+            ), paid AS (
+                SELECT DISTINCT message_id AS id FROM followed
             ), attributed AS (
-                -- Each payment goes to the last delivered message before it
-                -- (within the window) that covered the invoice.
-                SELECT last.channel, last.company_id, pr.amount
-                  FROM account_partial_reconcile pr
-                  JOIN account_move_line l ON l.id = pr.debit_move_id
-                  JOIN account_move_line pl ON pl.id = pr.credit_move_id
-                  JOIN account_move pm ON pm.id = pl.move_id
-                  JOIN LATERAL (
-                      SELECT message.channel, message.company_id
-                        FROM dunning_communication_account_move_rel rel
-                        JOIN message ON message.id = rel.communication_id
-                       WHERE rel.move_id = l.move_id
-                         AND message.delivered
-                         AND pr.max_date BETWEEN message.sent
-                                             AND message.sent + %(window)s
-                    ORDER BY message.sent DESC, message.id DESC
-                       LIMIT 1
-                  ) last ON TRUE
-                 WHERE pr.max_date BETWEEN %(date_from)s
-                                       AND %(date_to)s::date + %(window)s
-                   AND pr.company_id = ANY(%(companies)s)
-                   AND %(payment)s
+                -- Each payment goes to the last message before it.
+                SELECT DISTINCT ON (partial_id) channel, company_id, amount
+                  FROM followed
+              ORDER BY partial_id, sent DESC, message_id DESC
             ), collected AS (
                 SELECT company_id, channel, SUM(amount) AS amount
                   FROM attributed GROUP BY 1, 2
