@@ -254,16 +254,19 @@ class DunningKpi(models.AbstractModel):
             self.env[model].flush_model()
 
     @api.model
-    def _kpi_segment_filter(self, segment_ids, move="m"):
-        """SQL restricting moves to the customers of ``segment_ids``."""
+    def _kpi_segment_filter(self, segment_ids, move="m", partner=None):
+        """SQL restricting rows to the customers of ``segment_ids``: those of
+        alias ``move`` (its ``commercial_partner_id`` and ``company_id``), or
+        of ``partner`` (an SQL customer column) with ``move.company_id``."""
         if not segment_ids:
             return SQL()
         return SQL(
             """AND EXISTS (
                 SELECT 1 FROM res_partner seg_p
-                 WHERE seg_p.id = %(move)s.commercial_partner_id
+                 WHERE seg_p.id = %(partner)s
                    AND (seg_p.dunning_segment_id ->> %(move)s.company_id::text)::int
                        = ANY(%(segments)s))""",
+            partner=partner or SQL("%s.commercial_partner_id", SQL.identifier(move)),
             move=SQL.identifier(move),
             segments=segment_ids,
         )
@@ -313,20 +316,30 @@ class DunningKpi(models.AbstractModel):
         return components
 
     @api.model
+    def _kpi_receivable_accounts(self):
+        return (
+            self.env["account.account"]
+            .sudo()
+            .search([("account_type", "=", "asset_receivable")])
+            .ids
+        )
+
+    @api.model
     def _kpi_receivable_lines(self, companies, segment_ids):
-        """FROM/WHERE of the posted receivable lines of ``companies``."""
+        """WHERE clause of the posted receivable lines ``l`` of ``companies``
+        (a receivable line's partner is the commercial partner)."""
         return SQL(
             """
-              FROM account_move_line l
-              JOIN account_account a ON a.id = l.account_id
-              JOIN account_move m ON m.id = l.move_id
-             WHERE l.company_id = ANY(%(companies)s)
+                   l.account_id = ANY(%(accounts)s)
+               AND l.company_id = ANY(%(companies)s)
                AND l.parent_state = 'posted'
-               AND a.account_type = 'asset_receivable'
                %(segment_filter)s
             """,
+            accounts=self._kpi_receivable_accounts(),
             companies=companies.ids,
-            segment_filter=self._kpi_segment_filter(segment_ids),
+            segment_filter=self._kpi_segment_filter(
+                segment_ids, move="l", partner=SQL("l.partner_id")
+            ),
         )
 
     @api.model
@@ -344,7 +357,9 @@ class DunningKpi(models.AbstractModel):
                    SUM(l.balance),
                    COALESCE(SUM(l.balance) FILTER (
                        WHERE m.move_type = 'out_invoice'), 0)
-              %(lines)s
+              FROM account_move_line l
+              JOIN account_move m ON m.id = l.move_id
+             WHERE %(lines)s
                AND l.date <= %(end)s
           GROUP BY 1, 2
                 """,
@@ -387,22 +402,35 @@ class DunningKpi(models.AbstractModel):
         return self.env.execute_query(
             SQL(
                 """
-            WITH debit AS (
+            WITH debit AS MATERIALIZED (
+                -- open today, or settled only after the day
                 SELECT l.id, l.company_id, l.balance,
                        COALESCE(l.date_maturity, l.date) AS due
-                  %(lines)s
+                  FROM account_move_line l
+                 WHERE %(lines)s
                    AND l.balance > 0
                    AND l.date <= %(day)s
-                   AND (NOT l.reconciled OR l.id IN (
-                        SELECT debit_move_id FROM account_partial_reconcile
-                         WHERE max_date > %(day)s))
+                   AND l.reconciled IS NOT TRUE
+             UNION ALL
+                SELECT l.id, l.company_id, l.balance,
+                       COALESCE(l.date_maturity, l.date) AS due
+                  FROM account_move_line l
+                 WHERE %(lines)s
+                   AND l.balance > 0
+                   AND l.date <= %(day)s
+                   AND l.reconciled
+                   AND l.id IN (SELECT debit_move_id FROM account_partial_reconcile
+                                 WHERE max_date > %(day)s)
+            ), paid AS (
+                SELECT pr.debit_move_id AS id, SUM(pr.amount) AS amount
+                  FROM account_partial_reconcile pr
+                  JOIN debit ON debit.id = pr.debit_move_id
+                 WHERE pr.max_date <= %(day)s
+              GROUP BY pr.debit_move_id
             ), open AS (
                 SELECT debit.company_id, debit.due,
-                       debit.balance - COALESCE((
-                           SELECT SUM(pr.amount) FROM account_partial_reconcile pr
-                            WHERE pr.debit_move_id = debit.id
-                              AND pr.max_date <= %(day)s), 0) AS residual
-                  FROM debit
+                       debit.balance - COALESCE(paid.amount, 0) AS residual
+                  FROM debit LEFT JOIN paid ON paid.id = debit.id
             )
             SELECT company_id,
                    COALESCE(SUM(residual) FILTER (WHERE due >= %(day)s), 0),
@@ -418,26 +446,39 @@ class DunningKpi(models.AbstractModel):
 
     @api.model
     def _kpi_current_at(self, companies, segment_ids, days):
-        """``{(company_id, day): not-due receivables on that day}``."""
+        """``{(company_id, day): not-due receivables on that day}``: the
+        invoices issued and not yet due on each day, less what was paid on
+        them by then."""
         rows = self.env.execute_query(
             SQL(
                 """
             WITH line AS MATERIALIZED (
                 SELECT l.id, l.company_id, l.balance, l.date,
                        COALESCE(l.date_maturity, l.date) AS due
-                  %(lines)s
+                  FROM account_move_line l
+                 WHERE %(lines)s
                    AND l.balance > 0
                    AND l.date <= %(last)s
                    AND COALESCE(l.date_maturity, l.date) >= %(first)s
+            ), active AS (
+                SELECT d.day, line.id, line.company_id, line.balance
+                  FROM unnest(%(days)s::date[]) AS d(day)
+                  JOIN line ON line.date <= d.day AND line.due >= d.day
+            ), issued AS (
+                SELECT company_id, day, SUM(balance) AS amount
+                  FROM active GROUP BY 1, 2
+            ), paid AS (
+                SELECT active.company_id, active.day, SUM(pr.amount) AS amount
+                  FROM active
+                  JOIN account_partial_reconcile pr
+                    ON pr.debit_move_id = active.id AND pr.max_date <= active.day
+              GROUP BY 1, 2
             )
-            SELECT line.company_id, d.day,
-                   SUM(line.balance - COALESCE((
-                       SELECT SUM(pr.amount) FROM account_partial_reconcile pr
-                        WHERE pr.debit_move_id = line.id
-                          AND pr.max_date <= d.day), 0))
-              FROM unnest(%(days)s::date[]) AS d(day)
-              JOIN line ON line.date <= d.day AND line.due >= d.day
-          GROUP BY 1, 2
+            SELECT issued.company_id, issued.day,
+                   issued.amount - COALESCE(paid.amount, 0)
+              FROM issued
+         LEFT JOIN paid ON paid.company_id = issued.company_id
+                       AND paid.day = issued.day
                 """,
                 days=list(days),
                 first=min(days),
@@ -448,13 +489,13 @@ class DunningKpi(models.AbstractModel):
         return {(company_id, day): amount for company_id, day, amount in rows}
 
     @api.model
-    def _kpi_payment_move(self, alias):
-        """SQL: the move ``alias`` records a payment (not a credit note nor an
-        exchange difference)."""
+    def _kpi_payment_line(self, alias):
+        """SQL: the journal item ``alias`` belongs to a payment or a bank
+        statement line (not a credit note nor an exchange difference)."""
         return SQL(
-            "(%(move)s.origin_payment_id IS NOT NULL "
-            "OR %(move)s.statement_line_id IS NOT NULL)",
-            move=SQL.identifier(alias),
+            "(%(line)s.payment_id IS NOT NULL "
+            "OR %(line)s.statement_line_id IS NOT NULL)",
+            line=SQL.identifier(alias),
         )
 
     @api.model
@@ -467,50 +508,19 @@ class DunningKpi(models.AbstractModel):
             SELECT l.company_id, SUM(pr.amount)
               FROM account_partial_reconcile pr
               JOIN account_move_line l ON l.id = pr.debit_move_id
-              JOIN account_account a ON a.id = l.account_id
-              JOIN account_move m ON m.id = l.move_id
               JOIN account_move_line pl ON pl.id = pr.credit_move_id
-              JOIN account_move pm ON pm.id = pl.move_id
              WHERE pr.max_date BETWEEN %(date_from)s AND %(date_to)s
-               AND l.company_id = ANY(%(companies)s)
-               AND a.account_type = 'asset_receivable'
+               AND pr.company_id = ANY(%(companies)s)
+               AND %(lines)s
                AND %(payment)s
-               %(segment_filter)s
           GROUP BY l.company_id
                 """,
                 companies=companies.ids,
-                segment_filter=self._kpi_segment_filter(segment_ids),
+                lines=self._kpi_receivable_lines(companies, segment_ids),
                 date_from=date_from,
                 date_to=date_to,
-                payment=self._kpi_payment_move("pm"),
+                payment=self._kpi_payment_line("pl"),
             )
-        )
-
-    @api.model
-    def _kpi_late_settlements(self, companies, segment_ids, date_from, date_to):
-        """SQL of a CTE body: customer invoices paid in full late, whose last
-        payment (``settled``) fell in the period."""
-        return SQL(
-            """
-            SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id,
-                   MAX(pr.max_date) AS settled
-              FROM account_move m
-              JOIN account_move_line l ON l.move_id = m.id AND l.balance > 0
-              JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
-             WHERE m.company_id = ANY(%(companies)s)
-               AND m.move_type = 'out_invoice'
-               AND m.state = 'posted'
-               AND m.payment_state IN ('paid', 'in_payment')
-               AND m.invoice_date_due < %(date_to)s
-               %(segment_filter)s
-          GROUP BY m.id
-            HAVING MAX(pr.max_date) BETWEEN %(date_from)s AND %(date_to)s
-               AND MAX(pr.max_date) > m.invoice_date_due
-            """,
-            companies=companies.ids,
-            date_from=date_from,
-            date_to=date_to,
-            segment_filter=self._kpi_segment_filter(segment_ids),
         )
 
     @api.model
@@ -588,31 +598,59 @@ class DunningKpi(models.AbstractModel):
             )
         ):
             counts[company_id] |= {"invoiced": invoiced, "disputed": disputed}
-        # Retention: customers whose late invoice was settled in the period,
-        # and who were invoiced again within six months of settling.
+        # Retention: customers whose late invoice was settled (paid in full,
+        # last payment) in the period, and who were invoiced again within six
+        # months of settling.
         for company_id, cases, retained in self.env.execute_query(
             SQL(
                 """
-            WITH invoice AS (%(settled)s), cases AS (
-                SELECT company_id, partner_id, MIN(settled) AS settled
+            WITH invoice AS MATERIALIZED (
+                SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id,
+                       m.invoice_date_due AS due
+                  FROM account_move m
+                 WHERE m.company_id = ANY(%(companies)s)
+                   AND m.move_type = 'out_invoice'
+                   AND m.state = 'posted'
+                   AND m.payment_state IN ('paid', 'in_payment')
+                   AND m.invoice_date_due < %(date_to)s
+                   %(segment_filter)s
+            ), settled AS (
+                SELECT invoice.id, MAX(pr.max_date) AS settled
                   FROM invoice
-              GROUP BY company_id, partner_id
+                  JOIN account_move_line l ON l.move_id = invoice.id
+                  JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
+                 WHERE l.account_id = ANY(%(accounts)s)
+              GROUP BY invoice.id
+                HAVING MAX(pr.max_date) BETWEEN %(date_from)s AND %(date_to)s
+            ), cases AS (
+                SELECT invoice.company_id, invoice.partner_id,
+                       MIN(settled.settled) AS settled
+                  FROM settled
+                  JOIN invoice ON invoice.id = settled.id
+                 WHERE settled.settled > invoice.due
+              GROUP BY 1, 2
+            ), retained AS (
+                SELECT DISTINCT cases.company_id, cases.partner_id
+                  FROM cases
+                  JOIN account_move again
+                    ON again.commercial_partner_id = cases.partner_id
+                   AND again.company_id = cases.company_id
+                 WHERE again.move_type = 'out_invoice'
+                   AND again.state = 'posted'
+                   AND again.invoice_date > cases.settled
+                   AND again.invoice_date <= cases.settled + %(days)s
             )
-            SELECT cases.company_id, COUNT(*),
-                   COUNT(*) FILTER (WHERE EXISTS (
-                       SELECT 1 FROM account_move again
-                        WHERE again.company_id = cases.company_id
-                          AND again.commercial_partner_id = cases.partner_id
-                          AND again.move_type = 'out_invoice'
-                          AND again.state = 'posted'
-                          AND again.invoice_date > cases.settled
-                          AND again.invoice_date <= cases.settled + %(days)s))
+            SELECT cases.company_id, COUNT(*), COUNT(retained.partner_id)
               FROM cases
+         LEFT JOIN retained ON retained.company_id = cases.company_id
+                           AND retained.partner_id = cases.partner_id
           GROUP BY cases.company_id
                 """,
-                settled=self._kpi_late_settlements(
-                    companies, segment_ids, date_from, date_to
-                ),
+                companies=companies.ids,
+                accounts=self._kpi_receivable_accounts(),
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
                 days=kpi.RETENTION_DAYS,
             )
         ):
@@ -765,7 +803,6 @@ class DunningKpi(models.AbstractModel):
                     ON l.move_id = touch.move_id AND l.balance > 0
                   JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
                   JOIN account_move_line pl ON pl.id = pr.credit_move_id
-                  JOIN account_move pm ON pm.id = pl.move_id
                  WHERE pr.max_date BETWEEN touch.sent AND touch.sent + %(window)s
                    AND %(payment)s
             ), paid AS (
@@ -798,7 +835,7 @@ class DunningKpi(models.AbstractModel):
                 date_from=date_from,
                 date_to=date_to,
                 window=kpi.PAID_WITHIN_DAYS,
-                payment=self._kpi_payment_move("pm"),
+                payment=self._kpi_payment_line("pl"),
                 segment_filter=segment_filter,
             )
         )
