@@ -54,6 +54,7 @@
         "demo/res_partner_demo.xml",
         "demo/account_move_demo.xml",
         "demo/dunning_consent_demo.xml",
+        "demo/dunning_plan_demo.xml",
     ],
     "post_init_hook": "_post_init_hook",
     "uninstall_hook": "_uninstall_hook",

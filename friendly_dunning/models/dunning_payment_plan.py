@@ -52,6 +52,9 @@ class DunningPaymentPlan(models.Model):
         required=True,
         index=True,
         tracking=True,
+        # Customers with invoices cannot be deleted; one without any takes its
+        # agreements along.
+        ondelete="cascade",
         domain="[('parent_id', '=', False)]",
     )
     company_id = fields.Many2one(
@@ -129,6 +132,12 @@ class DunningPaymentPlan(models.Model):
         copy=False,
         check_company=True,
     )
+    closed_date = fields.Date(
+        string="Ended on",
+        readonly=True,
+        copy=False,
+        help="When the plan was completed, broken, rejected or cancelled.",
+    )
     note = fields.Text()
 
     _discount_range = models.Constraint(
@@ -152,6 +161,16 @@ class DunningPaymentPlan(models.Model):
                     "dunning.payment.plan"
                 ) or self.env._("New")
         return super().create(vals_list)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_running(self):
+        if any(plan.state in ("proposed", "active") for plan in self):
+            raise UserError(
+                self.env._(
+                    "A running payment plan keeps its invoices paused: cancel it "
+                    "instead of deleting it."
+                )
+            )
 
     # ------------------------------------------------------------------
     # The contract used by the customer page and replies
@@ -332,6 +351,14 @@ class DunningPaymentPlan(models.Model):
                     "please refresh the page and choose again."
                 )
             )
+        disputed = moves.filtered(lambda move: move.dunning_pause_reason == "dispute")
+        if disputed:
+            raise UserError(
+                self.env._(
+                    "You disputed %(invoices)s: we'll sort that out with you first.",
+                    invoices=", ".join(disputed.mapped("name")),
+                )
+            )
         return partner, moves
 
     @api.model
@@ -350,7 +377,7 @@ class DunningPaymentPlan(models.Model):
         if running:
             raise UserError(
                 self.env._(
-                    "Invoice %(invoices)s is already part of a payment plan.",
+                    "Already part of a payment plan: %(invoices)s.",
                     invoices=", ".join((running.move_ids & moves).mapped("name")),
                 )
             )
@@ -425,9 +452,6 @@ class DunningPaymentPlan(models.Model):
         for plan in self:
             plan.write({"state": "proposed" if proposed else "active"})
             plan.move_ids.action_dunning_pause("plan", None)
-            plan.move_ids.filtered("dunning_pause_until").write(
-                {"dunning_pause_until": False}
-            )
             self.env["dunning.promise"].sudo().search(
                 [("move_ids", "in", plan.move_ids.ids), ("state", "=", "open")]
             )._dunning_cancel(
@@ -610,7 +634,7 @@ class DunningPaymentPlan(models.Model):
     def _dunning_stop(self, state):
         """End the plan and hand its open invoices back to the normal policy."""
         self.ensure_one()
-        self.state = state
+        self.write({"state": state, "closed_date": fields.Date.context_today(self)})
         if state == "broken":
             self.installment_ids.filtered(lambda line: line.state == "pending").write(
                 {"state": "missed"}
@@ -637,7 +661,9 @@ class DunningPaymentPlan(models.Model):
         move_ids = self.env.cr.precommit.data.pop("friendly_dunning.plans", set())
         # Leave behind the context of the reconciliation that registered us
         # (it skips the invoice line synchronisation a credit note needs).
-        Plan = self.sudo().with_context({"lang": self.env.context.get("lang")})
+        Plan = self.with_env(
+            self.env(context={"lang": self.env.context.get("lang")}, su=True)
+        )
         moves = Plan.env["account.move"].browse(move_ids).exists()
         if not moves:
             return
@@ -679,7 +705,9 @@ class DunningPaymentPlan(models.Model):
 
     def _dunning_complete(self):
         self.ensure_one()
-        self.state = "completed"
+        self.write(
+            {"state": "completed", "closed_date": fields.Date.context_today(self)}
+        )
         if self.plan_type == "settlement":
             self._dunning_book_discount()
         self.move_ids.filtered(
@@ -854,6 +882,94 @@ class DunningPaymentPlan(models.Model):
             self.env["ir.cron"]._commit_progress(done, remaining=remaining)
 
     # ------------------------------------------------------------------
+    # Demo data
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _load_demo_plans(self):
+        """Plans, promises and a dispute on the demo customers, dated from
+        today (see demo/dunning_plan_demo.xml). Records that already have their
+        xml id are left alone."""
+        company = self.env.ref("base.main_company")
+        today = fields.Date.context_today(self)
+        Promise = self.env["dunning.promise"].with_company(company)
+        Plan = self.with_company(company)
+
+        def ref(name):
+            return self.env.ref(f"friendly_dunning.{name}", raise_if_not_found=False)
+
+        def invoices(slug, *numbers):
+            return self.env["account.move"].union(
+                *(ref(f"demo_invoice_{slug}_{number}") for number in numbers)
+            )
+
+        created = []
+        if not ref("demo_plan_pampa_logistica"):
+            # Three monthly instalments, within the limits: running.
+            plan = Plan._dunning_propose(
+                self.env.ref("friendly_dunning.demo_partner_pampa_logistica"),
+                invoices("pampa_logistica", 2, 3),
+                3,
+                today + timedelta(days=5),
+                source="accountant",
+            )
+            created.append(("demo_plan_pampa_logistica", plan))
+        if not ref("demo_plan_taller_rambla"):
+            # Eight instalments are more than a chronic late payer may choose.
+            plan = Plan._dunning_propose(
+                self.env.ref("friendly_dunning.demo_partner_taller_rambla"),
+                invoices("taller_rambla", 3),
+                8,
+                today + timedelta(days=10),
+                source="portal",
+            )
+            created.append(("demo_plan_taller_rambla", plan))
+        if not ref("demo_promise_thistle_tweed"):
+            promise = Promise._dunning_promise(
+                self.env.ref("friendly_dunning.demo_partner_thistle_tweed"),
+                invoices("thistle_tweed", 5),
+                today + timedelta(days=5),
+                source="reply",
+            )
+            created.append(("demo_promise_thistle_tweed", promise))
+        if not ref("demo_promise_foxglove_events"):
+            # Promised for twelve days ago and never paid.
+            promise = Promise._dunning_promise(
+                self.env.ref("friendly_dunning.demo_partner_foxglove_events"),
+                invoices("foxglove_events", 4),
+                today,
+                source="portal",
+            )
+            promise.write(
+                {
+                    "promised_date": today - timedelta(days=12),
+                    "grace_date": today - timedelta(days=7),
+                }
+            )
+            promise._dunning_break()
+            created.append(("demo_promise_foxglove_events", promise))
+        dispute = invoices("colibri_verde", 5)
+        if dispute and not dispute.dunning_pause_reason:
+            dispute.action_dunning_pause("dispute")
+            dispute.message_post(
+                body=self.env._(
+                    "The customer disputes this invoice: the desk delivered is not "
+                    "the model they ordered."
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        self.env["ir.model.data"]._update_xmlids(
+            [
+                {
+                    "xml_id": f"friendly_dunning.{name}",
+                    "record": record,
+                    "noupdate": True,
+                }
+                for name, record in created
+            ]
+        )
+
+    # ------------------------------------------------------------------
     # Accountant shortcuts
     # ------------------------------------------------------------------
 
@@ -899,6 +1015,13 @@ class DunningPaymentPlanInstallment(models.Model):
     _amount_positive = models.Constraint(
         "CHECK(amount >= 0)", "An instalment cannot be negative."
     )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_only_draft(self):
+        if any(line.plan_id.state != "draft" for line in self):
+            raise UserError(
+                self.env._("Only the instalments of a draft plan can be removed.")
+            )
 
     @api.model
     def _dunning_send_reminders(self):

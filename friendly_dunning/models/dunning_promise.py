@@ -22,6 +22,9 @@ class DunningPromise(models.Model):
         required=True,
         index=True,
         tracking=True,
+        # Customers with invoices cannot be deleted; one without any takes its
+        # agreements along.
+        ondelete="cascade",
         domain="[('parent_id', '=', False)]",
     )
     company_id = fields.Many2one(
@@ -106,10 +109,22 @@ class DunningPromise(models.Model):
         """Promises recorded in the form (taken by phone) pause the invoices
         like the ones made on the customer page."""
         promises = super().create(vals_list)
-        for promise in promises.filtered(lambda p: not p.residual_at_promise):
+        for promise in promises.filtered(
+            lambda p: p.state == "open" and not p.residual_at_promise
+        ):
             promise._dunning_validate()
             promise._dunning_start()
         return promises
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_open(self):
+        if any(promise.state == "open" for promise in self):
+            raise UserError(
+                self.env._(
+                    "An open promise keeps its invoices paused: cancel it instead "
+                    "of deleting it."
+                )
+            )
 
     # ------------------------------------------------------------------
     # The contract used by the customer page and replies

@@ -161,6 +161,10 @@ class TestPaymentPlans(PlanCommon):
                 self.Plan._dunning_propose(partner, moves, 3, days(2))
         with self.assertRaises(UserError):
             self.Plan._dunning_propose(self.paula, self.paula_moves, 3, days(-1))
+        self.paula_new.action_dunning_pause("dispute")
+        with self.assertRaisesRegex(UserError, "disputed"):
+            self.Plan._dunning_propose(self.paula, self.paula_moves, 3, days(1))
+        self.paula_new.action_dunning_resume()
         with self.assertRaises(UserError):
             self.Plan._dunning_propose(self.paula, self.paula_moves, 0, days(1))
         self.assertFalse(self.Plan.search([("partner_id", "=", self.paula.id)]))
@@ -193,6 +197,7 @@ class TestPaymentPlans(PlanCommon):
         self._dunning_pay(self.paula_new, TODAY)
         self._settle_payments()
         self.assertEqual(plan.state, "completed")
+        self.assertEqual(plan.closed_date, TODAY)
         self.assertEqual(plan.installment_ids.mapped("state"), ["paid", "paid"])
         self.assertFalse(any(self.paula_moves.mapped("dunning_pause_reason")))
         thanks = self._messages(self.paula, "thank_you")
@@ -212,6 +217,7 @@ class TestPaymentPlans(PlanCommon):
         with freeze_time(NOW + timedelta(days=3 + grace)):
             self.Plan._cron_dunning_plans()
         self.assertEqual(plan.state, "broken")
+        self.assertEqual(plan.closed_date, days(3 + grace))
         self.assertEqual(
             plan.installment_ids.mapped("state"), ["missed", "missed", "missed"]
         )
@@ -284,9 +290,28 @@ class TestPaymentPlans(PlanCommon):
         plan.action_activate()
         self.assertEqual(plan.state, "active")
         self.assertEqual(self.paula_moves.mapped("dunning_pause_reason"), ["plan"] * 2)
+        with self.assertRaises(UserError):
+            plan.installment_ids[0].unlink()
+        with self.assertRaises(UserError):
+            plan.unlink()
         plan.action_cancel()
         self.assertEqual(plan.state, "cancelled")
         self.assertFalse(any(self.paula_moves.mapped("dunning_pause_reason")))
+
+    def test_reminders_and_refusals_speak_the_customers_language(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"]._load_module_terms(
+            ["friendly_dunning"], ["es_ES"], overwrite=True
+        )
+        self.paula.lang = "es_ES"
+        self.Plan._dunning_propose(self.paula, self.paula_moves, 2, days(2))
+        self.Plan._cron_dunning_plans()
+        reminder = self._messages(self.paula, "installment")
+        self.assertIn("la cuota 1 de tu plan de pagos", reminder.body)
+        with self.assertRaisesRegex(UserError, "no están a tu nombre"):
+            self.Plan.with_context(lang="es_ES")._dunning_propose(
+                self.paula, self.oscar_invoice, 2, days(2)
+            )
 
 
 @tagged("post_install", "-at_install")

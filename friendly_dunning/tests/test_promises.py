@@ -1,8 +1,9 @@
 from datetime import timedelta
 
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, freeze_time, tagged
+from odoo.tests import Form, TransactionCase, freeze_time, tagged
 
+from ..tools.scoring import PaymentFacts
 from .test_payment_plans import NOW, TODAY, PlanCommon, days
 
 
@@ -116,6 +117,22 @@ class TestPromises(PlanCommon):
             self.paula.with_company(self.company_b).dunning_broken_promises
         )
 
+    def test_broken_promises_are_counted_in_one_query(self):
+        customers = self.paula | self.oscar
+        for partner, moves in (
+            (self.paula, self.paula_old),
+            (self.oscar, self.oscar_invoice),
+        ):
+            self.Promise._dunning_promise(partner, moves, days(2))._dunning_break()
+        facts = {partner.id: PaymentFacts() for partner in customers}
+        self.env.flush_all()
+        with self.assertQueryCount(1):
+            self.env["res.partner"]._dunning_add_broken_promises(self.company_a, facts)
+        self.assertEqual(
+            {partner_id: fact.broken_promises for partner_id, fact in facts.items()},
+            {self.paula.id: 1, self.oscar.id: 1},
+        )
+
     def test_the_daily_job_is_idempotent(self):
         promise = self.Promise._dunning_promise(self.paula, self.paula_moves, days(1))
         with freeze_time(NOW + timedelta(days=2 + self.grace)):
@@ -148,6 +165,8 @@ class TestPromises(PlanCommon):
         self.assertAlmostEqual(promise.promised_amount, 300.0)
         self.assertEqual(self.paula_old.dunning_pause_reason, "promise")
         self.assertFalse(self.paula_new.dunning_pause_reason)
+        with self.assertRaises(UserError):
+            promise.unlink()
         promise.with_user(self.dunning_user_a).action_cancel()
         self.assertEqual(promise.state, "cancelled")
         self.assertFalse(self.paula_old.dunning_pause_reason)
@@ -177,3 +196,30 @@ class TestPromises(PlanCommon):
         )
         with self.assertRaises(AccessError):
             promise_b.with_user(self.dunning_user_a).read(["promised_date"])
+
+
+@tagged("post_install", "-at_install")
+class TestPlanDemoData(TransactionCase):
+    """The demo shows each situation an accountant meets."""
+
+    def setUp(self):
+        super().setUp()
+        if not self.env.ref("base.module_friendly_dunning").demo:
+            self.skipTest("friendly_dunning was installed without demo data")
+
+    def test_demo_plans_promises_and_dispute(self):
+        running = self.env.ref("friendly_dunning.demo_plan_pampa_logistica")
+        self.assertEqual(running.state, "active")
+        self.assertEqual(len(running.installment_ids), 3)
+        self.assertEqual(set(running.move_ids.mapped("dunning_pause_reason")), {"plan"})
+        waiting = self.env.ref("friendly_dunning.demo_plan_taller_rambla")
+        self.assertEqual(waiting.state, "proposed")
+        self.assertTrue(waiting.needs_approval_reason)
+        self.assertEqual(
+            self.env.ref("friendly_dunning.demo_promise_thistle_tweed").state, "open"
+        )
+        broken = self.env.ref("friendly_dunning.demo_promise_foxglove_events")
+        self.assertEqual(broken.state, "broken")
+        self.assertFalse(broken.move_ids.dunning_pause_reason)
+        disputed = self.env.ref("friendly_dunning.demo_invoice_colibri_verde_5")
+        self.assertEqual(disputed.dunning_pause_reason, "dispute")
