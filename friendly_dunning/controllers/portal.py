@@ -178,6 +178,7 @@ class DunningPortal(PortalAccount):
             "limits": {},
             "preview": None,
         }
+        values["greeting"] = env._("Hi, %(name)s", name=partner.name)
         values["intro"] = env._(
             "Here is everything you have open with %(company)s.", company=company.name
         )
@@ -244,35 +245,30 @@ class DunningPortal(PortalAccount):
                 ),
             )
         moves = self._dunning_open_moves(partner, company, token)
+        log_values = {
+            "partner_id": partner.id,
+            "company_id": company.id,
+            "action": action,
+        }
         try:
             with request.env.cr.savepoint():
                 result = handler(
                     env, partner.with_env(env(su=True)), company, moves, post
                 )
-        except _Refusal as refusal:
+        except (_Refusal, UserError, ValidationError) as error:
+            Log.create(log_values | {"refused": True})
             return self._dunning_render(
                 partner,
                 company,
                 base,
                 token=token,
-                status=refusal.status,
-                error=refusal.message,
-            )
-        except (UserError, ValidationError) as error:
-            return self._dunning_render(
-                partner, company, base, token=token, status=400, error=str(error)
+                status=getattr(error, "status", 400),
+                error=getattr(error, "message", None) or str(error),
             )
         if isinstance(result, dict):  # a step before confirming
             return self._dunning_render(partner, company, base, token=token, **result)
         touched, suffix = result
-        Log.create(
-            {
-                "partner_id": partner.id,
-                "company_id": company.id,
-                "action": action,
-                "move_ids": [Command.set(touched.ids)],
-            }
-        )
+        Log.create(log_values | {"move_ids": [Command.set(touched.ids)]})
         return request.redirect(
             f"{base}{suffix}" if suffix else f"{base}?done={action}", local=True
         )

@@ -31,6 +31,10 @@ class DunningPortalLog(models.Model):
     action = fields.Selection(ACTIONS, required=True)
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     move_ids = fields.Many2many("account.move", string="Invoices")
+    refused = fields.Boolean(
+        help="The form was refused (bad input, wrong invoice, wrong file); "
+        "counted in the rate limit all the same."
+    )
 
     @api.model
     def _dunning_rate_limited(self, partner):

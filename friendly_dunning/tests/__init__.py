@@ -6,8 +6,8 @@ from . import test_whatsapp_webhook
 from . import test_segmentation
 from . import test_demo_data
 from . import test_dataset
+from . import test_portal_page
 from . import test_payment_plans
 from . import test_promises
 from . import test_kpi
-from . import test_portal_page
 from . import test_statement

@@ -53,7 +53,8 @@ class TestDunningRun(DunningCommon):
         self.assertIn(self.maria_8.name, message.body)
         self.assertIn(self.maria_35.name, message.body)
         self.assertIn("35 days overdue", message.body)
-        self.assertIn("/my/invoices/", message.body)
+        # The link opens the customer's own collections page.
+        self.assertIn(f"/collections/{self.maria.id}-", message.body)
         self.assertAlmostEqual(message.amount_due, 420.0)
         # Each invoice remembers the step it reached, and what comes next.
         self.assertEqual(self.maria_8.dunning_step_id, self.step_at[7])

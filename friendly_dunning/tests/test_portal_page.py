@@ -98,6 +98,13 @@ class TestPortalLink(PortalPageCommon):
         # The per-invoice pay links carry the invoice's own access token.
         self.assertTrue(self.late.access_token)
         self.assertIn(f"/my/invoices/{self.late.id}?access_token=", page)
+        # ... which opens the invoice and its payment without logging in.
+        invoice_page = self.url_open(
+            f"/my/invoices/{self.late.id}?access_token={self.late.access_token}"
+            "&payment=True"
+        )
+        self.assertEqual(invoice_page.status_code, 200)
+        self.assertIn(self.late.name, invoice_page.text)
 
     def test_link_is_bound_to_the_commercial_partner(self):
         contact = self.env["res.partner"].create(
@@ -221,6 +228,11 @@ class TestPortalActions(PortalPageCommon):
         self.assertFalse(
             self.env["dunning.portal.log"].search([("partner_id", "=", self.other.id)])
         )
+        # Refused attempts count towards the rate limit.
+        refused = self.env["dunning.portal.log"].search(
+            [("partner_id", "=", self.customer.id)]
+        )
+        self.assertEqual(refused.mapped("refused"), [True] * 4)
         url = self.page_url()
         self.assertEqual(
             self.url_open(f"{url}/invoice/{self.foreign.id}/pdf").status_code, 404
