@@ -37,12 +37,18 @@
         "views/dunning_communication_views.xml",
         "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
+        "views/dunning_report_views.xml",
+        "views/dunning_dashboard_views.xml",
+        "report/dunning_statement_report.xml",
         "views/friendly_dunning_menus.xml",
         "views/portal_templates.xml",
     ],
     "assets": {
         "web.assets_frontend": [
             "friendly_dunning/static/src/scss/dunning_portal.scss",
+        ],
+        "web.assets_backend": [
+            "friendly_dunning/static/src/dashboard/*",
         ],
     },
     "demo": [

@@ -1,2 +1,3 @@
 from . import friendly_dunning
 from . import portal
+from . import dunning_statement

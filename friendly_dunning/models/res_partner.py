@@ -641,3 +641,32 @@ class ResPartner(models.Model):
                 companies=self.env["res.company"].browse(company_id),
                 partners=self.browse(partner_ids),
             )
+
+    # ------------------------------------------------------------------
+    # Customer statement (report/dunning_statement_report.xml)
+    # ------------------------------------------------------------------
+
+    def action_dunning_print_statement(self):
+        return self.env.ref(
+            "friendly_dunning.action_report_dunning_statement"
+        ).report_action(self.commercial_partner_id)
+
+    def _dunning_statement_pdf(self):
+        """The customer's statement with the current company, as PDF bytes: for
+        reminders to attach and the customer's page to offer."""
+        self.ensure_one()
+        pdf, _type = (
+            self.env["ir.actions.report"]
+            .sudo()
+            ._render_qweb_pdf(
+                "friendly_dunning.action_report_dunning_statement",
+                self.commercial_partner_id.ids,
+            )
+        )
+        return pdf
+
+    def _dunning_statement_payment_url(self):
+        """Where the customer sees and pays what they owe: their collections
+        page (signed link)."""
+        self.ensure_one()
+        return self.commercial_partner_id._dunning_portal_url()

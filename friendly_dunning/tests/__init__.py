@@ -12,3 +12,5 @@ from . import test_email_sending
 from . import test_portal_page
 from . import test_payment_plans
 from . import test_promises
+from . import test_kpi
+from . import test_statement

@@ -1,0 +1,1055 @@
+from collections import defaultdict
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+
+from ..tools import kpi
+
+CHANNEL_TYPES = ("whatsapp", "sms", "email", "sandbox")
+# Amount components that add up across companies sharing a currency.
+SUMMED = (
+    "opening_receivables",
+    "receivables",
+    "current_receivables",
+    "overdue_receivables",
+    "receivables_over_90",
+    "credit_sales",
+    "collected",
+)
+
+
+class DunningKpi(models.AbstractModel):
+    """Collection KPIs computed from the ledger with a few aggregate queries.
+
+    Every figure is per company and in its currency; companies are added up
+    only when they share a currency. The formulas live in ``tools/kpi.py``.
+    """
+
+    _name = "dunning.kpi"
+    _description = "Collections KPIs"
+
+    # ------------------------------------------------------------------
+    # Public entry point
+    # ------------------------------------------------------------------
+
+    @api.model
+    def get_kpis(self, date_from, date_to, company_ids=None, segment_ids=None):
+        """KPIs of the period ``date_from`` .. ``date_to`` (both included) for
+        ``company_ids`` (default: the current company) and, optionally, only the
+        customers of ``segment_ids``. Amounts in company currency; a ratio with
+        nothing to measure is ``None``. ``help`` holds each definition."""
+        date_from = fields.Date.to_date(date_from)
+        date_to = fields.Date.to_date(date_to)
+        if date_from > date_to:
+            raise UserError(self.env._("The period must start before it ends."))
+        companies = self._kpi_companies(company_ids)
+        segment_ids = list(segment_ids) if segment_ids else None
+        self._kpi_flush()
+        per_company = self._kpi_components(companies, date_from, date_to, segment_ids)
+        result = self._kpi_assemble(
+            [per_company[company.id] for company in companies],
+            date_from,
+            date_to,
+        )
+        result |= {
+            "company_ids": companies.ids,
+            "currency_id": companies[0].currency_id.id,
+            "currency": companies[0].currency_id.name,
+            "date_from": fields.Date.to_string(date_from),
+            "date_to": fields.Date.to_string(date_to),
+            "help": self._kpi_help(),
+        }
+        if len(companies) > 1:
+            result["companies"] = {
+                company.id: self._kpi_assemble(
+                    [per_company[company.id]], date_from, date_to
+                )
+                for company in companies
+            }
+        return result
+
+    @api.model
+    def get_dashboard(self, period_days=30):
+        """Everything the managers' dashboard shows, in one call: headline KPIs
+        of the last ``period_days`` days beside the same span before, the DSO
+        and CEI of the last 12 months, the aging today, the channel funnel and
+        the customers most at risk. Current company only."""
+        if not self.env.user.has_group("friendly_dunning.group_dunning_manager"):
+            raise AccessError(self.env._("The collections dashboard is for managers."))
+        period_days = int(period_days) if int(period_days) in (30, 90, 365) else 30
+        company = self.env.company
+        today = fields.Date.context_today(self)
+        date_from = today - timedelta(days=period_days - 1)
+        previous_from, previous_to = kpi.previous_period(date_from, today)
+        current = self.get_kpis(date_from, today, company.ids)
+        previous = self.get_kpis(previous_from, previous_to, company.ids)
+        definitions = current["help"]
+        headline = [
+            self._dashboard_figure(key, fmt, better, current, previous, definitions)
+            for key, fmt, better in (
+                ("dso", "days", "lower"),
+                ("best_possible_dso", "days", "lower"),
+                ("add", "days", "lower"),
+                ("cei", "percent100", "higher"),
+                ("collection_rate", "percent", "higher"),
+                ("overdue_ratio", "percent", "lower"),
+                ("at_risk_ratio", "percent", "lower"),
+                ("first_reminder_cure_rate", "percent", "higher"),
+                ("promise_kept_rate", "percent", "higher"),
+                ("plan_completion_rate", "percent", "higher"),
+                ("dispute_rate", "percent", "lower"),
+                ("csat", "rating", "higher"),
+            )
+        ]
+        channel_labels = dict(
+            self.env["dunning.report.channel"]
+            ._fields["channel"]
+            ._description_selection(self.env)
+        )
+        return {
+            "company": company.name,
+            "currency_id": company.currency_id.id,
+            "period_days": period_days,
+            "date_from": fields.Date.to_string(date_from),
+            "date_to": fields.Date.to_string(today),
+            "previous_from": fields.Date.to_string(previous_from),
+            "previous_to": fields.Date.to_string(previous_to),
+            "receivables": current["receivables"],
+            "overdue_receivables": current["overdue_receivables"],
+            "headline": headline,
+            "trend": self._dashboard_trend(company, today),
+            "aging": self._dashboard_aging(company),
+            "channels": [
+                {"channel": channel, "label": channel_labels.get(channel, channel)}
+                | figures
+                for channel, figures in current["channels"].items()
+            ],
+            "channel_help": {
+                key: definitions[key] for key in ("effectiveness", "collected_per_cost")
+            },
+            "at_risk": self._dashboard_at_risk(company),
+        }
+
+    @api.model
+    def _dashboard_figure(self, key, fmt, better, current, previous, definitions):
+        label, definition = definitions[key]
+        return {
+            "key": key,
+            "label": label,
+            "help": definition,
+            "format": fmt,
+            "better": better,
+            "value": current[key],
+            "previous": previous[key],
+            "change": kpi.change(current[key], previous[key]),
+        }
+
+    @api.model
+    def _dashboard_trend(self, company, today, months=12):
+        """DSO and CEI of each of the last ``months`` calendar months (the
+        current one up to today): one ledger query and one query for the
+        receivables not yet due at each month end."""
+        self._kpi_flush()
+        windows = kpi.last_months(today, months)
+        windows[-1] = (windows[-1][0], today)
+        ledger = self._kpi_ledger(company, None, windows[0][0], today).get(
+            company.id, {"base": 0.0, "days": {}}
+        )
+        current = self._kpi_current_at(company, None, [end for _start, end in windows])
+        labels, dso_values, cei_values = [], [], []
+        for start, end in windows:
+            opening = self._ledger_balance(ledger, start - timedelta(days=1))
+            closing = self._ledger_balance(ledger, end)
+            sales = self._ledger_sales(ledger, start, end)
+            not_due = current.get((company.id, end), 0.0)
+            labels.append(start.strftime("%Y-%m"))
+            dso_values.append(kpi.dso(closing, sales, kpi.period_days(start, end)))
+            cei_values.append(kpi.cei(opening, sales, closing, not_due))
+        return {"labels": labels, "dso": dso_values, "cei": cei_values}
+
+    @api.model
+    def _dashboard_aging(self, company):
+        Aging = self.env["dunning.report.aging"]
+        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
+        totals = dict(
+            Aging._read_group(
+                [("company_id", "=", company.id)], ["bucket"], ["amount_residual:sum"]
+            )
+        )
+        return [
+            {"bucket": bucket, "label": label, "amount": totals.get(bucket, 0.0)}
+            for bucket, label in labels.items()
+        ]
+
+    @api.model
+    def _dashboard_at_risk(self, company, limit=10):
+        """Customers with the most overdue, with the part over 90 days."""
+        rows = self.env["dunning.report.aging"]._read_group(
+            [("company_id", "=", company.id), ("days_overdue", ">", 0)],
+            ["partner_id"],
+            ["amount_residual:sum", "amount_over_90:sum", "days_overdue:max"],
+            having=[("amount_residual:sum", ">", 0)],
+            order="amount_residual:sum desc",
+            limit=limit,
+        )
+        partners = (
+            self.env["res.partner"]
+            .browse([partner.id for partner, *_rest in rows])
+            .with_company(company)
+        )
+        scores = {partner.id: partner.dunning_score for partner in partners}
+        return [
+            {
+                "partner_id": partner.id,
+                "name": partner.display_name,
+                "overdue": overdue,
+                "over_90": over_90,
+                "days": days,
+                "score": scores.get(partner.id),
+            }
+            for partner, overdue, over_90, days in rows
+        ]
+
+    # ------------------------------------------------------------------
+    # Scope
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_companies(self, company_ids):
+        """The companies asked for, each one the user may see, sharing one
+        currency (amounts of two currencies are never added up)."""
+        if not self.env.user.has_group("friendly_dunning.group_dunning_user"):
+            raise AccessError(self.env._("Collections KPIs are for collections users."))
+        companies = (
+            self.env["res.company"].browse(company_ids)
+            if company_ids
+            else self.env.company
+        )
+        if not self.env.su and companies - self.env.user.company_ids:
+            raise AccessError(
+                self.env._("You can only see the KPIs of your own companies.")
+            )
+        if len(companies.currency_id) > 1:
+            raise UserError(
+                self.env._(
+                    "These companies keep their books in different currencies; "
+                    "look at their KPIs one company at a time."
+                )
+            )
+        return companies.sudo()
+
+    def _kpi_flush(self):
+        for model in (
+            "account.move",
+            "account.move.line",
+            "account.partial.reconcile",
+            "dunning.communication",
+            "dunning.promise",
+            "dunning.payment.plan",
+            "dunning.payment.plan.installment",
+            "dunning.feedback",
+        ):
+            self.env[model].flush_model()
+
+    @api.model
+    def _kpi_segment_filter(self, segment_ids, move="m", partner=None):
+        """SQL restricting rows to the customers of ``segment_ids``: those of
+        alias ``move`` (its ``commercial_partner_id`` and ``company_id``), or
+        of ``partner`` (an SQL customer column) with ``move.company_id``."""
+        if not segment_ids:
+            return SQL()
+        return SQL(
+            """AND EXISTS (
+                SELECT 1 FROM res_partner seg_p
+                 WHERE seg_p.id = %(partner)s
+                   AND (seg_p.dunning_segment_id ->> %(move)s.company_id::text)::int
+                       = ANY(%(segments)s))""",
+            partner=partner or SQL("%s.commercial_partner_id", SQL.identifier(move)),
+            move=SQL.identifier(move),
+            segments=segment_ids,
+        )
+
+    # ------------------------------------------------------------------
+    # Components
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_components(self, companies, date_from, date_to, segment_ids):
+        """``{company_id: {component: value}}``: the amounts and counts the
+        KPIs are made of, one aggregate query per family."""
+        components = {company.id: defaultdict(float) for company in companies}
+        oldest = kpi.countback_windows(date_to)[-1][0]
+        ledger = self._kpi_ledger(companies, segment_ids, oldest, date_to)
+        opening = date_from - timedelta(days=1)
+        for company in companies:
+            days = ledger.get(company.id, {"base": 0.0, "days": {}})
+            values = components[company.id]
+            values["opening_receivables"] = self._ledger_balance(days, opening)
+            values["receivables"] = self._ledger_balance(days, date_to)
+            values["credit_sales"] = self._ledger_sales(days, date_from, date_to)
+            values["countback"] = [
+                (kpi.period_days(start, end), self._ledger_sales(days, start, end))
+                for start, end in kpi.countback_windows(date_to)
+            ]
+        for company_id, current, overdue, over_90 in self._kpi_open_at(
+            companies, segment_ids, date_to
+        ):
+            components[company_id] |= {
+                "current_receivables": current,
+                "overdue_receivables": overdue,
+                "receivables_over_90": over_90,
+            }
+        for company_id, collected in self._kpi_collected(
+            companies, segment_ids, date_from, date_to
+        ):
+            components[company_id]["collected"] = collected
+        for company_id, values in self._kpi_counts(
+            companies, segment_ids, date_from, date_to
+        ).items():
+            components[company_id].update(values)
+        for company_id, channels in self._kpi_channels(
+            companies, segment_ids, date_from, date_to
+        ).items():
+            components[company_id]["channels"] = channels
+        return components
+
+    @api.model
+    def _kpi_receivable_accounts(self):
+        return (
+            self.env["account.account"]
+            .sudo()
+            .search([("account_type", "=", "asset_receivable")])
+            .ids
+        )
+
+    @api.model
+    def _kpi_receivable_lines(self, companies, segment_ids):
+        """WHERE clause of the posted receivable lines ``l`` of ``companies``
+        (a receivable line's partner is the commercial partner)."""
+        return SQL(
+            """
+                   l.account_id = ANY(%(accounts)s)
+               AND l.company_id = ANY(%(companies)s)
+               AND l.parent_state = 'posted'
+               %(segment_filter)s
+            """,
+            accounts=self._kpi_receivable_accounts(),
+            companies=companies.ids,
+            segment_filter=self._kpi_segment_filter(
+                segment_ids, move="l", partner=SQL("l.partner_id")
+            ),
+        )
+
+    @api.model
+    def _kpi_ledger(self, companies, segment_ids, start, end):
+        """``{company_id: {"base": AR the day before start, "days": {date:
+        (balance moved, credit sales)}}}`` from ``start`` to ``end``.
+
+        Receivables at any date of the window are the base plus the balances
+        moved up to it; credit sales are the customer invoices (credit notes
+        reduce the receivables like a payment, not the sales)."""
+        rows = self.env.execute_query(
+            SQL(
+                """
+            SELECT l.company_id, GREATEST(l.date, %(base)s) AS day,
+                   SUM(l.balance),
+                   COALESCE(SUM(l.balance) FILTER (
+                       WHERE m.move_type = 'out_invoice'), 0)
+              FROM account_move_line l
+              JOIN account_move m ON m.id = l.move_id
+             WHERE %(lines)s
+               AND l.date <= %(end)s
+          GROUP BY 1, 2
+                """,
+                base=start - timedelta(days=1),
+                end=end,
+                lines=self._kpi_receivable_lines(companies, segment_ids),
+            )
+        )
+        ledger = {}
+        base_day = start - timedelta(days=1)
+        for company_id, day, balance, sales in rows:
+            entry = ledger.setdefault(company_id, {"base": 0.0, "days": {}})
+            if day == base_day:
+                entry["base"] += balance
+            else:
+                entry["days"][day] = (balance, sales)
+        return ledger
+
+    @staticmethod
+    def _ledger_balance(ledger, day):
+        return ledger["base"] + sum(
+            balance
+            for moved, (balance, _sales) in ledger["days"].items()
+            if moved <= day
+        )
+
+    @staticmethod
+    def _ledger_sales(ledger, start, end):
+        return sum(
+            sales
+            for moved, (_balance, sales) in ledger["days"].items()
+            if start <= moved <= end
+        )
+
+    @api.model
+    def _kpi_open_at(self, companies, segment_ids, day):
+        """``(company_id, not due, overdue, over 90 days)``: what customers
+        owed on their invoices on ``day`` (residual at that date, so payments
+        made later do not count)."""
+        return self.env.execute_query(
+            SQL(
+                """
+            WITH debit AS MATERIALIZED (
+                -- open today, or settled only after the day
+                SELECT l.id, l.company_id, l.balance,
+                       COALESCE(l.date_maturity, l.date) AS due
+                  FROM account_move_line l
+                 WHERE %(lines)s
+                   AND l.balance > 0
+                   AND l.date <= %(day)s
+                   AND l.reconciled IS NOT TRUE
+             UNION ALL
+                SELECT l.id, l.company_id, l.balance,
+                       COALESCE(l.date_maturity, l.date) AS due
+                  FROM account_move_line l
+                 WHERE %(lines)s
+                   AND l.balance > 0
+                   AND l.date <= %(day)s
+                   AND l.reconciled
+                   AND l.id IN (SELECT debit_move_id FROM account_partial_reconcile
+                                 WHERE max_date > %(day)s)
+            ), paid AS (
+                SELECT pr.debit_move_id AS id, SUM(pr.amount) AS amount
+                  FROM account_partial_reconcile pr
+                  JOIN debit ON debit.id = pr.debit_move_id
+                 WHERE pr.max_date <= %(day)s
+              GROUP BY pr.debit_move_id
+            ), open AS (
+                SELECT debit.company_id, debit.due,
+                       debit.balance - COALESCE(paid.amount, 0) AS residual
+                  FROM debit LEFT JOIN paid ON paid.id = debit.id
+            )
+            SELECT company_id,
+                   COALESCE(SUM(residual) FILTER (WHERE due >= %(day)s), 0),
+                   COALESCE(SUM(residual) FILTER (WHERE due < %(day)s), 0),
+                   COALESCE(SUM(residual) FILTER (WHERE due < %(day)s - 90), 0)
+              FROM open
+          GROUP BY company_id
+                """,
+                day=day,
+                lines=self._kpi_receivable_lines(companies, segment_ids),
+            )
+        )
+
+    @api.model
+    def _kpi_current_at(self, companies, segment_ids, days):
+        """``{(company_id, day): not-due receivables on that day}``: the
+        invoices issued and not yet due on each day, less what was paid on
+        them by then."""
+        rows = self.env.execute_query(
+            SQL(
+                """
+            WITH line AS MATERIALIZED (
+                SELECT l.id, l.company_id, l.balance, l.date,
+                       COALESCE(l.date_maturity, l.date) AS due
+                  FROM account_move_line l
+                 WHERE %(lines)s
+                   AND l.balance > 0
+                   AND l.date <= %(last)s
+                   AND COALESCE(l.date_maturity, l.date) >= %(first)s
+            ), active AS (
+                SELECT d.day, line.id, line.company_id, line.balance
+                  FROM unnest(%(days)s::date[]) AS d(day)
+                  JOIN line ON line.date <= d.day AND line.due >= d.day
+            ), issued AS (
+                SELECT company_id, day, SUM(balance) AS amount
+                  FROM active GROUP BY 1, 2
+            ), paid AS (
+                SELECT active.company_id, active.day, SUM(pr.amount) AS amount
+                  FROM active
+                  JOIN account_partial_reconcile pr
+                    ON pr.debit_move_id = active.id AND pr.max_date <= active.day
+              GROUP BY 1, 2
+            )
+            SELECT issued.company_id, issued.day,
+                   issued.amount - COALESCE(paid.amount, 0)
+              FROM issued
+         LEFT JOIN paid ON paid.company_id = issued.company_id
+                       AND paid.day = issued.day
+                """,
+                days=list(days),
+                first=min(days),
+                last=max(days),
+                lines=self._kpi_receivable_lines(companies, segment_ids),
+            )
+        )
+        return {(company_id, day): amount for company_id, day, amount in rows}
+
+    @api.model
+    def _kpi_payment_line(self, alias):
+        """SQL: the journal item ``alias`` belongs to a payment or a bank
+        statement line (not a credit note nor an exchange difference)."""
+        return SQL(
+            "(%(line)s.payment_id IS NOT NULL "
+            "OR %(line)s.statement_line_id IS NOT NULL)",
+            line=SQL.identifier(alias),
+        )
+
+    @api.model
+    def _kpi_collected(self, companies, segment_ids, date_from, date_to):
+        """``(company_id, amount)``: payments applied to customer debts in the
+        period."""
+        return self.env.execute_query(
+            SQL(
+                """
+            SELECT l.company_id, SUM(pr.amount)
+              FROM account_partial_reconcile pr
+              JOIN account_move_line l ON l.id = pr.debit_move_id
+              JOIN account_move_line pl ON pl.id = pr.credit_move_id
+             WHERE pr.max_date BETWEEN %(date_from)s AND %(date_to)s
+               AND pr.company_id = ANY(%(companies)s)
+               AND %(lines)s
+               AND %(payment)s
+          GROUP BY l.company_id
+                """,
+                companies=companies.ids,
+                lines=self._kpi_receivable_lines(companies, segment_ids),
+                date_from=date_from,
+                date_to=date_to,
+                payment=self._kpi_payment_line("pl"),
+            )
+        )
+
+    @api.model
+    def _kpi_counts(self, companies, segment_ids, date_from, date_to):
+        """Counts behind the cure, dispute and retention rates, promises,
+        plans and satisfaction: ``{company_id: {name: value}}``."""
+        counts = defaultdict(dict)
+        segment_filter = self._kpi_segment_filter(segment_ids)
+        # First reminder: the earliest reminder sent for each invoice.
+        for company_id, reminded, cured in self.env.execute_query(
+            SQL(
+                """
+            WITH first AS (
+                SELECT rel.move_id, MIN(c.sent_date)::date AS sent
+                  FROM dunning_communication c
+                  JOIN dunning_communication_account_move_rel rel
+                    ON rel.communication_id = c.id
+                 WHERE c.company_id = ANY(%(companies)s)
+                   AND c.kind = 'reminder'
+                   AND c.sent_date IS NOT NULL
+              GROUP BY rel.move_id
+            )
+            SELECT m.company_id, COUNT(*),
+                   COUNT(*) FILTER (WHERE m.payment_state IN ('paid', 'in_payment')
+                       AND (SELECT MAX(pr.max_date)
+                              FROM account_move_line l
+                              JOIN account_partial_reconcile pr
+                                ON pr.debit_move_id = l.id
+                             WHERE l.move_id = m.id) <= first.sent + %(window)s)
+              FROM first
+              JOIN account_move m ON m.id = first.move_id
+             WHERE first.sent BETWEEN %(date_from)s AND %(date_to)s
+               AND m.move_type = 'out_invoice'
+               AND m.state = 'posted'
+               %(segment_filter)s
+          GROUP BY m.company_id
+                """,
+                companies=companies.ids,
+                window=kpi.PAID_WITHIN_DAYS,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"reminded": reminded, "cured": cured}
+        # Disputes: invoices of the period whose reminders were paused for a
+        # dispute, now or at some point (the pause reason is tracked).
+        for company_id, invoiced, disputed in self.env.execute_query(
+            SQL(
+                """
+            SELECT m.company_id, COUNT(*),
+                   COUNT(*) FILTER (WHERE m.dunning_pause_reason = 'dispute'
+                       OR m.id IN (
+                           SELECT msg.res_id FROM mail_tracking_value t
+                             JOIN mail_message msg ON msg.id = t.mail_message_id
+                            WHERE msg.model = 'account.move'
+                              AND t.field_id = %(field)s
+                              AND t.new_value_char = ANY(%(labels)s)))
+              FROM account_move m
+             WHERE m.company_id = ANY(%(companies)s)
+               AND m.move_type = 'out_invoice'
+               AND m.state = 'posted'
+               AND m.invoice_date BETWEEN %(date_from)s AND %(date_to)s
+               %(segment_filter)s
+          GROUP BY m.company_id
+                """,
+                field=self.env["ir.model.fields"]
+                ._get("account.move", "dunning_pause_reason")
+                .id,
+                labels=self._kpi_dispute_labels(),
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"invoiced": invoiced, "disputed": disputed}
+        # Retention: customers whose late invoice was settled (paid in full,
+        # last payment) in the period, and who were invoiced again within six
+        # months of settling.
+        for company_id, cases, retained in self.env.execute_query(
+            SQL(
+                """
+            WITH invoice AS MATERIALIZED (
+                SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id,
+                       m.invoice_date_due AS due
+                  FROM account_move m
+                 WHERE m.company_id = ANY(%(companies)s)
+                   AND m.move_type = 'out_invoice'
+                   AND m.state = 'posted'
+                   AND m.payment_state IN ('paid', 'in_payment')
+                   AND m.invoice_date_due < %(date_to)s
+                   %(segment_filter)s
+            ), settled AS (
+                SELECT invoice.id, MAX(pr.max_date) AS settled
+                  FROM invoice
+                  JOIN account_move_line l ON l.move_id = invoice.id
+                  JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
+                 WHERE l.account_id = ANY(%(accounts)s)
+              GROUP BY invoice.id
+                HAVING MAX(pr.max_date) BETWEEN %(date_from)s AND %(date_to)s
+            ), cases AS (
+                SELECT invoice.company_id, invoice.partner_id,
+                       MIN(settled.settled) AS settled
+                  FROM settled
+                  JOIN invoice ON invoice.id = settled.id
+                 WHERE settled.settled > invoice.due
+              GROUP BY 1, 2
+            ), retained AS (
+                SELECT DISTINCT cases.company_id, cases.partner_id
+                  FROM cases
+                  JOIN account_move again
+                    ON again.commercial_partner_id = cases.partner_id
+                   AND again.company_id = cases.company_id
+                 WHERE again.move_type = 'out_invoice'
+                   AND again.state = 'posted'
+                   AND again.invoice_date > cases.settled
+                   AND again.invoice_date <= cases.settled + %(days)s
+            )
+            SELECT cases.company_id, COUNT(*), COUNT(retained.partner_id)
+              FROM cases
+         LEFT JOIN retained ON retained.company_id = cases.company_id
+                           AND retained.partner_id = cases.partner_id
+          GROUP BY cases.company_id
+                """,
+                companies=companies.ids,
+                accounts=self._kpi_receivable_accounts(),
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+                days=kpi.RETENTION_DAYS,
+            )
+        ):
+            counts[company_id] |= {"cases": cases, "retained": retained}
+        for company_id, values in self._kpi_promise_counts(
+            companies, segment_ids, date_from, date_to
+        ).items():
+            counts[company_id].update(values)
+        return counts
+
+    @api.model
+    def _kpi_dispute_labels(self):
+        """The label tracked for a dispute pause, in every installed language."""
+        field = self.env["account.move"]._fields["dunning_pause_reason"]
+        labels = set()
+        for code, _name in self.env["res.lang"].get_installed():
+            env = self.with_context(lang=code).env
+            labels.add(dict(field._description_selection(env))["dispute"])
+        return sorted(labels)
+
+    @api.model
+    def _kpi_promise_counts(self, companies, segment_ids, date_from, date_to):
+        """Promises that came due (their grace date) in the period and were
+        judged, payment plans that ended in the period (last instalment, or
+        first missed one), and the ratings given in the period."""
+        counts = defaultdict(dict)
+        segment_filter = self._kpi_segment_filter(segment_ids, move="x")
+        for company_id, due, kept, due_amount, kept_amount in self.env.execute_query(
+            SQL(
+                """
+            SELECT x.company_id, COUNT(*), COUNT(*) FILTER (WHERE x.state = 'kept'),
+                   SUM(x.amount), COALESCE(SUM(x.amount) FILTER (
+                       WHERE x.state = 'kept'), 0)
+              FROM (SELECT p.company_id, p.state,
+                           p.partner_id AS commercial_partner_id,
+                           COALESCE(NULLIF(p.promised_amount, 0),
+                                    p.residual_at_promise, 0) AS amount
+                      FROM dunning_promise p
+                     WHERE p.company_id = ANY(%(companies)s)
+                       AND p.state IN ('kept', 'broken')
+                       AND p.grace_date BETWEEN %(date_from)s AND %(date_to)s) x
+             WHERE TRUE %(segment_filter)s
+          GROUP BY x.company_id
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {
+                "promises_due": due,
+                "promises_kept": kept,
+                "promised_due_amount": due_amount,
+                "promised_kept_amount": kept_amount,
+            }
+        for company_id, ended, completed in self.env.execute_query(
+            SQL(
+                """
+            SELECT x.company_id, COUNT(*),
+                   COUNT(*) FILTER (WHERE x.state = 'completed')
+              FROM (SELECT plan.company_id, plan.state,
+                           plan.partner_id AS commercial_partner_id,
+                           CASE WHEN plan.state = 'broken'
+                                THEN COALESCE(MIN(i.date_due) FILTER (
+                                         WHERE i.state = 'missed'),
+                                     MAX(i.date_due))
+                                ELSE MAX(i.date_due)
+                           END AS ended
+                      FROM dunning_payment_plan plan
+                      JOIN dunning_payment_plan_installment i
+                        ON i.plan_id = plan.id
+                     WHERE plan.company_id = ANY(%(companies)s)
+                       AND plan.state IN ('completed', 'broken')
+                  GROUP BY plan.id) x
+             WHERE x.ended BETWEEN %(date_from)s AND %(date_to)s
+                   %(segment_filter)s
+          GROUP BY x.company_id
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"plans_ended": ended, "plans_completed": completed}
+        for company_id, ratings, rating_sum in self.env.execute_query(
+            SQL(
+                """
+            SELECT x.company_id, COUNT(*), SUM(x.rating)
+              FROM (SELECT f.company_id, f.rating,
+                           f.partner_id AS commercial_partner_id
+                      FROM dunning_feedback f
+                     WHERE f.company_id = ANY(%(companies)s)
+                       AND f.date::date BETWEEN %(date_from)s AND %(date_to)s) x
+             WHERE TRUE %(segment_filter)s
+          GROUP BY x.company_id
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                segment_filter=segment_filter,
+            )
+        ):
+            counts[company_id] |= {"ratings": ratings, "rating_sum": rating_sum}
+        return counts
+
+    @api.model
+    def _kpi_channels(self, companies, segment_ids, date_from, date_to):
+        """``{company_id: {channel type: counts}}`` for the messages sent in
+        the period (reminders and accountants' messages)."""
+        segment_filter = self._kpi_segment_filter(segment_ids, move="c")
+        rows = self.env.execute_query(
+            SQL(
+                """
+            WITH message AS (
+                SELECT c.id, c.company_id, c.sent_date::date AS sent, c.state,
+                       c.delivered_date, c.read_date, COALESCE(c.cost, 0) AS cost,
+                       COALESCE(ch.channel_type, c.channel) AS channel,
+                       CASE WHEN COALESCE(ch.channel_type, c.channel)
+                                 IN ('email', 'sandbox')
+                            THEN c.state IN ('sent', 'delivered', 'read', 'replied')
+                                 AND COALESCE(mm.state, 'sent')
+                                     NOT IN ('exception', 'cancel')
+                            ELSE c.delivered_date IS NOT NULL
+                                 OR c.state IN ('delivered', 'read', 'replied')
+                       END AS delivered
+                  FROM (SELECT c.*, c.partner_id AS commercial_partner_id
+                          FROM dunning_communication c) c
+             LEFT JOIN dunning_channel ch ON ch.id = c.channel_id
+             LEFT JOIN mail_mail mm ON mm.id = c.mail_id
+                 WHERE c.company_id = ANY(%(companies)s)
+                   AND c.kind IN ('reminder', 'manual')
+                   AND c.sent_date IS NOT NULL
+                   AND c.sent_date::date BETWEEN %(date_from)s AND %(date_to)s
+                   %(segment_filter)s
+            ), touch AS (
+                SELECT rel.move_id, message.id, message.channel,
+                       message.company_id, message.sent
+                  FROM message
+                  JOIN dunning_communication_account_move_rel rel
+                    ON rel.communication_id = message.id
+                 WHERE message.delivered
+            ), followed AS (
+                -- Payments on a covered invoice within the window of a message.
+                SELECT touch.id AS message_id, touch.channel, touch.company_id,
+                       touch.sent, pr.id AS partial_id, pr.amount
+                  FROM touch
+                  JOIN account_move_line l
+                    ON l.move_id = touch.move_id AND l.balance > 0
+                  JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
+                  JOIN account_move_line pl ON pl.id = pr.credit_move_id
+                 WHERE pr.max_date BETWEEN touch.sent AND touch.sent + %(window)s
+                   AND %(payment)s
+            ), paid AS (
+                SELECT DISTINCT message_id AS id FROM followed
+            ), attributed AS (
+                -- Each payment goes to the last message before it.
+                SELECT DISTINCT ON (partial_id) channel, company_id, amount
+                  FROM followed
+              ORDER BY partial_id, sent DESC, message_id DESC
+            ), collected AS (
+                SELECT company_id, channel, SUM(amount) AS amount
+                  FROM attributed GROUP BY 1, 2
+            )
+            SELECT message.company_id, message.channel,
+                   COUNT(*),
+                   COUNT(*) FILTER (WHERE message.delivered),
+                   COUNT(*) FILTER (WHERE message.read_date IS NOT NULL
+                       OR message.state IN ('read', 'replied')),
+                   COUNT(*) FILTER (WHERE message.state = 'replied'),
+                   COUNT(paid.id),
+                   SUM(message.cost),
+                   MAX(collected.amount)
+              FROM message
+         LEFT JOIN paid ON paid.id = message.id
+         LEFT JOIN collected ON collected.company_id = message.company_id
+                            AND collected.channel = message.channel
+          GROUP BY 1, 2
+                """,
+                companies=companies.ids,
+                date_from=date_from,
+                date_to=date_to,
+                window=kpi.PAID_WITHIN_DAYS,
+                payment=self._kpi_payment_line("pl"),
+                segment_filter=segment_filter,
+            )
+        )
+        channels = defaultdict(dict)
+        for company_id, channel, *counts in rows:
+            channels[company_id][channel] = counts
+        return channels
+
+    # ------------------------------------------------------------------
+    # Assembling the figures
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_assemble(self, components, date_from, date_to):
+        """The KPI dict from the components of one or several companies."""
+        total = defaultdict(float)
+        countback = defaultdict(float)
+        channels = {channel: [0, 0, 0, 0, 0, 0.0, 0.0] for channel in CHANNEL_TYPES}
+        for values in components:
+            for key, value in values.items():
+                if key == "countback":
+                    for index, (_days, sales) in enumerate(value):
+                        countback[index] += sales
+                elif key == "channels":
+                    for channel, counts in value.items():
+                        target = channels.setdefault(channel, [0, 0, 0, 0, 0, 0.0, 0.0])
+                        for index, count in enumerate(counts):
+                            target[index] += count or 0
+                elif value is not None:
+                    total[key] += value
+        days = kpi.period_days(date_from, date_to)
+        windows = kpi.countback_windows(date_to)
+        monthly = [
+            (kpi.period_days(start, end), countback[index])
+            for index, (start, end) in enumerate(windows)
+        ]
+        sales = total["credit_sales"]
+        receivables = total["receivables"]
+        dso = kpi.dso(receivables, sales, days)
+        best = kpi.best_possible_dso(total["current_receivables"], sales, days)
+        open_invoices = total["current_receivables"] + total["overdue_receivables"]
+        result = {key: total[key] for key in SUMMED}
+        result |= {
+            "unapplied_credits": open_invoices - receivables,
+            "days": days,
+            "dso": dso,
+            "dso_countback": kpi.dso_countback(receivables, monthly),
+            "best_possible_dso": best,
+            "add": kpi.average_days_delinquent(dso, best),
+            "cei": kpi.cei(
+                total["opening_receivables"],
+                sales,
+                receivables,
+                total["current_receivables"],
+            ),
+            "collection_rate": kpi.collection_rate(
+                total["collected"], total["opening_receivables"], sales
+            ),
+            "overdue_ratio": kpi.ratio(total["overdue_receivables"], open_invoices),
+            "at_risk_ratio": kpi.ratio(total["receivables_over_90"], open_invoices),
+            "first_reminder_cure_rate": kpi.ratio(total["cured"], total["reminded"]),
+            "dispute_rate": kpi.ratio(total["disputed"], total["invoiced"]),
+            "retention_after_collection": kpi.ratio(total["retained"], total["cases"]),
+            "promises_due": int(total["promises_due"]),
+            "promise_kept_rate": kpi.ratio(
+                total["promises_kept"], total["promises_due"]
+            ),
+            "promise_kept_rate_amount": kpi.ratio(
+                total["promised_kept_amount"], total["promised_due_amount"]
+            ),
+            "plans_ended": int(total["plans_ended"]),
+            "plan_completion_rate": kpi.ratio(
+                total["plans_completed"], total["plans_ended"]
+            ),
+            "ratings": int(total["ratings"]),
+            "csat": kpi.ratio(total["rating_sum"], total["ratings"]),
+            "channels": {
+                channel: kpi.channel_figures(*counts)
+                for channel, counts in channels.items()
+            },
+        }
+        return result
+
+    # ------------------------------------------------------------------
+    # Definitions shown to the user
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _kpi_help(self):
+        """``{kpi: (label, definition)}``, translated."""
+        return {
+            "dso": (
+                self.env._("DSO"),
+                self.env._(
+                    "Days sales outstanding: receivables at the end of the period / "
+                    "credit sales of the period (customer invoices) x days in the "
+                    "period."
+                ),
+            ),
+            "dso_countback": (
+                self.env._("DSO (countback)"),
+                self.env._(
+                    "Walk back month by month from the end of the period, taking "
+                    "each month's credit sales off the receivables until they are "
+                    "used up; the days walked are the DSO."
+                ),
+            ),
+            "best_possible_dso": (
+                self.env._("Best possible DSO"),
+                self.env._(
+                    "The DSO if everyone paid on the due date: receivables not yet "
+                    "due / credit sales x days in the period."
+                ),
+            ),
+            "add": (
+                self.env._("Average days delinquent"),
+                self.env._("DSO - best possible DSO: the days lost to late payment."),
+            ),
+            "cei": (
+                self.env._("Collection effectiveness (CEI)"),
+                self.env._(
+                    "(opening receivables + credit sales - closing receivables) / "
+                    "(opening receivables + credit sales - closing receivables not "
+                    "yet due) x 100. 100 means everything that could be collected "
+                    "was."
+                ),
+            ),
+            "collection_rate": (
+                self.env._("Collection rate"),
+                self.env._(
+                    "Payments applied to customer invoices in the period / "
+                    "(receivables at the start + credit sales of the period)."
+                ),
+            ),
+            "overdue_ratio": (
+                self.env._("Overdue"),
+                self.env._(
+                    "Share of the open invoice amounts at the end of the period "
+                    "that is past its due date."
+                ),
+            ),
+            "at_risk_ratio": (
+                self.env._("At risk (over 90 days)"),
+                self.env._(
+                    "Share of the open invoice amounts at the end of the period "
+                    "that is more than 90 days past its due date."
+                ),
+            ),
+            "promise_kept_rate": (
+                self.env._("Promises kept"),
+                self.env._(
+                    "Promises to pay that came due in the period and were paid in "
+                    "full by their date (plus grace) / promises that came due, by "
+                    "count."
+                ),
+            ),
+            "promise_kept_rate_amount": (
+                self.env._("Promises kept (amount)"),
+                self.env._(
+                    "Amount of the kept promises / amount of the promises that came "
+                    "due in the period."
+                ),
+            ),
+            "plan_completion_rate": (
+                self.env._("Plans completed"),
+                self.env._(
+                    "Payment plans whose last instalment fell in the period and "
+                    "that were paid to the end / those plans, completed or broken."
+                ),
+            ),
+            "first_reminder_cure_rate": (
+                self.env._("Paid after the first reminder"),
+                self.env._(
+                    "Invoices whose first reminder went out in the period and that "
+                    "were paid in full within 7 days of it / invoices whose first "
+                    "reminder went out in the period."
+                ),
+            ),
+            "dispute_rate": (
+                self.env._("Disputed invoices"),
+                self.env._(
+                    "Invoices dated in the period whose reminders were paused for "
+                    "a dispute, now or earlier / invoices dated in the period."
+                ),
+            ),
+            "retention_after_collection": (
+                self.env._("Customers kept after collection"),
+                self.env._(
+                    "Customers whose late invoice was settled in the period and "
+                    "who were invoiced again within 6 months of settling / those "
+                    "customers. Recent periods are still incomplete."
+                ),
+            ),
+            "csat": (
+                self.env._("Customer satisfaction"),
+                self.env._(
+                    "Average of the 1-5 ratings customers gave in the period after "
+                    "their case was settled."
+                ),
+            ),
+            "effectiveness": (
+                self.env._("Paid within 7 days"),
+                self.env._(
+                    "Delivered messages followed by a payment on one of their "
+                    "invoices within 7 days / delivered messages. E-mail and sandbox "
+                    "messages count as delivered once sent."
+                ),
+            ),
+            "collected_per_cost": (
+                self.env._("Collected per unit of cost"),
+                self.env._(
+                    "Payments within 7 days of a delivered message, each credited "
+                    "to the last message before it, / what the provider charged "
+                    "for the channel's messages."
+                ),
+            ),
+        }

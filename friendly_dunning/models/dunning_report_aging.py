@@ -1,0 +1,135 @@
+from odoo import fields, models, tools
+from odoo.tools import SQL
+
+from .res_partner import AGING_BUCKET_LABELS
+
+
+class DunningReportAging(models.Model):
+    """Aged receivables: one row per open receivable line, aged today."""
+
+    _name = "dunning.report.aging"
+    _description = "Aged Receivables"
+    _auto = False
+    _order = "date_maturity, id"
+    _rec_name = "move_id"
+
+    company_id = fields.Many2one("res.company", readonly=True)
+    company_currency_id = fields.Many2one(
+        "res.currency", string="Company currency", readonly=True
+    )
+    partner_id = fields.Many2one("res.partner", string="Customer", readonly=True)
+    segment_id = fields.Many2one("dunning.segment", readonly=True)
+    user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
+    currency_id = fields.Many2one(
+        "res.currency",
+        readonly=True,
+        help="The currency the document was issued in.",
+    )
+    move_id = fields.Many2one("account.move", string="Document", readonly=True)
+    kind = fields.Selection(
+        [
+            ("invoice", "Invoice"),
+            ("credit_note", "Credit note"),
+            ("payment", "Unapplied payment"),
+            ("other", "Other entry"),
+        ],
+        readonly=True,
+    )
+    invoice_date = fields.Date(string="Date", readonly=True)
+    date_maturity = fields.Date(string="Due date", readonly=True)
+    days_overdue = fields.Integer(
+        readonly=True,
+        aggregator="max",
+        help="Days since the due date, today; zero or less: not due yet.",
+    )
+    bucket = fields.Selection(
+        list(AGING_BUCKET_LABELS.items()),
+        string="Aging",
+        readonly=True,
+        help="Not due, 1-30, 31-60, 61-90 or over 90 days past the due date, today.",
+    )
+    amount_residual = fields.Monetary(
+        string="Open amount",
+        currency_field="company_currency_id",
+        readonly=True,
+        help="What is still open on this line, in company currency. Credit notes "
+        "and payments not yet applied to an invoice are negative.",
+    )
+    amount_residual_currency = fields.Monetary(
+        string="Open amount in document currency",
+        currency_field="currency_id",
+        readonly=True,
+        aggregator=None,
+    )
+    amount_not_due = fields.Monetary(
+        string="Not due", currency_field="company_currency_id", readonly=True
+    )
+    amount_1_30 = fields.Monetary(
+        string="1-30", currency_field="company_currency_id", readonly=True
+    )
+    amount_31_60 = fields.Monetary(
+        string="31-60", currency_field="company_currency_id", readonly=True
+    )
+    amount_61_90 = fields.Monetary(
+        string="61-90", currency_field="company_currency_id", readonly=True
+    )
+    amount_over_90 = fields.Monetary(
+        string="Over 90", currency_field="company_currency_id", readonly=True
+    )
+
+    def init(self):
+        tools.drop_view_if_exists(self.env.cr, self._table)
+        self.env.cr.execute(
+            SQL(
+                """
+            CREATE VIEW %(table)s AS (
+                WITH line AS (
+                    SELECT l.id, l.company_id, l.company_currency_id,
+                           COALESCE(m.commercial_partner_id, l.partner_id)
+                               AS partner_id,
+                           m.invoice_user_id AS user_id, l.currency_id, l.move_id,
+                           CASE WHEN m.move_type = 'out_invoice' THEN 'invoice'
+                                WHEN m.move_type = 'out_refund' THEN 'credit_note'
+                                WHEN m.origin_payment_id IS NOT NULL
+                                  OR m.statement_line_id IS NOT NULL THEN 'payment'
+                                ELSE 'other'
+                           END AS kind,
+                           COALESCE(m.invoice_date, l.date) AS invoice_date,
+                           COALESCE(l.date_maturity, l.date) AS date_maturity,
+                           CURRENT_DATE - COALESCE(l.date_maturity, l.date)
+                               AS days_overdue,
+                           l.amount_residual, l.amount_residual_currency
+                      FROM account_move_line l
+                      JOIN account_account a ON a.id = l.account_id
+                      JOIN account_move m ON m.id = l.move_id
+                     WHERE a.account_type = 'asset_receivable'
+                       AND l.parent_state = 'posted'
+                       AND NOT l.reconciled
+                       AND l.amount_residual != 0
+                )
+                SELECT line.*,
+                       (p.dunning_segment_id ->> line.company_id::text)::int
+                           AS segment_id,
+                       CASE WHEN days_overdue <= 0 THEN 'not_due'
+                            WHEN days_overdue <= 30 THEN '1_30'
+                            WHEN days_overdue <= 60 THEN '31_60'
+                            WHEN days_overdue <= 90 THEN '61_90'
+                            ELSE 'over_90'
+                       END AS bucket,
+                       CASE WHEN days_overdue <= 0 THEN amount_residual ELSE 0 END
+                           AS amount_not_due,
+                       CASE WHEN days_overdue BETWEEN 1 AND 30
+                            THEN amount_residual ELSE 0 END AS amount_1_30,
+                       CASE WHEN days_overdue BETWEEN 31 AND 60
+                            THEN amount_residual ELSE 0 END AS amount_31_60,
+                       CASE WHEN days_overdue BETWEEN 61 AND 90
+                            THEN amount_residual ELSE 0 END AS amount_61_90,
+                       CASE WHEN days_overdue > 90
+                            THEN amount_residual ELSE 0 END AS amount_over_90
+                  FROM line
+             LEFT JOIN res_partner p ON p.id = line.partner_id
+            )
+                """,
+                table=SQL.identifier(self._table),
+            )
+        )

@@ -1,0 +1,416 @@
+from datetime import date, datetime, timedelta
+
+from odoo.exceptions import AccessError
+from odoo.tests import freeze_time, tagged
+from odoo.tools import SQL
+
+from .common import DunningCommon
+
+NOW = datetime(2026, 3, 31, 12, 0)
+Q1 = (date(2026, 1, 1), date(2026, 3, 31))  # 90 days
+
+
+class KpiScenario(DunningCommon):
+    """One quarter of company A, small enough to compute every KPI by hand.
+
+    ========  ========  ==========  ==========  ========  ===========================
+    customer  document  date        due         amount    settled
+    ========  ========  ==========  ==========  ========  ===========================
+    Ana       inv_0     2025-12-01  2025-12-31  1,000     paid in full 2026-01-20
+    Ana       inv_3     2026-03-15  2026-04-14    800     open, not due on 03-31
+    Bruno     inv_old   2025-10-01  2025-10-31    400     open, 151 days late
+    Bruno     inv_1     2026-01-10  2026-02-09  2,000     500 paid 2026-02-20
+    Bruno     refund    2026-03-20  -             -200    credit note, not applied
+    Chloé     inv_2     2026-02-01  2026-03-03  EUR 600   open (= 300 USD at 2 EUR/USD)
+    ========  ========  ==========  ==========  ========  ===========================
+
+    Company B sells 5,000 in the same quarter and must never show up in A's
+    figures.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.eur = cls.setup_other_currency("EUR", rates=[("2025-01-01", 2.0)])
+        cls.ana = cls._dunning_customer("Ana")
+        cls.bruno = cls._dunning_customer("Bruno")
+        cls.chloe = cls._dunning_customer("Chloe")
+        invoice = cls._dunning_invoice
+        cls.inv_0 = invoice(cls.ana, date(2025, 12, 31), 1000, date(2025, 12, 1))
+        cls.inv_old = invoice(cls.bruno, date(2025, 10, 31), 400, date(2025, 10, 1))
+        cls.inv_1 = invoice(cls.bruno, date(2026, 2, 9), 2000, date(2026, 1, 10))
+        cls.inv_2 = invoice(
+            cls.chloe, date(2026, 3, 3), 600, date(2026, 2, 1), currency_id=cls.eur.id
+        )
+        cls.inv_3 = invoice(cls.ana, date(2026, 4, 14), 800, date(2026, 3, 15))
+        cls.refund = cls._create_invoice_one_line(
+            move_type="out_refund",
+            price_unit=200,
+            tax_ids=[],
+            partner_id=cls.bruno,
+            invoice_date=date(2026, 3, 20),
+        )
+        cls.refund.action_post()
+        cls._dunning_pay(cls.inv_0, date(2026, 1, 20))
+        cls._dunning_pay(cls.inv_1, date(2026, 2, 20), amount=500)
+        cls.inv_2.action_dunning_pause("dispute")
+
+        # Reminders: sandbox for inv_0 (then paid in 5 days) and inv_1 (a
+        # partial payment 5 days later), WhatsApp for inv_2 (read, no payment).
+        channels = cls.env["dunning.channel"]
+        sandbox = channels.search(
+            [("company_id", "=", cls.company_a.id), ("channel_type", "=", "sandbox")]
+        )
+        whatsapp = channels.create(
+            {
+                "name": "WhatsApp",
+                "channel_type": "whatsapp",
+                "company_id": cls.company_a.id,
+            }
+        )
+        message = cls.env["dunning.communication"].create
+        for move, channel, sent, values in (
+            (cls.inv_0, sandbox, datetime(2026, 1, 15, 9), {"state": "sent"}),
+            (cls.inv_1, sandbox, datetime(2026, 2, 15, 9), {"state": "sent"}),
+            (
+                cls.inv_2,
+                whatsapp,
+                datetime(2026, 3, 10, 9),
+                {
+                    "state": "read",
+                    "delivered_date": datetime(2026, 3, 10, 9, 1),
+                    "read_date": datetime(2026, 3, 10, 10),
+                    "cost": 0.05,
+                },
+            ),
+        ):
+            message(
+                {
+                    "company_id": cls.company_a.id,
+                    "partner_id": move.partner_id.id,
+                    "move_ids": [(6, 0, move.ids)],
+                    "kind": "reminder",
+                    "channel": "whatsapp"
+                    if channel.channel_type == "whatsapp"
+                    else "email",
+                    "channel_id": channel.id,
+                    "sent_date": sent,
+                    "date": sent,
+                }
+                | values
+            )
+
+        cls.customer_b = cls.env["res.partner"].create(
+            {"name": "Company B customer", "company_id": cls.company_b.id}
+        )
+        cls.inv_b = (
+            cls.env["account.move"]
+            .with_company(cls.company_b)
+            .create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": cls.customer_b.id,
+                    "invoice_date": date(2026, 2, 1),
+                    "invoice_date_due": date(2026, 3, 3),
+                    "invoice_line_ids": [
+                        (0, 0, {"name": "Service", "price_unit": 5000, "tax_ids": []})
+                    ],
+                }
+            )
+        )
+        cls.inv_b.action_post()
+
+        # Promises: Ana kept hers (1,000), Bruno broke his (1,500); Chloé's is
+        # still open (due after the quarter); B's kept promise stays in B.
+        promise = cls.env["dunning.promise"].create
+        for partner, company, move, promised, grace, amount, state in (
+            (cls.ana, cls.company_a, cls.inv_0, 18, 21, 1000, "kept"),
+            (cls.bruno, cls.company_a, cls.inv_1, 60, 63, 1500, "broken"),
+            (cls.chloe, cls.company_a, cls.inv_2, 100, 103, 300, "open"),
+            (cls.customer_b, cls.company_b, cls.inv_b, 40, 43, 5000, "kept"),
+        ):
+            promise(
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "move_ids": [(6, 0, move.ids)],
+                    "promised_date": date(2026, 1, 1) + timedelta(days=promised - 1),
+                    "grace_date": date(2026, 1, 1) + timedelta(days=grace - 1),
+                    "promised_amount": amount,
+                    "residual_at_promise": amount,
+                    "state": state,
+                }
+            )
+        # Plans: one completed (last instalment 03-01), one broken (missed
+        # 03-15), one still active (ends in May).
+        for state, dues in (
+            ("completed", [(date(2026, 2, 1), "paid"), (date(2026, 3, 1), "paid")]),
+            ("broken", [(date(2026, 2, 15), "paid"), (date(2026, 3, 15), "missed")]),
+            ("active", [(date(2026, 3, 20), "paid"), (date(2026, 5, 20), "pending")]),
+        ):
+            cls.env["dunning.payment.plan"].create(
+                {
+                    "partner_id": cls.bruno.id,
+                    "company_id": cls.company_a.id,
+                    "state": state,
+                    "installment_ids": [
+                        (0, 0, {"date_due": due, "amount": 100, "state": paid})
+                        for due, paid in dues
+                    ],
+                }
+            )
+        # Ratings: 5 and 3 in A during the quarter, 1 in B.
+        for partner, company, rating in (
+            (cls.ana, cls.company_a, 5),
+            (cls.bruno, cls.company_a, 3),
+            (cls.customer_b, cls.company_b, 1),
+        ):
+            cls.env["dunning.feedback"].create(
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "rating": rating,
+                    "date": datetime(2026, 3, 30, 10),
+                }
+            )
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(NOW)
+class TestDunningKpi(KpiScenario):
+    def kpis(self, **kwargs):
+        return self.env["dunning.kpi"].get_kpis(*Q1, **kwargs)
+
+    def test_balances_in_company_currency(self):
+        kpis = self.kpis()
+        # Opening (2025-12-31): inv_0 1,000 + inv_old 400
+        self.assertAlmostEqual(kpis["opening_receivables"], 1400)
+        # Credit sales: inv_1 2,000 + inv_2 EUR 600 / 2 = 300 + inv_3 800 (the
+        # credit note lowers the receivables, not the sales)
+        self.assertAlmostEqual(kpis["credit_sales"], 3100)
+        # Collected: inv_0 1,000 + inv_1 500 (the credit note is no payment)
+        self.assertAlmostEqual(kpis["collected"], 1500)
+        # Closing: 1,400 + 3,100 - 1,500 - 200; or 1,500 + 300 + 800 + 400 - 200
+        self.assertAlmostEqual(kpis["receivables"], 2800)
+        self.assertAlmostEqual(kpis["current_receivables"], 800)  # inv_3
+        self.assertAlmostEqual(kpis["overdue_receivables"], 2200)  # 1,500+300+400
+        self.assertAlmostEqual(kpis["receivables_over_90"], 400)  # inv_old
+        self.assertAlmostEqual(kpis["unapplied_credits"], 200)
+        self.assertEqual(kpis["currency"], self.company_a.currency_id.name)
+
+    def test_dso_cei_and_rates(self):
+        kpis = self.kpis()
+        self.assertEqual(kpis["days"], 90)
+        self.assertAlmostEqual(kpis["dso"], 2800 / 3100 * 90)  # 81.3
+        self.assertAlmostEqual(kpis["best_possible_dso"], 800 / 3100 * 90)  # 23.2
+        self.assertAlmostEqual(kpis["add"], 2000 / 3100 * 90)  # 58.1
+        # Countback from 2,800: March sold 800 (31 days), February 300 (28),
+        # January 2,000 of which 1,700 are left: 31 + 28 + 1,700/2,000 x 31
+        self.assertAlmostEqual(kpis["dso_countback"], 31 + 28 + 1700 / 2000 * 31)
+        # (1,400 + 3,100 - 2,800) / (1,400 + 3,100 - 800) x 100
+        self.assertAlmostEqual(kpis["cei"], 1700 / 3700 * 100)
+        # 1,500 paid / (1,400 + 3,100)
+        self.assertAlmostEqual(kpis["collection_rate"], 1500 / 4500)
+        # open invoices 3,000: 2,200 overdue, 400 over 90 days
+        self.assertAlmostEqual(kpis["overdue_ratio"], 2200 / 3000)
+        self.assertAlmostEqual(kpis["at_risk_ratio"], 400 / 3000)
+        # first reminders in Q1: inv_0, inv_1, inv_2; only inv_0 paid in full
+        # within 7 days
+        self.assertAlmostEqual(kpis["first_reminder_cure_rate"], 1 / 3)
+        # invoices dated in Q1: inv_1, inv_2, inv_3; inv_2 disputed
+        self.assertAlmostEqual(kpis["dispute_rate"], 1 / 3)
+        # Ana settled inv_0 late on 01-20 and bought again (inv_3) on 03-15
+        self.assertEqual(kpis["retention_after_collection"], 1.0)
+        self.assertIn("credit sales", kpis["help"]["dso"][1])
+
+    def test_promises_plans_and_ratings(self):
+        kpis = self.kpis()
+        # came due in Q1: Ana's (kept, 1,000) and Bruno's (broken, 1,500)
+        self.assertEqual(kpis["promises_due"], 2)
+        self.assertEqual(kpis["promise_kept_rate"], 0.5)
+        self.assertAlmostEqual(kpis["promise_kept_rate_amount"], 1000 / 2500)
+        # ended in Q1: the completed and the broken plan
+        self.assertEqual(kpis["plans_ended"], 2)
+        self.assertEqual(kpis["plan_completion_rate"], 0.5)
+        # (5 + 3) / 2
+        self.assertEqual(kpis["csat"], 4.0)
+        b = self.kpis(company_ids=self.company_b.ids)
+        self.assertEqual((b["promise_kept_rate"], b["csat"]), (1.0, 1.0))
+
+    def test_channels(self):
+        channels = self.kpis()["channels"]
+        sandbox, whatsapp = channels["sandbox"], channels["whatsapp"]
+        self.assertEqual(
+            (sandbox["sent"], sandbox["delivered"], sandbox["paid_within_7_days"]),
+            (2, 2, 2),
+        )
+        # inv_0's 1,000 on 01-20 and inv_1's 500 on 02-20, each 5 days after
+        self.assertAlmostEqual(sandbox["amount_collected"], 1500)
+        self.assertEqual(sandbox["effectiveness"], 1.0)
+        self.assertIsNone(sandbox["collected_per_cost"], "nothing was charged")
+        self.assertEqual(
+            (whatsapp["sent"], whatsapp["delivered"], whatsapp["read"]), (1, 1, 1)
+        )
+        self.assertEqual(whatsapp["paid_within_7_days"], 0)
+        self.assertAlmostEqual(whatsapp["cost"], 0.05)
+        self.assertEqual(whatsapp["collected_per_cost"], 0.0)
+        self.assertEqual(channels["sms"]["sent"], 0)
+
+    def test_past_period_ignores_later_payments(self):
+        # On 2026-01-31 inv_0 was already paid, inv_1 (due 02-09) not yet due
+        # and unpaid: open = inv_old 400 + inv_1 2,000, current = 2,000
+        kpis = self.env["dunning.kpi"].get_kpis(date(2026, 1, 1), date(2026, 1, 31))
+        self.assertAlmostEqual(kpis["receivables"], 2400)
+        self.assertAlmostEqual(kpis["current_receivables"], 2000)
+        self.assertAlmostEqual(kpis["credit_sales"], 2000)
+        self.assertAlmostEqual(kpis["collected"], 1000)
+
+    def test_companies_never_mix(self):
+        a = self.kpis()
+        b = self.kpis(company_ids=self.company_b.ids)
+        self.assertAlmostEqual(b["credit_sales"], 5000)
+        self.assertAlmostEqual(b["receivables"], 5000)
+        self.assertEqual(b["channels"]["sandbox"]["sent"], 0)
+        self.assertEqual(self.company_a.currency_id, self.company_b.currency_id)
+        both = self.kpis(company_ids=(self.company_a | self.company_b).ids)
+        self.assertAlmostEqual(both["credit_sales"], 8100)
+        self.assertAlmostEqual(
+            both["companies"][self.company_a.id]["dso"], a["dso"], msg="A alone"
+        )
+        self.assertAlmostEqual(both["companies"][self.company_b.id]["dso"], 90.0)
+
+    def test_segment_filter(self):
+        segment = self.env["dunning.segment"].search(
+            [("company_id", "=", self.company_a.id)], limit=1
+        )
+        self.env.execute_query(
+            SQL(
+                "UPDATE res_partner SET dunning_segment_id = "
+                "jsonb_build_object(%s, %s) WHERE id = %s",
+                str(self.company_a.id),
+                segment.id,
+                self.ana.id,
+            )
+        )
+        kpis = self.kpis(segment_ids=segment.ids)
+        # Ana only: opening inv_0 1,000; sales inv_3 800; collected 1,000
+        self.assertAlmostEqual(kpis["opening_receivables"], 1000)
+        self.assertAlmostEqual(kpis["credit_sales"], 800)
+        self.assertAlmostEqual(kpis["receivables"], 800)
+        self.assertEqual(kpis["channels"]["whatsapp"]["sent"], 0)
+
+    def test_user_sees_only_their_companies(self):
+        Kpi = self.env["dunning.kpi"].with_user(self.dunning_user_a)
+        self.assertAlmostEqual(Kpi.get_kpis(*Q1)["credit_sales"], 3100)
+        with self.assertRaises(AccessError):
+            Kpi.get_kpis(*Q1, company_ids=self.company_b.ids)
+        with self.assertRaises(AccessError):
+            Kpi.get_dashboard(90)
+
+    def test_dashboard(self):
+        data = (
+            self.env["dunning.kpi"].with_user(self.dunning_manager_a).get_dashboard(90)
+        )
+        self.assertEqual(
+            (data["date_from"], data["date_to"]), ("2026-01-01", "2026-03-31")
+        )
+        # whole months: the three months before
+        self.assertEqual(
+            (data["previous_from"], data["previous_to"]), ("2025-10-01", "2025-12-31")
+        )
+        headline = {figure["key"]: figure for figure in data["headline"]}
+        self.assertAlmostEqual(headline["dso"]["value"], 2800 / 3100 * 90)
+        self.assertTrue(headline["dso"]["help"])
+        # Q4 2025 (92 days): 1,400 owed on 12-31 on sales of 400 + 1,000
+        self.assertAlmostEqual(headline["dso"]["previous"], 1400 / 1400 * 92)
+        self.assertEqual(len(data["trend"]["labels"]), 12)
+        self.assertEqual(data["trend"]["labels"][-1], "2026-03")
+        # March: 2,800 owed at its end on 800 of sales over 31 days
+        self.assertAlmostEqual(data["trend"]["dso"][-1], 2800 / 800 * 31)
+        # March CEI: opened at 1,400 + 2,000 - 1,000 + 300 - 500 = 2,200 (end of
+        # February); (2,200 + 800 - 2,800) / (2,200 + 800 - 800) x 100
+        self.assertAlmostEqual(data["trend"]["cei"][-1], 200 / 2200 * 100)
+        # Top customer at risk: Bruno, 400 + 1,500 - 200 (aged on the
+        # database's own date, after 2026-04-14: everything is overdue)
+        self.assertEqual(data["at_risk"][0]["partner_id"], self.bruno.id)
+
+
+@tagged("post_install", "-at_install")
+class TestDunningReports(DunningCommon):
+    """The reporting views age on the database's own date."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.today = cls.env.execute_query(SQL("SELECT CURRENT_DATE"))[0][0]
+        cls.customer = cls._dunning_customer("Dora")
+        cls.other = cls._dunning_customer("Emil")
+        # days overdue -> amount: one invoice per bucket, two in 31-60
+        cls.invoices = {
+            days: cls._dunning_invoice(
+                cls.customer, cls.today - timedelta(days=days), amount
+            )
+            for days, amount in (
+                (-5, 100),
+                (10, 200),
+                (40, 300),
+                (60, 350),
+                (61, 400),
+                (120, 500),
+            )
+        }
+        cls._dunning_pay(cls.invoices[120], cls.today, amount=125)
+        cls.refund = cls._create_invoice_one_line(
+            move_type="out_refund",
+            price_unit=50,
+            tax_ids=[],
+            partner_id=cls.other,
+            invoice_date=cls.today - timedelta(days=3),
+        )
+        cls.refund.action_post()
+        cls.env["dunning.report.aging"].flush_model()
+
+    def test_aging_buckets(self):
+        rows = self.env["dunning.report.aging"]._read_group(
+            [("partner_id", "=", self.customer.id)], ["bucket"], ["amount_residual:sum"]
+        )
+        self.assertEqual(
+            dict(rows),
+            {
+                "not_due": 100,
+                "1_30": 200,
+                "31_60": 650,  # 300 + 350 (60 days is still 31-60)
+                "61_90": 400,
+                "over_90": 375,  # 500 - 125 paid
+            },
+        )
+
+    def test_aging_by_bucket_and_month_and_credits(self):
+        Aging = self.env["dunning.report.aging"]
+        by_month = Aging._read_group(
+            [("partner_id", "in", (self.customer | self.other).ids)],
+            ["bucket", "invoice_date:month"],
+            ["amount_residual:sum"],
+        )
+        self.assertAlmostEqual(sum(amount for *_keys, amount in by_month), 1725 - 50)
+        credit = Aging.search([("partner_id", "=", self.other.id)])
+        self.assertEqual(credit.kind, "credit_note")
+        self.assertEqual(credit.amount_residual, -50)
+        self.assertEqual(credit[f"amount_{credit.bucket}"], -50)
+
+    def test_aging_respects_companies(self):
+        Aging = self.env["dunning.report.aging"].with_user(self.dunning_user_a)
+        self.assertEqual(Aging.search_count([("partner_id", "=", self.customer.id)]), 6)
+        self.assertFalse(Aging.search([("company_id", "=", self.company_b.id)]))
+
+    def test_recovery(self):
+        Recovery = self.env["dunning.report.recovery"]
+        rows = Recovery.search([("partner_id", "=", self.customer.id)])
+        # every invoice but the one not due yet went overdue
+        self.assertEqual(len(rows), 5)
+        paid = rows.filtered(lambda row: row.move_id == self.invoices[120])
+        self.assertEqual(
+            (paid.amount_overdue, paid.amount_recovered, paid.amount_open),
+            (500, 125, 375),
+        )
+        self.assertEqual(paid.state, "open")
