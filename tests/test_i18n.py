@@ -1,0 +1,58 @@
+"""The translation files load in Odoo: Odoo's importer reads the module from
+each entry's ``#. module:`` comment and fails the whole install on an entry
+without one (as a careless merge of two appended blocks leaves behind)."""
+
+import re
+
+import pytest
+
+from .conftest import ADDON
+
+PO_FILES = sorted((ADDON / "i18n").glob("*.po"))
+
+
+def _entries(path):
+    """The blocks of ``path`` (separated by blank lines) that hold a msgid,
+    with their line numbers."""
+    text = path.read_text(encoding="utf-8")
+    line = 1
+    for block in re.split(r"\n\s*\n", text):
+        if re.search(r'^msgid "(?!")|^msgid ""\n"', block, re.MULTILINE):
+            yield line, block
+        line += block.count("\n") + 2
+
+
+@pytest.mark.parametrize("path", PO_FILES, ids=lambda path: path.name)
+def test_every_entry_names_the_module(path):
+    missing = [
+        line
+        for line, block in _entries(path)
+        if "#. module: friendly_dunning" not in block
+    ]
+    assert not missing, f"entries without '#. module:' at lines {missing}"
+
+
+@pytest.mark.parametrize("path", PO_FILES, ids=lambda path: path.name)
+def test_one_entry_per_message(path):
+    seen = {}
+    duplicates = []
+    for line, block in _entries(path):
+        if block.count("\nmsgid ") + block.startswith("msgid ") > 1:
+            duplicates.append(line)
+            continue
+        key = re.search(
+            r"^(msgctxt .*\n)?msgid (.*?)\nmsgstr", block, re.MULTILINE | re.DOTALL
+        )
+        if key and key.group(0) in seen:
+            duplicates.append(line)
+        elif key:
+            seen[key.group(0)] = line
+    assert not duplicates, f"merged or repeated entries at lines {duplicates}"
+
+
+@pytest.mark.parametrize("path", PO_FILES, ids=lambda path: path.name)
+def test_every_message_is_translated(path):
+    untranslated = [
+        line for line, block in _entries(path) if block.rstrip().endswith('msgstr ""')
+    ]
+    assert not untranslated, f"empty translations at lines {untranslated}"
