@@ -162,6 +162,16 @@ class DunningPaymentPlan(models.Model):
                 ) or self.env._("New")
         return super().create(vals_list)
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_running(self):
+        if any(plan.state in ("proposed", "active") for plan in self):
+            raise UserError(
+                self.env._(
+                    "A running payment plan keeps its invoices paused: cancel it "
+                    "instead of deleting it."
+                )
+            )
+
     # ------------------------------------------------------------------
     # The contract used by the customer page and replies
     # ------------------------------------------------------------------
@@ -1005,6 +1015,13 @@ class DunningPaymentPlanInstallment(models.Model):
     _amount_positive = models.Constraint(
         "CHECK(amount >= 0)", "An instalment cannot be negative."
     )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_only_draft(self):
+        if any(line.plan_id.state != "draft" for line in self):
+            raise UserError(
+                self.env._("Only the instalments of a draft plan can be removed.")
+            )
 
     @api.model
     def _dunning_send_reminders(self):

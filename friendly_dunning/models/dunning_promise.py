@@ -116,6 +116,16 @@ class DunningPromise(models.Model):
             promise._dunning_start()
         return promises
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_open(self):
+        if any(promise.state == "open" for promise in self):
+            raise UserError(
+                self.env._(
+                    "An open promise keeps its invoices paused: cancel it instead "
+                    "of deleting it."
+                )
+            )
+
     # ------------------------------------------------------------------
     # The contract used by the customer page and replies
     # ------------------------------------------------------------------

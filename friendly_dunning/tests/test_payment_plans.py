@@ -290,6 +290,10 @@ class TestPaymentPlans(PlanCommon):
         plan.action_activate()
         self.assertEqual(plan.state, "active")
         self.assertEqual(self.paula_moves.mapped("dunning_pause_reason"), ["plan"] * 2)
+        with self.assertRaises(UserError):
+            plan.installment_ids[0].unlink()
+        with self.assertRaises(UserError):
+            plan.unlink()
         plan.action_cancel()
         self.assertEqual(plan.state, "cancelled")
         self.assertFalse(any(self.paula_moves.mapped("dunning_pause_reason")))

@@ -165,6 +165,8 @@ class TestPromises(PlanCommon):
         self.assertAlmostEqual(promise.promised_amount, 300.0)
         self.assertEqual(self.paula_old.dunning_pause_reason, "promise")
         self.assertFalse(self.paula_new.dunning_pause_reason)
+        with self.assertRaises(UserError):
+            promise.unlink()
         promise.with_user(self.dunning_user_a).action_cancel()
         self.assertEqual(promise.state, "cancelled")
         self.assertFalse(self.paula_old.dunning_pause_reason)
