@@ -818,7 +818,7 @@ class DunningPaymentPlan(models.Model):
         self.env["account.move"].invalidate_model(["dunning_thanked"])
 
     # ------------------------------------------------------------------
-    # The daily job
+    # The scheduled job
     # ------------------------------------------------------------------
 
     @api.model
@@ -1039,50 +1039,66 @@ class DunningPaymentPlanInstallment(models.Model):
             ("reminded_on_date", "=", False),
             ("date_due", "=", today),
         ]
-        while True:
-            batch = self.search(domain, limit=CRON_BATCH).try_lock_for_update()
-            if not batch:
-                return
+        # A fixed list: instalments held by the sending window stay due, and
+        # must not be picked up again within this run.
+        due = self.search(domain)
+        for start in range(0, len(due), CRON_BATCH):
+            batch = due[start : start + CRON_BATCH].try_lock_for_update()
             batch._dunning_remind(today)
             self.env["dunning.payment.plan"]._dunning_commit_progress(
-                len(batch), self.search_count(domain)
+                len(batch), len(due) - start - len(batch)
             )
 
     def _dunning_remind(self, today):
-        by_company = self.grouped("company_id")
-        for company, lines in by_company.items():
-            requests = []
-            for line in lines:
-                requests.append(
-                    {
-                        "partner": line.plan_id.partner_id,
-                        "moves": line.plan_id.move_ids,
-                        "kind": "installment",
-                        "installment": line,
-                        "on_date": line.date_due == today,
-                    }
-                )
-            self._dunning_queue(company, requests)
-        self.filtered(lambda line: line.date_due == today).write(
-            {"reminded_before": True, "reminded_on_date": True}
-        )
-        (self - self.filtered(lambda line: line.date_due == today)).write(
-            {"reminded_before": True}
-        )
+        """Queue the reminders of these instalments; those held by quiet hours,
+        quiet days or the frequency cap wait for a later run."""
+        done = self.browse()
+        for company, lines in self.grouped("company_id").items():
+            requests = [
+                {
+                    "partner": line.plan_id.partner_id,
+                    "moves": line.plan_id.move_ids,
+                    "kind": "installment",
+                    "installment": line,
+                    "on_date": line.date_due == today,
+                }
+                for line in lines
+            ]
+            held = self._dunning_queue(company, requests, respect_hold=True)
+            done |= lines.filtered(lambda line, held=held: line not in held)
+        on_date = done.filtered(lambda line: line.date_due == today)
+        on_date.write({"reminded_before": True, "reminded_on_date": True})
+        (done - on_date).write({"reminded_before": True})
 
     @api.model
-    def _dunning_queue(self, company, requests):
+    def _dunning_queue(self, company, requests, respect_hold=False):
         """Queue one message per request through the engine's routing and
         outbox. A request names the partner, the invoices, the kind, and either
-        the policy texts (``texts``) or the instalment it reminds of."""
+        the policy texts (``texts``) or the instalment it reminds of.
+
+        With ``respect_hold``, the engine's quiet hours, quiet days and
+        frequency cap apply; returns the instalments of the requests held."""
         planner = _Planner(self.env, company, fields.Datetime.now())
         partners = self.env["res.partner"].union(*(r["partner"] for r in requests))
         contacts = planner._collections_contacts(partners)
         reach = planner._reach(partners, contacts.values())
+        if respect_hold:
+            sent_today, sent_week = planner._recent_counts(partners)
+            quiet_day = planner._is_quiet_day()
         empty_step = self.env["dunning.step"]
         decisions = []
+        held = self.browse()
         for request in requests:
             partner = request["partner"]
+            contact = contacts[partner.id]
+            if respect_hold:
+                reason = planner._hold_reason(
+                    partner, contact, sent_today, sent_week, quiet_day
+                )
+                if reason and "hold" in reason:
+                    held |= request.get("installment", self.browse())
+                if reason:
+                    continue
             policy = partner.with_company(company).sudo().dunning_policy_id
             first_step = policy.step_ids.sorted("offset_days")[:1]
             channels = (first_step._channel_preference() if first_step else []) or [
@@ -1090,16 +1106,14 @@ class DunningPaymentPlanInstallment(models.Model):
             ]
             decision = {
                 "partner": partner,
-                "contact": contacts[partner.id],
+                "contact": contact,
                 "moves": request["moves"],
                 "steps": {},
                 "step": empty_step,
                 "kind": request["kind"],
             }
             decision.update(
-                planner._route(
-                    empty_step, partner, contacts[partner.id], reach, channels
-                )
+                planner._route(empty_step, partner, contact, reach, channels)
             )
             if "channel" not in decision:
                 continue
@@ -1112,7 +1126,7 @@ class DunningPaymentPlanInstallment(models.Model):
                 decisions.append(decision)
         if decisions:
             planner.queue(decisions)
-        return len(decisions)
+        return held
 
     @api.model
     def _dunning_render_reminder(self, planner, decision, request):

@@ -252,7 +252,7 @@ class DunningPromise(models.Model):
 
     def _dunning_check_kept(self, late=False):
         """Promises whose amount has been paid are kept; a payment after the
-        grace date no longer keeps them, unless ``late`` (the daily job judging
+        grace date no longer keeps them, unless ``late`` (the scheduled job judging
         what the payments of the last day did)."""
         today = fields.Date.context_today(self)
         kept = self.filtered(

@@ -270,6 +270,18 @@ class TestPaymentPlans(PlanCommon):
         self.assertEqual(len(reminders), 2)
         self.assertTrue(any("due today" in message.body for message in reminders))
 
+    def test_instalment_reminders_wait_for_the_sending_window(self):
+        plan = self.Plan._dunning_propose(self.paula, self.paula_moves, 2, days(3))
+        first = plan.installment_ids.sorted("date_due")[0]
+        with freeze_time(NOW.replace(hour=23)):
+            self.Plan._cron_dunning_plans()
+        self.assertFalse(self._messages(self.paula, "installment"))
+        self.assertFalse(first.reminded_before)
+        with freeze_time(NOW.replace(hour=9)):
+            self.Plan._cron_dunning_plans()
+        self.assertEqual(len(self._messages(self.paula, "installment")), 1)
+        self.assertTrue(first.reminded_before)
+
     def test_accountant_draws_up_a_plan(self):
         plan = self.Plan.with_user(self.dunning_user_a).create(
             {

@@ -133,7 +133,7 @@ class TestPromises(PlanCommon):
             {self.paula.id: 1, self.oscar.id: 1},
         )
 
-    def test_the_daily_job_is_idempotent(self):
+    def test_the_scheduled_job_is_idempotent(self):
         promise = self.Promise._dunning_promise(self.paula, self.paula_moves, days(1))
         with freeze_time(NOW + timedelta(days=2 + self.grace)):
             Plan = self.env["dunning.payment.plan"]
