@@ -126,6 +126,6 @@ class TestSegmentation(DunningCommon):
         for _i in range(3):
             self._dunning_invoice(self._dunning_customer(f"More {_i}"), TODAY)
         self.env.cr.flush()
-        # One more than before promises existed: their broken count, in one query.
+        # Facts, broken promises, segments, attributes, stale rows, new rows.
         with self.assertQueryCount(6):
             Partner._dunning_refresh_segmentation(companies=self.company_a)
