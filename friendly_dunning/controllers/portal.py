@@ -162,6 +162,10 @@ class DunningPortal(PortalAccount):
             "error": error,
             "done": self._dunning_done_message(env, extra.pop("done", None)),
             "channels": CHANNELS,
+            "csrf": request.csrf_token(),
+            "pause_labels": dict(
+                moves._fields["dunning_pause_reason"]._description_selection(env)
+            ),
             "best_times": list(
                 request.env["res.partner"]
                 ._fields["dunning_best_time"]
