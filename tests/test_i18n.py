@@ -37,7 +37,9 @@ def test_one_entry_per_message(path):
     seen = {}
     duplicates = []
     for line, block in _entries(path):
-        if block.count("\nmsgid ") + block.startswith("msgid ") > 1:
+        msgids = len(re.findall(r"^msgid ", block, re.MULTILINE))
+        msgstrs = len(re.findall(r"^msgstr ", block, re.MULTILINE))
+        if msgids != 1 or msgstrs != 1:
             duplicates.append(line)
             continue
         key = re.search(
