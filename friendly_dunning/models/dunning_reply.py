@@ -6,6 +6,10 @@ from odoo.tools import html_escape
 
 from ..tools.intents import detect_intent
 
+# The "I have already paid" form of the customer's page
+# (views/portal_templates.xml).
+PAYMENT_REPORT_ANCHOR = "dunning_report_payment"
+
 
 class DunningReply(models.AbstractModel):
     """What a customer's reply to a reminder sets in motion."""
@@ -123,9 +127,22 @@ class DunningReply(models.AbstractModel):
         )
 
     def _on_paid(self, partner, invoices, channel):
+        """Pause, and answer with the form of the customer's page where they
+        tell us when and how they paid (with the receipt)."""
         invoices.filtered(lambda m: not m.dunning_pause_reason).action_dunning_pause(
             "payment_reported"
         )
+        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        link = partner.with_company(company)._dunning_portal_url()
+        lang = partner.lang or "en_US"
+        text = self.with_context(lang=lang).env._(
+            "Thank you for letting us know, %(name)s! We have paused our reminders "
+            "while we check. Tell us when and how you paid, and add the receipt "
+            "if you have it, here: %(link)s",
+            name=partner.name,
+            link=f"{link}#{PAYMENT_REPORT_ANCHOR}",
+        )
+        self._answer(partner, invoices, channel, company, text)
         self._activity(partner, self.env._("Check the payment the customer reported"))
 
     def _on_dispute(self, partner, invoices, channel):

@@ -453,6 +453,33 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
         self.assertEqual(answer.state, "sent")
         self.assertEqual(answer.provider_message_id, "wamid.1")
 
+    def test_already_paid_pauses_and_sends_the_link_to_report_it(self):
+        self.assertEqual(self._reply("Ya pagué ayer", "wamid.in.4"), "paid")
+        self.invoice.invalidate_recordset()
+        self.assertEqual(self.invoice.dunning_pause_reason, "payment_reported")
+        [sent] = self.fake.sent()
+        self.assertEqual(sent["type"], "text", "inside the window opened by the reply")
+        body = sent["text"]["body"]
+        self.assertIn("paused", body)
+        # The customer's signed page, opened on the "I have already paid" form.
+        link = body.rsplit(" ", 1)[1]
+        self.assertTrue(link.endswith("#dunning_report_payment"), link)
+        token = link.rsplit("/collections/", 1)[1].split("#", 1)[0]
+        self.assertEqual(
+            self.env["res.partner"]._dunning_portal_check_token(token)[0],
+            self.customer,
+        )
+        page = self.url_open(link.split("#", 1)[0])
+        self.assertEqual(page.status_code, 200)
+        self.assertIn('id="dunning_report_payment"', page.text)
+        answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
+        self.assertEqual(answer.state, "sent")
+        self.assertEqual(answer.move_ids, self.invoice)
+        self.assertEqual(
+            self.customer.activity_ids.mapped("summary"),
+            ["Check the payment the customer reported"],
+        )
+
     def test_no_invoice_gets_the_pdf_in_the_same_chat(self):
         self.assertEqual(
             self._reply("I didn't get the invoice", "wamid.in.2"), "no_invoice"
