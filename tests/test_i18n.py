@@ -58,3 +58,11 @@ def test_every_message_is_translated(path):
         line for line, block in _entries(path) if block.rstrip().endswith('msgstr ""')
     ]
     assert not untranslated, f"empty translations at lines {untranslated}"
+
+
+@pytest.mark.parametrize("path", PO_FILES, ids=lambda path: path.name)
+def test_odoo_can_parse_the_file(path):
+    """Odoo reads the files with polib: one syntax error (a ``msgstr`` line
+    repeated by a merge) drops every translation of the language."""
+    polib = pytest.importorskip("polib")
+    assert polib.pofile(str(path))

@@ -2,6 +2,7 @@
 
 import bisect
 import copy
+import itertools
 import json
 import random
 import threading
@@ -506,15 +507,53 @@ class LateClock(FakeClock):
 @pytest.mark.parametrize("late", [0.0, 0.0004, 0.003])
 def test_window_limiter_holds_the_cap_and_makes_up_for_late_wakeups(late):
     clock = LateClock(late)
-    limiter = wa.WindowRateLimiter(80, burst=2, clock=clock, sleep=clock.sleep)
+    limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
     times = []
     for _ in range(2000):
         assert limiter.acquire()
         times.append(clock())
     assert most_in_any_second(times) <= 80
-    # The plain bucket with a burst of one would lose every late wake-up:
-    # 2000 sends at 80/s take 25 s; oversleeping must not stretch that much.
+    # Spacing each grant a full interval after the one before would lose
+    # every late wake-up: 2000 sends at 80/s take 25 s; oversleeping must not
+    # stretch that much.
     assert times[-1] - times[0] < (2000 - 1) / 80 + 0.5
+
+
+def test_window_limiter_spaces_grants_evenly():
+    clock = FakeClock()
+    limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(400):
+        assert limiter.acquire()
+        times.append(clock())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 1 / 80 - 1e-9, "no two sends closer than 1/rate"
+    assert times[-1] - times[0] == pytest.approx(399 / 80), "at the full rate"
+    # After a pause, sending starts at once, and spaced again.
+    clock.now += 5
+    start = clock()
+    assert limiter.acquire() and clock() == start
+    assert limiter.acquire() and clock() - start == pytest.approx(1 / 80)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_window_limiter_survives_the_way_to_the_wire(seed):
+    """Sends reach the provider a little after their grant, each with its own
+    delay (thread scheduling, the request being built). Bunched grants let
+    87 arrivals into one second at 80/s; evenly spaced ones, with delays
+    that vary by less than an interval, let at most one more than the rate,
+    and then only when the schedule is full."""
+    rng = random.Random(seed)
+    clock = LateClock(0.0004)
+    limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
+    grants, arrivals = [], []
+    for _ in range(1600):
+        assert limiter.acquire()
+        grants.append(clock())
+        arrivals.append(clock() + rng.uniform(0, 0.005))
+    assert most_in_any_second(grants) <= 80
+    assert most_in_any_second(arrivals) <= 81
+    assert grants[-1] - grants[0] < (1600 - 1) / 80 + 0.05
 
 
 def test_window_limiter_history_and_threads():

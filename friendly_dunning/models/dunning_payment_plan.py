@@ -139,6 +139,14 @@ class DunningPaymentPlan(models.Model):
         help="When the plan was completed, broken, rejected or cancelled.",
     )
     note = fields.Text()
+    thank_you_pending = fields.Boolean(
+        string="Thank-you waiting",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The plan is completed; its thank-you waits for the sending window "
+        "(quiet hours, quiet days, how many messages a customer gets).",
+    )
 
     _discount_range = models.Constraint(
         "CHECK(discount_percent >= 0 AND discount_percent < 100)",
@@ -791,22 +799,14 @@ class DunningPaymentPlan(models.Model):
         )
 
     def _dunning_queue_thank_you(self):
-        """Thank the customer through the channel the engine would use."""
+        """Thank the customer through the channel the engine would use, now
+        if the sending window allows it, otherwise from the scheduled job."""
         self.ensure_one()
         policy = self.partner_id.with_company(self.company_id).sudo().dunning_policy_id
         if not policy.thank_you:
             return
-        self.env["dunning.payment.plan.installment"]._dunning_queue(
-            self.company_id,
-            [
-                {
-                    "partner": self.partner_id,
-                    "moves": self.move_ids,
-                    "kind": "thank_you",
-                    "texts": (policy, "thank_you_subject", "thank_you_body"),
-                }
-            ],
-        )
+        self.thank_you_pending = True
+        self._dunning_send_thank_you()
         # The engine's own thank-you would repeat ours; bookkeeping column
         # written like the engine does, without re-synchronising the invoices.
         self.env.execute_query(
@@ -816,6 +816,31 @@ class DunningPaymentPlan(models.Model):
             )
         )
         self.env["account.move"].invalidate_model(["dunning_thanked"])
+
+    def _dunning_send_thank_you(self):
+        """Queue the pending thank-yous of these plans whose customers the
+        sending window lets us reach now; the others stay pending. Clearing
+        the flag in the same transaction as queueing sends each one once."""
+        Installment = self.env["dunning.payment.plan.installment"]
+        for company, plans in (
+            self.filtered("thank_you_pending").grouped("company_id").items()
+        ):
+            requests = []
+            for plan in plans:
+                policy = plan.partner_id.with_company(company).sudo().dunning_policy_id
+                if policy.thank_you:
+                    requests.append(
+                        {
+                            "partner": plan.partner_id,
+                            "moves": plan.move_ids,
+                            "kind": "thank_you",
+                            "texts": (policy, "thank_you_subject", "thank_you_body"),
+                            "plan": plan,
+                        }
+                    )
+            held = Installment._dunning_queue(company, requests, respect_hold=True)
+            waiting = self.browse().union(*(request["plan"] for request in held))
+            (plans - waiting).thank_you_pending = False
 
     # ------------------------------------------------------------------
     # The scheduled job
@@ -828,6 +853,17 @@ class DunningPaymentPlan(models.Model):
         self.env["dunning.promise"].sudo()._dunning_expire()
         self.sudo()._dunning_break_overdue()
         self.env["dunning.payment.plan.installment"].sudo()._dunning_send_reminders()
+        self.sudo()._dunning_send_pending_thank_yous()
+
+    @api.model
+    def _dunning_send_pending_thank_yous(self):
+        pending = self.search([("thank_you_pending", "=", True)])
+        for start in range(0, len(pending), CRON_BATCH):
+            batch = pending[start : start + CRON_BATCH].try_lock_for_update()
+            # Another worker may have sent some since the search.
+            batch.invalidate_recordset(["thank_you_pending"])
+            batch._dunning_send_thank_you()
+            self._dunning_commit_progress(len(batch), len(pending) - start - len(batch))
 
     def _dunning_grace_days(self):
         self.ensure_one()
@@ -1065,7 +1101,9 @@ class DunningPaymentPlanInstallment(models.Model):
                 for line in lines
             ]
             held = self._dunning_queue(company, requests, respect_hold=True)
-            done |= lines.filtered(lambda line, held=held: line not in held)
+            done |= lines - self.browse().union(
+                *(request["installment"] for request in held)
+            )
         on_date = done.filtered(lambda line: line.date_due == today)
         on_date.write({"reminded_before": True, "reminded_on_date": True})
         (done - on_date).write({"reminded_before": True})
@@ -1077,7 +1115,9 @@ class DunningPaymentPlanInstallment(models.Model):
         the policy texts (``texts``) or the instalment it reminds of.
 
         With ``respect_hold``, the engine's quiet hours, quiet days and
-        frequency cap apply; returns the instalments of the requests held."""
+        frequency cap apply; returns the requests held, to try again later.
+        A request that no channel reaches is recorded as a failed message
+        with the reason, like the engine records unreachable customers."""
         planner = _Planner(self.env, company, fields.Datetime.now())
         partners = self.env["res.partner"].union(*(r["partner"] for r in requests))
         contacts = planner._collections_contacts(partners)
@@ -1087,23 +1127,10 @@ class DunningPaymentPlanInstallment(models.Model):
             quiet_day = planner._is_quiet_day()
         empty_step = self.env["dunning.step"]
         decisions = []
-        held = self.browse()
+        held = []
         for request in requests:
             partner = request["partner"]
             contact = contacts[partner.id]
-            if respect_hold:
-                reason = planner._hold_reason(
-                    partner, contact, sent_today, sent_week, quiet_day
-                )
-                if reason and "hold" in reason:
-                    held |= request.get("installment", self.browse())
-                if reason:
-                    continue
-            policy = partner.with_company(company).sudo().dunning_policy_id
-            first_step = policy.step_ids.sorted("offset_days")[:1]
-            channels = (first_step._channel_preference() if first_step else []) or [
-                "email"
-            ]
             decision = {
                 "partner": partner,
                 "contact": contact,
@@ -1112,18 +1139,31 @@ class DunningPaymentPlanInstallment(models.Model):
                 "step": empty_step,
                 "kind": request["kind"],
             }
+            if respect_hold:
+                reason = planner._hold_reason(
+                    partner, contact, sent_today, sent_week, quiet_day
+                )
+                if reason and "hold" in reason:
+                    held.append(request)
+                    continue
+                if reason:
+                    decisions.append(decision | reason)
+                    continue
+            policy = partner.with_company(company).sudo().dunning_policy_id
+            first_step = policy.step_ids.sorted("offset_days")[:1]
+            channels = (first_step._channel_preference() if first_step else []) or [
+                "email"
+            ]
             decision.update(
                 planner._route(empty_step, partner, contact, reach, channels)
             )
-            if "channel" not in decision:
-                continue
-            if "texts" in request:
-                decision["texts"] = request["texts"]
-                planner._render([decision])
-            else:
-                self._dunning_render_reminder(planner, decision, request)
             if "channel" in decision:
-                decisions.append(decision)
+                if "texts" in request:
+                    decision["texts"] = request["texts"]
+                    planner._render([decision])
+                else:
+                    self._dunning_render_reminder(planner, decision, request)
+            decisions.append(decision)
         if decisions:
             planner.queue(decisions)
         return held

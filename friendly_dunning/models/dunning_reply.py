@@ -6,6 +6,10 @@ from odoo.tools import html_escape
 
 from ..tools.intents import detect_intent
 
+# The "I have already paid" form of the customer's page
+# (views/portal_templates.xml).
+PAYMENT_REPORT_ANCHOR = "dunning_report_payment"
+
 
 class DunningReply(models.AbstractModel):
     """What a customer's reply to a reminder sets in motion."""
@@ -123,9 +127,22 @@ class DunningReply(models.AbstractModel):
         )
 
     def _on_paid(self, partner, invoices, channel):
+        """Pause, and answer with the form of the customer's page where they
+        tell us when and how they paid (with the receipt)."""
         invoices.filtered(lambda m: not m.dunning_pause_reason).action_dunning_pause(
             "payment_reported"
         )
+        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        link = partner.with_company(company)._dunning_portal_url()
+        lang = partner.lang or "en_US"
+        text = self.with_context(lang=lang).env._(
+            "Thank you for letting us know, %(name)s! We have paused our reminders "
+            "while we check. Tell us when and how you paid, and add the receipt "
+            "if you have it, here: %(link)s",
+            name=partner.name,
+            link=f"{link}#{PAYMENT_REPORT_ANCHOR}",
+        )
+        self._answer(partner, invoices, channel, company, text)
         self._activity(partner, self.env._("Check the payment the customer reported"))
 
     def _on_dispute(self, partner, invoices, channel):
@@ -217,7 +234,27 @@ class DunningReply(models.AbstractModel):
         message._dunning_send()
 
     def _on_help(self, partner, invoices, channel):
-        """Answered at once by the webhook with how to opt out."""
+        """Answer with the replies we understand and the link to the
+        customer's page. By SMS the webhook's own answer (the carrier's HELP
+        text) says it already."""
+        if channel == "sms":
+            return
+        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        link = partner.with_company(company)._dunning_portal_url()
+        lang = partner.lang or "en_US"
+        text = self.with_context(lang=lang).env._(
+            "Hi %(name)s, this is %(company)s, about your invoices. You can "
+            "reply:\n"
+            '- "I already paid" if you have paid, and we pause the reminders\n'
+            '- "I need more time" to propose a payment plan\n'
+            "- STOP to receive no more messages\n"
+            "Or just write to us and someone will answer. To see and pay your "
+            "invoices: %(link)s",
+            name=partner.name,
+            company=company.name,
+            link=link,
+        )
+        self._answer(partner, invoices, channel, company, text)
 
     def _on_other(self, partner, invoices, channel):
         self._activity(partner, self.env._("Answer the customer's reply"))

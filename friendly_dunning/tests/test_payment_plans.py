@@ -282,6 +282,63 @@ class TestPaymentPlans(PlanCommon):
         self.assertEqual(len(self._messages(self.paula, "installment")), 1)
         self.assertTrue(first.reminded_before)
 
+    def test_a_thank_you_waits_for_the_sending_window_and_goes_once(self):
+        plan = self.Plan._dunning_propose(self.paula, self.paula_moves, 2, days(2))
+        with freeze_time(NOW.replace(hour=23)):
+            self._dunning_pay(self.paula_old, TODAY)
+            self._dunning_pay(self.paula_new, TODAY)
+            self._settle_payments()
+            self.assertEqual(plan.state, "completed")
+            self.assertFalse(self._messages(self.paula, "thank_you"), "quiet hours")
+            self.assertTrue(plan.thank_you_pending)
+            self.Plan._cron_dunning_plans()
+            self.assertFalse(self._messages(self.paula, "thank_you"))
+        with freeze_time(NOW + timedelta(days=1)):
+            self.Plan._cron_dunning_plans()
+            self.Plan._cron_dunning_plans()
+        thanks = self._messages(self.paula, "thank_you")
+        self.assertEqual(len(thanks), 1)
+        self.assertEqual(thanks.state, "queued")
+        self.assertEqual(thanks.move_ids, self.paula_moves)
+        self.assertIn("Paula", thanks.body)
+        self.assertFalse(plan.thank_you_pending)
+
+    def test_a_thank_you_respects_the_daily_cap(self):
+        self.company_a.dunning_max_per_day = 1
+        plan = self.Plan._dunning_propose(self.paula, self.paula_moves, 2, days(2))
+        self.Plan._cron_dunning_plans()
+        self.assertEqual(len(self._messages(self.paula, "installment")), 1)
+        self._dunning_pay(self.paula_old, TODAY)
+        self._dunning_pay(self.paula_new, TODAY)
+        self._settle_payments()
+        self.assertEqual(plan.state, "completed")
+        self.assertFalse(self._messages(self.paula, "thank_you"), "one a day")
+        self.assertTrue(plan.thank_you_pending)
+        with freeze_time(NOW + timedelta(days=1)):
+            self.Plan._cron_dunning_plans()
+        self.assertEqual(len(self._messages(self.paula, "thank_you")), 1)
+        self.assertFalse(plan.thank_you_pending)
+
+    def test_an_unreachable_customer_is_recorded_once_per_reminder(self):
+        self.paula.email = False
+        plan = self.Plan._dunning_propose(self.paula, self.paula_moves, 2, days(3))
+        first = plan.installment_ids.sorted("date_due")[0]
+        self.Plan._cron_dunning_plans()
+        self.Plan._cron_dunning_plans()
+        failed = self._messages(self.paula, "installment")
+        self.assertEqual(len(failed), 1, "recorded once, not at every run")
+        self.assertEqual(failed.state, "failed")
+        self.assertIn("No channel", failed.error_message)
+        self.assertIn("e-mail: no valid address", failed.error_message)
+        self.assertEqual(failed.move_ids, self.paula_moves)
+        self.assertTrue(first.reminded_before)
+        # The reminder on the day is a message of its own, failed in turn.
+        with freeze_time(NOW + timedelta(days=3)):
+            self.Plan._cron_dunning_plans()
+            self.Plan._cron_dunning_plans()
+        failed = self._messages(self.paula, "installment")
+        self.assertEqual(failed.mapped("state"), ["failed", "failed"])
+
     def test_accountant_draws_up_a_plan(self):
         plan = self.Plan.with_user(self.dunning_user_a).create(
             {

@@ -1,10 +1,12 @@
 import json
+import re
 from datetime import date, timedelta
 from unittest.mock import patch
 
 from odoo import fields, sql_db
 from odoo.tests import HttpCase, freeze_time, tagged
 
+from ..tools.intents import detect_intent
 from ..tools.whatsapp_cloud import WhatsAppCloudClient, WhatsAppError
 from .common import DunningCommon
 from .fake_graph import PHONE_NUMBER_ID, TOKEN, WABA_ID, FakeGraph, template
@@ -452,6 +454,65 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
         answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
         self.assertEqual(answer.state, "sent")
         self.assertEqual(answer.provider_message_id, "wamid.1")
+
+    def test_already_paid_pauses_and_sends_the_link_to_report_it(self):
+        self.assertEqual(self._reply("Ya pagué ayer", "wamid.in.4"), "paid")
+        self.invoice.invalidate_recordset()
+        self.assertEqual(self.invoice.dunning_pause_reason, "payment_reported")
+        [sent] = self.fake.sent()
+        self.assertEqual(sent["type"], "text", "inside the window opened by the reply")
+        body = sent["text"]["body"]
+        self.assertIn("paused", body)
+        # The customer's signed page, opened on the "I have already paid" form.
+        link = body.rsplit(" ", 1)[1]
+        self.assertTrue(link.endswith("#dunning_report_payment"), link)
+        token = link.rsplit("/collections/", 1)[1].split("#", 1)[0]
+        self.assertEqual(
+            self.env["res.partner"]._dunning_portal_check_token(token)[0],
+            self.customer,
+        )
+        page = self.url_open(link.split("#", 1)[0])
+        self.assertEqual(page.status_code, 200)
+        self.assertIn('id="dunning_report_payment"', page.text)
+        answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
+        self.assertEqual(answer.state, "sent")
+        self.assertEqual(answer.move_ids, self.invoice)
+        self.assertEqual(
+            self.customer.activity_ids.mapped("summary"),
+            ["Check the payment the customer reported"],
+        )
+
+    def test_help_on_whatsapp_says_what_to_reply_in_the_customers_language(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"]._load_module_terms(
+            ["friendly_dunning"], ["es_ES"], overwrite=True
+        )
+        self.customer.lang = "es_ES"
+        self.assertEqual(self._reply("¿Qué puedo responder?", "wamid.in.5"), "help")
+        [sent] = self.fake.sent()
+        self.assertEqual(sent["type"], "text")
+        body = sent["text"]["body"]
+        self.assertIn("Hola Maria", body)
+        self.assertIn(f"/collections/{self.customer.id}-{self.company_a.id}-", body)
+        # Each reply it suggests does what it says.
+        suggested = {
+            detect_intent(phrase)[0]
+            for phrase in re.findall(r'"([^"]+)"', body) + ["STOP"]
+        }
+        self.assertEqual(suggested, {"paid", "more_time", "stop"}, body)
+        answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
+        self.assertEqual(answer.state, "sent")
+        self.invoice.invalidate_recordset()
+        self.assertFalse(self.invoice.dunning_pause_reason)
+        self.assertFalse(self.customer.activity_ids)
+        # By SMS the webhook's TwiML answers HELP: nothing is sent twice.
+        self.env["dunning.reply"]._handle(
+            self.company_a, "+34612345678", "HELP", channel="sms", provider_id="SM1"
+        )
+        self.assertEqual(
+            self.env["dunning.communication"].search_count([("kind", "=", "answer")]),
+            1,
+        )
 
     def test_no_invoice_gets_the_pdf_in_the_same_chat(self):
         self.assertEqual(

@@ -128,9 +128,32 @@ DEFAULT_RULES = [
         r"\bsair da lista\b",
     ),
     _rule(START, "en", _keyword("start|unstop"), _leading("unstop")),
-    _rule(HELP, "en", _keyword("help|info")),
-    _rule(HELP, "es", _keyword("ayuda|informacion")),
-    _rule(HELP, "pt", _keyword("ajuda|informacao|socorro")),
+    # Asking what one can do: answered with the replies we understand. Any
+    # other intent in the same reply wins ("help, I was charged twice").
+    _rule(
+        HELP,
+        "en",
+        _keyword("help|info|menu|options"),
+        r"\b(i|we) need (some )?help\b",
+        r"\bwhat can (i|we) (reply|answer|say|do)\b",
+        r"\bhow does (this|it) work\b",
+    ),
+    _rule(
+        HELP,
+        "es",
+        _keyword("ayuda|informacion|menu|opciones"),
+        r"\bnecesit(o|amos) ayuda\b",
+        r"\bque (puedo|podemos) (responder|contestar|hacer)\b",
+        r"\bcomo funciona\b",
+    ),
+    _rule(
+        HELP,
+        "pt",
+        _keyword("ajuda|informacao|socorro|menu|opcoes"),
+        r"\bpreciso de ajuda\b",
+        r"\bo que (eu )?(posso|podemos) (responder|fazer)\b",
+        r"\bcomo funciona\b",
+    ),
     _rule(
         DISPUTE,
         "en",

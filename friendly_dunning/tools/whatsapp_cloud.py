@@ -221,21 +221,28 @@ class RateLimiter:
 
 
 class WindowRateLimiter:
-    """At most ``rate_per_second`` acquisitions in any one-second window, and
-    a full ``rate_per_second`` sustained.
+    """At most ``rate_per_second`` acquisitions in any one-second window, at
+    a sustained ``rate_per_second``, spaced evenly.
 
-    A hard cap from the times of the last ``rate_per_second`` grants (a
-    grant waits until the one ``rate_per_second`` places back is a second
-    old), paced by a token bucket of ``burst`` tokens (a tenth of the rate by
-    default) so grants spread over the second and a late wake-up is made up
-    for instead of lost. Thread-safe; ``clock`` and ``sleep`` injectable.
-    ``history``, when a list, receives every grant time (for benchmarks).
+    Grants follow a schedule of slots ``1 / rate_per_second`` apart, so sends
+    leave one by one rather than in bunches that the time between the grant
+    and the wire can push into one second at the receiver. A grant woken
+    late by less than half an interval keeps the schedule (the next slot is
+    the scheduled one, not the wake-up plus a full interval) so a busy
+    machine does not lose rate; later than that, or after a pause, the
+    schedule starts again from the grant. On top, a hard
+    cap from the times of the last ``rate_per_second`` grants (a grant waits
+    until the one ``rate_per_second`` places back is a second old).
+    Thread-safe; ``clock`` and ``sleep`` injectable. ``history``, when a
+    list, receives every grant time (for benchmarks).
     """
+
+    # Tolerates float rounding so that sleeping exactly the wait time suffices.
+    _EPSILON = 1e-9
 
     def __init__(
         self,
         rate_per_second,
-        burst=None,
         window=1.0,
         clock=time.monotonic,
         sleep=None,
@@ -246,31 +253,37 @@ class WindowRateLimiter:
             raise ValueError("rate_per_second must be at least 1")
         self.rate = rate
         self.window = float(window)
+        self.interval = self.window / rate
         self.history = history
         self._clock = clock
         self._sleep = sleep or time.sleep
-        self._pacing = RateLimiter(
-            rate, burst=burst or max(1, rate // 10), clock=clock, sleep=self._sleep
-        )
         self._grants = collections.deque(maxlen=rate)
+        self._next_slot = None
         self._lock = threading.Lock()
 
     def _take(self):
         """Record a grant now and answer 0, or answer the seconds to wait."""
         with self._lock:
             now = self._clock()
+            wait = 0.0
+            if self._next_slot is not None:
+                wait = self._next_slot - now
             if len(self._grants) == self.rate:
-                wait = self._grants[0] + self.window - now
-                if wait > 0:
-                    return wait
+                wait = max(wait, self._grants[0] + self.window - now)
+            if wait > self._EPSILON:
+                return wait
             self._grants.append(now)
             if self.history is not None:
                 self.history.append(now)
+            if self._next_slot is None or now - self._next_slot > self.interval / 2:
+                self._next_slot = now + self.interval
+            else:
+                self._next_slot += self.interval
             return 0.0
 
     def acquire(self):
-        """Wait until sending once more keeps every second within the rate."""
-        self._pacing.acquire()
+        """Wait until sending once more keeps the sends evenly spaced and
+        every second within the rate."""
         while True:
             wait = self._take()
             if not wait:
