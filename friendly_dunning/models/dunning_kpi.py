@@ -6,6 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools import kpi
+from .dunning_report_aging import aging_bucket
 
 CHANNEL_TYPES = ("whatsapp", "sms", "email", "sandbox")
 # Amount components that add up across companies sharing a currency.
@@ -103,6 +104,7 @@ class DunningKpi(models.AbstractModel):
         current = self._kpi_get(companies, date_from, today, None, ledger)
         previous = self._kpi_get(companies, previous_from, previous_to, None, ledger)
         definitions = current["help"]
+        aging, at_risk = self._dashboard_aging(company)
         headline = [
             self._dashboard_figure(key, fmt, better, current, previous, definitions)
             for key, fmt, better in (
@@ -137,7 +139,7 @@ class DunningKpi(models.AbstractModel):
             "overdue_receivables": current["overdue_receivables"],
             "headline": headline,
             "trend": self._dashboard_trend(company, today, ledger),
-            "aging": self._dashboard_aging(company),
+            "aging": aging,
             "channels": [
                 {"channel": channel, "label": channel_labels.get(channel, channel)}
                 | figures
@@ -146,7 +148,7 @@ class DunningKpi(models.AbstractModel):
             "channel_help": {
                 key: definitions[key] for key in ("effectiveness", "collected_per_cost")
             },
-            "at_risk": self._dashboard_at_risk(company),
+            "at_risk": at_risk,
         }
 
     @api.model
@@ -188,47 +190,77 @@ class DunningKpi(models.AbstractModel):
         return {"labels": labels, "dso": dso_values, "cei": cei_values}
 
     @api.model
-    def _dashboard_aging(self, company):
-        Aging = self.env["dunning.report.aging"]
-        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
-        totals = dict(
-            Aging._read_group(
-                [("company_id", "=", company.id)], ["bucket"], ["amount_residual:sum"]
+    def _dashboard_aging(self, company, limit=10):
+        """``(aging, at risk)``: the open receivables of ``company`` by bucket,
+        and the customers with the most overdue (with the part over 90
+        days), aged today like ``dunning.report.aging``: one query over the
+        open items (the receivable accounts given as values, so the index of
+        unreconciled lines applies)."""
+        rows = self.env.execute_query(
+            SQL(
+                """
+            WITH open AS MATERIALIZED (
+                SELECT COALESCE(m.commercial_partner_id, l.partner_id) AS partner_id,
+                       CURRENT_DATE - COALESCE(l.date_maturity, l.date)
+                           AS days_overdue,
+                       l.amount_residual
+                  FROM account_move_line l
+                  JOIN account_move m ON m.id = l.move_id
+                 WHERE l.account_id = ANY(%(accounts)s)
+                   AND l.company_id = %(company)s
+                   AND l.parent_state = 'posted'
+                   AND l.reconciled IS NOT TRUE
+                   AND l.amount_residual != 0
+            )
+            (SELECT %(bucket)s, NULL::int, SUM(amount_residual), NULL::numeric,
+                    NULL::int
+               FROM open
+           GROUP BY 1)
+          UNION ALL
+            (SELECT NULL, partner_id, SUM(amount_residual),
+                    COALESCE(SUM(amount_residual) FILTER (
+                        WHERE days_overdue > 90), 0),
+                    MAX(days_overdue)
+               FROM open
+              WHERE days_overdue > 0
+           GROUP BY partner_id
+             HAVING SUM(amount_residual) > 0
+           ORDER BY 3 DESC, 2
+              LIMIT %(limit)s)
+                """,
+                accounts=self._kpi_receivable_accounts(),
+                company=company.id,
+                bucket=aging_bucket(SQL("days_overdue")),
+                limit=limit,
             )
         )
-        return [
+        Aging = self.env["dunning.report.aging"]
+        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
+        totals = {bucket: amount for bucket, _p, amount, *_rest in rows if bucket}
+        aging = [
             {"bucket": bucket, "label": label, "amount": totals.get(bucket, 0.0)}
             for bucket, label in labels.items()
         ]
-
-    @api.model
-    def _dashboard_at_risk(self, company, limit=10):
-        """Customers with the most overdue, with the part over 90 days."""
-        rows = self.env["dunning.report.aging"]._read_group(
-            [("company_id", "=", company.id), ("days_overdue", ">", 0)],
-            ["partner_id"],
-            ["amount_residual:sum", "amount_over_90:sum", "days_overdue:max"],
-            having=[("amount_residual:sum", ">", 0)],
-            order="amount_residual:sum desc",
-            limit=limit,
-        )
+        risky = [row[1:] for row in rows if not row[0]]
         partners = (
             self.env["res.partner"]
-            .browse([partner.id for partner, *_rest in rows])
+            .browse([partner_id for partner_id, *_rest in risky])
             .with_company(company)
         )
-        scores = {partner.id: partner.dunning_score for partner in partners}
-        return [
+        at_risk = [
             {
                 "partner_id": partner.id,
                 "name": partner.display_name,
                 "overdue": overdue,
                 "over_90": over_90,
                 "days": days,
-                "score": scores.get(partner.id),
+                "score": partner.dunning_score,
             }
-            for partner, overdue, over_90, days in rows
+            for partner, (_id, overdue, over_90, days) in zip(
+                partners, risky, strict=True
+            )
         ]
+        return aging, at_risk
 
     # ------------------------------------------------------------------
     # Scope

@@ -333,6 +333,20 @@ class TestDunningKpi(KpiScenario):
         # Top customer at risk: Bruno, 400 + 1,500 - 200 (aged on the
         # database's own date, after 2026-04-14: everything is overdue)
         self.assertEqual(data["at_risk"][0]["partner_id"], self.bruno.id)
+        self.assertAlmostEqual(data["at_risk"][0]["overdue"], 1700)
+        # the aging chart adds up like the aged receivables report
+        report = dict(
+            self.env["dunning.report.aging"]._read_group(
+                [("company_id", "=", self.company_a.id)],
+                ["bucket"],
+                ["amount_residual:sum"],
+            )
+        )
+        self.assertEqual(
+            {row["bucket"]: row["amount"] for row in data["aging"] if row["amount"]},
+            report,
+        )
+        self.assertAlmostEqual(sum(report.values()), 2800)
 
     def test_dashboard_trend_month_by_month(self):
         trend = self.env["dunning.kpi"]._dashboard_trend(self.company_a, NOW.date())
