@@ -903,12 +903,25 @@ class DunningCommunication(models.Model):
         return rendered
 
     def _email_attachments(self):
-        """The PDFs of the invoices this e-mail is about."""
+        """The PDFs of the invoices this e-mail is about, and for a reminder
+        the customer's statement when the company attaches it."""
         self.ensure_one()
         documents = [
             move._get_invoice_legal_documents("pdf", allow_fallback=True)
             for move in self.move_ids
         ]
+        if self.kind == "reminder" and self.company_id.dunning_attach_statement:
+            partner = self.partner_id.commercial_partner_id.with_company(
+                self.company_id
+            ).with_context(lang=self.partner_id.lang)
+            documents.append(
+                {
+                    "filename": self.env._(
+                        "Statement - %(name)s.pdf", name=partner.name
+                    ),
+                    "content": partner._dunning_statement_pdf(),
+                }
+            )
         return (
             self.env["ir.attachment"]
             .sudo()

@@ -6,6 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools import kpi
+from .dunning_report_aging import aging_bucket
 
 CHANNEL_TYPES = ("whatsapp", "sms", "email", "sandbox")
 # Amount components that add up across companies sharing a currency.
@@ -47,7 +48,16 @@ class DunningKpi(models.AbstractModel):
         companies = self._kpi_companies(company_ids)
         segment_ids = list(segment_ids) if segment_ids else None
         self._kpi_flush()
-        per_company = self._kpi_components(companies, date_from, date_to, segment_ids)
+        return self._kpi_get(companies, date_from, date_to, segment_ids)
+
+    @api.model
+    def _kpi_get(self, companies, date_from, date_to, segment_ids, ledger=None):
+        """``get_kpis`` once the scope is checked; ``ledger`` (see
+        ``_kpi_ledger``), when given, must cover the 24 countback months
+        before ``date_to``: the dashboard reads it once for all its periods."""
+        per_company = self._kpi_components(
+            companies, date_from, date_to, segment_ids, ledger
+        )
         result = self._kpi_assemble(
             [per_company[company.id] for company in companies],
             date_from,
@@ -83,9 +93,18 @@ class DunningKpi(models.AbstractModel):
         today = fields.Date.context_today(self)
         date_from = today - timedelta(days=period_days - 1)
         previous_from, previous_to = kpi.previous_period(date_from, today)
-        current = self.get_kpis(date_from, today, company.ids)
-        previous = self.get_kpis(previous_from, previous_to, company.ids)
+        companies = self._kpi_companies(company.ids)
+        self._kpi_flush()
+        # One ledger read serves both periods and the monthly trend.
+        months = kpi.last_months(today, 12)
+        oldest = min(
+            kpi.countback_windows(previous_to)[-1][0], previous_from, months[0][0]
+        )
+        ledger = self._kpi_ledger(companies, None, oldest, today)
+        current = self._kpi_get(companies, date_from, today, None, ledger)
+        previous = self._kpi_get(companies, previous_from, previous_to, None, ledger)
         definitions = current["help"]
+        aging, at_risk = self._dashboard_aging(company)
         headline = [
             self._dashboard_figure(key, fmt, better, current, previous, definitions)
             for key, fmt, better in (
@@ -119,8 +138,8 @@ class DunningKpi(models.AbstractModel):
             "receivables": current["receivables"],
             "overdue_receivables": current["overdue_receivables"],
             "headline": headline,
-            "trend": self._dashboard_trend(company, today),
-            "aging": self._dashboard_aging(company),
+            "trend": self._dashboard_trend(company, today, ledger),
+            "aging": aging,
             "channels": [
                 {"channel": channel, "label": channel_labels.get(channel, channel)}
                 | figures
@@ -129,7 +148,7 @@ class DunningKpi(models.AbstractModel):
             "channel_help": {
                 key: definitions[key] for key in ("effectiveness", "collected_per_cost")
             },
-            "at_risk": self._dashboard_at_risk(company),
+            "at_risk": at_risk,
         }
 
     @api.model
@@ -147,16 +166,17 @@ class DunningKpi(models.AbstractModel):
         }
 
     @api.model
-    def _dashboard_trend(self, company, today, months=12):
+    def _dashboard_trend(self, company, today, ledger=None, months=12):
         """DSO and CEI of each of the last ``months`` calendar months (the
-        current one up to today): one ledger query and one query for the
-        receivables not yet due at each month end."""
+        current one up to today): one ledger query (unless ``ledger`` covering
+        them is given) and one query for the receivables not yet due at each
+        month end."""
         self._kpi_flush()
         windows = kpi.last_months(today, months)
         windows[-1] = (windows[-1][0], today)
-        ledger = self._kpi_ledger(company, None, windows[0][0], today).get(
-            company.id, {"base": 0.0, "days": {}}
-        )
+        if ledger is None:
+            ledger = self._kpi_ledger(company, None, windows[0][0], today)
+        ledger = ledger.get(company.id, {"base": 0.0, "days": {}})
         current = self._kpi_current_at(company, None, [end for _start, end in windows])
         labels, dso_values, cei_values = [], [], []
         for start, end in windows:
@@ -170,47 +190,77 @@ class DunningKpi(models.AbstractModel):
         return {"labels": labels, "dso": dso_values, "cei": cei_values}
 
     @api.model
-    def _dashboard_aging(self, company):
-        Aging = self.env["dunning.report.aging"]
-        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
-        totals = dict(
-            Aging._read_group(
-                [("company_id", "=", company.id)], ["bucket"], ["amount_residual:sum"]
+    def _dashboard_aging(self, company, limit=10):
+        """``(aging, at risk)``: the open receivables of ``company`` by bucket,
+        and the customers with the most overdue (with the part over 90
+        days), aged today like ``dunning.report.aging``: one query over the
+        open items (the receivable accounts given as values, so the index of
+        unreconciled lines applies)."""
+        rows = self.env.execute_query(
+            SQL(
+                """
+            WITH open AS MATERIALIZED (
+                SELECT COALESCE(m.commercial_partner_id, l.partner_id) AS partner_id,
+                       CURRENT_DATE - COALESCE(l.date_maturity, l.date)
+                           AS days_overdue,
+                       l.amount_residual
+                  FROM account_move_line l
+                  JOIN account_move m ON m.id = l.move_id
+                 WHERE l.account_id = ANY(%(accounts)s)
+                   AND l.company_id = %(company)s
+                   AND l.parent_state = 'posted'
+                   AND l.reconciled IS NOT TRUE
+                   AND l.amount_residual != 0
+            )
+            (SELECT %(bucket)s, NULL::int, SUM(amount_residual), NULL::numeric,
+                    NULL::int
+               FROM open
+           GROUP BY 1)
+          UNION ALL
+            (SELECT NULL, partner_id, SUM(amount_residual),
+                    COALESCE(SUM(amount_residual) FILTER (
+                        WHERE days_overdue > 90), 0),
+                    MAX(days_overdue)
+               FROM open
+              WHERE days_overdue > 0
+           GROUP BY partner_id
+             HAVING SUM(amount_residual) > 0
+           ORDER BY 3 DESC, 2
+              LIMIT %(limit)s)
+                """,
+                accounts=self._kpi_receivable_accounts(),
+                company=company.id,
+                bucket=aging_bucket(SQL("days_overdue")),
+                limit=limit,
             )
         )
-        return [
+        Aging = self.env["dunning.report.aging"]
+        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
+        totals = {bucket: amount for bucket, _p, amount, *_rest in rows if bucket}
+        aging = [
             {"bucket": bucket, "label": label, "amount": totals.get(bucket, 0.0)}
             for bucket, label in labels.items()
         ]
-
-    @api.model
-    def _dashboard_at_risk(self, company, limit=10):
-        """Customers with the most overdue, with the part over 90 days."""
-        rows = self.env["dunning.report.aging"]._read_group(
-            [("company_id", "=", company.id), ("days_overdue", ">", 0)],
-            ["partner_id"],
-            ["amount_residual:sum", "amount_over_90:sum", "days_overdue:max"],
-            having=[("amount_residual:sum", ">", 0)],
-            order="amount_residual:sum desc",
-            limit=limit,
-        )
+        risky = [row[1:] for row in rows if not row[0]]
         partners = (
             self.env["res.partner"]
-            .browse([partner.id for partner, *_rest in rows])
+            .browse([partner_id for partner_id, *_rest in risky])
             .with_company(company)
         )
-        scores = {partner.id: partner.dunning_score for partner in partners}
-        return [
+        at_risk = [
             {
                 "partner_id": partner.id,
                 "name": partner.display_name,
                 "overdue": overdue,
                 "over_90": over_90,
                 "days": days,
-                "score": scores.get(partner.id),
+                "score": partner.dunning_score,
             }
-            for partner, overdue, over_90, days in rows
+            for partner, (_id, overdue, over_90, days) in zip(
+                partners, risky, strict=True
+            )
         ]
+        return aging, at_risk
 
     # ------------------------------------------------------------------
     # Scope
@@ -276,12 +326,13 @@ class DunningKpi(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
-    def _kpi_components(self, companies, date_from, date_to, segment_ids):
+    def _kpi_components(self, companies, date_from, date_to, segment_ids, ledger=None):
         """``{company_id: {component: value}}``: the amounts and counts the
         KPIs are made of, one aggregate query per family."""
         components = {company.id: defaultdict(float) for company in companies}
-        oldest = kpi.countback_windows(date_to)[-1][0]
-        ledger = self._kpi_ledger(companies, segment_ids, oldest, date_to)
+        if ledger is None:
+            oldest = min(kpi.countback_windows(date_to)[-1][0], date_from)
+            ledger = self._kpi_ledger(companies, segment_ids, oldest, date_to)
         opening = date_from - timedelta(days=1)
         for company in companies:
             days = ledger.get(company.id, {"base": 0.0, "days": {}})
@@ -350,16 +401,25 @@ class DunningKpi(models.AbstractModel):
         Receivables at any date of the window are the base plus the balances
         moved up to it; credit sales are the customer invoices (credit notes
         reduce the receivables like a payment, not the sales)."""
+        # The lines before the window only add up into the base: read them
+        # without joining their entries.
         rows = self.env.execute_query(
             SQL(
                 """
-            SELECT l.company_id, GREATEST(l.date, %(base)s) AS day,
+            SELECT l.company_id, %(base)s::date AS day, SUM(l.balance), 0
+              FROM account_move_line l
+             WHERE %(lines)s
+               AND l.date <= %(base)s
+          GROUP BY 1
+         UNION ALL
+            SELECT l.company_id, l.date AS day,
                    SUM(l.balance),
                    COALESCE(SUM(l.balance) FILTER (
                        WHERE m.move_type = 'out_invoice'), 0)
               FROM account_move_line l
               JOIN account_move m ON m.id = l.move_id
              WHERE %(lines)s
+               AND l.date > %(base)s
                AND l.date <= %(end)s
           GROUP BY 1, 2
                 """,
@@ -398,39 +458,33 @@ class DunningKpi(models.AbstractModel):
     def _kpi_open_at(self, companies, segment_ids, day):
         """``(company_id, not due, overdue, over 90 days)``: what customers
         owed on their invoices on ``day`` (residual at that date, so payments
-        made later do not count)."""
+        made later do not count).
+
+        Worked back from today: the open residual of the lines not yet fully
+        reconciled plus the payments applied after ``day``. Fully settled
+        lines are never read unless a payment on them came after ``day``, so
+        the cost follows the open items, not the history."""
+        lines = self._kpi_receivable_lines(companies, segment_ids)
         return self.env.execute_query(
             SQL(
                 """
-            WITH debit AS MATERIALIZED (
-                -- open today, or settled only after the day
-                SELECT l.id, l.company_id, l.balance,
-                       COALESCE(l.date_maturity, l.date) AS due
+            WITH open AS (
+                SELECT l.company_id, COALESCE(l.date_maturity, l.date) AS due,
+                       l.amount_residual AS residual
                   FROM account_move_line l
                  WHERE %(lines)s
                    AND l.balance > 0
                    AND l.date <= %(day)s
                    AND l.reconciled IS NOT TRUE
              UNION ALL
-                SELECT l.id, l.company_id, l.balance,
-                       COALESCE(l.date_maturity, l.date) AS due
-                  FROM account_move_line l
-                 WHERE %(lines)s
+                SELECT l.company_id, COALESCE(l.date_maturity, l.date),
+                       pr.amount
+                  FROM account_partial_reconcile pr
+                  JOIN account_move_line l ON l.id = pr.debit_move_id
+                 WHERE pr.max_date > %(day)s
+                   AND %(lines)s
                    AND l.balance > 0
                    AND l.date <= %(day)s
-                   AND l.reconciled
-                   AND l.id IN (SELECT debit_move_id FROM account_partial_reconcile
-                                 WHERE max_date > %(day)s)
-            ), paid AS (
-                SELECT pr.debit_move_id AS id, SUM(pr.amount) AS amount
-                  FROM account_partial_reconcile pr
-                  JOIN debit ON debit.id = pr.debit_move_id
-                 WHERE pr.max_date <= %(day)s
-              GROUP BY pr.debit_move_id
-            ), open AS (
-                SELECT debit.company_id, debit.due,
-                       debit.balance - COALESCE(paid.amount, 0) AS residual
-                  FROM debit LEFT JOIN paid ON paid.id = debit.id
             )
             SELECT company_id,
                    COALESCE(SUM(residual) FILTER (WHERE due >= %(day)s), 0),
@@ -440,7 +494,7 @@ class DunningKpi(models.AbstractModel):
           GROUP BY company_id
                 """,
                 day=day,
-                lines=self._kpi_receivable_lines(companies, segment_ids),
+                lines=lines,
             )
         )
 
@@ -448,45 +502,57 @@ class DunningKpi(models.AbstractModel):
     def _kpi_current_at(self, companies, segment_ids, days):
         """``{(company_id, day): not-due receivables on that day}``: the
         invoices issued and not yet due on each day, less what was paid on
-        them by then."""
+        them by then.
+
+        Each open amount and each payment applied since the first day counts
+        on the run of ``days`` between its issue and the earlier of its due
+        date and the day before it was applied; amounts are summed per run
+        (``width_bucket`` gives its first and last day), so the rows are
+        read once whatever the number of days."""
+        days = sorted(set(days))
         rows = self.env.execute_query(
             SQL(
                 """
             WITH line AS MATERIALIZED (
-                SELECT l.id, l.company_id, l.balance, l.date,
-                       COALESCE(l.date_maturity, l.date) AS due
+                SELECT l.id, l.company_id, l.date,
+                       COALESCE(l.date_maturity, l.date) AS due,
+                       l.amount_residual AS residual
                   FROM account_move_line l
                  WHERE %(lines)s
                    AND l.balance > 0
                    AND l.date <= %(last)s
                    AND COALESCE(l.date_maturity, l.date) >= %(first)s
-            ), active AS (
-                SELECT d.day, line.id, line.company_id, line.balance
-                  FROM unnest(%(days)s::date[]) AS d(day)
-                  JOIN line ON line.date <= d.day AND line.due >= d.day
-            ), issued AS (
-                SELECT company_id, day, SUM(balance) AS amount
-                  FROM active GROUP BY 1, 2
-            ), paid AS (
-                SELECT active.company_id, active.day, SUM(pr.amount) AS amount
-                  FROM active
-                  JOIN account_partial_reconcile pr
-                    ON pr.debit_move_id = active.id AND pr.max_date <= active.day
-              GROUP BY 1, 2
+            ), item AS (
+                -- What is open today, and each payment applied since the
+                -- first day (open on the days before it was applied).
+                SELECT company_id, date, due AS until, residual AS amount
+                  FROM line
+             UNION ALL
+                SELECT line.company_id, line.date,
+                       LEAST(line.due, pr.max_date - 1), pr.amount
+                  FROM line
+                  JOIN account_partial_reconcile pr ON pr.debit_move_id = line.id
+                 WHERE pr.max_date > %(first)s
             )
-            SELECT issued.company_id, issued.day,
-                   issued.amount - COALESCE(paid.amount, 0)
-              FROM issued
-         LEFT JOIN paid ON paid.company_id = issued.company_id
-                       AND paid.day = issued.day
+            SELECT company_id,
+                   width_bucket(date - 1, %(days)s::date[]) AS first_day,
+                   width_bucket(until, %(days)s::date[]) AS last_day,
+                   SUM(amount)
+              FROM item
+          GROUP BY 1, 2, 3
                 """,
-                days=list(days),
-                first=min(days),
-                last=max(days),
+                days=days,
+                first=days[0],
+                last=days[-1],
                 lines=self._kpi_receivable_lines(companies, segment_ids),
             )
         )
-        return {(company_id, day): amount for company_id, day, amount in rows}
+        current = defaultdict(float)
+        # first_day: days before the issue; last_day: days up to ``until``.
+        for company_id, before, up_to, amount in rows:
+            for day in days[before:up_to]:
+                current[company_id, day] += amount
+        return dict(current)
 
     @api.model
     def _kpi_payment_line(self, alias):
@@ -604,24 +670,30 @@ class DunningKpi(models.AbstractModel):
         for company_id, cases, retained in self.env.execute_query(
             SQL(
                 """
-            WITH invoice AS MATERIALIZED (
+            WITH settled AS (
+                -- When each invoice got its last payment, kept when that
+                -- falls in the period: the latest of its payments since the
+                -- period began, if none came after it (older reconciliations
+                -- are never read).
+                SELECT l.move_id AS id, MAX(pr.max_date) AS settled
+                  FROM account_partial_reconcile pr
+                  JOIN account_move_line l ON l.id = pr.debit_move_id
+                 WHERE pr.company_id = ANY(%(companies)s)
+                   AND pr.max_date >= %(date_from)s
+                   AND l.account_id = ANY(%(accounts)s)
+              GROUP BY l.move_id
+                HAVING MAX(pr.max_date) <= %(date_to)s
+            ), invoice AS (
                 SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id,
                        m.invoice_date_due AS due
-                  FROM account_move m
+                  FROM settled
+                  JOIN account_move m ON m.id = settled.id
                  WHERE m.company_id = ANY(%(companies)s)
                    AND m.move_type = 'out_invoice'
                    AND m.state = 'posted'
                    AND m.payment_state IN ('paid', 'in_payment')
                    AND m.invoice_date_due < %(date_to)s
                    %(segment_filter)s
-            ), settled AS (
-                SELECT invoice.id, MAX(pr.max_date) AS settled
-                  FROM invoice
-                  JOIN account_move_line l ON l.move_id = invoice.id
-                  JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
-                 WHERE l.account_id = ANY(%(accounts)s)
-              GROUP BY invoice.id
-                HAVING MAX(pr.max_date) BETWEEN %(date_from)s AND %(date_to)s
             ), cases AS (
                 SELECT invoice.company_id, invoice.partner_id,
                        MIN(settled.settled) AS settled

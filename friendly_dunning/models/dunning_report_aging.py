@@ -4,6 +4,19 @@ from odoo.tools import SQL
 from .res_partner import AGING_BUCKET_LABELS
 
 
+def aging_bucket(days_overdue):
+    """SQL: the aging bucket of ``days_overdue`` (an SQL expression)."""
+    return SQL(
+        """CASE WHEN %(days)s <= 0 THEN 'not_due'
+                WHEN %(days)s <= 30 THEN '1_30'
+                WHEN %(days)s <= 60 THEN '31_60'
+                WHEN %(days)s <= 90 THEN '61_90'
+                ELSE 'over_90'
+           END""",
+        days=days_overdue,
+    )
+
+
 class DunningReportAging(models.Model):
     """Aged receivables: one row per open receivable line, aged today."""
 
@@ -104,18 +117,13 @@ class DunningReportAging(models.Model):
                       JOIN account_move m ON m.id = l.move_id
                      WHERE a.account_type = 'asset_receivable'
                        AND l.parent_state = 'posted'
-                       AND NOT l.reconciled
+                       AND l.reconciled IS NOT TRUE
                        AND l.amount_residual != 0
                 )
                 SELECT line.*,
                        (p.dunning_segment_id ->> line.company_id::text)::int
                            AS segment_id,
-                       CASE WHEN days_overdue <= 0 THEN 'not_due'
-                            WHEN days_overdue <= 30 THEN '1_30'
-                            WHEN days_overdue <= 60 THEN '31_60'
-                            WHEN days_overdue <= 90 THEN '61_90'
-                            ELSE 'over_90'
-                       END AS bucket,
+                       %(bucket)s AS bucket,
                        CASE WHEN days_overdue <= 0 THEN amount_residual ELSE 0 END
                            AS amount_not_due,
                        CASE WHEN days_overdue BETWEEN 1 AND 30
@@ -131,5 +139,6 @@ class DunningReportAging(models.Model):
             )
                 """,
                 table=SQL.identifier(self._table),
+                bucket=aging_bucket(SQL("days_overdue")),
             )
         )

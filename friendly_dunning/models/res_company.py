@@ -51,6 +51,12 @@ class ResCompany(models.Model):
         help="When set, messages due on a public holiday of the company's "
         "working calendar wait for the next working day.",
     )
+    dunning_attach_statement = fields.Boolean(
+        string="Attach the statement to e-mail reminders",
+        default=True,
+        help="E-mail reminders carry the customer's statement (PDF) beside the "
+        "invoices: everything open, the aging and the total due.",
+    )
 
     dunning_portal_link_days = fields.Integer(
         string="Collections link lifetime (days)",

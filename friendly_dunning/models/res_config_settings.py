@@ -25,6 +25,9 @@ class ResConfigSettings(models.TransientModel):
     dunning_hold_holidays = fields.Boolean(
         related="company_id.dunning_hold_holidays", readonly=False
     )
+    dunning_attach_statement = fields.Boolean(
+        related="company_id.dunning_attach_statement", readonly=False
+    )
     dunning_portal_link_days = fields.Integer(
         related="company_id.dunning_portal_link_days", readonly=False
     )

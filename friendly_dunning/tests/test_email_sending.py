@@ -46,7 +46,9 @@ class TestEmailSending(DunningCommon):
         oldest = self.invoices.sorted("invoice_date_due")[:1]
         self.assertIn(f"/my/invoices/{oldest.id}", mail.body_html)
         self.assertIn("access_token=", mail.body_html)
-        self.assertEqual(len(mail.attachment_ids), 2, "one PDF per invoice")
+        self.assertEqual(
+            len(mail.attachment_ids), 3, "one PDF per invoice and the statement"
+        )
         self.assertEqual(
             set(mail.attachment_ids.mapped("mimetype")), {"application/pdf"}
         )
@@ -68,4 +70,4 @@ class TestEmailSending(DunningCommon):
         message._dunning_send()
         self.assertEqual(message.mail_id.subject, "Final notice for Lucia")
         self.assertIn("/my/invoices/", message.mail_id.body_html)
-        self.assertEqual(len(message.mail_id.attachment_ids), 2)
+        self.assertEqual(len(message.mail_id.attachment_ids), 3)

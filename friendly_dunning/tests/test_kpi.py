@@ -333,6 +333,59 @@ class TestDunningKpi(KpiScenario):
         # Top customer at risk: Bruno, 400 + 1,500 - 200 (aged on the
         # database's own date, after 2026-04-14: everything is overdue)
         self.assertEqual(data["at_risk"][0]["partner_id"], self.bruno.id)
+        self.assertAlmostEqual(data["at_risk"][0]["overdue"], 1700)
+        # the aging chart adds up like the aged receivables report
+        report = dict(
+            self.env["dunning.report.aging"]._read_group(
+                [("company_id", "=", self.company_a.id)],
+                ["bucket"],
+                ["amount_residual:sum"],
+            )
+        )
+        self.assertEqual(
+            {row["bucket"]: row["amount"] for row in data["aging"] if row["amount"]},
+            report,
+        )
+        self.assertAlmostEqual(sum(report.values()), 2800)
+
+    def test_dashboard_trend_month_by_month(self):
+        trend = self.env["dunning.kpi"]._dashboard_trend(self.company_a, NOW.date())
+        # January: 1,400 opening + 2,000 sold - 1,000 paid = 2,400 at its end,
+        # of which inv_1's 2,000 not due yet
+        self.assertAlmostEqual(trend["dso"][-3], 2400 / 2000 * 31)
+        self.assertAlmostEqual(trend["cei"][-3], 1000 / 1400 * 100)
+        # February: 2,400 + 300 - 500 = 2,200 at its end, inv_2's 300 not due
+        # (inv_1's 500 came after its due date: it counts as overdue before)
+        self.assertAlmostEqual(trend["dso"][-2], 2200 / 300 * 28)
+        self.assertAlmostEqual(trend["cei"][-2], 500 / 2400 * 100)
+
+    def test_dashboard_queries_do_not_grow(self):
+        Kpi = self.env["dunning.kpi"].with_user(self.dunning_manager_a)
+
+        def queries(function):
+            self.env.invalidate_all()
+            before = self.cr.sql_log_count
+            function()
+            return self.cr.sql_log_count - before
+
+        Kpi._dashboard_trend(self.company_a, NOW.date())  # warm the caches
+        three = queries(
+            lambda: Kpi._dashboard_trend(self.company_a, NOW.date(), None, 3)
+        )
+        twelve = queries(lambda: Kpi._dashboard_trend(self.company_a, NOW.date()))
+        self.assertEqual(three, twelve, "one query whatever the number of months")
+        Kpi.get_dashboard(90)  # warm the caches of the first call
+        before = queries(lambda: Kpi.get_dashboard(90))
+        dora = self._dunning_customer("Dora")
+        for day in (3, 10, 17):
+            invoice = self._dunning_invoice(dora, date(2026, 3, day), 100)
+            self._dunning_pay(invoice, date(2026, 3, day + 5))
+        self._dunning_invoice(dora, date(2026, 1, 5), 100, date(2025, 12, 5))
+        self.assertEqual(
+            queries(lambda: Kpi.get_dashboard(90)),
+            before,
+            "the dashboard's queries do not grow with the invoices",
+        )
 
 
 @tagged("post_install", "-at_install")

@@ -1,6 +1,7 @@
 import re
 from datetime import datetime
 
+from odoo import fields
 from odoo.tests import HttpCase, freeze_time, tagged
 
 from .test_kpi import NOW, KpiScenario
@@ -85,3 +86,51 @@ class TestDunningStatement(KpiScenario, HttpCase):
         self.assertIn("1,700.00", response.text)
         bad = self.url_open(f"/collections/{token[:-4]}abcd/statement.pdf")
         self.assertEqual(bad.status_code, 403)
+
+    def _reminder(self):
+        channel = self.env["dunning.channel"].search(
+            [("company_id", "=", self.company_a.id), ("channel_type", "=", "email")]
+        )
+        return self.env["dunning.communication"].create(
+            {
+                "company_id": self.company_a.id,
+                "partner_id": self.bruno.id,
+                "kind": "reminder",
+                "move_ids": [fields.Command.set(self.inv_1.ids)],
+                "channel": "email",
+                "channel_id": channel.id,
+                "recipient": "bruno@example.com",
+                "subject": "Your invoice",
+                "body": "Hi Bruno",
+            }
+        )
+
+    def test_statement_attached_to_email_reminders(self):
+        self.assertTrue(self.company_a.dunning_attach_statement, "on by default")
+        message = self._reminder()
+        message._dunning_send()
+        attachments = message.mail_id.attachment_ids
+        statement = attachments.filtered(lambda a: a.name.startswith("Statement"))
+        self.assertEqual(len(attachments), 2, "the invoice and the statement")
+        self.assertEqual(statement.name, "Statement - Bruno.pdf")
+        self.assertEqual(statement.mimetype, "application/pdf")
+        # tests render reports as HTML: Bruno's total due is in it
+        self.assertIn("1,700.00", _text(statement.raw.decode()))
+
+    def test_statement_not_attached_when_switched_off(self):
+        settings = self.env["res.config.settings"].create({})
+        settings.dunning_attach_statement = False
+        settings.execute()
+        self.assertFalse(self.company_a.dunning_attach_statement)
+        message = self._reminder()
+        message._dunning_send()
+        names = message.mail_id.attachment_ids.mapped("name")
+        self.assertEqual(len(names), 1, "only the invoice")
+        self.assertFalse([name for name in names if name.startswith("Statement")])
+
+    def test_customer_page_links_the_statement(self):
+        token = self.bruno._dunning_portal_token(now=datetime.now().timestamp())
+        page = self.url_open(f"/collections/{token}")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn(f'href="/collections/{token}/statement.pdf"', page.text)
+        self.assertIn("Download my statement", page.text)
