@@ -1,5 +1,6 @@
 import logging
 import secrets
+import uuid
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
@@ -521,7 +522,6 @@ class _Planner:
     # -- texts ----------------------------------------------------------
 
     def _render(self, decisions):
-        self._ensure_access_tokens(decisions)
         self._ensure_portal_nonces(decisions)
         by_lang = defaultdict(list)
         for decision in decisions:
@@ -543,27 +543,6 @@ class _Planner:
                 except TemplateError as error:
                     decision.pop("channel")
                     decision["unreachable"] = source._template_error_message(error)
-
-    def _ensure_access_tokens(self, decisions):
-        """Give the invoices the messages link to a portal access token, in one
-        statement rather than one write per invoice."""
-        move_ids = [
-            decision["moves"].sorted("invoice_date_due")[:1].id
-            for decision in decisions
-            if "channel" in decision
-        ]
-        if not move_ids:
-            return
-        self.env.execute_query(
-            SQL(
-                "UPDATE account_move SET access_token = gen_random_uuid()::text "
-                "WHERE id = ANY(%s) AND access_token IS NULL",
-                move_ids,
-            )
-        )
-        Move = self.env["account.move"].sudo()
-        Move.invalidate_model(["access_token"])
-        Move.browse(move_ids).fetch(["access_token"])
 
     def _ensure_portal_nonces(self, decisions):
         """Give the customers whose messages carry a collections link the
@@ -804,13 +783,17 @@ class _Planner:
 
     def _mark_steps_done(self, decisions):
         """Remember, per invoice, the step reached, today, and when the next
-        step falls due.
+        step falls due; and give the invoice each message links to (the oldest
+        it covers) a portal access token, so that sending does not write one
+        per message.
 
         These are the engine's own bookkeeping columns: they are written in one
         statement per batch rather than through ``account.move.write``, which
-        would re-synchronise every invoice's accounting lines for nothing.
+        would re-synchronise every invoice's accounting lines for nothing. One
+        statement for both, so that each invoice gets one new row version, not
+        two.
         """
-        rows = []
+        rows = {}
         for decision in decisions:
             for move in decision["moves"]:
                 step_id = decision["steps"].get(move.id)
@@ -822,27 +805,42 @@ class _Planner:
                     if next_offset is not None
                     else None
                 )
-                rows.append((move.id, step_id, next_date))
+                rows[move.id] = [step_id, next_date, None]
+            if "channel" in decision:
+                oldest = decision["moves"].sorted("invoice_date_due")[:1]
+                if oldest and not oldest.access_token:
+                    rows.setdefault(oldest.id, [None, None, None])[2] = str(
+                        uuid.uuid4()
+                    )
         if not rows:
             return
-        self.env["account.move"].flush_model(
-            ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
-        )
+        fnames = ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
+        self.env["account.move"].flush_model([*fnames, "access_token"])
         self.env.execute_query(
             SQL(
-                "UPDATE account_move AS m SET dunning_step_id = v.step_id, "
-                "dunning_last_date = %s, dunning_next_date = v.next_date "
-                "FROM (VALUES %s) AS v(id, step_id, next_date) WHERE m.id = v.id",
+                """
+            UPDATE account_move AS m
+               SET dunning_step_id = COALESCE(v.step_id, m.dunning_step_id),
+                   dunning_last_date = CASE WHEN v.step_id IS NULL
+                                            THEN m.dunning_last_date ELSE %s END,
+                   dunning_next_date = CASE WHEN v.step_id IS NULL
+                                            THEN m.dunning_next_date
+                                            ELSE v.next_date END,
+                   access_token = COALESCE(m.access_token, v.token)
+              FROM (VALUES %s) AS v(id, step_id, next_date, token)
+             WHERE m.id = v.id
+               AND (v.step_id IS NOT NULL OR m.access_token IS NULL)
+                """,
                 self.today,
                 SQL(", ").join(
-                    SQL("(%s, %s, %s::date)", move_id, step_id, next_date)
-                    for move_id, step_id, next_date in rows
+                    SQL("(%s, %s::int, %s::date, %s::varchar)", move_id, *values)
+                    for move_id, values in rows.items()
                 ),
             )
         )
-        self.env["account.move"].invalidate_model(
-            ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
-        )
+        Move = self.env["account.move"]
+        Move.invalidate_model(fnames)
+        Move.browse(list(rows)).invalidate_recordset(["access_token"])
 
     def _next_offset(self, step_id):
         """The offset of the step that follows ``step_id`` in its policy."""

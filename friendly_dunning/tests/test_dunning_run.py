@@ -303,6 +303,12 @@ class TestDunningRun(DunningCommon):
         partner, company = self.env["res.partner"]._dunning_portal_check_token(token)
         self.assertEqual((partner, company), (self.maria, self.company))
         self.assertTrue(self.maria.sudo().dunning_portal_nonce)
+        # The invoice the message links to has its portal token, set with the
+        # step bookkeeping; a second run keeps it.
+        token = self.maria_35.access_token
+        self.assertTrue(token)
+        self.assertEqual(self.maria_35.dunning_step_id, self.step_at[30])
+        self.assertEqual(message.payment_link.split("access_token=")[1], token)
 
     def test_the_step_done_is_not_indexed(self):
         """The run updates dunning_step_id on every reminded invoice: an index
