@@ -69,12 +69,13 @@ class AccountMove(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         # Odoo keeps an index a field no longer asks for: drop the one earlier
         # versions made (see dunning_step_id).
         self.env.execute_query(
             SQL("DROP INDEX IF EXISTS account_move__dunning_step_id_index")
         )
+        return res
 
     @api.depends(
         "state",

@@ -189,7 +189,7 @@ class ResPartner(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         # Odoo keeps an index a field no longer asks for.
         for column in UNINDEXED_COLUMNS:
             self.env.execute_query(
@@ -198,6 +198,7 @@ class ResPartner(models.Model):
                     SQL.identifier(f"res_partner__{column}_index"),
                 )
             )
+        return res
 
     @api.depends_context("company")
     @api.depends(
