@@ -544,6 +544,13 @@ class _Planner:
                     decision.pop("channel")
                     decision["unreachable"] = source._template_error_message(error)
 
+    def _ensure_access_tokens(self, decisions):
+        """Prepare what the texts of ``decisions`` link to before rendering
+        them outside ``_render`` (payment plan reminders call this): the
+        customers' link secrets. The invoices' portal tokens are set when the
+        messages are queued (``_mark_steps_done``)."""
+        self._ensure_portal_nonces(decisions)
+
     def _ensure_portal_nonces(self, decisions):
         """Give the customers whose messages carry a collections link the
         secret their link is signed with, in one statement: setting it on each
