@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 PAUSE_REASONS = [
     ("dispute", "Disputed"),
@@ -19,7 +20,12 @@ class AccountMove(models.Model):
         string="Last reminder step",
         readonly=True,
         copy=False,
-        index="btree_not_null",
+        # Not indexed: an index on a column the run updates on every reminded
+        # invoice keeps PostgreSQL from updating the row in place (a "HOT"
+        # update), so each update would also insert into every one of the
+        # table's ~30 indexes. No query needs it: they all start from the
+        # company's open or paid invoices.
+        index=False,
         help="The last step of the collections policy done for this invoice.",
     )
     dunning_last_date = fields.Date(string="Last reminder", readonly=True, copy=False)
@@ -61,6 +67,15 @@ class AccountMove(models.Model):
         help="Reminders resume by themselves after this date. Empty: until "
         "someone resumes them.",
     )
+
+    def init(self):
+        res = super().init()
+        # Odoo keeps an index a field no longer asks for: drop the one earlier
+        # versions made (see dunning_step_id).
+        self.env.execute_query(
+            SQL("DROP INDEX IF EXISTS account_move__dunning_step_id_index")
+        )
+        return res
 
     @api.depends(
         "state",

@@ -1,4 +1,6 @@
 import logging
+import secrets
+import uuid
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
@@ -224,11 +226,15 @@ class _Planner:
                AND (m.dunning_pause_reason IS NULL
                     OR m.dunning_pause_until < %(today)s)
                AND (last.id IS NULL OR step.offset_days > last.offset_days)
-               AND NOT EXISTS (
-                    SELECT 1 FROM account_move_line line
-                     WHERE line.move_id = m.id
-                       AND line.display_type = 'payment_term'
-                       AND line.no_followup)
+               -- A scalar subquery rather than NOT EXISTS: PostgreSQL looks up
+               -- each open invoice's lines by move_id instead of hashing every
+               -- payment term line of the journal (a scan of the largest table).
+               AND NOT COALESCE(
+                    (SELECT bool_or(line.no_followup)
+                       FROM account_move_line line
+                      WHERE line.move_id = m.id
+                        AND line.display_type = 'payment_term'),
+                    FALSE)
                %(partner_filter)s
             """,
             company=self.company.id,
@@ -365,12 +371,19 @@ class _Planner:
             .mapped("email")
         )
         valid = {e164 for e164, _problem in numbers.values() if e164}
-        blocked_phones = set(
-            self.env["phone.blacklist"]
-            .sudo()
-            .search([("number", "in", list(valid))])
-            .mapped("number")
-        )
+        # In SQL: searching phone.blacklist by number parses every number
+        # again, and these are in E.164 already, as the blacklist stores them.
+        self.env["phone.blacklist"].flush_model(["number", "active"])
+        blocked_phones = {
+            number
+            for [number] in self.env.execute_query(
+                SQL(
+                    "SELECT number FROM phone_blacklist "
+                    "WHERE active AND number = ANY(%s)",
+                    list(valid),
+                )
+            )
+        }
         return blocked_emails, blocked_phones
 
     def _is_quiet_day(self):
@@ -509,7 +522,7 @@ class _Planner:
     # -- texts ----------------------------------------------------------
 
     def _render(self, decisions):
-        self._ensure_access_tokens(decisions)
+        self._ensure_portal_nonces(decisions)
         by_lang = defaultdict(list)
         for decision in decisions:
             if "channel" in decision:
@@ -532,25 +545,45 @@ class _Planner:
                     decision["unreachable"] = source._template_error_message(error)
 
     def _ensure_access_tokens(self, decisions):
-        """Give the invoices the messages link to a portal access token, in one
-        statement rather than one write per invoice."""
-        move_ids = [
-            decision["moves"].sorted("invoice_date_due")[:1].id
-            for decision in decisions
-            if "channel" in decision
-        ]
-        if not move_ids:
+        """Prepare what the texts of ``decisions`` link to before rendering
+        them outside ``_render`` (payment plan reminders call this): the
+        customers' link secrets. The invoices' portal tokens are set when the
+        messages are queued (``_mark_steps_done``)."""
+        self._ensure_portal_nonces(decisions)
+
+    def _ensure_portal_nonces(self, decisions):
+        """Give the customers whose messages carry a collections link the
+        secret their link is signed with, in one statement: setting it on each
+        customer through ``res.partner.write`` would also re-synchronise each
+        one's contacts and users."""
+        partners = (
+            self.env["res.partner"]
+            .sudo()
+            .browse(
+                {
+                    decision["contact"].commercial_partner_id.id
+                    for decision in decisions
+                    if "channel" in decision
+                }
+            )
+        )
+        missing = partners.filtered(lambda partner: not partner.dunning_portal_nonce)
+        if not missing:
             return
         self.env.execute_query(
             SQL(
-                "UPDATE account_move SET access_token = gen_random_uuid()::text "
-                "WHERE id = ANY(%s) AND access_token IS NULL",
-                move_ids,
+                "UPDATE res_partner AS p SET dunning_portal_nonce = v.nonce "
+                "FROM (VALUES %s) AS v(id, nonce) "
+                "WHERE p.id = v.id AND p.dunning_portal_nonce IS NULL",
+                SQL(", ").join(
+                    SQL("(%s, %s)", partner_id, secrets.token_hex(16))
+                    for partner_id in missing.ids
+                ),
             )
         )
-        Move = self.env["account.move"].sudo()
-        Move.invalidate_model(["access_token"])
-        Move.browse(move_ids).fetch(["access_token"])
+        # Another transaction may have set some first: read what was stored.
+        missing.invalidate_recordset(["dunning_portal_nonce"])
+        missing.fetch(["dunning_portal_nonce"])
 
     def _placeholder_values(self, env, decision):
         moves = decision["moves"].with_env(env).sorted("invoice_date_due")
@@ -627,10 +660,11 @@ class _Planner:
             values = {
                 "company_id": self.company.id,
                 "partner_id": decision["partner"].id,
-                "move_ids": [fields.Command.set(decision["moves"].ids)],
                 "kind": decision.get("kind", "reminder"),
                 "date": self.now,
                 "step_id": step.id,
+                # Given rather than computed after the INSERT, in one UPDATE more.
+                "policy_id": step.policy_id.id,
                 "amount_due": sum(decision["moves"].mapped("amount_residual_signed")),
             }
             if "unreachable" in decision:
@@ -650,10 +684,31 @@ class _Planner:
             to_create.append(values)
             done.append(decision)
         messages = self.Communication.create(to_create)
+        self._link_invoices(messages, done)
         self._log_in_chatter(messages)
         self._schedule_activities(done)
         self._mark_steps_done(done)
         return counts, messages
+
+    def _link_invoices(self, messages, decisions):
+        """Link each message to the invoices it covers, in one INSERT: the
+        ORM's many2many write reads each new message's (empty) links first."""
+        rows = [
+            (message.id, move_id)
+            for message, decision in zip(messages, decisions, strict=True)
+            for move_id in decision["moves"].ids
+        ]
+        if not rows:
+            return
+        self.env.execute_query(
+            SQL(
+                "INSERT INTO dunning_communication_account_move_rel "
+                "(communication_id, move_id) VALUES %s",
+                SQL(", ").join(SQL("(%s, %s)", *row) for row in rows),
+            )
+        )
+        messages.invalidate_recordset(["move_ids"])
+        self.env["account.move"].invalidate_model(["dunning_communication_ids"])
 
     def _log_in_chatter(self, messages):
         """One note per message on the customer, as ``mail.message.create``
@@ -735,13 +790,17 @@ class _Planner:
 
     def _mark_steps_done(self, decisions):
         """Remember, per invoice, the step reached, today, and when the next
-        step falls due.
+        step falls due; and give the invoice each message links to (the oldest
+        it covers) a portal access token, so that sending does not write one
+        per message.
 
         These are the engine's own bookkeeping columns: they are written in one
         statement per batch rather than through ``account.move.write``, which
-        would re-synchronise every invoice's accounting lines for nothing.
+        would re-synchronise every invoice's accounting lines for nothing. One
+        statement for both, so that each invoice gets one new row version, not
+        two.
         """
-        rows = []
+        rows = {}
         for decision in decisions:
             for move in decision["moves"]:
                 step_id = decision["steps"].get(move.id)
@@ -753,27 +812,42 @@ class _Planner:
                     if next_offset is not None
                     else None
                 )
-                rows.append((move.id, step_id, next_date))
+                rows[move.id] = [step_id, next_date, None]
+            if "channel" in decision:
+                oldest = decision["moves"].sorted("invoice_date_due")[:1]
+                if oldest and not oldest.access_token:
+                    rows.setdefault(oldest.id, [None, None, None])[2] = str(
+                        uuid.uuid4()
+                    )
         if not rows:
             return
-        self.env["account.move"].flush_model(
-            ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
-        )
+        fnames = ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
+        self.env["account.move"].flush_model([*fnames, "access_token"])
         self.env.execute_query(
             SQL(
-                "UPDATE account_move AS m SET dunning_step_id = v.step_id, "
-                "dunning_last_date = %s, dunning_next_date = v.next_date "
-                "FROM (VALUES %s) AS v(id, step_id, next_date) WHERE m.id = v.id",
+                """
+            UPDATE account_move AS m
+               SET dunning_step_id = COALESCE(v.step_id, m.dunning_step_id),
+                   dunning_last_date = CASE WHEN v.step_id IS NULL
+                                            THEN m.dunning_last_date ELSE %s END,
+                   dunning_next_date = CASE WHEN v.step_id IS NULL
+                                            THEN m.dunning_next_date
+                                            ELSE v.next_date END,
+                   access_token = COALESCE(m.access_token, v.token)
+              FROM (VALUES %s) AS v(id, step_id, next_date, token)
+             WHERE m.id = v.id
+               AND (v.step_id IS NOT NULL OR m.access_token IS NULL)
+                """,
                 self.today,
                 SQL(", ").join(
-                    SQL("(%s, %s, %s::date)", move_id, step_id, next_date)
-                    for move_id, step_id, next_date in rows
+                    SQL("(%s, %s::int, %s::date, %s::varchar)", move_id, *values)
+                    for move_id, values in rows.items()
                 ),
             )
         )
-        self.env["account.move"].invalidate_model(
-            ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
-        )
+        Move = self.env["account.move"]
+        Move.invalidate_model(fnames)
+        Move.browse(list(rows)).invalidate_recordset(["access_token"])
 
     def _next_offset(self, step_id):
         """The offset of the step that follows ``step_id`` in its policy."""

@@ -292,6 +292,33 @@ class TestDunningRun(DunningCommon):
         many = plan_queries(8, "many")
         self.assertEqual(few, many)
 
+    def test_the_link_of_each_message_opens_its_customer_page(self):
+        """The run gives every customer its link secret in one statement; the
+        link in the message must verify against what was stored."""
+        self.maria.sudo().dunning_portal_nonce = False
+        self._run()
+        message = self._messages(self.maria)
+        self.assertEqual(message.policy_id, self.policy)
+        token = message.body.split("/collections/", 1)[1].split()[0]
+        partner, company = self.env["res.partner"]._dunning_portal_check_token(token)
+        self.assertEqual((partner, company), (self.maria, self.company))
+        self.assertTrue(self.maria.sudo().dunning_portal_nonce)
+        # The invoice the message links to has its portal token, set with the
+        # step bookkeeping; a second run keeps it.
+        token = self.maria_35.access_token
+        self.assertTrue(token)
+        self.assertEqual(self.maria_35.dunning_step_id, self.step_at[30])
+        self.assertEqual(message.payment_link.split("access_token=")[1], token)
+
+    def test_the_step_done_is_not_indexed(self):
+        """The run updates dunning_step_id on every reminded invoice: an index
+        on it would stop PostgreSQL updating account_move rows in place."""
+        self.env.cr.execute(
+            "SELECT 1 FROM pg_indexes WHERE tablename = 'account_move' "
+            "AND indexdef LIKE '%%dunning_step_id%%'"
+        )
+        self.assertFalse(self.env.cr.fetchall())
+
     def test_thank_you_when_a_late_invoice_gets_paid(self):
         self._run()
         self._dunning_pay(self.maria_8, TODAY)

@@ -129,3 +129,45 @@ class TestSegmentation(DunningCommon):
         # Facts, broken promises, segments, attributes, stale rows, new rows.
         with self.assertQueryCount(6):
             Partner._dunning_refresh_segmentation(companies=self.company_a)
+
+    def _row_versions(self, partners):
+        """PostgreSQL's row version (xmin) of each partner: it changes
+        whenever the row is rewritten, even with the same values."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT id, xmin::text FROM res_partner WHERE id = ANY(%s)", [partners.ids]
+        )
+        return dict(self.env.cr.fetchall())
+
+    def test_an_unchanged_customer_is_not_rewritten(self):
+        Partner = self.env["res.partner"]
+        customers = self.reliable | self.occasional | self.chronic
+        Partner._dunning_refresh_segmentation(companies=self.company_a)
+        before = self._row_versions(customers)
+        self._dunning_pay(self.chronic_70, TODAY)
+        Partner._dunning_refresh_segmentation(companies=self.company_a)
+        after = self._row_versions(customers)
+        # Only the customer whose invoice got paid gets a new row version.
+        self.assertEqual(after[self.reliable.id], before[self.reliable.id])
+        self.assertEqual(after[self.occasional.id], before[self.occasional.id])
+        self.assertNotEqual(after[self.chronic.id], before[self.chronic.id])
+        self.assertEqual(self.chronic.dunning_aging_bucket, "1_30")
+
+    def test_changing_values_are_not_indexed(self):
+        """An index on a column the refresh changes every day would keep
+        PostgreSQL from updating the rows in place (HOT updates)."""
+        self.env.cr.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'res_partner' "
+            "AND indexname LIKE 'res_partner__dunning%%'"
+        )
+        indexed = {name for [name] in self.env.cr.fetchall()}
+        self.assertFalse(
+            indexed
+            & {
+                "res_partner__dunning_overdue_amount_index",
+                "res_partner__dunning_max_days_overdue_index",
+                "res_partner__dunning_score_index",
+                "res_partner__dunning_next_date_index",
+            }
+        )
+        self.assertIn("res_partner__dunning_segment_id_index", indexed)
