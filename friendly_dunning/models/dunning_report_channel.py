@@ -21,6 +21,9 @@ class DunningReportChannel(models.Model):
     segment_id = fields.Many2one("dunning.segment", readonly=True)
     step_id = fields.Many2one("dunning.step", readonly=True)
     policy_id = fields.Many2one("dunning.policy", readonly=True)
+    template_id = fields.Many2one(
+        "dunning.whatsapp.template", string="WhatsApp template", readonly=True
+    )
     channel = fields.Selection(
         [
             ("whatsapp", "WhatsApp"),
@@ -74,6 +77,7 @@ class DunningReportChannel(models.Model):
                     SELECT c.id, c.company_id, comp.currency_id,
                            c.sent_date::date AS date,
                            c.partner_id, c.step_id, c.policy_id, c.kind,
+                           c.wa_template_id AS template_id,
                            COALESCE(ch.channel_type, c.channel) AS channel,
                            COALESCE(c.cost, 0) AS cost,
                            COALESCE(c.amount_due, 0) AS amount_due,
@@ -98,7 +102,8 @@ class DunningReportChannel(models.Model):
                        message.date, message.partner_id,
                        (p.dunning_segment_id ->> message.company_id::text)::int
                            AS segment_id,
-                       message.step_id, message.policy_id, message.channel,
+                       message.step_id, message.policy_id, message.template_id,
+                       message.channel,
                        message.kind, 1 AS sent_count,
                        message.is_delivered::int AS delivered_count,
                        message.is_read::int AS read_count,

@@ -1,5 +1,6 @@
 from datetime import date, datetime, timedelta
 
+from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import freeze_time, tagged
 from odoo.tools import SQL
@@ -422,6 +423,54 @@ class TestDunningReports(DunningCommon):
         )
         cls.refund.action_post()
         cls.env["dunning.report.aging"].flush_model()
+
+    def test_channel_funnel_by_whatsapp_template(self):
+        channel = self.env["dunning.channel"].create(
+            {
+                "name": "WhatsApp",
+                "channel_type": "whatsapp",
+                "company_id": self.company_a.id,
+                "wa_phone_number_id": "1001",
+                "wa_access_token": "token",
+            }
+        )
+        Template = self.env["dunning.whatsapp.template"]
+        gentle, firm = Template.create(
+            [
+                {"channel_id": channel.id, "name": "gentle", "language": "en"},
+                {"channel_id": channel.id, "name": "firm", "language": "en"},
+            ]
+        )
+        sent = fields.Datetime.now()
+        self.env["dunning.communication"].create(
+            [
+                {
+                    "company_id": self.company_a.id,
+                    "partner_id": self.customer.id,
+                    "kind": "reminder",
+                    "channel": "whatsapp",
+                    "channel_id": channel.id,
+                    "wa_template_id": template.id,
+                    "state": state,
+                    "sent_date": sent,
+                }
+                for template, state in (
+                    (gentle, "read"),
+                    (gentle, "sent"),
+                    (firm, "replied"),
+                )
+            ]
+        )
+        self.env.flush_all()
+        rows = self.env["dunning.report.channel"]._read_group(
+            [("partner_id", "=", self.customer.id), ("channel", "=", "whatsapp")],
+            ["template_id"],
+            ["sent_count:sum", "read_count:sum", "replied_count:sum"],
+        )
+        self.assertEqual(
+            {template.name: counts for template, *counts in rows},
+            {"gentle": [2, 1, 0], "firm": [1, 1, 1]},
+        )
 
     def test_aging_buckets(self):
         rows = self.env["dunning.report.aging"]._read_group(
