@@ -15,6 +15,7 @@ from . import dunning_demo
 from . import dunning_whatsapp_template
 from . import dunning_feedback
 from . import dunning_portal_log
+from . import dunning_agreement
 from . import dunning_payment_plan
 from . import dunning_promise
 from . import dunning_kpi

@@ -7,6 +7,7 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, float_compare, float_is_zero, format_date, formatLang
 
+from .dunning_agreement import SOURCES
 from .dunning_run import _Planner
 from .dunning_segment import PLAN_DEFAULTS
 
@@ -23,11 +24,6 @@ PLAN_STATES = [
     ("broken", "Broken"),
     ("cancelled", "Cancelled"),
 ]
-SOURCES = [
-    ("portal", "Customer page"),
-    ("reply", "Customer reply"),
-    ("accountant", "Accountant"),
-]
 # Plans handled per transaction by the scheduled job.
 CRON_BATCH = 200
 # Days before an instalment's date when the customer gets a heads-up.
@@ -39,29 +35,12 @@ class DunningPaymentPlan(models.Model):
 
     _name = "dunning.payment.plan"
     _description = "Payment Plan"
-    _inherit = ("mail.thread", "mail.activity.mixin")
+    _inherit = "dunning.agreement"
     _order = "create_date desc, id desc"
     _check_company_auto = True
 
     name = fields.Char(
         required=True, readonly=True, copy=False, default=lambda self: self.env._("New")
-    )
-    partner_id = fields.Many2one(
-        "res.partner",
-        string="Customer",
-        required=True,
-        index=True,
-        tracking=True,
-        # Customers with invoices cannot be deleted; one without any takes its
-        # agreements along.
-        ondelete="cascade",
-        domain="[('parent_id', '=', False)]",
-    )
-    company_id = fields.Many2one(
-        "res.company", required=True, index=True, default=lambda self: self.env.company
-    )
-    currency_id = fields.Many2one(
-        "res.currency", related="company_id.currency_id", store=True
     )
     move_ids = fields.Many2many(
         "account.move",
@@ -99,7 +78,6 @@ class DunningPaymentPlan(models.Model):
         help="The sum of the instalments.",
     )
     amount_paid = fields.Monetary(compute="_compute_amounts", store=True)
-    source = fields.Selection(SOURCES, required=True, default="accountant")
     needs_approval_reason = fields.Char(
         string="Why it needs approval",
         readonly=True,
@@ -138,7 +116,6 @@ class DunningPaymentPlan(models.Model):
         copy=False,
         help="When the plan was completed, broken, rejected or cancelled.",
     )
-    note = fields.Text()
     thank_you_pending = fields.Boolean(
         string="Thank-you waiting",
         readonly=True,
@@ -498,19 +475,6 @@ class DunningPaymentPlan(models.Model):
             )
             for line in self.installment_ids.sorted("sequence")
         )
-
-    def _dunning_log(self, message):
-        """Post ``message`` on the plan, the customer and every invoice."""
-        self.ensure_one()
-        author = (
-            self.partner_id
-            if self.source in ("portal", "reply") and self.env.user._is_public()
-            else self.env.user.partner_id
-        )
-        for record in (self.sudo(), self.partner_id.sudo(), *self.move_ids.sudo()):
-            record.message_post(
-                body=message, author_id=author.id, subtype_xmlid="mail.mt_note"
-            )
 
     def _dunning_activity(self, summary, note=None):
         self.ensure_one()

@@ -4,7 +4,8 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, format_date, formatLang
 
-from .dunning_payment_plan import CRON_BATCH, SOURCES
+from .dunning_agreement import SOURCES
+from .dunning_payment_plan import CRON_BATCH
 
 
 class DunningPromise(models.Model):
@@ -12,27 +13,10 @@ class DunningPromise(models.Model):
 
     _name = "dunning.promise"
     _description = "Promise to Pay"
-    _inherit = ("mail.thread", "mail.activity.mixin")
+    _inherit = "dunning.agreement"
     _order = "promised_date desc, id desc"
     _check_company_auto = True
 
-    partner_id = fields.Many2one(
-        "res.partner",
-        string="Customer",
-        required=True,
-        index=True,
-        tracking=True,
-        # Customers with invoices cannot be deleted; one without any takes its
-        # agreements along.
-        ondelete="cascade",
-        domain="[('parent_id', '=', False)]",
-    )
-    company_id = fields.Many2one(
-        "res.company", required=True, index=True, default=lambda self: self.env.company
-    )
-    currency_id = fields.Many2one(
-        "res.currency", related="company_id.currency_id", store=True
-    )
     move_ids = fields.Many2many(
         "account.move",
         "dunning_promise_account_move_rel",
@@ -74,8 +58,6 @@ class DunningPromise(models.Model):
         index=True,
         tracking=True,
     )
-    source = fields.Selection(SOURCES, required=True, default="accountant")
-    note = fields.Text()
     user_id = fields.Many2one(
         "res.users",
         string="Responsible",
@@ -233,18 +215,6 @@ class DunningPromise(models.Model):
                 until=format_date(self.env, self.grace_date),
             )
         )
-
-    def _dunning_log(self, message):
-        self.ensure_one()
-        author = (
-            self.partner_id
-            if self.source in ("portal", "reply") and self.env.user._is_public()
-            else self.env.user.partner_id
-        )
-        for record in (self.sudo(), self.partner_id.sudo(), *self.move_ids.sudo()):
-            record.message_post(
-                body=message, author_id=author.id, subtype_xmlid="mail.mt_note"
-            )
 
     # ------------------------------------------------------------------
     # Kept, broken, cancelled
