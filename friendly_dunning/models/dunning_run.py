@@ -1,3 +1,4 @@
+import ast
 import logging
 import secrets
 import uuid
@@ -7,8 +8,11 @@ from datetime import datetime, time, timedelta
 import pytz
 
 from odoo import api, fields, models
-from odoo.tools import SQL, email_normalize, format_date, formatLang
+from odoo.tools import SQL, email_normalize, float_round, format_date, get_lang
 from odoo.tools.mail import generate_tracking_message_id
+from odoo.tools.misc import NON_BREAKING_SPACE
+
+from odoo.addons.base.models.res_lang import intersperse
 
 from ..tools.messages import TemplateError, render_message
 from ..tools.phones import to_e164
@@ -141,6 +145,34 @@ class DunningRun(models.Model):
             self.env["ir.cron"]._commit_progress(done, remaining=remaining)
 
 
+def _amount_format(env, currency):
+    """A function giving what ``formatLang(env, value, currency_obj=currency)``
+    gives, for many values in one language and currency."""
+    lang = get_lang(env)
+    data = env["res.lang"]._get_data(id=lang.id)
+    grouping = ast.literal_eval(data.grouping)
+    thousands_sep = data.thousands_sep or ""
+    decimal_point = data.decimal_point
+    digits = currency.decimal_places
+    symbol = currency.symbol
+    after = currency.position == "after"
+
+    def format_amount(value):
+        rounded = float_round(
+            value, precision_digits=digits, rounding_method="HALF-EVEN"
+        )
+        parts = f"{rounded:.{digits}f}".split(".")
+        parts[0] = intersperse(parts[0], grouping, thousands_sep)[0]
+        number = decimal_point.join(parts)
+        if not symbol:
+            return number
+        if after:
+            return f"{number}{NON_BREAKING_SPACE}{symbol}"
+        return f"{symbol}{NON_BREAKING_SPACE}{number}"
+
+    return format_amount
+
+
 class _Planner:
     """Set-based planning of one company's reminders at one moment."""
 
@@ -167,7 +199,7 @@ class _Planner:
         self._channel_labels = {}
         self._time_zones = {}
         self._formatted_dates = {}
-        self._formatted_amounts = {}
+        self._amount_formats = {}
         self._later_offsets = {}
         # A WhatsApp channel whose token WhatsApp refused is skipped: the next
         # channel of the step carries the reminder until the token is renewed.
@@ -631,10 +663,14 @@ class _Planner:
         return self._formatted_dates[key]
 
     def _format_amount(self, env, value, currency):
-        key = (env.lang, currency.id, value)
-        if key not in self._formatted_amounts:
-            self._formatted_amounts[key] = formatLang(env, value, currency_obj=currency)
-        return self._formatted_amounts[key]
+        """``formatLang(env, value, currency_obj=currency)``, with what it looks
+        up for every amount (the language's separators and grouping, parsed
+        anew each time, and the currency's digits and symbol) read once per
+        language and currency of the run."""
+        key = (env.lang, currency.id)
+        if key not in self._amount_formats:
+            self._amount_formats[key] = _amount_format(env, currency)
+        return self._amount_formats[key](value)
 
     @staticmethod
     def _join(env, parts):
@@ -759,34 +795,71 @@ class _Planner:
         )
 
     def _schedule_activities(self, decisions):
+        """A to-do for the responsible accountant of each customer whose step
+        asks for one, stored as ``mail.activity.create`` would store it but in
+        one INSERT: the ORM creates them one by one and re-reads each customer.
+
+        As Odoo does, the accountant follows the customers given to them (in
+        one call per accountant) and their activity counter is told once; no
+        e-mail per activity, which would be a flood: the to-dos wait in the
+        accountant's list and the bell.
+        """
         with_activity = [d for d in decisions if d["step"].create_activity]
         if not with_activity:
             return
-        model = self.env["ir.model"]._get_id("res.partner")
         todo = self.env.ref("mail.mail_activity_data_todo")
-        # One e-mail per activity to the accountant would be a flood: the
-        # activities wait in their to-do list (and the bell) instead.
-        self.env["mail.activity"].sudo().with_context(
-            mail_activity_quick_update=True
-        ).create(
-            [
-                {
-                    "res_model_id": model,
-                    "res_id": decision["partner"].id,
-                    "activity_type_id": todo.id,
-                    "summary": self.env._(
-                        "Follow up: %(step)s", step=decision["step"].name
-                    ),
-                    "user_id": (
-                        decision["partner"].user_id
-                        or decision["moves"][:1].invoice_user_id
-                        or self.env.user
-                    ).id,
-                    "date_deadline": self.today,
-                }
-                for decision in with_activity
-            ]
+        model_id = self.env["ir.model"]._get_id("res.partner")
+        now = self.env.cr.now()
+        rows = []
+        by_user = defaultdict(list)
+        for decision in with_activity:
+            partner = decision["partner"]
+            user = (
+                partner.user_id
+                or decision["moves"][:1].invoice_user_id
+                or self.env.user
+            )
+            by_user[user].append(partner.id)
+            rows.append(
+                SQL(
+                    "(%s, 'res.partner', %s, %s, %s, %s, %s, %s, %s, TRUE, TRUE, "
+                    "%s, %s, %s, %s)",
+                    model_id,
+                    partner.id,
+                    partner.display_name,
+                    todo.id,
+                    user.id,
+                    user.tz,
+                    self.env._("Follow up: %(step)s", step=decision["step"].name),
+                    self.today,
+                    self.env.uid,
+                    now,
+                    self.env.uid,
+                    now,
+                )
+            )
+        Activity = self.env["mail.activity"]
+        Activity.flush_model()
+        self.env.execute_query(
+            SQL(
+                "INSERT INTO mail_activity (res_model_id, res_model, res_id, "
+                "res_name, activity_type_id, user_id, user_tz, summary, "
+                "date_deadline, automated, active, create_uid, create_date, "
+                "write_uid, write_date) VALUES %s",
+                SQL(", ").join(rows),
+            )
         )
+        Activity.invalidate_model()
+        Partner = self.env["res.partner"].sudo()
+        Partner.invalidate_model(["activity_ids"])
+        for user, partner_ids in by_user.items():
+            Partner.browse(partner_ids).message_subscribe(
+                partner_ids=user.partner_id.ids
+            )
+            user._bus_send(
+                "mail.activity/updated",
+                {"activity_created": True, "count_diff": len(partner_ids)},
+            )
 
     def _mark_steps_done(self, decisions):
         """Remember, per invoice, the step reached, today, and when the next

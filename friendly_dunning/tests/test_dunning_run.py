@@ -8,7 +8,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.exceptions import ValidationError
 from odoo.fields import Command
 from odoo.tests import TransactionCase, freeze_time, tagged
-from odoo.tools import mute_logger
+from odoo.tools import formatLang, mute_logger
 
 from odoo.addons.friendly_dunning.models import dunning_run
 from odoo.addons.friendly_dunning.models.dunning_run import _Planner
@@ -261,6 +261,61 @@ class TestDunningRun(DunningCommon):
         body = self._messages(self.maria).body
         self.assertIn("€", body)
         self.assertIn(" and ", body.split("\n")[0])
+
+    def test_a_firm_step_gives_the_accountant_a_to_do(self):
+        self.maria.user_id = self.dunning_user_a
+        self._dunning_invoice(self.maria, days(-95), 80.0)
+        self._run()
+        message = self._messages(self.maria)
+        self.assertTrue(message.step_id.create_activity)
+        activity = self.maria.activity_ids
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, self.dunning_user_a)
+        self.assertEqual(activity.summary, f"Follow up: {message.step_id.name}")
+        self.assertEqual(activity.date_deadline, TODAY)
+        self.assertEqual(
+            activity.activity_type_id, self.env.ref("mail.mail_activity_data_todo")
+        )
+        self.assertEqual(activity.res_name, self.maria.display_name)
+        self.assertEqual(self.maria.activity_state, "today")
+        # The accountant follows the customer, so that the customer's answers
+        # reach them, and sees the to-do in their own list.
+        self.assertIn(self.dunning_user_a.partner_id, self.maria.message_partner_ids)
+        self.assertEqual(
+            self.env["mail.activity"].search_count(
+                [
+                    ("user_id", "=", self.dunning_user_a.id),
+                    ("res_id", "=", self.maria.id),
+                ]
+            ),
+            1,
+        )
+        # Without a salesperson, the to-do goes to whoever issued the invoice.
+        bruno = self._dunning_customer("Bruno", tz="UTC")
+        self._dunning_invoice(
+            bruno, days(-95), 60.0, invoice_user_id=self.dunning_manager_a.id
+        )
+        self._run()
+        self.assertEqual(bruno.activity_ids.user_id, self.dunning_manager_a)
+        self.assertIn(self.dunning_manager_a.partner_id, bruno.message_partner_ids)
+
+    def test_amounts_are_written_as_odoo_writes_them(self):
+        """The run formats thousands of amounts with a formatter built once per
+        language and currency: it must write exactly what ``formatLang`` does."""
+        eur = self.setup_other_currency("EUR")
+        for code in ("es_ES", "pt_BR", "de_DE", "fr_FR"):
+            self.env["res.lang"]._activate_lang(code)
+        planner = _Planner(self.env, self.company, NOW)
+        values = [0.0, 0.004, 0.005, 0.015, 1.0, 999.995, 1234.5, 1234567.891, -42.125]
+        for lang in ("en_US", "es_ES", "pt_BR", "de_DE", "fr_FR"):
+            env = self.env(context=dict(self.env.context, lang=lang))
+            for currency in (self.company.currency_id, eur):
+                for value in values:
+                    self.assertEqual(
+                        planner._format_amount(env, value, currency),
+                        formatLang(env, value, currency_obj=currency),
+                        f"{value} in {currency.name}, {lang}",
+                    )
 
     def test_placeholders_are_checked_when_saving(self):
         with self.assertRaisesRegex(ValidationError, r"\{amout\}"):
