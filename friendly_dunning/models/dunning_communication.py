@@ -370,24 +370,38 @@ class DunningCommunication(models.Model):
         )
         return True
 
-    def _chatter_body(self):
+    def _chatter_body(self, titles=None):
+        """The note logged on the customer. ``titles``, a dict kept by the
+        caller, spares looking the same few titles up again for each message
+        of a batch."""
         self.ensure_one()
-        channels = dict(self._fields["channel"]._description_selection(self.env))
-        title = (
-            self.env._("Reminder by %(channel)s", channel=channels[self.channel])
-            if self.channel
-            else self.env._("Reminder")
+        key = (
+            self.channel,
+            self.channel_id.channel_type == "sandbox",
+            bool(self.needs_review),
         )
-        if self.channel_id.channel_type == "sandbox":
-            title = self.env._("%(title)s (sandbox: not sent)", title=title)
-        elif self.needs_review:
-            title = self.env._("%(title)s, awaiting approval", title=title)
+        titles = {} if titles is None else titles
+        if key not in titles:
+            titles[key] = self._chatter_title(*key)
         return Markup("<p><b>%s</b></p><p>%s</p>") % (
-            title,
+            titles[key],
             Markup("<br/>").join(
                 html_escape(line) for line in (self.body or "").split("\n")
             ),
         )
+
+    def _chatter_title(self, channel, sandbox, needs_review):
+        channels = dict(self._fields["channel"]._description_selection(self.env))
+        title = (
+            self.env._("Reminder by %(channel)s", channel=channels[channel])
+            if channel
+            else self.env._("Reminder")
+        )
+        if sandbox:
+            title = self.env._("%(title)s (sandbox: not sent)", title=title)
+        elif needs_review:
+            title = self.env._("%(title)s, awaiting approval", title=title)
+        return title
 
     # ------------------------------------------------------------------
     # Sending

@@ -1137,7 +1137,6 @@ class DunningPaymentPlanInstallment(models.Model):
         line = request["installment"]
         lang = decision["contact"].lang or "en_US"
         env = self.with_context(lang=lang).env
-        planner._ensure_access_tokens([decision])
         values = planner._placeholder_values(env, decision)
         amount = formatLang(
             env, line.amount - line.amount_paid, currency_obj=line.currency_id

@@ -1,6 +1,5 @@
 import ast
 import logging
-import secrets
 import uuid
 from collections import defaultdict
 from datetime import datetime, time, timedelta
@@ -200,6 +199,7 @@ class _Planner:
         self._time_zones = {}
         self._formatted_dates = {}
         self._amount_formats = {}
+        self._invoice_lines = {}
         self._later_offsets = {}
         # A WhatsApp channel whose token WhatsApp refused is skipped: the next
         # channel of the step carries the reminder until the token is renewed.
@@ -554,7 +554,6 @@ class _Planner:
     # -- texts ----------------------------------------------------------
 
     def _render(self, decisions):
-        self._ensure_portal_nonces(decisions)
         by_lang = defaultdict(list)
         for decision in decisions:
             if "channel" in decision:
@@ -576,47 +575,6 @@ class _Planner:
                     decision.pop("channel")
                     decision["unreachable"] = source._template_error_message(error)
 
-    def _ensure_access_tokens(self, decisions):
-        """Prepare what the texts of ``decisions`` link to before rendering
-        them outside ``_render`` (payment plan reminders call this): the
-        customers' link secrets. The invoices' portal tokens are set when the
-        messages are queued (``_mark_steps_done``)."""
-        self._ensure_portal_nonces(decisions)
-
-    def _ensure_portal_nonces(self, decisions):
-        """Give the customers whose messages carry a collections link the
-        secret their link is signed with, in one statement: setting it on each
-        customer through ``res.partner.write`` would also re-synchronise each
-        one's contacts and users."""
-        partners = (
-            self.env["res.partner"]
-            .sudo()
-            .browse(
-                {
-                    decision["contact"].commercial_partner_id.id
-                    for decision in decisions
-                    if "channel" in decision
-                }
-            )
-        )
-        missing = partners.filtered(lambda partner: not partner.dunning_portal_nonce)
-        if not missing:
-            return
-        self.env.execute_query(
-            SQL(
-                "UPDATE res_partner AS p SET dunning_portal_nonce = v.nonce "
-                "FROM (VALUES %s) AS v(id, nonce) "
-                "WHERE p.id = v.id AND p.dunning_portal_nonce IS NULL",
-                SQL(", ").join(
-                    SQL("(%s, %s)", partner_id, secrets.token_hex(16))
-                    for partner_id in missing.ids
-                ),
-            )
-        )
-        # Another transaction may have set some first: read what was stored.
-        missing.invalidate_recordset(["dunning_portal_nonce"])
-        missing.fetch(["dunning_portal_nonce"])
-
     def _placeholder_values(self, env, decision):
         moves = decision["moves"].with_env(env).sorted("invoice_date_due")
         # After the due date, {amount} is what is overdue; invoices not yet due
@@ -633,13 +591,21 @@ class _Planner:
                 for currency, total in by_currency.items()
             ],
         )
-        invoices = "\n".join(
-            env._(
-                "- %(number)s, due %(due)s: %(amount)s",
-                number=move.name,
-                due=self._format_date(env, move.invoice_date_due),
-                amount=self._format_amount(env, move.amount_residual, move.currency_id),
+        if env.lang not in self._invoice_lines:
+            # Translated once per language, filled for each invoice.
+            self._invoice_lines[env.lang] = env._(
+                "- %(number)s, due %(due)s: %(amount)s"
             )
+        line = self._invoice_lines[env.lang]
+        invoices = "\n".join(
+            line
+            % {
+                "number": move.name,
+                "due": self._format_date(env, move.invoice_date_due),
+                "amount": self._format_amount(
+                    env, move.amount_residual, move.currency_id
+                ),
+            }
             for move in moves
         )
         oldest = moves[:1]
@@ -709,6 +675,7 @@ class _Planner:
             else:
                 counts["queued"] += 1
                 values |= {
+                    "state": "queued",
                     "channel": decision["channel"],
                     "channel_id": decision["channel_id"].id,
                     "recipient": decision["recipient"],
@@ -761,6 +728,7 @@ class _Planner:
         author = self.env.user.partner_id
         sender = self.company.email_formatted or author.email_formatted or None
         now = self.env.cr.now()
+        titles = {}
         self.env["mail.message"].flush_model()
         self.env.execute_query(
             SQL(
@@ -779,7 +747,7 @@ class _Planner:
                         generate_tracking_message_id(
                             f"{message.partner_id.id}-res.partner"
                         ),
-                        message._chatter_body(),
+                        message._chatter_body(titles),
                         now,
                         self.env.uid,
                         now,
@@ -826,7 +794,7 @@ class _Planner:
                     "%s, %s, %s, %s)",
                     model_id,
                     partner.id,
-                    partner.display_name,
+                    partner.complete_name,
                     todo.id,
                     user.id,
                     user.tz,
@@ -850,16 +818,49 @@ class _Planner:
             )
         )
         Activity.invalidate_model()
-        Partner = self.env["res.partner"].sudo()
-        Partner.invalidate_model(["activity_ids"])
+        self.env["res.partner"].invalidate_model(["activity_ids"])
         for user, partner_ids in by_user.items():
-            Partner.browse(partner_ids).message_subscribe(
-                partner_ids=user.partner_id.ids
-            )
+            self._follow(partner_ids, user.partner_id)
             user._bus_send(
                 "mail.activity/updated",
                 {"activity_created": True, "count_diff": len(partner_ids)},
             )
+
+    def _follow(self, partner_ids, follower):
+        """Make ``follower`` follow the customers ``partner_ids`` with the
+        default subtypes, as ``message_subscribe`` does, keeping any existing
+        subscription; in two statements rather than one ``mail.followers``
+        record created at a time."""
+        default, _internal, external = self.env[
+            "mail.message.subtype"
+        ].default_subtypes("res.partner")
+        subtypes = external if follower.partner_share else default
+        self.env["mail.followers"].flush_model()
+        rows = self.env.execute_query(
+            SQL(
+                "INSERT INTO mail_followers (res_model, res_id, partner_id) "
+                "SELECT 'res.partner', res_id, %s FROM unnest(%s::int[]) AS res_id "
+                "ON CONFLICT (res_model, res_id, partner_id) DO NOTHING RETURNING id",
+                follower.id,
+                partner_ids,
+            )
+        )
+        if rows and subtypes:
+            self.env.execute_query(
+                SQL(
+                    "INSERT INTO mail_followers_mail_message_subtype_rel "
+                    "(mail_followers_id, mail_message_subtype_id) "
+                    "SELECT follower_id, subtype_id "
+                    "FROM unnest(%s::int[]) AS follower_id, "
+                    "unnest(%s::int[]) AS subtype_id",
+                    [row[0] for row in rows],
+                    subtypes.ids,
+                )
+            )
+        self.env["mail.followers"].invalidate_model()
+        self.env["res.partner"].invalidate_model(
+            ["message_follower_ids", "message_partner_ids", "message_is_follower"]
+        )
 
     def _mark_steps_done(self, decisions):
         """Remember, per invoice, the step reached, today, and when the next

@@ -184,8 +184,8 @@ class ResPartner(models.Model):
     dunning_portal_nonce = fields.Char(
         copy=False,
         groups="base.group_system",
-        help="Part of the signature of the customer's collections links: a new "
-        "value revokes every link sent so far.",
+        help="Part of the signature of the customer's collections links, set "
+        "when they are revoked: a new value revokes every link sent so far.",
     )
 
     def init(self):
@@ -301,8 +301,6 @@ class ResPartner(models.Model):
         self.ensure_one()
         partner = self.commercial_partner_id.sudo()
         company = company or self.env.company
-        if not partner.dunning_portal_nonce:
-            partner.dunning_portal_nonce = secrets.token_hex(16)
         expiry = int(now or time.time()) + 86400 * max(
             1, company.sudo().dunning_portal_link_days
         )
@@ -314,7 +312,8 @@ class ResPartner(models.Model):
         return database_hmac(
             self.env(su=True),
             PORTAL_TOKEN_SCOPE,
-            f"{self.id}|{company_id}|{expiry}|{self.sudo().dunning_portal_nonce}",
+            # No secret yet: no link of this customer was ever revoked.
+            f"{self.id}|{company_id}|{expiry}|{self.sudo().dunning_portal_nonce or ''}",
         )
 
     def _dunning_portal_url(self):
@@ -334,12 +333,7 @@ class ResPartner(models.Model):
             return None
         partner = self.sudo().browse(partner_id).exists()
         company = self.env["res.company"].sudo().browse(company_id).exists()
-        if (
-            not partner
-            or not company
-            or partner.commercial_partner_id != partner
-            or not partner.dunning_portal_nonce
-        ):
+        if not partner or not company or partner.commercial_partner_id != partner:
             return None
         expected = partner._dunning_portal_signature(company.id, expiry)
         if not hmac.compare_digest(expected, match.group(4)):

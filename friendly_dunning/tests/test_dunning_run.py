@@ -280,7 +280,13 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(self.maria.activity_state, "today")
         # The accountant follows the customer, so that the customer's answers
         # reach them, and sees the to-do in their own list.
-        self.assertIn(self.dunning_user_a.partner_id, self.maria.message_partner_ids)
+        follower = self.maria.message_follower_ids.filtered(
+            lambda f: f.partner_id == self.dunning_user_a.partner_id
+        )
+        self.assertEqual(
+            follower.subtype_ids,
+            self.env["mail.message.subtype"].default_subtypes("res.partner")[0],
+        )
         self.assertEqual(
             self.env["mail.activity"].search_count(
                 [
@@ -292,12 +298,20 @@ class TestDunningRun(DunningCommon):
         )
         # Without a salesperson, the to-do goes to whoever issued the invoice.
         bruno = self._dunning_customer("Bruno", tz="UTC")
+        # A subscription the accountant chose stays as it is.
+        note = self.env.ref("mail.mt_note")
+        bruno.message_subscribe(self.dunning_manager_a.partner_id.ids, note.ids)
         self._dunning_invoice(
             bruno, days(-95), 60.0, invoice_user_id=self.dunning_manager_a.id
         )
         self._run()
         self.assertEqual(bruno.activity_ids.user_id, self.dunning_manager_a)
-        self.assertIn(self.dunning_manager_a.partner_id, bruno.message_partner_ids)
+        self.assertEqual(
+            bruno.message_follower_ids.filtered(
+                lambda f: f.partner_id == self.dunning_manager_a.partner_id
+            ).subtype_ids,
+            note,
+        )
 
     def test_amounts_are_written_as_odoo_writes_them(self):
         """The run formats thousands of amounts with a formatter built once per
@@ -348,16 +362,24 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(few, many)
 
     def test_the_link_of_each_message_opens_its_customer_page(self):
-        """The run gives every customer its link secret in one statement; the
-        link in the message must verify against what was stored."""
+        """The link in the message opens the customer's page, whether or not
+        their links were ever revoked, and stops working once they are."""
         self.maria.sudo().dunning_portal_nonce = False
         self._run()
         message = self._messages(self.maria)
         self.assertEqual(message.policy_id, self.policy)
         token = message.body.split("/collections/", 1)[1].split()[0]
-        partner, company = self.env["res.partner"]._dunning_portal_check_token(token)
+        Partner = self.env["res.partner"]
+        partner, company = Partner._dunning_portal_check_token(token)
         self.assertEqual((partner, company), (self.maria, self.company))
-        self.assertTrue(self.maria.sudo().dunning_portal_nonce)
+        # Planning writes nothing on the customer for the link.
+        self.assertFalse(self.maria.sudo().dunning_portal_nonce)
+        self.maria.action_dunning_revoke_portal_link()
+        self.assertIsNone(Partner._dunning_portal_check_token(token))
+        new_token = self.maria._dunning_portal_token()
+        self.assertEqual(
+            Partner._dunning_portal_check_token(new_token), (self.maria, self.company)
+        )
         # The invoice the message links to has its portal token, set with the
         # step bookkeeping; a second run keeps it.
         token = self.maria_35.access_token
