@@ -504,7 +504,7 @@ class LateClock(FakeClock):
         super().sleep(seconds + self.late)
 
 
-@pytest.mark.parametrize("late", [0.0, 0.0004, 0.003])
+@pytest.mark.parametrize("late", [0.0, 0.0004, 0.003, 0.009])
 def test_window_limiter_holds_the_cap_and_makes_up_for_late_wakeups(late):
     clock = LateClock(late)
     limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)

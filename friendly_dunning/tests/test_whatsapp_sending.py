@@ -1,5 +1,6 @@
 import json
 import re
+import sys
 from datetime import date, timedelta
 from unittest.mock import patch
 
@@ -415,7 +416,10 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         )
         grants = self.channel._whatsapp_rate_limiter().history = []
         self._queue(count=25)
+        switch_interval = sys.getswitchinterval()
         self._send()
+        # The finer thread switching used while sending is given back.
+        self.assertEqual(sys.getswitchinterval(), switch_interval)
         self.assertEqual(len(self.fake.sent()), 25)
         self.assertEqual(len(grants), 25, "every message went through the limiter")
         # No one-second window holds more than 10 sends, and 25 sends at

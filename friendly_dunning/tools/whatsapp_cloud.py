@@ -170,6 +170,10 @@ class RateLimiter:
 
     # Tolerates float rounding so that sleeping exactly the wait time suffices.
     _EPSILON = 1e-9
+    # A grant this many intervals late or less keeps the schedule: the slots
+    # a busy machine woke too late for are made up (within the hard cap).
+    # Later than that is a pause, and the schedule starts again.
+    _CATCH_UP = 2
 
     def __init__(self, rate_per_second, burst=1, clock=time.monotonic, sleep=None):
         if rate_per_second <= 0:
@@ -227,10 +231,10 @@ class WindowRateLimiter:
     Grants follow a schedule of slots ``1 / rate_per_second`` apart, so sends
     leave one by one rather than in bunches that the time between the grant
     and the wire can push into one second at the receiver. A grant woken
-    late by less than half an interval keeps the schedule (the next slot is
-    the scheduled one, not the wake-up plus a full interval) so a busy
-    machine does not lose rate; later than that, or after a pause, the
-    schedule starts again from the grant. On top, a hard
+    late by up to two intervals keeps the schedule (the next slot is the
+    scheduled one, not the wake-up plus a full interval) so a busy machine
+    does not lose rate; later than that, after a pause, the schedule starts
+    again from the grant. On top, a hard
     cap from the times of the last ``rate_per_second`` grants (a grant waits
     until the one ``rate_per_second`` places back is a second old).
     Thread-safe; ``clock`` and ``sleep`` injectable. ``history``, when a
@@ -239,6 +243,10 @@ class WindowRateLimiter:
 
     # Tolerates float rounding so that sleeping exactly the wait time suffices.
     _EPSILON = 1e-9
+    # A grant this many intervals late or less keeps the schedule: the slots
+    # a busy machine woke too late for are made up (within the hard cap).
+    # Later than that is a pause, and the schedule starts again.
+    _CATCH_UP = 2
 
     def __init__(
         self,
@@ -275,7 +283,10 @@ class WindowRateLimiter:
             self._grants.append(now)
             if self.history is not None:
                 self.history.append(now)
-            if self._next_slot is None or now - self._next_slot > self.interval / 2:
+            if (
+                self._next_slot is None
+                or now - self._next_slot > self._CATCH_UP * self.interval
+            ):
                 self._next_slot = now + self.interval
             else:
                 self._next_slot += self.interval
