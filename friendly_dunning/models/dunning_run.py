@@ -2,14 +2,16 @@ import ast
 import logging
 import uuid
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
+import babel.dates
 import pytz
 
 from odoo import api, fields, models
-from odoo.tools import SQL, email_normalize, float_round, format_date, get_lang
+from odoo.tools import SQL, email_normalize, float_round, get_lang
 from odoo.tools.mail import generate_tracking_message_id
-from odoo.tools.misc import NON_BREAKING_SPACE
+from odoo.tools.misc import NON_BREAKING_SPACE, babel_locale_parse, posix_to_ldml
 
 from odoo.addons.base.models.res_lang import intersperse
 
@@ -144,6 +146,22 @@ class DunningRun(models.Model):
             self.env["ir.cron"]._commit_progress(done, remaining=remaining)
 
 
+class _InvoiceLine(NamedTuple):
+    """What a message says of one invoice, and what the run records on it."""
+
+    id: int
+    name: str
+    due: date
+    residual: float
+    currency_id: int
+    residual_signed: float
+    has_access_token: bool
+
+
+def _by_due_date(line):
+    return line.due, line.id
+
+
 def _amount_format(env, currency):
     """A function giving what ``formatLang(env, value, currency_obj=currency)``
     gives, for many values in one language and currency."""
@@ -198,6 +216,7 @@ class _Planner:
         self._channel_labels = {}
         self._time_zones = {}
         self._formatted_dates = {}
+        self._date_formats = {}
         self._amount_formats = {}
         self._invoice_lines = {}
         self._later_offsets = {}
@@ -237,7 +256,9 @@ class _Planner:
         )
         return SQL(
             """
-            SELECT m.id, m.commercial_partner_id, step.id, step.offset_days
+            SELECT m.id, m.commercial_partner_id, step.id, step.offset_days,
+                   m.name, m.invoice_date_due, m.amount_residual, m.currency_id,
+                   m.amount_residual_signed, m.access_token IS NOT NULL
               FROM account_move m
               JOIN res_partner p ON p.id = m.commercial_partner_id
          LEFT JOIN dunning_segment segment
@@ -301,8 +322,10 @@ class _Planner:
         self._flush()
         rows = self.env.execute_query(self._due_invoices_sql(partner_ids))
         due_by_partner = defaultdict(dict)
-        for move_id, partner_id, step_id, _offset in rows:
+        lines_by_partner = defaultdict(list)
+        for move_id, partner_id, step_id, _offset, *line in rows:
             due_by_partner[partner_id][move_id] = step_id
+            lines_by_partner[partner_id].append(_InvoiceLine(move_id, *line))
         partners = self.env["res.partner"].sudo().browse(list(due_by_partner))
         steps = self.Step.browse(
             {step for due in due_by_partner.values() for step in due.values()}
@@ -324,6 +347,7 @@ class _Planner:
                 "partner": partner,
                 "contact": contacts[partner.id],
                 "moves": moves.browse(list(due)).with_prefetch(moves._prefetch_ids),
+                "lines": sorted(lines_by_partner[partner.id], key=_by_due_date),
                 "steps": due,
                 "step": step,
             }
@@ -388,9 +412,12 @@ class _Planner:
     @staticmethod
     def _e164(contact):
         """The contact's number in E.164, or why there is none. Odoo keeps the
-        number of a contact with a country checked and in E.164 already
-        (``phone_sanitized``); the others are read here."""
-        if contact.phone and contact.country_id and contact.phone_sanitized:
+        number of a contact with a country, or written in international form,
+        checked and in E.164 already (``phone_sanitized``); the others are
+        read here."""
+        if contact.phone_sanitized and (
+            contact.country_id or (contact.phone or "").lstrip().startswith("+")
+        ):
             return contact.phone_sanitized, None
         return to_e164(contact.phone, contact.country_id.code)
 
@@ -575,20 +602,43 @@ class _Planner:
                     decision.pop("channel")
                     decision["unreachable"] = source._template_error_message(error)
 
+    @staticmethod
+    def _lines(decision):
+        """The invoices of ``decision`` as :class:`_InvoiceLine`, oldest due
+        first: read with the due invoices by the run, else from ``moves``."""
+        if "lines" not in decision:
+            decision["lines"] = sorted(
+                (
+                    _InvoiceLine(
+                        move.id,
+                        move.name,
+                        move.invoice_date_due,
+                        move.amount_residual,
+                        move.currency_id.id,
+                        move.amount_residual_signed,
+                        bool(move.access_token),
+                    )
+                    for move in decision["moves"]
+                ),
+                key=_by_due_date,
+            )
+        return decision["lines"]
+
     def _placeholder_values(self, env, decision):
-        moves = decision["moves"].with_env(env).sorted("invoice_date_due")
+        lines = self._lines(decision)
         # After the due date, {amount} is what is overdue; invoices not yet due
         # that the same message mentions are listed, not counted as overdue.
-        overdue = moves.filtered(lambda m: m.invoice_date_due < self.today)
-        counted = overdue if decision["step"].offset_days > 0 and overdue else moves
+        overdue = [line for line in lines if line.due < self.today]
+        counted = overdue if decision["step"].offset_days > 0 and overdue else lines
         by_currency = defaultdict(float)
-        for move in counted:
-            by_currency[move.currency_id] += move.amount_residual
+        for line in counted:
+            by_currency[line.currency_id] += line.residual
+        Currency = env["res.currency"]
         amount = self._join(
             env,
             [
-                self._format_amount(env, total, currency)
-                for currency, total in by_currency.items()
+                self._format_amount(env, total, Currency.browse(currency_id))
+                for currency_id, total in by_currency.items()
             ],
         )
         if env.lang not in self._invoice_lines:
@@ -596,26 +646,26 @@ class _Planner:
             self._invoice_lines[env.lang] = env._(
                 "- %(number)s, due %(due)s: %(amount)s"
             )
-        line = self._invoice_lines[env.lang]
+        pattern = self._invoice_lines[env.lang]
         invoices = "\n".join(
-            line
+            pattern
             % {
-                "number": move.name,
-                "due": self._format_date(env, move.invoice_date_due),
+                "number": line.name,
+                "due": self._format_date(env, line.due),
                 "amount": self._format_amount(
-                    env, move.amount_residual, move.currency_id
+                    env, line.residual, Currency.browse(line.currency_id)
                 ),
             }
-            for move in moves
+            for line in lines
         )
-        oldest = moves[:1]
+        oldest_due = lines[0].due if lines else False
         return {
             "name": decision["contact"].name,
             "company": self.company.name,
             "amount": amount,
             "invoices": invoices,
-            "due_date": self._format_date(env, oldest.invoice_date_due),
-            "days_overdue": max(0, (self.today - oldest.invoice_date_due).days),
+            "due_date": self._format_date(env, oldest_due),
+            "days_overdue": max(0, (self.today - oldest_due).days) if lines else 0,
             "link": decision["contact"]
             .commercial_partner_id.with_company(self.company)
             ._dunning_portal_url(),
@@ -623,9 +673,23 @@ class _Planner:
         }
 
     def _format_date(self, env, value):
+        """``format_date(env, value)``, with the language's pattern worked out
+        once per run rather than for each date."""
+        if not value:
+            return ""
         key = (env.lang, value)
         if key not in self._formatted_dates:
-            self._formatted_dates[key] = format_date(env, value)
+            if env.lang not in self._date_formats:
+                lang = get_lang(env)
+                locale = babel_locale_parse(lang.code)
+                self._date_formats[env.lang] = (
+                    posix_to_ldml(lang.date_format, locale=locale),
+                    locale,
+                )
+            pattern, locale = self._date_formats[env.lang]
+            self._formatted_dates[key] = babel.dates.format_date(
+                value, format=pattern, locale=locale
+            )
         return self._formatted_dates[key]
 
     def _format_amount(self, env, value, currency):
@@ -667,7 +731,9 @@ class _Planner:
                 "step_id": step.id,
                 # Given rather than computed after the INSERT, in one UPDATE more.
                 "policy_id": step.policy_id.id,
-                "amount_due": sum(decision["moves"].mapped("amount_residual_signed")),
+                "amount_due": sum(
+                    line.residual_signed for line in self._lines(decision)
+                ),
             }
             if "unreachable" in decision:
                 counts["unreachable"] += 1
@@ -686,12 +752,72 @@ class _Planner:
                 }
             to_create.append(values)
             done.append(decision)
-        messages = self.Communication.create(to_create)
+        messages = self._insert_messages(to_create)
         self._link_invoices(messages, done)
         self._log_in_chatter(messages)
         self._schedule_activities(done)
         self._mark_steps_done(done)
         return counts, messages
+
+    # Columns of the outbox records the run writes, with their SQL types.
+    _MESSAGE_COLUMNS = (
+        ("company_id", "int"),
+        ("partner_id", "int"),
+        ("kind", "varchar"),
+        ("date", "timestamp"),
+        ("step_id", "int"),
+        ("policy_id", "int"),
+        ("amount_due", "float8"),
+        ("state", "varchar"),
+        ("error_message", "text"),
+        ("channel", "varchar"),
+        ("channel_id", "int"),
+        ("recipient", "varchar"),
+        ("subject", "varchar"),
+        ("body", "text"),
+        ("needs_review", "bool"),
+    )
+
+    def _insert_messages(self, values_list):
+        """Store the outbox records, in the order given, in one INSERT that
+        takes each column as one array: what ``create`` would store for these
+        values (no other field of the outbox has a default), without building
+        each record in memory first."""
+        Communication = self.Communication
+        if not values_list:
+            return Communication
+        Communication.flush_model()
+        now = self.env.cr.now()
+        names = [name for name, _type in self._MESSAGE_COLUMNS]
+        rows = self.env.execute_query(
+            SQL(
+                "INSERT INTO dunning_communication (%s, create_uid, create_date, "
+                "write_uid, write_date) "
+                "SELECT %s, %s, %s, %s, %s FROM unnest(%s) "
+                "WITH ORDINALITY AS v(%s, position) ORDER BY position "
+                "RETURNING id",
+                SQL(", ").join(SQL.identifier(name) for name in names),
+                SQL(", ").join(SQL("v.%s", SQL.identifier(name)) for name in names),
+                self.env.uid,
+                now,
+                self.env.uid,
+                now,
+                SQL(", ").join(
+                    SQL(
+                        "%s::%s[]",
+                        [
+                            # False is the ORM's "no value": NULL in SQL.
+                            value if value is not False or sql_type == "bool" else None
+                            for value in (values.get(name) for values in values_list)
+                        ],
+                        SQL(sql_type),
+                    )
+                    for name, sql_type in self._MESSAGE_COLUMNS
+                ),
+                SQL(", ").join(SQL.identifier(name) for name in names),
+            )
+        )
+        return Communication.browse([row[0] for row in rows])
 
     def _link_invoices(self, messages, decisions):
         """Link each message to the invoices it covers, in one INSERT: the
@@ -876,23 +1002,20 @@ class _Planner:
         """
         rows = {}
         for decision in decisions:
-            for move in decision["moves"]:
-                step_id = decision["steps"].get(move.id)
+            lines = self._lines(decision)
+            for line in lines:
+                step_id = decision["steps"].get(line.id)
                 if not step_id:
                     continue
                 next_offset = self._next_offset(step_id)
                 next_date = (
-                    move.invoice_date_due + timedelta(days=next_offset)
+                    line.due + timedelta(days=next_offset)
                     if next_offset is not None
                     else None
                 )
-                rows[move.id] = [step_id, next_date, None]
-            if "channel" in decision:
-                oldest = decision["moves"].sorted("invoice_date_due")[:1]
-                if oldest and not oldest.access_token:
-                    rows.setdefault(oldest.id, [None, None, None])[2] = str(
-                        uuid.uuid4()
-                    )
+                rows[line.id] = [step_id, next_date, None]
+            if "channel" in decision and lines and not lines[0].has_access_token:
+                rows.setdefault(lines[0].id, [None, None, None])[2] = str(uuid.uuid4())
         if not rows:
             return
         fnames = ["dunning_step_id", "dunning_last_date", "dunning_next_date"]

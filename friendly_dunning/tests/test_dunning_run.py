@@ -8,7 +8,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.exceptions import ValidationError
 from odoo.fields import Command
 from odoo.tests import TransactionCase, freeze_time, tagged
-from odoo.tools import formatLang, mute_logger
+from odoo.tools import format_date, formatLang, mute_logger
 
 from odoo.addons.friendly_dunning.models import dunning_run
 from odoo.addons.friendly_dunning.models.dunning_run import _Planner
@@ -313,9 +313,10 @@ class TestDunningRun(DunningCommon):
             note,
         )
 
-    def test_amounts_are_written_as_odoo_writes_them(self):
-        """The run formats thousands of amounts with a formatter built once per
-        language and currency: it must write exactly what ``formatLang`` does."""
+    def test_amounts_and_dates_are_written_as_odoo_writes_them(self):
+        """The run formats thousands of amounts and dates with formatters built
+        once per language (and currency): they must write exactly what
+        ``formatLang`` and ``format_date`` do."""
         eur = self.setup_other_currency("EUR")
         for code in ("es_ES", "pt_BR", "de_DE", "fr_FR"):
             self.env["res.lang"]._activate_lang(code)
@@ -330,6 +331,11 @@ class TestDunningRun(DunningCommon):
                         formatLang(env, value, currency_obj=currency),
                         f"{value} in {currency.name}, {lang}",
                     )
+            for day in (days(-400), days(-3), TODAY, days(45)):
+                self.assertEqual(
+                    planner._format_date(env, day), format_date(env, day), lang
+                )
+            self.assertEqual(planner._format_date(env, False), "")
 
     def test_placeholders_are_checked_when_saving(self):
         with self.assertRaisesRegex(ValidationError, r"\{amout\}"):
