@@ -156,6 +156,7 @@ class _InvoiceLine(NamedTuple):
     currency_id: int
     residual_signed: float
     has_access_token: bool
+    user_id: int | None  # the salesperson of the invoice
 
 
 def _by_due_date(line):
@@ -258,7 +259,8 @@ class _Planner:
             """
             SELECT m.id, m.commercial_partner_id, step.id, step.offset_days,
                    m.name, m.invoice_date_due, m.amount_residual, m.currency_id,
-                   m.amount_residual_signed, m.access_token IS NOT NULL
+                   m.amount_residual_signed, m.access_token IS NOT NULL,
+                   m.invoice_user_id
               FROM account_move m
               JOIN res_partner p ON p.id = m.commercial_partner_id
          LEFT JOIN dunning_segment segment
@@ -617,6 +619,7 @@ class _Planner:
                         move.currency_id.id,
                         move.amount_residual_signed,
                         bool(move.access_token),
+                        move.invoice_user_id.id or None,
                     )
                     for move in decision["moves"]
                 ),
@@ -906,11 +909,13 @@ class _Planner:
         now = self.env.cr.now()
         rows = []
         by_user = defaultdict(list)
+        Users = self.env["res.users"]
         for decision in with_activity:
             partner = decision["partner"]
+            lines = self._lines(decision)
             user = (
                 partner.user_id
-                or decision["moves"][:1].invoice_user_id
+                or Users.browse(lines[0].user_id if lines else None)
                 or self.env.user
             )
             by_user[user].append(partner.id)

@@ -356,7 +356,11 @@ class TestDunningRun(DunningCommon):
                     f"{prefix}{index}", tz="UTC", phone=f"+34 612 34 56 7{index}"
                 )
                 self._dunning_invoice(partner, days(-8))
+                # A step that also gives the accountant a to-do.
+                self._dunning_invoice(partner, days(-95))
             self.env.flush_all()
+            # As in a real run, nothing of these customers is in memory yet.
+            self.env.invalidate_all()
             before = self.cr.sql_log_count
             self.env["dunning.run"]._run_company(self.company, now=NOW)
             self.env.flush_all()
