@@ -1463,6 +1463,64 @@ def _aging_bucket(days_overdue):
 _WORKER_JOB = {}
 
 
+def orm_baseline(dbname, count, seed):
+    """Seconds to create and post ``count`` invoices one by one through the
+    ORM, each a copy of a random invoice of the database (customer, currency,
+    dates, payment term, products, quantities, prices and taxes), then roll
+    back: the plain way the generator's batches are compared with. Chatter
+    and tracking are off, as in the generator, which favours the baseline."""
+    registry = Registry(dbname)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, api.SUPERUSER_ID, FAST_CONTEXT)
+        Move = env["account.move"]
+        all_ids = Move.search(
+            [("move_type", "=", "out_invoice"), ("state", "=", "posted")]
+        ).ids
+        if not all_ids:
+            sys.exit("No posted customer invoice in this database to copy.")
+        sources = Move.browse(random.Random(seed).choices(all_ids, k=count))
+        values_list = [
+            (
+                source.company_id.id,
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": source.partner_id.id,
+                    "currency_id": source.currency_id.id,
+                    "invoice_date": source.invoice_date,
+                    "invoice_payment_term_id": source.invoice_payment_term_id.id,
+                    "ref": source.ref,
+                    "invoice_line_ids": [
+                        fields.Command.create(
+                            {
+                                "product_id": line.product_id.id,
+                                "quantity": line.quantity,
+                                "price_unit": line.price_unit,
+                                "tax_ids": [fields.Command.set(line.tax_ids.ids)],
+                            }
+                        )
+                        for line in source.invoice_line_ids
+                    ],
+                },
+            )
+            for source in sources
+        ]
+        lines = sum(len(values["invoice_line_ids"]) for _c, values in values_list)
+        env.invalidate_all()
+        started = time.perf_counter()
+        for company_id, values in values_list:
+            Move.with_company(company_id).create(values).action_post()
+        env.flush_all()
+        elapsed = time.perf_counter() - started
+        cr.rollback()
+    return {
+        "database": dbname,
+        "invoices created one by one": count,
+        "product lines per invoice": round(lines / count, 1),
+        "seconds": round(elapsed, 1),
+        "invoices per second": round(count / elapsed, 1),
+    }
+
+
 def _run_worker(worker, workers, sender):
     """Build the share of the dataset of the customers ``index % workers ==
     worker``, in a forked process with its own database connection, and send
@@ -1585,6 +1643,15 @@ class DunningDataset(Command):
             help=f"records per create, post and commit (default {DEFAULT_BATCH_SIZE})",
         )
         parser.add_argument(
+            "--orm-baseline",
+            type=int,
+            metavar="N",
+            default=0,
+            help="instead of filling the database, time creating and posting N "
+            "of its invoices again one by one through the ORM, as a form would, "
+            "and roll back: the speed the batched generator is measured against",
+        )
+        parser.add_argument(
             "--template",
             action="store_true",
             help="when done, VACUUM (FREEZE, ANALYZE) and close connections, "
@@ -1597,6 +1664,12 @@ class DunningDataset(Command):
             [*odoo_args, "-d", options.database, "--no-http"], setup_logging=True
         )
         dbname = options.database
+        if options.orm_baseline:
+            figures = orm_baseline(dbname, options.orm_baseline, options.seed)
+            sys.stdout.write(
+                "".join(f"  {label:<32}  {value}\n" for label, value in figures.items())
+            )
+            return
 
         started = time.perf_counter()
         self._ensure_database(dbname)
