@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.tools import SQL
+from odoo.tools.sql import create_index
 
 PAUSE_REASONS = [
     ("dispute", "Disputed"),
@@ -74,6 +75,19 @@ class AccountMove(models.Model):
         # versions made (see dunning_step_id).
         self.env.execute_query(
             SQL("DROP INDEX IF EXISTS account_move__dunning_step_id_index")
+        )
+        # The run reads the open invoices of a batch of customers: without
+        # this index PostgreSQL reads every open entry of the company for each
+        # batch (Odoo does not index commercial_partner_id). Only open
+        # customer invoices are in it, and none of the columns the run writes,
+        # so its bookkeeping updates stay in place.
+        create_index(
+            self.env.cr,
+            "account_move_dunning_open_invoice_partner_index",
+            self._table,
+            ["commercial_partner_id"],
+            where="move_type = 'out_invoice' AND state = 'posted' "
+            "AND payment_state IN ('not_paid', 'partial')",
         )
         return res
 
