@@ -1,3 +1,5 @@
+from odoo.tools import SQL
+
 from . import controllers
 from . import models
 from . import report
@@ -10,5 +12,9 @@ def _post_init_hook(env):
 
 
 def _uninstall_hook(env):
-    """Remove the demo invoices and payments first: see dunning.demo."""
+    """Remove the demo invoices and payments first: see dunning.demo. Drop the
+    index the addon put on Odoo's own invoices table."""
     env["dunning.demo"]._unload_demo_accounting()
+    env.cr.execute(
+        SQL("DROP INDEX IF EXISTS account_move_dunning_open_invoice_partner_index")
+    )
