@@ -4,6 +4,7 @@ from . import controllers
 from . import models
 from . import report
 from . import wizards
+from .models.account_move import OPEN_INVOICE_PARTNER_INDEX
 
 
 def _post_init_hook(env):
@@ -16,5 +17,5 @@ def _uninstall_hook(env):
     index the addon put on Odoo's own invoices table."""
     env["dunning.demo"]._unload_demo_accounting()
     env.cr.execute(
-        SQL("DROP INDEX IF EXISTS account_move_dunning_open_invoice_partner_index")
+        SQL("DROP INDEX IF EXISTS %s", SQL.identifier(OPEN_INVOICE_PARTNER_INDEX))
     )

@@ -4,6 +4,9 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.sql import create_index
 
+# Open customer invoices by customer: what each planning batch selects from.
+OPEN_INVOICE_PARTNER_INDEX = "account_move_dunning_open_invoice_partner_index"
+
 PAUSE_REASONS = [
     ("dispute", "Disputed"),
     ("promise", "Promise to pay"),
@@ -83,7 +86,7 @@ class AccountMove(models.Model):
         # so its bookkeeping updates stay in place.
         create_index(
             self.env.cr,
-            "account_move_dunning_open_invoice_partner_index",
+            OPEN_INVOICE_PARTNER_INDEX,
             self._table,
             ["commercial_partner_id"],
             where="move_type = 'out_invoice' AND state = 'posted' "

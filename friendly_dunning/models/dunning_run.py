@@ -219,7 +219,7 @@ class _Planner:
         self._formatted_dates = {}
         self._date_formats = {}
         self._amount_formats = {}
-        self._invoice_lines = {}
+        self._invoice_line_patterns = {}
         self._later_offsets = {}
         # A WhatsApp channel whose token WhatsApp refused is skipped: the next
         # channel of the step carries the reminder until the token is renewed.
@@ -644,12 +644,12 @@ class _Planner:
                 for currency_id, total in by_currency.items()
             ],
         )
-        if env.lang not in self._invoice_lines:
+        if env.lang not in self._invoice_line_patterns:
             # Translated once per language, filled for each invoice.
-            self._invoice_lines[env.lang] = env._(
+            self._invoice_line_patterns[env.lang] = env._(
                 "- %(number)s, due %(due)s: %(amount)s"
             )
-        pattern = self._invoice_lines[env.lang]
+        pattern = self._invoice_line_patterns[env.lang]
         invoices = "\n".join(
             pattern
             % {
@@ -791,7 +791,9 @@ class _Planner:
             return Communication
         Communication.flush_model()
         now = self.env.cr.now()
-        names = [name for name, _type in self._MESSAGE_COLUMNS]
+        columns = SQL(", ").join(
+            SQL.identifier(name) for name, _type in self._MESSAGE_COLUMNS
+        )
         rows = self.env.execute_query(
             SQL(
                 "INSERT INTO dunning_communication (%s, create_uid, create_date, "
@@ -799,8 +801,11 @@ class _Planner:
                 "SELECT %s, %s, %s, %s, %s FROM unnest(%s) "
                 "WITH ORDINALITY AS v(%s, position) ORDER BY position "
                 "RETURNING id",
-                SQL(", ").join(SQL.identifier(name) for name in names),
-                SQL(", ").join(SQL("v.%s", SQL.identifier(name)) for name in names),
+                columns,
+                SQL(", ").join(
+                    SQL("v.%s", SQL.identifier(name))
+                    for name, _type in self._MESSAGE_COLUMNS
+                ),
                 self.env.uid,
                 now,
                 self.env.uid,
@@ -817,7 +822,7 @@ class _Planner:
                     )
                     for name, sql_type in self._MESSAGE_COLUMNS
                 ),
-                SQL(", ").join(SQL.identifier(name) for name in names),
+                columns,
             )
         )
         return Communication.browse([row[0] for row in rows])
