@@ -170,11 +170,6 @@ class RateLimiter:
 
     # Tolerates float rounding so that sleeping exactly the wait time suffices.
     _EPSILON = 1e-9
-    # A grant this many intervals late or less keeps the schedule: the slots
-    # a busy machine woke too late for are made up (within the hard cap).
-    # Later than that is a pause, and the schedule starts again.
-    _CATCH_UP = 2
-
     def __init__(self, rate_per_second, burst=1, clock=time.monotonic, sleep=None):
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be positive")
@@ -230,24 +225,22 @@ class WindowRateLimiter:
 
     Grants follow a schedule of slots ``1 / rate_per_second`` apart, so sends
     leave one by one rather than in bunches that the time between the grant
-    and the wire can push into one second at the receiver. A grant woken
-    late by up to two intervals keeps the schedule (the next slot is the
-    scheduled one, not the wake-up plus a full interval) so a busy machine
-    does not lose rate; later than that, after a pause, the schedule starts
-    again from the grant. On top, a hard
-    cap from the times of the last ``rate_per_second`` grants (a grant waits
-    until the one ``rate_per_second`` places back is a second old).
+    and the wire can push into one second at the receiver. A grant that
+    comes late keeps the schedule (the next slot is the scheduled one, not
+    the wake-up plus a full interval): the slots a busy machine missed (a
+    late wake-up, a garbage collection, the database thread holding the
+    interpreter) are made up as soon as the hard cap allows, so the number
+    keeps its full rate. Only after a pause longer than the window (nothing
+    left to send for a while) does the schedule start again from the grant.
+    The hard cap comes from the times of the last ``rate_per_second``
+    grants: a grant waits until the one ``rate_per_second`` places back is a
+    window old, so no window ever holds more than the rate.
     Thread-safe; ``clock`` and ``sleep`` injectable. ``history``, when a
     list, receives every grant time (for benchmarks).
     """
 
     # Tolerates float rounding so that sleeping exactly the wait time suffices.
     _EPSILON = 1e-9
-    # A grant this many intervals late or less keeps the schedule: the slots
-    # a busy machine woke too late for are made up (within the hard cap).
-    # Later than that is a pause, and the schedule starts again.
-    _CATCH_UP = 2
-
     def __init__(
         self,
         rate_per_second,
@@ -285,7 +278,7 @@ class WindowRateLimiter:
                 self.history.append(now)
             if (
                 self._next_slot is None
-                or now - self._next_slot > self._CATCH_UP * self.interval
+                or now - self._next_slot > self.window
             ):
                 self._next_slot = now + self.interval
             else:
