@@ -6,7 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools import kpi
-from .dunning_report_aging import aging_bucket
+from .dunning_report_aging import aging_bucket, payment_entry
 
 CHANNEL_TYPES = ("whatsapp", "sms", "email", "sandbox")
 # Amount components that add up across companies sharing a currency.
@@ -555,16 +555,6 @@ class DunningKpi(models.AbstractModel):
         return dict(current)
 
     @api.model
-    def _kpi_payment_line(self, alias):
-        """SQL: the journal item ``alias`` belongs to a payment or a bank
-        statement line (not a credit note nor an exchange difference)."""
-        return SQL(
-            "(%(line)s.payment_id IS NOT NULL "
-            "OR %(line)s.statement_line_id IS NOT NULL)",
-            line=SQL.identifier(alias),
-        )
-
-    @api.model
     def _kpi_collected(self, companies, segment_ids, date_from, date_to):
         """``(company_id, amount)``: payments applied to customer debts in the
         period."""
@@ -585,7 +575,7 @@ class DunningKpi(models.AbstractModel):
                 lines=self._kpi_receivable_lines(companies, segment_ids),
                 date_from=date_from,
                 date_to=date_to,
-                payment=self._kpi_payment_line("pl"),
+                payment=payment_entry("pl"),
             )
         )
 
@@ -907,7 +897,7 @@ class DunningKpi(models.AbstractModel):
                 date_from=date_from,
                 date_to=date_to,
                 window=kpi.PAID_WITHIN_DAYS,
-                payment=self._kpi_payment_line("pl"),
+                payment=payment_entry("pl"),
                 segment_filter=segment_filter,
             )
         )

@@ -17,6 +17,18 @@ def aging_bucket(days_overdue):
     )
 
 
+def payment_entry(alias):
+    """SQL: the journal entry or item ``alias`` (a table alias) moves money:
+    it is booked in a bank, cash or credit card journal. That covers
+    Odoo's payments, bank statement lines and bank entries an accountant
+    books by hand, and leaves out credit notes and exchange differences."""
+    return SQL(
+        "%s.journal_id IN (SELECT id FROM account_journal "
+        "WHERE type IN ('bank', 'cash', 'credit'))",
+        SQL.identifier(alias),
+    )
+
+
 class DunningReportAging(models.Model):
     """Aged receivables: one row per open receivable line, aged today."""
 
@@ -103,8 +115,7 @@ class DunningReportAging(models.Model):
                            m.invoice_user_id AS user_id, l.currency_id, l.move_id,
                            CASE WHEN m.move_type = 'out_invoice' THEN 'invoice'
                                 WHEN m.move_type = 'out_refund' THEN 'credit_note'
-                                WHEN m.origin_payment_id IS NOT NULL
-                                  OR m.statement_line_id IS NOT NULL THEN 'payment'
+                                WHEN %(payment)s THEN 'payment'
                                 ELSE 'other'
                            END AS kind,
                            COALESCE(m.invoice_date, l.date) AS invoice_date,
@@ -140,5 +151,6 @@ class DunningReportAging(models.Model):
                 """,
                 table=SQL.identifier(self._table),
                 bucket=aging_bucket(SQL("days_overdue")),
+                payment=payment_entry("m"),
             )
         )

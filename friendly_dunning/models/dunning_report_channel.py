@@ -2,6 +2,7 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..tools.kpi import PAID_WITHIN_DAYS
+from .dunning_report_aging import payment_entry
 
 
 class DunningReportChannel(models.Model):
@@ -116,12 +117,10 @@ class DunningReportChannel(models.Model):
                              JOIN account_partial_reconcile pr
                                ON pr.debit_move_id = l.id
                              JOIN account_move_line pl ON pl.id = pr.credit_move_id
-                             JOIN account_move pm ON pm.id = pl.move_id
                             WHERE rel.communication_id = message.id
                               AND pr.max_date BETWEEN message.date
                                                   AND message.date + %(window)s
-                              AND (pm.origin_payment_id IS NOT NULL
-                                   OR pm.statement_line_id IS NOT NULL)
+                              AND %(payment)s
                        ))::int AS paid_count,
                        message.cost, message.amount_due
                   FROM message
@@ -130,5 +129,6 @@ class DunningReportChannel(models.Model):
                 """,
                 table=SQL.identifier(self._table),
                 window=PAID_WITHIN_DAYS,
+                payment=payment_entry("pl"),
             )
         )

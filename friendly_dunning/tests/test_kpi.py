@@ -266,6 +266,54 @@ class TestDunningKpi(KpiScenario):
         self.assertAlmostEqual(kpis["credit_sales"], 2000)
         self.assertAlmostEqual(kpis["collected"], 1000)
 
+    def test_bank_entry_booked_by_hand_is_collected(self):
+        """Money booked straight in the bank journal (no payment record, no
+        statement line: a hand-made entry or an import) and reconciled with
+        the invoice is collected like a payment; what is left of it is a
+        payment on account in the aged receivables."""
+        bank = self.env["account.journal"].search(
+            [("company_id", "=", self.company_a.id), ("type", "=", "bank")], limit=1
+        )
+        receivable = self.inv_3.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        entry = self.env["account.move"].create(
+            {
+                "move_type": "entry",
+                "journal_id": bank.id,
+                "date": date(2026, 3, 25),
+                "line_ids": [
+                    fields.Command.create(
+                        {
+                            "account_id": account.id,
+                            "partner_id": self.ana.id,
+                            "balance": balance,
+                        }
+                    )
+                    for account, balance in (
+                        (bank.default_account_id, 1000),
+                        (receivable.account_id, -1000),
+                    )
+                ],
+            }
+        )
+        entry.action_post()
+        (
+            receivable
+            | entry.line_ids.filtered(
+                lambda line: line.account_id == receivable.account_id
+            )
+        ).reconcile()
+        self.assertFalse(self.inv_3.amount_residual)
+        # 1,500 from the quarter's payments, 800 of the bank entry
+        self.assertAlmostEqual(self.kpis()["collected"], 2300)
+        self.env.flush_all()
+        aging = self.env["dunning.report.aging"].search(
+            [("partner_id", "=", self.ana.id)]
+        )
+        self.assertEqual(aging.mapped("kind"), ["payment"])
+        self.assertAlmostEqual(aging.amount_residual, -200)
+
     def test_companies_never_mix(self):
         a = self.kpis()
         b = self.kpis(company_ids=self.company_b.ids)
