@@ -170,6 +170,7 @@ class RateLimiter:
 
     # Tolerates float rounding so that sleeping exactly the wait time suffices.
     _EPSILON = 1e-9
+
     def __init__(self, rate_per_second, burst=1, clock=time.monotonic, sleep=None):
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be positive")
@@ -241,6 +242,7 @@ class WindowRateLimiter:
 
     # Tolerates float rounding so that sleeping exactly the wait time suffices.
     _EPSILON = 1e-9
+
     def __init__(
         self,
         rate_per_second,
@@ -276,10 +278,7 @@ class WindowRateLimiter:
             self._grants.append(now)
             if self.history is not None:
                 self.history.append(now)
-            if (
-                self._next_slot is None
-                or now - self._next_slot > self.window
-            ):
+            if self._next_slot is None or now - self._next_slot > self.window:
                 self._next_slot = now + self.interval
             else:
                 self._next_slot += self.interval
