@@ -244,8 +244,8 @@ def measure(env, fake, options, channel):
         "sent": states.get("sent", 0),
         "other_states": {k: v for k, v in states.items() if k != "sent"},
         "seconds_total": round(elapsed, 2),
-        "messages_per_second_total": round(len(times) / elapsed, 1),
-        "messages_per_second_on_the_wire": round((len(times) - 1) / wire, 1)
+        "messages_per_second_total": round(len(times) / elapsed, 2),
+        "messages_per_second_on_the_wire": round((len(times) - 1) / wire, 2)
         if wire
         else None,
         "max_messages_in_any_second_received": max_in_window(times),

@@ -250,8 +250,14 @@ class _Planner:
     def _due_invoices_sql(self, partner_ids=None):
         """Open invoices whose policy has a step due today that was not done."""
         default_policy = self.company.dunning_policy_id.id or None
+        # The customers' ids on both sides of the join: PostgreSQL then reads
+        # the batch's customers by primary key instead of hashing the whole
+        # res_partner table for every batch.
         partner_filter = (
-            SQL("AND m.commercial_partner_id = ANY(%s)", partner_ids)
+            SQL(
+                "AND m.commercial_partner_id = ANY(%(ids)s) AND p.id = ANY(%(ids)s)",
+                ids=partner_ids,
+            )
             if partner_ids is not None
             else SQL()
         )
@@ -300,9 +306,15 @@ class _Planner:
         )
 
     def _flush(self):
+        """Before reading what is due: pending ORM writes to the database,
+        and PostgreSQL's JIT compiler off for the rest of the transaction.
+        The due-invoice selection over 100,000 open invoices has a cost
+        estimate far above ``jit_above_cost``; compiling it took 1.2 s of
+        the query's 2.9 s, and the query itself needs no compiled code."""
         self.env["account.move"].flush_model()
         self.env["account.move.line"].flush_model(["no_followup"])
         self.env["res.partner"].flush_model()
+        self.env.cr.execute(SQL("SET LOCAL jit = off"))
 
     def candidate_partner_ids(self):
         self._flush()
