@@ -611,7 +611,7 @@ class ResPartner(models.Model):
             batch = rows[start : start + WRITE_BATCH]
             self.env.execute_query(
                 SQL(
-                    "UPDATE res_partner AS p SET %s FROM (VALUES %s) AS v(id, %s) "
+                    "UPDATE res_partner AS p SET %s FROM unnest(%s) AS v(id, %s) "
                     # Rows already right are left alone: each one rewritten
                     # costs a new row version.
                     "WHERE p.id = v.id AND (%s)",
@@ -626,17 +626,15 @@ class ResPartner(models.Model):
                         )
                         for column in SEGMENTATION_COLUMNS
                     ),
+                    # One array per column: one SQL fragment per value cost
+                    # more than the UPDATE at 20,000 customers.
                     SQL(", ").join(
-                        SQL(
-                            "(%s)",
-                            SQL(", ").join(
-                                SQL("%s::%s", value, SQL(cast))
-                                for value, cast in zip(
-                                    row, ["int4", *SEGMENTATION_COLUMNS.values()]
-                                )
-                            ),
+                        SQL("%s::%s[]", list(values), SQL(cast))
+                        for values, cast in zip(
+                            zip(*batch, strict=True),
+                            ["int4", *SEGMENTATION_COLUMNS.values()],
+                            strict=True,
                         )
-                        for row in batch
                     ),
                     SQL(", ").join(
                         SQL.identifier(column) for column in SEGMENTATION_COLUMNS
