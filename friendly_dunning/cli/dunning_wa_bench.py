@@ -248,6 +248,12 @@ def measure(env, fake, options, channel):
         "messages_per_second_on_the_wire": round((len(times) - 1) / wire, 2)
         if wire
         else None,
+        # As the rate limiter granted them, right before each socket write.
+        "messages_per_second_granted": round(
+            (len(grants) - 1) / (max(grants) - min(grants)), 2
+        )
+        if len(grants) > 1
+        else None,
         "max_messages_in_any_second_received": max_in_window(times),
         "max_messages_in_any_second_sent": max_in_window(sorted(grants)),
         "max_messages_in_a_clock_second_received": max(
