@@ -368,6 +368,24 @@ class TestDunningKpi(KpiScenario):
             (data["previous_from"], data["previous_to"]), ("2025-10-01", "2025-12-31")
         )
         headline = {figure["key"]: figure for figure in data["headline"]}
+        # Both periods are read together: each figure is what get_kpis gives
+        # for its period on its own.
+        Kpi = self.env["dunning.kpi"].with_user(self.dunning_manager_a)
+        for key, period in (
+            ("value", (data["date_from"], data["date_to"])),
+            ("previous", (data["previous_from"], data["previous_to"])),
+        ):
+            kpis = Kpi.get_kpis(*period)
+            for figure in data["headline"]:
+                expected = kpis[figure["key"]]
+                if expected is None:
+                    self.assertIsNone(figure[key], figure["key"])
+                else:
+                    self.assertAlmostEqual(figure[key], expected, msg=figure["key"])
+            self.assertAlmostEqual(
+                kpis["collected"], 1500 if key == "value" else 0, msg=period
+            )
+        self.assertAlmostEqual(data["receivables"], Kpi.get_kpis(*Q1)["receivables"])
         self.assertAlmostEqual(headline["dso"]["value"], 2800 / 3100 * 90)
         self.assertTrue(headline["dso"]["help"])
         # Q4 2025 (92 days): 1,400 owed on 12-31 on sales of 400 + 1,000
