@@ -346,6 +346,12 @@ class DunningKpi(models.AbstractModel):
         # than it saved (get_kpis over 100,000 invoices: 1.84 s with JIT,
         # 1.30 s without). Off until the end of the transaction.
         self.env.cr.execute(SQL("SET LOCAL jit = off"))
+        # The open items are read through Odoo's index of unreconciled lines;
+        # with PostgreSQL's default random_page_cost (4, a spinning disk's)
+        # the planner scans the whole ledger instead. 1.1 is the usual value
+        # for SSDs and cached data: the dashboard over 100,000 invoices went
+        # from 0.80-0.94 s to 0.58-0.70 s. Also only for this transaction.
+        self.env.cr.execute(SQL("SET LOCAL random_page_cost = 1.1"))
 
     @api.model
     def _kpi_segment_filter(self, segment_ids, move="m", partner=None):
