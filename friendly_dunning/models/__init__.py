@@ -1,4 +1,5 @@
 from . import account_move
+from . import dunning_invoice_progress
 from . import account_partial_reconcile
 from . import dunning_channel
 from . import dunning_communication

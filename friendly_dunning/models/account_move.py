@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.fields import Domain
 from odoo.tools import SQL
 from odoo.tools.sql import create_index
 
@@ -19,25 +20,21 @@ PAUSE_REASONS = [
 class AccountMove(models.Model):
     _inherit = "account.move"
 
+    # The engine's bookkeeping lives in dunning.invoice.progress (see there
+    # why): these read it.
     dunning_step_id = fields.Many2one(
         "dunning.step",
         string="Last reminder step",
-        readonly=True,
-        copy=False,
-        # Not indexed: an index on a column the run updates on every reminded
-        # invoice keeps PostgreSQL from updating the row in place (a "HOT"
-        # update), so each update would also insert into every one of the
-        # table's ~30 indexes. No query needs it: they all start from the
-        # company's open or paid invoices.
-        index=False,
+        compute="_compute_dunning_progress",
+        search="_search_dunning_step_id",
         help="The last step of the collections policy done for this invoice.",
     )
-    dunning_last_date = fields.Date(string="Last reminder", readonly=True, copy=False)
+    dunning_last_date = fields.Date(
+        string="Last reminder", compute="_compute_dunning_progress"
+    )
     dunning_next_date = fields.Date(
         string="Next reminder",
         compute="_compute_dunning_next_date",
-        store=True,
-        copy=False,
         help="When the next step of the customer's policy is due for this invoice.",
     )
     dunning_thanked = fields.Boolean(
@@ -75,7 +72,7 @@ class AccountMove(models.Model):
     def init(self):
         res = super().init()
         # Odoo keeps an index a field no longer asks for: drop the one earlier
-        # versions made (see dunning_step_id).
+        # versions made on a column the run no longer writes.
         self.env.execute_query(
             SQL("DROP INDEX IF EXISTS account_move__dunning_step_id_index")
         )
@@ -93,6 +90,37 @@ class AccountMove(models.Model):
             "AND payment_state IN ('not_paid', 'partial')",
         )
         return res
+
+    def _dunning_progress(self):
+        """``{move_id: dunning.invoice.progress}`` of these invoices."""
+        progress = (
+            self.env["dunning.invoice.progress"]
+            .sudo()
+            .search_fetch(
+                [("move_id", "in", self.ids)], ["move_id", "step_id", "last_date"]
+            )
+        )
+        return {row.move_id.id: row for row in progress}
+
+    def _compute_dunning_progress(self):
+        progress = self._dunning_progress()
+        for move in self:
+            row = progress.get(move.id)
+            move.dunning_step_id = row.step_id.sudo(False) if row else False
+            move.dunning_last_date = row.last_date if row else False
+
+    def _search_dunning_step_id(self, operator, value):
+        if operator not in ("in", "any"):
+            return NotImplemented  # the ORM negates "in" for "not in"
+        Progress = self.env["dunning.invoice.progress"].sudo()
+        reminded = Progress._search([("step_id", operator, value)])
+        if operator == "in" and False in value:
+            # no step done: no progress at all, or one without a step
+            done = Progress._search([("step_id", "!=", False)])
+            return Domain("id", "in", reminded.select("move_id")) | Domain(
+                "id", "not in", done.select("move_id")
+            )
+        return Domain("id", "in", reminded.select("move_id"))
 
     @api.depends(
         "state",

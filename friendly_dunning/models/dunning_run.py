@@ -279,7 +279,8 @@ class _Planner:
                   ORDER BY s.offset_days DESC
                      LIMIT 1
                    ) step ON TRUE
-         LEFT JOIN dunning_step last ON last.id = m.dunning_step_id
+         LEFT JOIN dunning_invoice_progress progress ON progress.move_id = m.id
+         LEFT JOIN dunning_step last ON last.id = progress.step_id
              WHERE m.company_id = %(company)s
                AND m.move_type = 'out_invoice'
                AND m.state = 'posted'
@@ -1020,11 +1021,11 @@ class _Planner:
         it covers) a portal access token, so that sending does not write one
         per message.
 
-        These are the engine's own bookkeeping columns: they are written in one
-        statement per batch rather than through ``account.move.write``, which
-        would re-synchronise every invoice's accounting lines for nothing. One
-        statement for both, so that each invoice gets one new row version, not
-        two.
+        The steps go to ``dunning.invoice.progress`` in one INSERT per batch
+        (a narrow row per invoice, see there); only the invoices that get
+        their first access token are written, in one UPDATE rather than
+        through ``account.move.write``, which would re-synchronise every
+        invoice's accounting lines for nothing.
         """
         rows = {}
         for decision in decisions:
@@ -1044,32 +1045,57 @@ class _Planner:
                 rows.setdefault(lines[0].id, [None, None, None])[2] = str(uuid.uuid4())
         if not rows:
             return
-        fnames = ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
-        self.env["account.move"].flush_model([*fnames, "access_token"])
-        self.env.execute_query(
-            SQL(
-                """
-            UPDATE account_move AS m
-               SET dunning_step_id = COALESCE(v.step_id, m.dunning_step_id),
-                   dunning_last_date = CASE WHEN v.step_id IS NULL
-                                            THEN m.dunning_last_date ELSE %s END,
-                   dunning_next_date = CASE WHEN v.step_id IS NULL
-                                            THEN m.dunning_next_date
-                                            ELSE v.next_date END,
-                   access_token = COALESCE(m.access_token, v.token)
-              FROM unnest(%s::int[], %s::int[], %s::date[], %s::varchar[])
-                   AS v(id, step_id, next_date, token)
-             WHERE m.id = v.id
-               AND (v.step_id IS NOT NULL OR m.access_token IS NULL)
-                """,
-                self.today,
-                list(rows),
-                *(list(column) for column in zip(*rows.values(), strict=True)),
+        self.env["dunning.invoice.progress"].flush_model()
+        self.env["account.move"].flush_model(["access_token"])
+        steps = {move_id: values for move_id, values in rows.items() if values[0]}
+        if steps:
+            now = self.env.cr.now()
+            self.env.execute_query(
+                SQL(
+                    """
+                INSERT INTO dunning_invoice_progress AS progress
+                       (move_id, company_id, step_id, last_date, next_date,
+                        create_uid, create_date, write_uid, write_date)
+                SELECT v.move_id, %(company)s, v.step_id, %(today)s, v.next_date,
+                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM unnest(%(move_ids)s::int[], %(step_ids)s::int[],
+                              %(next_dates)s::date[]) AS v(move_id, step_id, next_date)
+                    ON CONFLICT (move_id) DO UPDATE
+                   SET step_id = EXCLUDED.step_id,
+                       last_date = EXCLUDED.last_date,
+                       next_date = EXCLUDED.next_date,
+                       write_uid = EXCLUDED.write_uid,
+                       write_date = EXCLUDED.write_date
+                    """,
+                    company=self.company.id,
+                    today=self.today,
+                    uid=self.env.uid,
+                    now=now,
+                    move_ids=list(steps),
+                    step_ids=[values[0] for values in steps.values()],
+                    next_dates=[values[1] for values in steps.values()],
+                )
             )
-        )
+        tokens = {move_id: values[2] for move_id, values in rows.items() if values[2]}
+        if tokens:
+            self.env.execute_query(
+                SQL(
+                    """
+                UPDATE account_move AS m
+                   SET access_token = v.token
+                  FROM unnest(%s::int[], %s::varchar[]) AS v(id, token)
+                 WHERE m.id = v.id AND m.access_token IS NULL
+                    """,
+                    list(tokens),
+                    list(tokens.values()),
+                )
+            )
+        self.env["dunning.invoice.progress"].invalidate_model()
         Move = self.env["account.move"]
-        Move.invalidate_model(fnames)
-        Move.browse(list(rows)).invalidate_recordset(["access_token"])
+        Move.invalidate_model(
+            ["dunning_step_id", "dunning_last_date", "dunning_next_date"]
+        )
+        Move.browse(list(tokens)).invalidate_recordset(["access_token"])
 
     def _next_offset(self, step_id):
         """The offset of the step that follows ``step_id`` in its policy."""

@@ -391,14 +391,67 @@ class ResPartner(models.Model):
         partner_ids = partners.commercial_partner_id.ids if partners else None
         self.env["account.move"].flush_model()
         self.env["account.partial.reconcile"].flush_model()
+        self.env["dunning.invoice.progress"].flush_model()
         self.flush_model(["category_id", "country_id"])
         for company in companies:
             facts, next_dates = self._dunning_payment_facts(company, partner_ids)
             self._dunning_add_broken_promises(company, facts)
             self._dunning_store_segmentation(company, facts, next_dates, partner_ids)
+            # The next dates above follow each customer's policy before this
+            # refresh; a customer who changed segment may now follow another.
+            self._dunning_refresh_next_dates(company, list(facts))
         self.invalidate_model(
             [*SEGMENTATION_COLUMNS, "dunning_policy_id", "dunning_score_explanation"]
         )
+
+    @api.model
+    def _dunning_next_date_sql(self, company, move="m"):
+        """``(joins, expression)``: SQL for when the next step of its
+        customer's policy falls due for the invoice aliased ``move`` of
+        ``company`` (``account.move.dunning_next_date``, computed in the
+        database): NULL unless open and posted, or while paused with no end;
+        never before the day after a pause ends."""
+        alias = SQL.identifier(move)
+        joins = SQL(
+            """
+            LEFT JOIN res_partner next_partner
+                   ON next_partner.id = %(move)s.commercial_partner_id
+            LEFT JOIN dunning_segment next_segment
+                   ON next_segment.id
+                      = (next_partner.dunning_segment_id ->> %(key)s)::int
+            LEFT JOIN dunning_invoice_progress next_progress
+                   ON next_progress.move_id = %(move)s.id
+            LEFT JOIN dunning_step next_done ON next_done.id = next_progress.step_id
+            LEFT JOIN LATERAL (
+                SELECT MIN(step.offset_days) AS offset_days
+                  FROM dunning_step step
+                 WHERE step.policy_id
+                       = COALESCE(next_segment.policy_id, %(default_policy)s)
+                   AND (next_done.id IS NULL
+                        OR step.offset_days > next_done.offset_days)
+            ) next_step ON TRUE
+            """,
+            move=alias,
+            key=str(company.id),
+            default_policy=company.dunning_policy_id.id or None,
+        )
+        expression = SQL(
+            """
+            CASE WHEN %(move)s.move_type != 'out_invoice'
+                      OR %(move)s.state != 'posted'
+                      OR %(move)s.payment_state NOT IN ('not_paid', 'partial')
+                      OR %(move)s.invoice_date_due IS NULL
+                      OR next_step.offset_days IS NULL
+                      OR (%(move)s.dunning_pause_reason IS NOT NULL
+                          AND %(move)s.dunning_pause_until IS NULL)
+                 THEN NULL
+                 ELSE GREATEST(%(move)s.invoice_date_due + next_step.offset_days,
+                               %(move)s.dunning_pause_until + 1)
+            END
+            """,
+            move=alias,
+        )
+        return joins, expression
 
     @api.model
     def _dunning_refresh_next_dates(self, company, partner_ids):
@@ -407,8 +460,10 @@ class ResPartner(models.Model):
         segmentation."""
         if not partner_ids:
             return
-        self.env["account.move"].flush_model(["dunning_next_date"])
-        self.flush_model(["dunning_next_date"])
+        self.env["account.move"].flush_model()
+        self.env["dunning.invoice.progress"].flush_model()
+        self.flush_model(["dunning_next_date", "dunning_segment_id"])
+        next_joins, next_date = self._dunning_next_date_sql(company)
         self.env.execute_query(
             SQL(
                 """
@@ -416,7 +471,7 @@ class ResPartner(models.Model):
                SET dunning_next_date = COALESCE(p.dunning_next_date, '{}'::jsonb)
                    || jsonb_build_object(%(key)s, next.next_date)
               FROM (
-                    SELECT partner.id, MIN(m.dunning_next_date) AS next_date
+                    SELECT partner.id, MIN(%(next_date)s) AS next_date
                       FROM unnest(%(partner_ids)s::int[]) AS partner(id)
                  LEFT JOIN account_move m
                         ON m.commercial_partner_id = partner.id
@@ -424,6 +479,7 @@ class ResPartner(models.Model):
                        AND m.move_type = 'out_invoice'
                        AND m.state = 'posted'
                        AND m.payment_state IN ('not_paid', 'partial')
+                       %(next_joins)s
                   GROUP BY partner.id
                    ) AS next
              WHERE p.id = next.id
@@ -433,6 +489,8 @@ class ResPartner(models.Model):
                 key=str(company.id),
                 partner_ids=partner_ids,
                 company=company.id,
+                next_date=next_date,
+                next_joins=next_joins,
             )
         )
         self.browse(partner_ids).invalidate_recordset(["dunning_next_date"])
@@ -448,6 +506,7 @@ class ResPartner(models.Model):
             if partner_ids is not None
             else SQL()
         )
+        next_joins, next_date = self._dunning_next_date_sql(company)
         rows = self.env.execute_query(
             SQL(
                 """
@@ -457,8 +516,9 @@ class ResPartner(models.Model):
                        m.amount_total_signed AS total,
                        m.amount_residual_signed AS residual,
                        m.payment_state IN ('not_paid', 'partial') AS is_open,
-                       m.dunning_pause_reason, m.dunning_next_date
+                       m.dunning_pause_reason, %(next_date)s AS dunning_next_date
                   FROM account_move m
+                  %(next_joins)s
                  WHERE m.company_id = %(company)s
                    AND m.move_type = 'out_invoice'
                    AND m.state = 'posted'
@@ -502,6 +562,8 @@ class ResPartner(models.Model):
                 today=today,
                 since=since,
                 partner_filter=partner_filter,
+                next_joins=next_joins,
+                next_date=next_date,
             )
         )
         return {

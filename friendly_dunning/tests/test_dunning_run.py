@@ -46,6 +46,50 @@ class TestDunningRun(DunningCommon):
         self.env["dunning.communication"]._dunning_send_queued()
         return run
 
+    def test_planning_rewrites_no_invoice_row(self):
+        """The steps go to dunning.invoice.progress, one narrow row per
+        invoice: planning leaves the invoices' own (wide, heavily indexed)
+        rows alone once they have their access token, and the invoice still
+        shows its step, last and next reminder."""
+        invoices = self.maria_8 | self.maria_35
+        for invoice in invoices:
+            invoice._portal_ensure_token()
+        self.env.flush_all()
+
+        def row_versions():
+            self.env.cr.execute(
+                "SELECT id, xmin::text FROM account_move WHERE id = ANY(%s)",
+                [invoices.ids],
+            )
+            return dict(self.env.cr.fetchall())
+
+        before = row_versions()
+        self.env["dunning.run"]._run_company(self.company, now=NOW)
+        self.env.flush_all()
+        self.assertEqual(row_versions(), before)
+        progress = self.env["dunning.invoice.progress"].search(
+            [("move_id", "in", invoices.ids)]
+        )
+        self.assertEqual(progress.move_id, invoices)
+        self.assertEqual(self.maria_35.dunning_step_id, self.step_at[30])
+        self.assertEqual(self.maria_35.dunning_last_date, TODAY)
+        self.assertEqual(self.maria_35.dunning_next_date, days(-35 + 60))
+        self.assertEqual(
+            self.env["account.move"].search(
+                [("id", "in", invoices.ids), ("dunning_step_id.offset_days", ">", 7)]
+            ),
+            self.maria_35,
+        )
+        self.assertEqual(
+            self.env["account.move"].search(
+                [
+                    ("id", "in", (invoices | self.maria_future).ids),
+                    ("dunning_step_id", "=", False),
+                ]
+            ),
+            self.maria_future,
+        )
+
     def _messages(self, partner):
         return self.env["dunning.communication"].search(
             [("partner_id", "=", partner.id)]
