@@ -97,7 +97,8 @@ class AccountMove(models.Model):
             self.env["dunning.invoice.progress"]
             .sudo()
             .search_fetch(
-                [("move_id", "in", self.ids)], ["move_id", "step_id", "last_date"]
+                [("move_id", "in", self.ids)],
+                ["move_id", "step_id", "last_date", "next_date"],
             )
         )
         return {row.move_id.id: row for row in progress}
@@ -131,10 +132,17 @@ class AccountMove(models.Model):
         "dunning_pause_until",
     )
     def _compute_dunning_next_date(self):
+        progress = self._dunning_progress()
         for move in self:
-            move.dunning_next_date = move._dunning_compute_next_date()
+            move.dunning_next_date = move._dunning_compute_next_date(
+                progress.get(move.id)
+            )
 
-    def _dunning_compute_next_date(self):
+    def _dunning_compute_next_date(self, progress=None):
+        """The next reminder date of this invoice, as the worklist's SQL
+        computes it (``res.partner._dunning_next_date_sql``): the one its
+        last reminder stored (``progress``), or for an invoice never reminded
+        the first step of its customer's policy; after a pause's end."""
         self.ensure_one()
         if (
             self.move_type != "out_invoice"
@@ -144,18 +152,20 @@ class AccountMove(models.Model):
             or (self.dunning_pause_reason and not self.dunning_pause_until)
         ):
             return False
-        policy = self.commercial_partner_id.with_company(
-            self.company_id
-        ).dunning_policy_id
-        done = self.dunning_step_id.offset_days if self.dunning_step_id else None
-        offsets = sorted(
-            offset
-            for offset in policy.step_ids.mapped("offset_days")
-            if done is None or offset > done
-        )
-        if not offsets:
+        if progress:
+            next_date = progress.next_date
+        else:
+            policy = self.commercial_partner_id.with_company(
+                self.company_id
+            ).dunning_policy_id
+            offsets = policy.step_ids.mapped("offset_days")
+            next_date = (
+                self.invoice_date_due + timedelta(days=min(offsets))
+                if offsets
+                else False
+            )
+        if not next_date:
             return False
-        next_date = self.invoice_date_due + timedelta(days=offsets[0])
         if self.dunning_pause_reason:
             next_date = max(next_date, self.dunning_pause_until + timedelta(days=1))
         return next_date

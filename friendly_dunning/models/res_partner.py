@@ -393,6 +393,10 @@ class ResPartner(models.Model):
         self.env["account.partial.reconcile"].flush_model()
         self.env["dunning.invoice.progress"].flush_model()
         self.flush_model(["category_id", "country_id"])
+        # As for planning: PostgreSQL's JIT compiler took about a second to
+        # compile the facts query over 100,000 invoices, which then ran in
+        # 0.8 s. Off for the rest of this transaction.
+        self.env.cr.execute(SQL("SET LOCAL jit = off"))
         for company in companies:
             facts, next_dates = self._dunning_payment_facts(company, partner_ids)
             self._dunning_add_broken_promises(company, facts)
@@ -410,26 +414,26 @@ class ResPartner(models.Model):
         customer's policy falls due for the invoice aliased ``move`` of
         ``company`` (``account.move.dunning_next_date``, computed in the
         database): NULL unless open and posted, or while paused with no end;
-        never before the day after a pause ends."""
+        never before the day after a pause ends. A reminded invoice's next
+        date is the one its last reminder stored; only an invoice never
+        reminded looks up the first step of its customer's policy."""
         alias = SQL.identifier(move)
         joins = SQL(
             """
-            LEFT JOIN res_partner next_partner
-                   ON next_partner.id = %(move)s.commercial_partner_id
-            LEFT JOIN dunning_segment next_segment
-                   ON next_segment.id
-                      = (next_partner.dunning_segment_id ->> %(key)s)::int
             LEFT JOIN dunning_invoice_progress next_progress
                    ON next_progress.move_id = %(move)s.id
-            LEFT JOIN dunning_step next_done ON next_done.id = next_progress.step_id
-            LEFT JOIN LATERAL (
-                SELECT MIN(step.offset_days) AS offset_days
-                  FROM dunning_step step
-                 WHERE step.policy_id
-                       = COALESCE(next_segment.policy_id, %(default_policy)s)
-                   AND (next_done.id IS NULL
-                        OR step.offset_days > next_done.offset_days)
-            ) next_step ON TRUE
+            """,
+            move=alias,
+        )
+        first_step = SQL(
+            """
+            (SELECT MIN(step.offset_days)
+               FROM res_partner partner
+          LEFT JOIN dunning_segment segment
+                 ON segment.id = (partner.dunning_segment_id ->> %(key)s)::int
+               JOIN dunning_step step
+                 ON step.policy_id = COALESCE(segment.policy_id, %(default_policy)s)
+              WHERE partner.id = %(move)s.commercial_partner_id)
             """,
             move=alias,
             key=str(company.id),
@@ -441,15 +445,20 @@ class ResPartner(models.Model):
                       OR %(move)s.state != 'posted'
                       OR %(move)s.payment_state NOT IN ('not_paid', 'partial')
                       OR %(move)s.invoice_date_due IS NULL
-                      OR next_step.offset_days IS NULL
                       OR (%(move)s.dunning_pause_reason IS NOT NULL
                           AND %(move)s.dunning_pause_until IS NULL)
                  THEN NULL
-                 ELSE GREATEST(%(move)s.invoice_date_due + next_step.offset_days,
-                               %(move)s.dunning_pause_until + 1)
+                 ELSE (SELECT GREATEST(upcoming.day, %(move)s.dunning_pause_until + 1)
+                         FROM (SELECT CASE WHEN next_progress.id IS NOT NULL
+                                           THEN next_progress.next_date
+                                           ELSE %(move)s.invoice_date_due
+                                                + %(first_step)s
+                                      END AS day) AS upcoming
+                        WHERE upcoming.day IS NOT NULL)
             END
             """,
             move=alias,
+            first_step=first_step,
         )
         return joins, expression
 
@@ -516,9 +525,8 @@ class ResPartner(models.Model):
                        m.amount_total_signed AS total,
                        m.amount_residual_signed AS residual,
                        m.payment_state IN ('not_paid', 'partial') AS is_open,
-                       m.dunning_pause_reason, %(next_date)s AS dunning_next_date
+                       m.dunning_pause_reason
                   FROM account_move m
-                  %(next_joins)s
                  WHERE m.company_id = %(company)s
                    AND m.move_type = 'out_invoice'
                    AND m.state = 'posted'
@@ -542,8 +550,16 @@ class ResPartner(models.Model):
                        END AS days_late
                   FROM invoice
              LEFT JOIN settled ON settled.move_id = invoice.id
+            ), next AS (
+                -- Only the open invoices have a next reminder.
+                SELECT m.commercial_partner_id AS partner_id,
+                       MIN(%(next_date)s) AS next_date
+                  FROM account_move m
+                  %(next_joins)s
+                 WHERE m.id IN (SELECT id FROM invoice WHERE is_open)
+              GROUP BY 1
             )
-            SELECT partner_id,
+            SELECT judged.partner_id,
                    COUNT(*) FILTER (WHERE came_due),
                    COUNT(*) FILTER (WHERE came_due AND NOT is_open AND days_late <= 0),
                    COALESCE(
@@ -554,9 +570,10 @@ class ResPartner(models.Model):
                    COALESCE(SUM(residual) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(total) FILTER (WHERE invoice_date >= %(since)s), 0),
                    COUNT(*) FILTER (WHERE is_open AND dunning_pause_reason = 'dispute'),
-                   MIN(dunning_next_date) FILTER (WHERE is_open)
+                   MIN(next.next_date)
               FROM judged
-          GROUP BY partner_id
+         LEFT JOIN next ON next.partner_id = judged.partner_id
+          GROUP BY judged.partner_id
                 """,
                 company=company.id,
                 today=today,

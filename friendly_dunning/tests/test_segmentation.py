@@ -126,9 +126,9 @@ class TestSegmentation(DunningCommon):
         for _i in range(3):
             self._dunning_invoice(self._dunning_customer(f"More {_i}"), TODAY)
         self.env.cr.flush()
-        # Facts, broken promises, segments, attributes, stale rows, new rows,
-        # next dates under the new segments.
-        with self.assertQueryCount(7):
+        # JIT off, facts, broken promises, segments, attributes, stale rows,
+        # new rows, next dates under the new segments.
+        with self.assertQueryCount(8):
             Partner._dunning_refresh_segmentation(companies=self.company_a)
 
     def _row_versions(self, partners):
