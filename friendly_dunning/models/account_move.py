@@ -59,6 +59,11 @@ class AccountMove(models.Model):
         string="Reminders paused",
         copy=False,
         tracking=True,
+        # Each run looks up the paused invoices whose pause has ended: a
+        # partial index of the few paused ones spares a scan of every
+        # invoice. The run never updates invoice rows, so this index cannot
+        # keep its updates from happening in place.
+        index="btree_not_null",
         help="While set, no reminder covers this invoice.",
     )
     dunning_pause_until = fields.Date(

@@ -1114,12 +1114,32 @@ class _Planner:
         """Thank customers whose reminded, late invoices got paid, once nothing
         of theirs is overdue any more. Returns how many thank-yous were queued."""
         Move = self.env["account.move"].sudo()
+        # The invoices reminded after their due date, from the narrow
+        # progress table; then those of them paid and not thanked yet (a
+        # search on account_move alone scans every invoice of the company).
+        self.env["dunning.invoice.progress"].flush_model()
+        reminded = [
+            move_id
+            for [move_id] in self.env.execute_query(
+                SQL(
+                    """
+                SELECT progress.move_id
+                  FROM dunning_invoice_progress progress
+                  JOIN dunning_step step ON step.id = progress.step_id
+                 WHERE progress.company_id = %s AND step.offset_days > 0
+                    """,
+                    self.company.id,
+                )
+            )
+        ]
+        if not reminded:
+            return 0
         paid = Move.search(
             [
+                ("id", "in", reminded),
                 ("company_id", "=", self.company.id),
                 ("move_type", "=", "out_invoice"),
                 ("payment_state", "in", ("paid", "in_payment")),
-                ("dunning_step_id.offset_days", ">", 0),
                 ("dunning_thanked", "=", False),
             ]
         ).try_lock_for_update()
