@@ -1114,33 +1114,30 @@ class _Planner:
         """Thank customers whose reminded, late invoices got paid, once nothing
         of theirs is overdue any more. Returns how many thank-yous were queued."""
         Move = self.env["account.move"].sudo()
-        # The invoices reminded after their due date, from the narrow
-        # progress table; then those of them paid and not thanked yet (a
-        # search on account_move alone scans every invoice of the company).
+        # The invoices reminded after their due date, paid since and not
+        # thanked yet, starting from the narrow progress table (a search on
+        # account_move alone reads every invoice of the company).
         self.env["dunning.invoice.progress"].flush_model()
-        reminded = [
-            move_id
-            for [move_id] in self.env.execute_query(
-                SQL(
-                    """
-                SELECT progress.move_id
-                  FROM dunning_invoice_progress progress
-                  JOIN dunning_step step ON step.id = progress.step_id
-                 WHERE progress.company_id = %s AND step.offset_days > 0
-                    """,
-                    self.company.id,
-                )
-            )
-        ]
-        if not reminded:
-            return 0
-        paid = Move.search(
+        Move.flush_model(["payment_state", "dunning_thanked", "move_type"])
+        paid = Move.browse(
             [
-                ("id", "in", reminded),
-                ("company_id", "=", self.company.id),
-                ("move_type", "=", "out_invoice"),
-                ("payment_state", "in", ("paid", "in_payment")),
-                ("dunning_thanked", "=", False),
+                move_id
+                for [move_id] in self.env.execute_query(
+                    SQL(
+                        """
+                    SELECT m.id
+                      FROM dunning_invoice_progress progress
+                      JOIN dunning_step step ON step.id = progress.step_id
+                      JOIN account_move m ON m.id = progress.move_id
+                     WHERE progress.company_id = %s
+                       AND step.offset_days > 0
+                       AND m.move_type = 'out_invoice'
+                       AND m.payment_state IN ('paid', 'in_payment')
+                       AND m.dunning_thanked IS NOT TRUE
+                        """,
+                        self.company.id,
+                    )
+                )
             ]
         ).try_lock_for_update()
         if not paid:
