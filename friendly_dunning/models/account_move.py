@@ -34,7 +34,7 @@ class AccountMove(models.Model):
     )
     dunning_next_date = fields.Date(
         string="Next reminder",
-        compute="_compute_dunning_next_date",
+        compute="_compute_dunning_progress",
         help="When the next step of the customer's policy is due for this invoice.",
     )
     dunning_thanked = fields.Boolean(
@@ -96,24 +96,29 @@ class AccountMove(models.Model):
         )
         return res
 
-    def _dunning_progress(self):
-        """``{move_id: dunning.invoice.progress}`` of these invoices."""
-        progress = (
-            self.env["dunning.invoice.progress"]
+    @api.depends(
+        "state",
+        "payment_state",
+        "invoice_date_due",
+        "dunning_pause_reason",
+        "dunning_pause_until",
+    )
+    def _compute_dunning_progress(self):
+        """The three fields from the invoices' progress rows, in one query."""
+        progress = {
+            row.move_id.id: row
+            for row in self.env["dunning.invoice.progress"]
             .sudo()
             .search_fetch(
                 [("move_id", "in", self.ids)],
                 ["move_id", "step_id", "last_date", "next_date"],
             )
-        )
-        return {row.move_id.id: row for row in progress}
-
-    def _compute_dunning_progress(self):
-        progress = self._dunning_progress()
+        }
         for move in self:
             row = progress.get(move.id)
             move.dunning_step_id = row.step_id.sudo(False) if row else False
             move.dunning_last_date = row.last_date if row else False
+            move.dunning_next_date = move._dunning_compute_next_date(row)
 
     def _search_dunning_step_id(self, operator, value):
         if operator not in ("in", "any"):
@@ -127,21 +132,6 @@ class AccountMove(models.Model):
                 "id", "not in", done.select("move_id")
             )
         return Domain("id", "in", reminded.select("move_id"))
-
-    @api.depends(
-        "state",
-        "payment_state",
-        "invoice_date_due",
-        "dunning_step_id",
-        "dunning_pause_reason",
-        "dunning_pause_until",
-    )
-    def _compute_dunning_next_date(self):
-        progress = self._dunning_progress()
-        for move in self:
-            move.dunning_next_date = move._dunning_compute_next_date(
-                progress.get(move.id)
-            )
 
     def _dunning_compute_next_date(self, progress=None):
         """The next reminder date of this invoice, as the worklist's SQL

@@ -1027,7 +1027,8 @@ class _Planner:
         through ``account.move.write``, which would re-synchronise every
         invoice's accounting lines for nothing.
         """
-        rows = {}
+        steps = {}  # invoice id: (step id, next date)
+        tokens = {}  # invoice id: new access token
         for decision in decisions:
             lines = self._lines(decision)
             for line in lines:
@@ -1035,19 +1036,18 @@ class _Planner:
                 if not step_id:
                     continue
                 next_offset = self._next_offset(step_id)
-                next_date = (
+                steps[line.id] = (
+                    step_id,
                     line.due + timedelta(days=next_offset)
                     if next_offset is not None
-                    else None
+                    else None,
                 )
-                rows[line.id] = [step_id, next_date, None]
             if "channel" in decision and lines and not lines[0].has_access_token:
-                rows.setdefault(lines[0].id, [None, None, None])[2] = str(uuid.uuid4())
-        if not rows:
+                tokens[lines[0].id] = str(uuid.uuid4())
+        if not steps and not tokens:
             return
         self.env["dunning.invoice.progress"].flush_model()
         self.env["account.move"].flush_model(["access_token"])
-        steps = {move_id: values for move_id, values in rows.items() if values[0]}
         # No create_uid / write_uid: it is the run's own bookkeeping, and each
         # of them would cost a foreign-key check per row (a fifth of the
         # INSERT at 100,000 invoices).
@@ -1073,11 +1073,10 @@ class _Planner:
                     today=self.today,
                     now=now,
                     move_ids=list(steps),
-                    step_ids=[values[0] for values in steps.values()],
-                    next_dates=[values[1] for values in steps.values()],
+                    step_ids=[step_id for step_id, _next in steps.values()],
+                    next_dates=[next_date for _step, next_date in steps.values()],
                 )
             )
-        tokens = {move_id: values[2] for move_id, values in rows.items() if values[2]}
         if tokens:
             self.env.execute_query(
                 SQL(
@@ -1114,30 +1113,14 @@ class _Planner:
         """Thank customers whose reminded, late invoices got paid, once nothing
         of theirs is overdue any more. Returns how many thank-yous were queued."""
         Move = self.env["account.move"].sudo()
-        # The invoices reminded after their due date, paid since and not
-        # thanked yet, starting from the narrow progress table (a search on
-        # account_move alone reads every invoice of the company).
-        self.env["dunning.invoice.progress"].flush_model()
-        Move.flush_model(["payment_state", "dunning_thanked", "move_type"])
-        paid = Move.browse(
+        # dunning_step_id searches the narrow progress table.
+        paid = Move.search(
             [
-                move_id
-                for [move_id] in self.env.execute_query(
-                    SQL(
-                        """
-                    SELECT m.id
-                      FROM dunning_invoice_progress progress
-                      JOIN dunning_step step ON step.id = progress.step_id
-                      JOIN account_move m ON m.id = progress.move_id
-                     WHERE progress.company_id = %s
-                       AND step.offset_days > 0
-                       AND m.move_type = 'out_invoice'
-                       AND m.payment_state IN ('paid', 'in_payment')
-                       AND m.dunning_thanked IS NOT TRUE
-                        """,
-                        self.company.id,
-                    )
-                )
+                ("company_id", "=", self.company.id),
+                ("move_type", "=", "out_invoice"),
+                ("payment_state", "in", ("paid", "in_payment")),
+                ("dunning_step_id.offset_days", ">", 0),
+                ("dunning_thanked", "=", False),
             ]
         ).try_lock_for_update()
         if not paid:

@@ -398,12 +398,17 @@ class ResPartner(models.Model):
         # 0.8 s. Off for the rest of this transaction.
         self.env.cr.execute(SQL("SET LOCAL jit = off"))
         for company in companies:
-            facts, next_dates = self._dunning_payment_facts(company, partner_ids)
+            facts, next_dates, old_segments = self._dunning_payment_facts(
+                company, partner_ids
+            )
             self._dunning_add_broken_promises(company, facts)
-            self._dunning_store_segmentation(company, facts, next_dates, partner_ids)
+            moved = self._dunning_store_segmentation(
+                company, facts, next_dates, partner_ids, old_segments
+            )
             # The next dates above follow each customer's policy before this
-            # refresh; a customer who changed segment may now follow another.
-            self._dunning_refresh_next_dates(company, list(facts))
+            # refresh: those whose new segment has another policy get theirs
+            # again.
+            self._dunning_refresh_next_dates(company, moved)
         self.invalidate_model(
             [*SEGMENTATION_COLUMNS, "dunning_policy_id", "dunning_score_explanation"]
         )
@@ -506,8 +511,9 @@ class ResPartner(models.Model):
 
     @api.model
     def _dunning_payment_facts(self, company, partner_ids=None):
-        """``{partner_id: PaymentFacts}`` for the customers of ``company``, and
-        ``{partner_id: earliest next reminder date}``."""
+        """``{partner_id: PaymentFacts}`` for the customers of ``company``,
+        ``{partner_id: earliest next reminder date}`` (under the customer's
+        policy before this refresh) and ``{partner_id: stored segment id}``."""
         today = fields.Date.context_today(self)
         since = today - timedelta(days=365)
         partner_filter = (
@@ -570,9 +576,11 @@ class ResPartner(models.Model):
                    COALESCE(SUM(residual) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(total) FILTER (WHERE invoice_date >= %(since)s), 0),
                    COUNT(*) FILTER (WHERE is_open AND dunning_pause_reason = 'dispute'),
-                   MIN(next.next_date)
+                   MIN(next.next_date),
+                   MAX((p.dunning_segment_id ->> %(key)s)::int)
               FROM judged
          LEFT JOIN next ON next.partner_id = judged.partner_id
+         LEFT JOIN res_partner p ON p.id = judged.partner_id
           GROUP BY judged.partner_id
                 """,
                 company=company.id,
@@ -581,9 +589,10 @@ class ResPartner(models.Model):
                 partner_filter=partner_filter,
                 next_joins=next_joins,
                 next_date=next_date,
+                key=str(company.id),
             )
         )
-        return {
+        facts = {
             row[0]: PaymentFacts(
                 invoices_due=row[1],
                 paid_on_time=row[2],
@@ -595,7 +604,12 @@ class ResPartner(models.Model):
                 open_disputes=row[8],
             )
             for row in rows
-        }, {row[0]: row[9] for row in rows}
+        }
+        return (
+            facts,
+            {row[0]: row[9] for row in rows},
+            {row[0]: row[10] for row in rows},
+        )
 
     @api.model
     def _dunning_add_broken_promises(self, company, facts):
@@ -627,11 +641,20 @@ class ResPartner(models.Model):
             facts[partner_id].broken_promises = count
 
     @api.model
-    def _dunning_store_segmentation(self, company, facts, next_dates, partner_ids=None):
+    def _dunning_store_segmentation(
+        self, company, facts, next_dates, partner_ids=None, old_segments=None
+    ):
+        """Store each customer's segmentation; answers the customers whose
+        new segment follows another policy than the one stored before
+        (``old_segments``: ``{partner_id: segment id}``)."""
         segments = (
             self.env["dunning.segment"].sudo().search([("company_id", "=", company.id)])
         )
         attributes = self._dunning_segment_attributes(list(facts))
+        old_segments = old_segments or {}
+        segment_by_id = {segment.id: segment for segment in segments}
+        default_policy = company.dunning_policy_id
+        moved = []
         rows = []
         for partner_id, partner_facts in facts.items():
             verdict = judge(partner_facts)
@@ -646,6 +669,13 @@ class ResPartner(models.Model):
                     "category_ids": category_ids,
                 },
             )
+            old_segment = segment_by_id.get(
+                old_segments.get(partner_id), segments.browse()
+            )
+            if (segment.policy_id or default_policy) != (
+                old_segment.policy_id or default_policy
+            ):
+                moved.append(partner_id)
             rows.append(
                 (
                     partner_id,
@@ -730,6 +760,7 @@ class ResPartner(models.Model):
                     ),
                 )
             )
+        return moved
 
     @api.model
     def _dunning_segment_attributes(self, partner_ids):

@@ -127,7 +127,8 @@ class TestSegmentation(DunningCommon):
             self._dunning_invoice(self._dunning_customer(f"More {_i}"), TODAY)
         self.env.cr.flush()
         # JIT off, facts, broken promises, segments, attributes, stale rows,
-        # new rows, next dates under the new segments.
+        # new rows, and next dates again for customers whose new segment
+        # has another policy (none here).
         with self.assertQueryCount(8):
             Partner._dunning_refresh_segmentation(companies=self.company_a)
 
