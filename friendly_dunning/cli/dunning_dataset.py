@@ -351,9 +351,11 @@ def generate(
     today=None,
     batch_size=DEFAULT_BATCH_SIZE,
     commit=None,
+    unpaid=False,
 ):
     """Create ``customers`` customers and ``invoices`` posted customer invoices,
-    with credit notes and payments, in one process, and return a summary dict.
+    with credit notes and payments (none with ``unpaid``: every invoice stays
+    open), in one process, and return a summary dict.
 
     The first company is ``env.company``; ``companies - 1`` more are created with
     a generic chart of accounts. ``commit`` is called after every batch (the CLI
@@ -367,6 +369,8 @@ def generate(
         commit=commit,
     )
     plan = builder.prepare(customers=customers, invoices=invoices, companies=companies)
+    if unpaid:
+        plan.settlements = []
     counts, invoice_ids = builder.build(plan.invoices, plan.settlements, plan.catalog)
     return builder.summary(counts + builder.counts, invoice_ids)
 
@@ -1652,6 +1656,12 @@ class DunningDataset(Command):
             "and roll back: the speed the batched generator is measured against",
         )
         parser.add_argument(
+            "--unpaid",
+            action="store_true",
+            help="create no credit notes or payments: every invoice stays open, "
+            "from not yet due to 18 months late (the worst case for a run)",
+        )
+        parser.add_argument(
             "--template",
             action="store_true",
             help="when done, VACUUM (FREEZE, ANALYZE) and close connections, "
@@ -1723,6 +1733,8 @@ class DunningDataset(Command):
                 invoices=options.invoices,
                 companies=options.companies,
             )
+        if options.unpaid:
+            plan.settlements = []
         if options.workers == 1:
             with registry.cursor() as cr:
                 builder.bind(

@@ -213,3 +213,37 @@ class TestDataset(AccountTestInvoicingCommon):
         for customer in self.customers:
             number = phonenumbers.parse(customer.phone, customer.country_id.code)
             self.assertTrue(phonenumbers.is_valid_number(number), customer.phone)
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestDatasetUnpaid(AccountTestInvoicingCommon):
+    """``--unpaid``: the worst case for a run, every invoice of the history open."""
+
+    def test_every_invoice_stays_open(self):
+        summary = generate(
+            self.env, customers=4, invoices=20, seed=7, today=TODAY, unpaid=True
+        )
+        company = self.env.company
+        Move = self.env["account.move"]
+        invoices = Move.search(
+            [("company_id", "=", company.id), ("move_type", "=", "out_invoice")]
+        )
+        self.assertEqual(len(invoices), 20)
+        self.assertEqual(set(invoices.mapped("payment_state")), {"not_paid"})
+        self.assertEqual(summary["payment_states"], {"not_paid": 20})
+        self.assertEqual((summary["credit_notes"], summary["payments"]), (0, 0))
+        self.assertFalse(
+            Move.search_count(
+                [
+                    ("company_id", "=", company.id),
+                    ("move_type", "in", ("out_refund", "entry")),
+                ]
+            ),
+            "no credit note, payment or exchange difference",
+        )
+        self.assertGreater(
+            (TODAY - min(invoices.mapped("invoice_date_due"))).days,
+            120,
+            "the oldest are long overdue",
+        )
