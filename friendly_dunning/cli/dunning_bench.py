@@ -26,11 +26,23 @@ instead::
         -i account_credit_control --stop-after-init
     odoo --addons-path=.,/opt/oca-addons/odoo/addons dunning_bench \\
         -d fd_bench_oca --oca
+
+Wall times move from run to run on a shared machine. ``--template T --repeat
+N`` measures N times, each time on a new copy of the database ``T`` made as
+``-d`` (and dropped after), and prints the median of each time, every run's
+figure and the median of the runs' ratios. Runs repeated in one database would
+not do: a rolled-back run leaves dead row versions behind (in the invoices it
+gave an access token, the outbox, the chatter) that slow the next one down::
+
+    odoo --addons-path=.,/opt/oca-addons/odoo/addons dunning_bench \\
+        -d fd_bench_run --template fd_bench_oca --oca --repeat 5
 """
 
 import json
+import statistics
 import sys
 import time
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
 import pytz
@@ -39,7 +51,8 @@ import odoo
 from odoo import fields
 from odoo.cli.command import Command
 from odoo.modules.registry import Registry
-from odoo.tools import config
+from odoo.sql_db import close_db, db_connect
+from odoo.tools import SQL, config
 
 
 class DunningBench(Command):
@@ -83,9 +96,29 @@ class DunningBench(Command):
             "pay for filling them)",
         )
         parser.add_argument(
+            "--template",
+            metavar="DB",
+            help="measure on a new copy of DB made as -d (created, then dropped: "
+            "-d must not exist), once per --repeat",
+        )
+        parser.add_argument(
+            "--repeat",
+            type=int,
+            default=1,
+            metavar="N",
+            help="with --template, measure N times, each on a new copy, and print "
+            "the medians and every run's figures (default 1)",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="print the figures as JSON"
         )
         options, odoo_args = parser.parse_known_args(cmdargs)
+        if options.repeat < 1:
+            parser.error("--repeat must be at least 1")
+        if options.repeat > 1 and not options.template:
+            parser.error(
+                "--repeat needs --template: each run must start from a new copy"
+            )
         config.parse_config(
             [*odoo_args, "-d", options.database, "--no-http"], setup_logging=True
         )
@@ -94,6 +127,24 @@ class DunningBench(Command):
             datetime.now(timezone.utc).date() + timedelta(days=options.days_ahead),
             datetime.min.time(),
         ).replace(hour=hour, minute=minute)
+        rounds = []
+        for _round in range(options.repeat):
+            if options.template:
+                _copy_database(options.template, options.database)
+            try:
+                rounds.append(self._measure_once(options, now))
+            finally:
+                if options.template:
+                    _drop_database(options.database)
+        figures = _summary(rounds)
+        if options.json:
+            sys.stdout.write(json.dumps(figures, indent=2) + "\n")
+            return
+        for name, value in figures.items():
+            sys.stdout.write(f"{name:>44}: {value}\n")
+
+    @staticmethod
+    def _measure_once(options, now):
         registry = Registry(options.database)
         with registry.cursor() as cr:
             env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
@@ -110,11 +161,79 @@ class DunningBench(Command):
                 warmup=not options.no_warmup,
             )
             cr.rollback()
-        if options.json:
-            sys.stdout.write(json.dumps(figures, indent=2) + "\n")
-            return
-        for name, value in figures.items():
-            sys.stdout.write(f"{name:>44}: {value}\n")
+        return figures
+
+
+def _copy_database(template, name):
+    """``createdb -T template name``, connections to ``template`` closed."""
+    close_db(template)
+    with closing(db_connect("postgres").cursor()) as cr:
+        cr._cnx.autocommit = True
+        cr.execute(
+            SQL(
+                "CREATE DATABASE %s TEMPLATE %s",
+                SQL.identifier(name),
+                SQL.identifier(template),
+            )
+        )
+    close_db("postgres")
+
+
+def _drop_database(name):
+    Registry.delete(name)
+    close_db(name)
+    with closing(db_connect("postgres").cursor()) as cr:
+        cr._cnx.autocommit = True
+        cr.execute(SQL("DROP DATABASE IF EXISTS %s", SQL.identifier(name)))
+    close_db("postgres")
+
+
+# Figures that are times: a median over several runs, with every run's figure.
+TIMES = (
+    "segmentation_seconds",
+    "segmentation_cpu_seconds",
+    "planning_seconds",
+    "planning_cpu_seconds",
+    "oca_seconds",
+    "oca_cpu_seconds",
+)
+RATIOS = {
+    "oca_vs_planning_time_ratio": ("oca_seconds", "planning_seconds"),
+    "oca_vs_planning_cpu_ratio": ("oca_cpu_seconds", "planning_cpu_seconds"),
+    "oca_vs_planning_query_ratio": ("oca_queries", "planning_queries"),
+}
+
+
+def _summary(rounds):
+    """The figures of one run, rounded; of several, the last run's counts with
+    the median of each time and of each ratio, and every run's figure."""
+    figures = dict(rounds[-1])
+    if len(rounds) > 1:
+        figures["runs"] = len(rounds)
+    for name in TIMES:
+        if name not in figures:
+            continue
+        values = [round_[name] for round_ in rounds]
+        figures[name] = round(statistics.median(values), 2)
+        if len(rounds) > 1:
+            figures[f"{name}_runs"] = [round(value, 2) for value in values]
+    for name, (theirs, ours) in RATIOS.items():
+        if theirs not in figures:
+            continue
+        values = [round_[theirs] / round_[ours] for round_ in rounds]
+        figures[name] = round(statistics.median(values), 1)
+        if len(rounds) > 1 and name != "oca_vs_planning_query_ratio":
+            figures[f"{name}_runs"] = [round(value, 1) for value in values]
+    if "oca_seconds" in figures:
+        values = [
+            round_["oca_seconds"]
+            / (round_["segmentation_seconds"] + round_["planning_seconds"])
+            for round_ in rounds
+        ]
+        figures["oca_vs_segmentation_and_planning_time_ratio"] = round(
+            statistics.median(values), 1
+        )
+    return figures
 
 
 def _timed(env, function, warmup):
@@ -182,11 +301,11 @@ def measure(env, now, oca=False, oca_policy=None, warmup=True):
         "customers_with_invoices": customers,
         "open_invoices": open_invoices,
         "warm_caches": warmup,
-        "segmentation_seconds": round(segmentation_seconds, 2),
-        "segmentation_cpu_seconds": round(segmentation_cpu, 2),
+        "segmentation_seconds": segmentation_seconds,
+        "segmentation_cpu_seconds": segmentation_cpu,
         "segmentation_queries": segmentation_queries,
-        "planning_seconds": round(planning_seconds, 2),
-        "planning_cpu_seconds": round(planning_cpu, 2),
+        "planning_seconds": planning_seconds,
+        "planning_cpu_seconds": planning_cpu,
         "planning_queries": planning_queries,
         "messages_queued": sum(runs.mapped("queued_count")),
         "customers_unreachable": sum(runs.mapped("unreachable_count")),
@@ -195,18 +314,6 @@ def measure(env, now, oca=False, oca_policy=None, warmup=True):
     if oca:
         oca_figures = measure_oca(env, now, companies, oca_policy, warmup)
         figures.update(oca_figures.pop("figures"))
-        figures["oca_vs_planning_time_ratio"] = round(
-            oca_figures["seconds"] / planning_seconds, 1
-        )
-        figures["oca_vs_planning_cpu_ratio"] = round(
-            oca_figures["cpu_seconds"] / planning_cpu, 1
-        )
-        figures["oca_vs_planning_query_ratio"] = round(
-            oca_figures["queries"] / planning_queries, 1
-        )
-        figures["oca_vs_segmentation_and_planning_time_ratio"] = round(
-            oca_figures["seconds"] / (segmentation_seconds + planning_seconds), 1
-        )
     return figures
 
 
@@ -249,8 +356,8 @@ def measure_oca(env, now, companies, policy_name=None, warmup=True):
         "figures": {
             "oca_policies": ", ".join(policy.name for policy in policies.values()),
             "oca_run_dates": ", ".join(sorted({str(run.date) for run in runs})),
-            "oca_seconds": round(seconds, 2),
-            "oca_cpu_seconds": round(cpu_seconds, 2),
+            "oca_seconds": seconds,
+            "oca_cpu_seconds": cpu_seconds,
             "oca_queries": queries,
             "oca_lines_generated": len(lines),
             "oca_lines_per_level": dict(sorted(per_level)),
