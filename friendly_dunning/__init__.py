@@ -4,7 +4,7 @@ from . import controllers
 from . import models
 from . import report
 from . import wizards
-from .models.account_move import OPEN_INVOICE_PARTNER_INDEX
+from .models.account_move import NO_FOLLOWUP_LINE_INDEX, OPEN_INVOICE_PARTNER_INDEX
 
 
 def _post_init_hook(env):
@@ -14,8 +14,7 @@ def _post_init_hook(env):
 
 def _uninstall_hook(env):
     """Remove the demo invoices and payments first: see dunning.demo. Drop the
-    index the addon put on Odoo's own invoices table."""
+    indexes the addon put on Odoo's own invoices and journal items tables."""
     env["dunning.demo"]._unload_demo_accounting()
-    env.cr.execute(
-        SQL("DROP INDEX IF EXISTS %s", SQL.identifier(OPEN_INVOICE_PARTNER_INDEX))
-    )
+    for index in (OPEN_INVOICE_PARTNER_INDEX, NO_FOLLOWUP_LINE_INDEX):
+        env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(index)))

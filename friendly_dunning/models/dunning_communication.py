@@ -376,18 +376,26 @@ class DunningCommunication(models.Model):
         caller, spares looking the same few titles up again for each message
         of a batch."""
         self.ensure_one()
-        key = (
+        return self._chatter_note(
             self.channel,
             self.channel_id.channel_type == "sandbox",
             bool(self.needs_review),
+            self.body,
+            titles,
         )
+
+    @api.model
+    def _chatter_note(self, channel, sandbox, needs_review, body, titles=None):
+        """The note logged on the customer for a message of ``channel`` (through
+        the sandbox or not, awaiting approval or not) saying ``body``."""
+        key = (channel, sandbox, needs_review)
         titles = {} if titles is None else titles
         if key not in titles:
             titles[key] = self._chatter_title(*key)
         return Markup("<p><b>%s</b></p><p>%s</p>") % (
             titles[key],
             Markup("<br/>").join(
-                html_escape(line) for line in (self.body or "").split("\n")
+                html_escape(line) for line in (body or "").split("\n")
             ),
         )
 

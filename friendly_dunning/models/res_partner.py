@@ -299,13 +299,28 @@ class ResPartner(models.Model):
         partner with ``company``'s invoices, valid for the company's link
         lifetime from ``now`` (epoch seconds)."""
         self.ensure_one()
-        partner = self.commercial_partner_id.sudo()
-        company = company or self.env.company
+        return self._dunning_portal_tokens(company, now)[self.commercial_partner_id.id]
+
+    def _dunning_portal_tokens(self, company=None, now=None):
+        """``{commercial partner id: token}`` (see ``_dunning_portal_token``)
+        for these partners, with the expiry worked out once."""
+        company = (company or self.env.company).sudo()
         expiry = int(now or time.time()) + 86400 * max(
-            1, company.sudo().dunning_portal_link_days
+            1, company.dunning_portal_link_days
         )
-        signature = partner._dunning_portal_signature(company.id, expiry)
-        return f"{partner.id}-{company.id}-{expiry}-{signature}"
+        return {
+            partner.id: f"{partner.id}-{company.id}-{expiry}-"
+            f"{partner._dunning_portal_signature(company.id, expiry)}"
+            for partner in self.commercial_partner_id.sudo()
+        }
+
+    def _dunning_portal_urls(self, company=None):
+        """``{commercial partner id: absolute signed URL}`` of these partners'
+        collections pages (see ``_dunning_portal_url``)."""
+        return {
+            partner_id: f"{self.browse(partner_id).get_base_url()}/collections/{token}"
+            for partner_id, token in self._dunning_portal_tokens(company).items()
+        }
 
     def _dunning_portal_signature(self, company_id, expiry):
         self.ensure_one()
@@ -319,7 +334,7 @@ class ResPartner(models.Model):
     def _dunning_portal_url(self):
         """The absolute signed URL of the customer's collections page."""
         self.ensure_one()
-        return f"{self.get_base_url()}/collections/{self._dunning_portal_token()}"
+        return self._dunning_portal_urls()[self.commercial_partner_id.id]
 
     @api.model
     def _dunning_portal_check_token(self, token, now=None):

@@ -362,11 +362,23 @@ class TestDunningRun(DunningCommon):
         once per language (and currency): they must write exactly what
         ``formatLang`` and ``format_date`` do."""
         eur = self.setup_other_currency("EUR")
-        for code in ("es_ES", "pt_BR", "de_DE", "fr_FR"):
+        # en_IN groups digits the Indian way (12,34,567.89): the others by three
+        for code in ("es_ES", "pt_BR", "de_DE", "fr_FR", "en_IN"):
             self.env["res.lang"]._activate_lang(code)
         planner = _Planner(self.env, self.company, NOW)
-        values = [0.0, 0.004, 0.005, 0.015, 1.0, 999.995, 1234.5, 1234567.891, -42.125]
-        for lang in ("en_US", "es_ES", "pt_BR", "de_DE", "fr_FR"):
+        values = [
+            0.0,
+            0.004,
+            0.005,
+            0.015,
+            1.0,
+            999.995,
+            1234.5,
+            1234567.891,
+            -42.125,
+            -98765432.1,
+        ]
+        for lang in ("en_US", "es_ES", "pt_BR", "de_DE", "fr_FR", "en_IN"):
             env = self.env(context=dict(self.env.context, lang=lang))
             for currency in (self.company.currency_id, eur):
                 for value in values:
