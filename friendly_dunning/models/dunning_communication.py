@@ -392,11 +392,10 @@ class DunningCommunication(models.Model):
         titles = {} if titles is None else titles
         if key not in titles:
             titles[key] = self._chatter_title(*key)
+        # Escaped whole, then its line breaks as <br/> (escaping leaves them).
         return Markup("<p><b>%s</b></p><p>%s</p>") % (
             titles[key],
-            Markup("<br/>").join(
-                html_escape(line) for line in (body or "").split("\n")
-            ),
+            html_escape(body or "").replace("\n", Markup("<br/>")),
         )
 
     def _chatter_title(self, channel, sandbox, needs_review):
