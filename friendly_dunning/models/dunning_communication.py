@@ -371,23 +371,12 @@ class DunningCommunication(models.Model):
         )
         return True
 
-    def _chatter_body(self, titles=None):
-        """The note logged on the customer. ``titles``, a dict kept by the
-        caller, spares looking the same few titles up again for each message
-        of a batch."""
-        self.ensure_one()
-        return self._chatter_note(
-            self.channel,
-            self.channel_id.channel_type == "sandbox",
-            bool(self.needs_review),
-            self.body,
-            titles,
-        )
-
     @api.model
     def _chatter_note(self, channel, sandbox, needs_review, body, titles=None):
         """The note logged on the customer for a message of ``channel`` (through
-        the sandbox or not, awaiting approval or not) saying ``body``."""
+        the sandbox or not, awaiting approval or not) saying ``body``.
+        ``titles``, a dict kept by the caller, spares looking the same few
+        titles up again for each message of a batch."""
         key = (channel, sandbox, needs_review)
         titles = {} if titles is None else titles
         if key not in titles:

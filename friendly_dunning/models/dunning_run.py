@@ -1170,8 +1170,10 @@ class _Planner:
         Move.flush_model(["move_type", "payment_state", "dunning_thanked"])
         self.env["dunning.invoice.progress"].flush_model()
         # From the narrow progress table to the invoices by primary key: the
-        # reminded invoices are few beside the paid ones a search by state
-        # would scan (PostgreSQL joins the other way round when left to it).
+        # reminded invoices are usually few beside the paid ones, which a
+        # search by state scans (2 ms instead of 10 at 10,000 invoices, 1,555
+        # open). When nearly nothing is paid it is the other way round (135
+        # ms instead of 3 with all 100,000 open), a case a run rarely meets.
         rows = self.env.execute_query(
             SQL(
                 """
