@@ -63,8 +63,9 @@ class AccountMove(models.Model):
         tracking=True,
         # Each run looks up the paused invoices whose pause has ended: a
         # partial index of the few paused ones spares a scan of every
-        # invoice. The run never updates invoice rows, so this index cannot
-        # keep its updates from happening in place.
+        # invoice. The run writes an invoice row only to give it its first
+        # portal token, a column of no index: this one, on a column the run
+        # does not write, cannot keep that update from happening in place.
         index="btree_not_null",
         help="While set, no reminder covers this invoice.",
     )

@@ -620,17 +620,14 @@ class _Planner:
         for decision in decisions:
             if "channel" in decision:
                 by_lang[decision["contact"].lang or "en_US"].append(decision)
-        self._portal_urls.update(
-            self.env["res.partner"]
-            .browse(
+        self._sign_links(
+            self.env["res.partner"].browse(
                 {
                     decision["contact"].commercial_partner_id.id
                     for group in by_lang.values()
                     for decision in group
                 }
-                - self._portal_urls.keys()
             )
-            ._dunning_portal_urls(self.company)
         )
         for lang, group in by_lang.items():
             env = self.env(context=dict(self.env.context, lang=lang))
@@ -720,10 +717,16 @@ class _Planner:
 
     def _portal_url(self, partner):
         """The signed link of the commercial partner ``partner``'s collections
-        page, made once per run (``_render`` makes a batch's at once)."""
-        if partner.id not in self._portal_urls:
-            self._portal_urls.update(partner._dunning_portal_urls(self.company))
+        page, made once per run (``_render`` signs a batch's at once)."""
+        self._sign_links(partner)
         return self._portal_urls[partner.id]
+
+    def _sign_links(self, partners):
+        """Sign together the links of the commercial partners ``partners``
+        that have none yet in this run."""
+        unsigned = partners.browse(set(partners.ids) - self._portal_urls.keys())
+        if unsigned:
+            self._portal_urls.update(unsigned._dunning_portal_urls(self.company))
 
     def _format_date(self, env, value):
         """``format_date(env, value)``, with the language's pattern worked out
@@ -807,7 +810,7 @@ class _Planner:
             done.append(decision)
         messages = self._insert_messages(to_create)
         self._link_invoices(messages, done)
-        self._log_in_chatter(messages, to_create)
+        self._log_in_chatter(to_create)
         self._schedule_activities(done)
         self._mark_steps_done(done)
         return counts, messages
@@ -900,7 +903,7 @@ class _Planner:
         messages.invalidate_recordset(["move_ids"])
         self.env["account.move"].invalidate_model(["dunning_communication_ids"])
 
-    def _log_in_chatter(self, messages, values_list):
+    def _log_in_chatter(self, values_list):
         """One note per message on the customer, as ``mail.message.create``
         would store it, in one INSERT; ``values_list`` holds what each message
         was created with (``_insert_messages``), so nothing is read back.
@@ -909,11 +912,7 @@ class _Planner:
         already) and update, for each note, the cached message list of every
         customer of the batch: time that grows with the square of the batch.
         """
-        logged = [
-            (message, values)
-            for message, values in zip(messages, values_list, strict=True)
-            if values["state"] != "failed"
-        ]
+        logged = [values for values in values_list if values["state"] != "failed"]
         if not logged:
             return
         sandbox_ids = set(self.sandbox.ids)
@@ -923,7 +922,7 @@ class _Planner:
         now = self.env.cr.now()
         titles = {}
         self.env["mail.message"].flush_model()
-        partner_ids = [values["partner_id"] for _message, values in logged]
+        partner_ids = [values["partner_id"] for values in logged]
         # Each column as one array: building one SQL fragment per note cost
         # more than the INSERT itself at 20,000 notes.
         self.env.execute_query(
@@ -959,7 +958,7 @@ class _Planner:
                             titles,
                         )
                     )
-                    for _message, values in logged
+                    for values in logged
                 ],
             )
         )
