@@ -1,0 +1,65 @@
+"""Hand-written SQL that agrees with the ORM cache.
+
+Set-based statements beat the ORM on the engine's hot paths (see docs/DESIGN.md),
+but the ORM keeps pending writes and cached values of its own. Every statement
+that reads or writes the tables behind ORM fields goes through ``run_sql``: it
+flushes the fields the statement reads or writes first, and invalidates the
+fields it wrote after, so neither side overwrites or hides the other.
+
+Planner settings (``jit``, ``random_page_cost``) go through ``sql_settings``:
+they hold for the statements inside the ``with`` block only, not for the rest
+of the transaction.
+"""
+
+from contextlib import contextmanager
+
+from odoo.tools import SQL
+
+
+def _fields_by_model(spec):
+    """``{"res.partner": ["phone"], "account.move": None}`` (None: every
+    field) or an iterable of model names, as ``(model, fields)`` pairs."""
+    if isinstance(spec, dict):
+        return list(spec.items())
+    return [(model, None) for model in spec]
+
+
+def run_sql(env, query, *, reads=(), writes=()):
+    """Execute ``query`` and return its rows (if it returns any).
+
+    ``reads`` and ``writes`` name the ORM models and fields the statement
+    touches: a dict ``{model: [field, ...] or None}`` or a list of models
+    (every field). Pending ORM writes to all of them are flushed first; the
+    cache of ``writes`` is invalidated after, so the next ORM read sees what
+    the statement wrote."""
+    written = _fields_by_model(writes)
+    for model, fnames in _fields_by_model(reads) + written:
+        env[model].flush_model(fnames)
+    rows = env.execute_query(query)
+    for model, fnames in written:
+        env[model].invalidate_model(fnames)
+    return rows
+
+
+@contextmanager
+def sql_settings(env, **settings):
+    """PostgreSQL settings for the statements run inside the block only.
+
+    ``SET LOCAL`` alone would last until the end of the transaction and
+    change the plans of every later query of the same request or job; the
+    previous values are put back when the block ends. On an error the
+    transaction (or its savepoint) is rolled back, which undoes the settings
+    too."""
+    names = list(settings)
+    current = SQL(", ").join(SQL("current_setting(%s)", name) for name in names)
+    previous = env.execute_query(SQL("SELECT %s", current))[0]
+    _set_local(env, {name: str(value) for name, value in settings.items()})
+    yield
+    _set_local(env, dict(zip(names, previous)))
+
+
+def _set_local(env, values):
+    assignments = SQL(", ").join(
+        SQL("set_config(%s, %s, true)", name, value) for name, value in values.items()
+    )
+    env.execute_query(SQL("SELECT %s", assignments))
