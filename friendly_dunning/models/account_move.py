@@ -5,6 +5,8 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 from odoo.tools.sql import create_index
 
+from .raw_sql import run_sql
+
 # Open customer invoices by customer: what each planning batch selects from.
 OPEN_INVOICE_PARTNER_INDEX = "account_move_dunning_open_invoice_partner_index"
 # Journal items excluded from follow-ups (few): what the run checks them by.
@@ -76,6 +78,44 @@ class AccountMove(models.Model):
         help="Reminders resume by themselves after this date. Empty: until "
         "someone resumes them.",
     )
+
+    @api.model
+    def _dunning_open_invoice_domain(self):
+        """The customer invoices collections chase: posted and not fully paid."""
+        return Domain(
+            [
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+            ]
+        )
+
+    def _dunning_ensure_access_tokens(self):
+        """Give the invoices without one their portal access token, in one
+        statement rather than one write per invoice."""
+        missing = self.filtered(lambda move: not move.access_token)
+        if missing:
+            run_sql(
+                self.env,
+                SQL(
+                    "UPDATE account_move SET access_token = gen_random_uuid()::text "
+                    "WHERE id = ANY(%s) AND access_token IS NULL",
+                    missing.ids,
+                ),
+                writes={"account.move": ["access_token"]},
+            )
+
+    def _dunning_mark_thanked(self):
+        """Remember that the customer was thanked for paying these invoices."""
+        if self:
+            run_sql(
+                self.env,
+                SQL(
+                    "UPDATE account_move SET dunning_thanked = TRUE WHERE id = ANY(%s)",
+                    self.ids,
+                ),
+                writes={"account.move": ["dunning_thanked"]},
+            )
 
     def init(self):
         res = super().init()

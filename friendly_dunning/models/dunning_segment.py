@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.tools import SQL
 
 PROFILES = [
     ("new", "New customer"),
@@ -17,6 +18,15 @@ PLAN_DEFAULTS = {
     "grace_days": 5,
     "promise_max_days": 14,
 }
+
+
+def partner_segment_sql(partner, company):
+    """SQL for the id of the segment a customer has in a company.
+
+    ``dunning_segment_id`` is company-dependent (a JSON object keyed by company
+    id); ``partner`` is the SQL of the partner table alias and ``company`` the
+    SQL of a company id (a column or a value)."""
+    return SQL("(%s.dunning_segment_id ->> (%s)::text)::int", partner, company)
 
 
 class DunningSegment(models.Model):

@@ -280,6 +280,35 @@ class ResPartner(models.Model):
             ]
         )
 
+    def _dunning_responsible_user(self, invoices=None):
+        """Who gets the accountant's to-do about this customer: the customer's
+        salesperson, else the salesperson of the invoices concerned, else a
+        collections user of the company, else the administrator."""
+        self.ensure_one()
+        internal = self.user_id.filtered(lambda u: not u.share)
+        if not internal and invoices:
+            internal = invoices.invoice_user_id.filtered(lambda u: not u.share)[:1]
+        user = internal
+        if not user:
+            collections_group = self.env.ref("friendly_dunning.group_dunning_user")
+            company = (invoices.company_id[:1] if invoices else None) or (
+                self.company_id or self.env.company
+            )
+            user = (
+                self.env["res.users"]
+                .sudo()
+                .search(
+                    [
+                        ("group_ids", "in", collections_group.ids),
+                        ("company_ids", "in", company.ids),
+                        ("share", "=", False),
+                    ],
+                    order="id",
+                    limit=1,
+                )
+            )
+        return user or self.env.ref("base.user_admin")
+
     def action_dunning_pause(self):
         self._dunning_open_invoices().action_dunning_pause("manual")
         return True
