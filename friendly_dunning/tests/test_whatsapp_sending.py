@@ -8,7 +8,7 @@ from odoo import fields, sql_db
 from odoo.tests import HttpCase, freeze_time, tagged
 
 from ..tools.intents import detect_intent
-from ..tools.whatsapp_cloud import WhatsAppCloudClient, WhatsAppError
+from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
 from .common import DunningCommon
 from .fake_graph import PHONE_NUMBER_ID, TOKEN, WABA_ID, FakeGraph, template
 from .test_whatsapp_webhook import SECRET, signed, status, status_payload

@@ -4,7 +4,7 @@ import json
 
 from odoo.tests import HttpCase, tagged
 
-from ..tools.whatsapp_cloud import parse_webhook
+from ..tools.whatsapp_webhook import parse_webhook
 from .common import DunningCommon
 
 URL = "/friendly_dunning/webhook/whatsapp"
