@@ -579,7 +579,9 @@ def test_window_limiter_survives_the_way_to_the_wire(seed):
 def test_window_limiter_history_and_threads():
     clock = FakeClock()
     history = []
-    limiter = rate_limiter.WindowRateLimiter(10, clock=clock, sleep=clock.sleep, history=history)
+    limiter = rate_limiter.WindowRateLimiter(
+        10, clock=clock, sleep=clock.sleep, history=history
+    )
     threads = [
         threading.Thread(target=lambda: [limiter.acquire() for _ in range(10)])
         for _ in range(4)
@@ -995,12 +997,18 @@ def test_parse_webhook_refuses_what_is_not_the_envelope(payload):
     ],
 )
 def test_parse_webhook_survives_malformed_entries(entry):
-    events = wa_webhook.parse_webhook({"object": "whatsapp_business_account", "entry": [entry]})
+    events = wa_webhook.parse_webhook(
+        {"object": "whatsapp_business_account", "entry": [entry]}
+    )
     assert set(events) == {"statuses", "messages"}
     for event in events["statuses"]:
         assert event["wamid"] and event["status"] in wa_webhook.STATUSES
     for event in events["messages"]:
-        assert event["wamid"] and event["from"] and event["type"] in wa_webhook.MESSAGE_TYPES
+        assert (
+            event["wamid"]
+            and event["from"]
+            and event["type"] in wa_webhook.MESSAGE_TYPES
+        )
 
 
 def test_parse_webhook_malformed_but_usable_events_are_kept():
