@@ -13,12 +13,20 @@ def manifest():
 
 
 def load_tool(name):
-    """Import ``friendly_dunning/tools/<name>.py`` without importing Odoo."""
+    """Import ``friendly_dunning/tools/<name>.py`` without importing Odoo: the
+    tools package is loaded alone, so its modules may import one another."""
+    import importlib
     import importlib.util
+    import sys
 
-    spec = importlib.util.spec_from_file_location(
-        f"friendly_dunning_tools_{name}", ADDON / "tools" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    package = "friendly_dunning_tools"
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package,
+            ADDON / "tools" / "__init__.py",
+            submodule_search_locations=[str(ADDON / "tools")],
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{package}.{name}")

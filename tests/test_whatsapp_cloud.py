@@ -20,7 +20,10 @@ from .fake_graph import (
     template,
 )
 
-wa = load_tool("whatsapp_cloud")
+wa_client = load_tool("whatsapp_client")
+wa_payloads = load_tool("whatsapp_payloads")
+rate_limiter = load_tool("rate_limiter")
+wa_webhook = load_tool("whatsapp_webhook")
 signatures = load_tool("signatures")
 
 
@@ -33,7 +36,7 @@ def fake():
 def client_for(fake, **kwargs):
     options = {"waba_id": WABA_ID, "base_url": fake.base_url, "timeout": 2}
     options.update(kwargs)
-    return wa.WhatsAppCloudClient(PHONE_NUMBER_ID, TOKEN, **options)
+    return wa_client.WhatsAppCloudClient(PHONE_NUMBER_ID, TOKEN, **options)
 
 
 # Sending
@@ -58,10 +61,10 @@ def test_send_text_posts_the_documented_payload(fake):
 
 def test_send_template_posts_the_documented_payload(fake):
     client = client_for(fake, api_version="21.0")
-    components = wa.template_components(
+    components = wa_payloads.template_components(
         body_params=[
             "Ana",
-            wa.currency_param(Decimal("1234.56"), "BRL", "R$ 1.234,56"),
+            wa_payloads.currency_param(Decimal("1234.56"), "BRL", "R$ 1.234,56"),
         ],
         url_button_suffix="inv/7?access_token=abc",
     )
@@ -114,7 +117,7 @@ def test_send_template_posts_the_documented_payload(fake):
 
 def test_bad_recipient_or_callback_data_is_refused_before_any_call(fake):
     client = client_for(fake)
-    with pytest.raises(wa.WhatsAppError) as caught:
+    with pytest.raises(wa_client.WhatsAppError) as caught:
         client.send_text(" - ", "hi")
     assert caught.value.kind == "invalid_request"
     assert not caught.value.retryable
@@ -126,10 +129,10 @@ def test_bad_recipient_or_callback_data_is_refused_before_any_call(fake):
 
 def test_client_needs_its_credentials():
     with pytest.raises(ValueError):
-        wa.WhatsAppCloudClient("", TOKEN)
+        wa_client.WhatsAppCloudClient("", TOKEN)
     with pytest.raises(ValueError):
-        wa.WhatsAppCloudClient(PHONE_NUMBER_ID, None)
-    assert TOKEN not in repr(wa.WhatsAppCloudClient(PHONE_NUMBER_ID, TOKEN))
+        wa_client.WhatsAppCloudClient(PHONE_NUMBER_ID, None)
+    assert TOKEN not in repr(wa_client.WhatsAppCloudClient(PHONE_NUMBER_ID, TOKEN))
 
 
 def test_upload_media_sends_multipart_and_returns_the_id(fake):
@@ -280,7 +283,7 @@ def test_list_templates_needs_the_business_account(fake):
 def test_provider_errors_are_mapped(fake, status, code, retry_after, kind, retryable):
     fake.fail_next(status=status, code=code, retry_after=retry_after)
     client = client_for(fake)
-    with pytest.raises(wa.WhatsAppError) as caught:
+    with pytest.raises(wa_client.WhatsAppError) as caught:
         client.send_text("15550100", "hello")
     error = caught.value
     assert (error.kind, error.retryable) == (kind, retryable)
@@ -293,17 +296,17 @@ def test_provider_errors_are_mapped(fake, status, code, retry_after, kind, retry
 
 def test_error_message_carries_the_provider_details(fake):
     fake.fail_next(status=400, code=131047)
-    with pytest.raises(wa.WhatsAppError) as caught:
+    with pytest.raises(wa_client.WhatsAppError) as caught:
         client_for(fake).send_template("15550100", "reminder_1", "en_US")
     assert "131047" in caught.value.message
     assert caught.value.trace_id == "AbCdEfFakeTrace"
 
 
 def test_expired_token_is_an_auth_error(fake):
-    client = wa.WhatsAppCloudClient(
+    client = wa_client.WhatsAppCloudClient(
         PHONE_NUMBER_ID, "expired-token", base_url=fake.base_url, timeout=2
     )
-    with pytest.raises(wa.WhatsAppError) as caught:
+    with pytest.raises(wa_client.WhatsAppError) as caught:
         client.test_connection()
     assert (caught.value.kind, caught.value.code) == ("auth", 190)
     assert "expired-token" not in str(caught.value)
@@ -322,7 +325,7 @@ def test_expired_token_is_an_auth_error(fake):
 )
 def test_unexpected_answers_are_server_errors(fake, status, body, retry_after):
     fake.fail_next(status=status, body=body, retry_after=retry_after)
-    with pytest.raises(wa.WhatsAppError) as caught:
+    with pytest.raises(wa_client.WhatsAppError) as caught:
         client_for(fake).send_text("15550100", "hello")
     assert (caught.value.kind, caught.value.retryable) == ("server", True)
     assert caught.value.retry_after is None
@@ -331,7 +334,7 @@ def test_unexpected_answers_are_server_errors(fake, status, body, retry_after):
 def test_read_timeout_is_an_unknown_outcome_never_retried_blindly():
     with FakeGraph(latency=0.5) as fake:
         client = client_for(fake, timeout=0.05)
-        with pytest.raises(wa.WhatsAppError) as caught:
+        with pytest.raises(wa_client.WhatsAppError) as caught:
             client.send_text("15550100", "hello")
     # The request reached the server: it may have sent the message.
     assert (caught.value.kind, caught.value.retryable) == ("server", False)
@@ -348,8 +351,8 @@ def test_unreachable_server_is_a_retryable_server_error():
     fake = FakeGraph()
     base_url = fake.base_url
     fake.stop()  # the port is closed now
-    client = wa.WhatsAppCloudClient(PHONE_NUMBER_ID, TOKEN, base_url=base_url)
-    with pytest.raises(wa.WhatsAppError) as caught:
+    client = wa_client.WhatsAppCloudClient(PHONE_NUMBER_ID, TOKEN, base_url=base_url)
+    with pytest.raises(wa_client.WhatsAppError) as caught:
         client.send_text("15550100", "hello")
     assert (caught.value.kind, caught.value.retryable) == ("server", True)
     assert not caught.value.outcome_unknown
@@ -374,29 +377,29 @@ def test_unreachable_server_is_a_retryable_server_error():
     ],
 )
 def test_error_kind(code, http_status, kind):
-    assert wa.error_kind(code, http_status) == kind
+    assert wa_client.error_kind(code, http_status) == kind
 
 
 # Back-off and throughput
 
 
 def test_backoff_doubles_up_to_the_cap():
-    delays = [wa.backoff_seconds(attempt) for attempt in range(1, 10)]
+    delays = [rate_limiter.backoff_seconds(attempt) for attempt in range(1, 10)]
     assert delays == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
-    assert wa.backoff_seconds(0) == 30
-    assert wa.backoff_seconds(10**6) == 3600
-    assert wa.backoff_seconds(3, base=1, cap=10) == 4
+    assert rate_limiter.backoff_seconds(0) == 30
+    assert rate_limiter.backoff_seconds(10**6) == 3600
+    assert rate_limiter.backoff_seconds(3, base=1, cap=10) == 4
 
 
 def test_backoff_jitter_is_optional_and_bounded():
-    assert wa.backoff_seconds(2, jitter=0.5, random_fn=lambda: 0.5) == 45
-    assert wa.backoff_seconds(2, jitter=0.5, random_fn=lambda: 0.0) == 60
+    assert rate_limiter.backoff_seconds(2, jitter=0.5, random_fn=lambda: 0.5) == 45
+    assert rate_limiter.backoff_seconds(2, jitter=0.5, random_fn=lambda: 0.0) == 60
     draws = random.Random(7)
     for attempt in range(1, 12):
-        delay = wa.backoff_seconds(attempt, jitter=1, random_fn=draws.random)
+        delay = rate_limiter.backoff_seconds(attempt, jitter=1, random_fn=draws.random)
         assert 0 <= delay <= min(3600, 30 * 2 ** (attempt - 1))
     with pytest.raises(ValueError):
-        wa.backoff_seconds(1, jitter=1.5)
+        rate_limiter.backoff_seconds(1, jitter=1.5)
 
 
 class FakeClock:
@@ -430,7 +433,7 @@ def most_in_any_second(times):
 @pytest.mark.parametrize(("rate", "sends"), [(80, 400), (3, 20), (1000, 2500)])
 def test_rate_limiter_never_exceeds_its_rate(rate, sends):
     clock = FakeClock()
-    limiter = wa.RateLimiter(rate, clock=clock, sleep=clock.sleep)
+    limiter = rate_limiter.RateLimiter(rate, clock=clock, sleep=clock.sleep)
     times = []
     for _ in range(sends):
         assert limiter.acquire()
@@ -442,7 +445,7 @@ def test_rate_limiter_never_exceeds_its_rate(rate, sends):
 
 def test_rate_limiter_burst_then_steady_rate():
     clock = FakeClock()
-    limiter = wa.RateLimiter(10, burst=5, clock=clock, sleep=clock.sleep)
+    limiter = rate_limiter.RateLimiter(10, burst=5, clock=clock, sleep=clock.sleep)
     assert [limiter.try_acquire() for _ in range(6)] == [True] * 5 + [False]
     clock.now += 0.1
     assert limiter.try_acquire() and not limiter.try_acquire()
@@ -452,7 +455,7 @@ def test_rate_limiter_burst_then_steady_rate():
 
 def test_rate_limiter_gives_up_after_its_timeout():
     clock = FakeClock()
-    limiter = wa.RateLimiter(1, clock=clock, sleep=clock.sleep)
+    limiter = rate_limiter.RateLimiter(1, clock=clock, sleep=clock.sleep)
     assert limiter.acquire()
     assert limiter.acquire(timeout=0.5) is False
     assert clock.slept == []
@@ -462,7 +465,7 @@ def test_rate_limiter_gives_up_after_its_timeout():
 
 def test_rate_limiter_is_thread_safe():
     frozen = FakeClock()  # nobody sleeps: no token ever comes back
-    limiter = wa.RateLimiter(80, burst=5, clock=frozen, sleep=frozen.sleep)
+    limiter = rate_limiter.RateLimiter(80, burst=5, clock=frozen, sleep=frozen.sleep)
     granted = []
     start = threading.Barrier(8)
 
@@ -482,11 +485,11 @@ def test_rate_limiter_is_thread_safe():
 @pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (5, 0)])
 def test_rate_limiter_refuses_nonsense(rate, burst):
     with pytest.raises(ValueError):
-        wa.RateLimiter(rate, burst=burst)
+        rate_limiter.RateLimiter(rate, burst=burst)
 
 
 def test_rate_limiter_refuses_more_than_its_burst():
-    limiter = wa.RateLimiter(5, burst=2)
+    limiter = rate_limiter.RateLimiter(5, burst=2)
     with pytest.raises(ValueError):
         limiter.acquire(3)
     with pytest.raises(ValueError):
@@ -507,7 +510,7 @@ class LateClock(FakeClock):
 @pytest.mark.parametrize("late", [0.0, 0.0004, 0.003, 0.009])
 def test_window_limiter_holds_the_cap_and_makes_up_for_late_wakeups(late):
     clock = LateClock(late)
-    limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
+    limiter = rate_limiter.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
     times = []
     for _ in range(2000):
         assert limiter.acquire()
@@ -525,7 +528,7 @@ def test_window_limiter_makes_up_short_pauses_within_the_cap(pause):
     database thread holding the interpreter): the slots missed are made up
     at once, within the cap, so the number still sends 80 a second."""
     clock = FakeClock()
-    limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
+    limiter = rate_limiter.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
     times = []
     for index in range(2000):
         if index and index % 400 == 0:
@@ -538,7 +541,7 @@ def test_window_limiter_makes_up_short_pauses_within_the_cap(pause):
 
 def test_window_limiter_spaces_grants_evenly():
     clock = FakeClock()
-    limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
+    limiter = rate_limiter.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
     times = []
     for _ in range(400):
         assert limiter.acquire()
@@ -562,7 +565,7 @@ def test_window_limiter_survives_the_way_to_the_wire(seed):
     and then only when the schedule is full."""
     rng = random.Random(seed)
     clock = LateClock(0.0004)
-    limiter = wa.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
+    limiter = rate_limiter.WindowRateLimiter(80, clock=clock, sleep=clock.sleep)
     grants, arrivals = [], []
     for _ in range(1600):
         assert limiter.acquire()
@@ -576,7 +579,9 @@ def test_window_limiter_survives_the_way_to_the_wire(seed):
 def test_window_limiter_history_and_threads():
     clock = FakeClock()
     history = []
-    limiter = wa.WindowRateLimiter(10, clock=clock, sleep=clock.sleep, history=history)
+    limiter = rate_limiter.WindowRateLimiter(
+        10, clock=clock, sleep=clock.sleep, history=history
+    )
     threads = [
         threading.Thread(target=lambda: [limiter.acquire() for _ in range(10)])
         for _ in range(4)
@@ -591,7 +596,7 @@ def test_window_limiter_history_and_threads():
 
 def test_window_limiter_refuses_nonsense():
     with pytest.raises(ValueError):
-        wa.WindowRateLimiter(0)
+        rate_limiter.WindowRateLimiter(0)
 
 
 def test_gate_is_called_right_before_the_request_leaves(fake):
@@ -610,12 +615,12 @@ def test_gate_is_called_right_before_the_request_leaves(fake):
 
 
 def test_template_components_header_body_and_buttons():
-    components = wa.template_components(
+    components = wa_payloads.template_components(
         body_params=[
             "Ana",
             12,
-            wa.currency_param(99.995, "USD", "$100.00"),
-            wa.date_time_param("March 3, 2025"),
+            wa_payloads.currency_param(99.995, "USD", "$100.00"),
+            wa_payloads.date_time_param("March 3, 2025"),
         ],
         url_button_suffix="abc",
         url_button_index=1,
@@ -674,10 +679,10 @@ def test_template_components_header_body_and_buttons():
 
 
 def test_template_components_named_params_and_media_header():
-    components = wa.template_components(
+    components = wa_payloads.template_components(
         body_params={
             "nome": "Ana",
-            "valor": wa.currency_param("10.5", "BRL", "R$ 10,50"),
+            "valor": wa_payloads.currency_param("10.5", "BRL", "R$ 10,50"),
         },
         document_media_id="media.9",
     )
@@ -694,7 +699,7 @@ def test_template_components_named_params_and_media_header():
             "parameter_name": "valor",
         },
     ]
-    assert wa.template_components() == []
+    assert wa_payloads.template_components() == []
 
 
 # Webhooks
@@ -840,7 +845,7 @@ WEBHOOK = {
 
 
 def test_parse_webhook_statuses():
-    statuses = wa.parse_webhook(WEBHOOK)["statuses"]
+    statuses = wa_webhook.parse_webhook(WEBHOOK)["statuses"]
     assert statuses == [
         {
             "wamid": "wamid.1",
@@ -883,11 +888,11 @@ def test_parse_webhook_statuses():
             "phone_number_id": PHONE_NUMBER_ID,
         },
     ]
-    assert wa.error_kind(statuses[2]["error_code"]) == "outside_window"
+    assert wa_client.error_kind(statuses[2]["error_code"]) == "outside_window"
 
 
 def test_parse_webhook_inbound_messages():
-    messages = wa.parse_webhook(WEBHOOK)["messages"]
+    messages = wa_webhook.parse_webhook(WEBHOOK)["messages"]
     summary = [
         (
             m["wamid"],
@@ -931,7 +936,7 @@ def test_signed_webhook_round_trip():
     assert signatures.verify_meta_signature(
         "s3cret", raw_body, headers["X-Hub-Signature-256"]
     )
-    events = wa.parse_webhook(json.loads(raw_body))
+    events = wa_webhook.parse_webhook(json.loads(raw_body))
     assert [s["wamid"] for s in events["statuses"]] == ["wamid.1", "wamid.2", "wamid.3"]
 
 
@@ -949,7 +954,7 @@ def test_signed_webhook_round_trip():
 )
 def test_parse_webhook_refuses_what_is_not_the_envelope(payload):
     with pytest.raises(ValueError):
-        wa.parse_webhook(payload)
+        wa_webhook.parse_webhook(payload)
 
 
 @pytest.mark.parametrize(
@@ -992,16 +997,22 @@ def test_parse_webhook_refuses_what_is_not_the_envelope(payload):
     ],
 )
 def test_parse_webhook_survives_malformed_entries(entry):
-    events = wa.parse_webhook({"object": "whatsapp_business_account", "entry": [entry]})
+    events = wa_webhook.parse_webhook(
+        {"object": "whatsapp_business_account", "entry": [entry]}
+    )
     assert set(events) == {"statuses", "messages"}
     for event in events["statuses"]:
-        assert event["wamid"] and event["status"] in wa.STATUSES
+        assert event["wamid"] and event["status"] in wa_webhook.STATUSES
     for event in events["messages"]:
-        assert event["wamid"] and event["from"] and event["type"] in wa.MESSAGE_TYPES
+        assert (
+            event["wamid"]
+            and event["from"]
+            and event["type"] in wa_webhook.MESSAGE_TYPES
+        )
 
 
 def test_parse_webhook_malformed_but_usable_events_are_kept():
-    events = wa.parse_webhook(
+    events = wa_webhook.parse_webhook(
         {
             "object": "whatsapp_business_account",
             "entry": [
@@ -1058,6 +1069,6 @@ def test_parse_webhook_never_crashes_on_garbled_values():
     for _ in range(300):
         payload = _garble(copy.deepcopy(WEBHOOK), draws)
         payload["object"] = "whatsapp_business_account"
-        events = wa.parse_webhook(payload)
+        events = wa_webhook.parse_webhook(payload)
         assert isinstance(events["statuses"], list)
         assert isinstance(events["messages"], list)

@@ -1,3 +1,3 @@
-from . import friendly_dunning
+from . import webhooks
 from . import portal
 from . import dunning_statement

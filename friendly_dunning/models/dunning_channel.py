@@ -4,11 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, ormcache
 
-from ..tools.whatsapp_cloud import (
-    WhatsAppCloudClient,
-    WhatsAppError,
-    WindowRateLimiter,
-)
+from ..tools.rate_limiter import WindowRateLimiter
+from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
 
 # One token bucket per channel and rate in this process. A channel sends from
 # one worker at a time (see ``_whatsapp_sender_lock``), so the bucket holds

@@ -8,10 +8,20 @@ from odoo import fields, sql_db
 from odoo.tests import HttpCase, freeze_time, tagged
 
 from ..tools.intents import detect_intent
-from ..tools.whatsapp_cloud import WhatsAppCloudClient, WhatsAppError
+from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
 from .common import DunningCommon
-from .fake_graph import PHONE_NUMBER_ID, TOKEN, WABA_ID, FakeGraph, template
-from .test_whatsapp_webhook import SECRET, signed, status, status_payload
+from .common_whatsapp import (
+    PHONE_NUMBER_ID,
+    SECRET,
+    TOKEN,
+    WABA_ID,
+    GraphMessagesServer,
+    GraphMock,
+    signed,
+    status,
+    status_payload,
+    template,
+)
 
 QUICK_REPLIES = [
     {"type": "QUICK_REPLY", "text": "Pay now"},
@@ -76,15 +86,17 @@ class WhatsAppSendingCommon(DunningCommon, HttpCase):
             }
         )
 
+    # The Graph API answers in-process, in place of the client's request
+    # function; the over-HTTP test sets this to False.
+    mock_graph_api = True
+
     def setUp(self):
         super().setUp()
-        self.fake = FakeGraph(
-            templates=[REMINDER, REMINDER_ES, TOO_MANY, PAUSED], lifetime=60
-        ).start()
-        self.addCleanup(self.fake.stop)
-        self.channel.wa_api_base_url = self.fake.base_url
-        self.channel.action_sync_templates()
         self.Template = self.env["dunning.whatsapp.template"]
+        if self.mock_graph_api:
+            self.graph = GraphMock(templates=[REMINDER, REMINDER_ES, TOO_MANY, PAUSED])
+            self.patch(WhatsAppCloudClient, "_request", self.graph.client_request())
+            self.channel.action_sync_templates()
         self.reminder = self.Template.search(
             [("name", "=", "invoice_reminder"), ("language", "=", "en_US")]
         )
@@ -135,7 +147,7 @@ class TestWhatsAppTemplates(WhatsAppSendingCommon):
             [b["type"] for b in json.loads(self.reminder.buttons)][:2],
             ["URL", "QUICK_REPLY"],
         )
-        self.fake.templates = [REMINDER]
+        self.graph.templates = [REMINDER]
         self.channel.action_sync_templates()
         self.assertEqual(
             self.Template.search([("channel_id", "=", self.channel.id)]),
@@ -153,7 +165,7 @@ class TestWhatsAppTemplates(WhatsAppSendingCommon):
         self.assertFalse(paused._pick("en_US"), "a paused template is never sent")
 
     def test_expired_token_shows_on_the_channel(self):
-        self.fake.access_token = "another-token"
+        self.graph.access_token = "another-token"
         action = self.channel.action_sync_templates()
         self.assertEqual(action["params"]["type"], "danger")
         self.assertEqual(self.channel.wa_token_state, "expired")
@@ -171,8 +183,8 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.assertEqual(message.state, "sent")
         self.assertEqual(message.attempt_count, 1)
         self.assertEqual(message.wa_template_id, self.reminder)
-        [upload] = [r for r in self.fake.requests if r["path"].endswith("/media")]
-        [sent] = self.fake.sent()
+        [upload] = [r for r in self.graph.requests if r["path"].endswith("/media")]
+        [sent] = self.graph.sent()
         self.assertEqual(message.provider_message_id, "wamid.2")
         self.assertEqual(sent["to"], "34612345678")
         self.assertEqual(sent["biz_opaque_callback_data"], str(message.id))
@@ -218,7 +230,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         )
         message = self._queue()
         self._send()
-        [sent] = self.fake.sent()
+        [sent] = self.graph.sent()
         self.assertEqual(sent["type"], "text")
         self.assertEqual(sent["text"]["body"], "Hi Maria, your invoice is overdue.")
         self.assertEqual(message.state, "sent")
@@ -237,7 +249,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         )
         self._queue()
         self._send()
-        self.assertEqual(self.fake.sent()[0]["type"], "template")
+        self.assertEqual(self.graph.sent()[0]["type"], "template")
 
     def test_no_opt_in_falls_back_to_the_next_channel(self):
         other = self._dunning_customer(
@@ -245,7 +257,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         )
         message = self._queue(partner=other, recipient="+34612000001")
         self._send()
-        self.assertFalse(self.fake.sent(), "nothing sent without opt-in")
+        self.assertFalse(self.graph.sent(), "nothing sent without opt-in")
         self.assertEqual(message.state, "failed")
         self.assertIn("has not agreed", message.error_message)
         fallback = self._fallback_of(message)
@@ -260,7 +272,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.customer.phone = "612"
         message = self._queue(recipient=False)
         self._send()
-        self.assertFalse(self.fake.sent())
+        self.assertFalse(self.graph.sent())
         self.assertIn("is not valid for Spain", message.error_message)
         self.assertEqual(self._fallback_of(message).channel, "email")
 
@@ -268,7 +280,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.step.wa_template_id = self.Template.search([("name", "=", "too_many")])
         message = self._queue()
         self._send()
-        self.assertFalse(self.fake.sent())
+        self.assertFalse(self.graph.sent())
         self.assertIn("needs values we cannot fill: 7", message.error_message)
         self.assertTrue(self._fallback_of(message))
 
@@ -276,12 +288,12 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.step.wa_template_id = False
         message = self._queue()
         self._send()
-        self.assertFalse(self.fake.sent())
+        self.assertFalse(self.graph.sent())
         self.assertIn("no approved WhatsApp template", message.error_message)
 
     def test_rate_limit_and_server_errors_retry_with_backoff(self):
         message = self._queue()
-        self.fake.fail_next(status=429, code=130429, retry_after=5)
+        self.graph.fail_next(status=429, code=130429, retry_after=5)
         with freeze_time("2026-03-11 10:00:00"):
             self._send()
             self.assertEqual(message.state, "queued")
@@ -290,12 +302,12 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
                 message.next_attempt, fields.Datetime.now() + timedelta(seconds=60)
             )
             self.assertIn("slow down", message.error_message)
-            calls = len(self.fake.requests)
+            calls = len(self.graph.requests)
             self._send()
             self.assertEqual(
-                len(self.fake.requests), calls, "not before its next attempt"
+                len(self.graph.requests), calls, "not before its next attempt"
             )
-        self.fake.fail_next(status=500, code=1)
+        self.graph.fail_next(status=500, code=1)
         with freeze_time("2026-03-11 10:01:01"):
             self._send()
             self.assertEqual(message.attempt_count, 2)
@@ -311,7 +323,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
 
     def test_retries_give_up_and_fall_back(self):
         message = self._queue(attempt_count=4)
-        self.fake.fail_next(status=503, code=2)
+        self.graph.fail_next(status=503, code=2)
         self._send()
         self.assertEqual(message.state, "failed")
         self.assertTrue(self._fallback_of(message))
@@ -323,7 +335,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
             (131047, "only an approved template"),
         ):
             message = self._queue()
-            self.fake.fail_next(status=400, code=code)
+            self.graph.fail_next(status=400, code=code)
             self._send()
             self.assertEqual(message.state, "failed")
             self.assertIn(words, message.error_message)
@@ -331,17 +343,17 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
             self.assertEqual(self._fallback_of(message).channel, "email")
 
     def test_expired_token_falls_back_and_stops_using_the_channel(self):
-        self.fake.access_token = "renewed-elsewhere"
+        self.graph.access_token = "renewed-elsewhere"
         first = self._queue()
         self._send()
         self.assertEqual(self.channel.wa_token_state, "expired")
         self.assertEqual(first.state, "failed")
         self.assertIn("access token has expired", first.error_message)
         self.assertEqual(self._fallback_of(first).channel, "email")
-        calls = len(self.fake.requests)
+        calls = len(self.graph.requests)
         second = self._queue()
         self._send()
-        self.assertEqual(len(self.fake.requests), calls, "no call with a dead token")
+        self.assertEqual(len(self.graph.requests), calls, "no call with a dead token")
         self.assertEqual(self._fallback_of(second).channel, "email")
         # The planner routes around the channel as well.
         planner_channels = self.env["dunning.run"]._manual_decision(
@@ -359,7 +371,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.assertEqual(message.state, "sending")
         self.assertIn("Waiting for WhatsApp to confirm", message.error_message)
         self._send()
-        self.assertFalse(self.fake.sent(), "a message in doubt is never sent again")
+        self.assertFalse(self.graph.sent(), "a message in doubt is never sent again")
         self.assertEqual(message.state, "sending")
         # WhatsApp did send it: the status webhook carries our id back.
         payload = status_payload(
@@ -393,7 +405,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.assertEqual(message.state, "failed")
         self.assertTrue(message.outcome_unknown)
         self.assertFalse(self._fallback_of(message), "maybe delivered: no fallback")
-        self.assertFalse(self.fake.sent())
+        self.assertFalse(self.graph.sent())
 
     def test_another_worker_sending_through_the_number_is_respected(self):
         message = self._queue()
@@ -405,7 +417,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
             finally:
                 other.execute("SELECT pg_advisory_unlock(%s, %s)", lock)
         self.assertEqual(message.state, "queued")
-        self.assertFalse(self.fake.sent())
+        self.assertFalse(self.graph.sent())
         self._send()
         self.assertEqual(message.state, "sent")
 
@@ -420,7 +432,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self._send()
         # The finer thread switching used while sending is given back.
         self.assertEqual(sys.getswitchinterval(), switch_interval)
-        self.assertEqual(len(self.fake.sent()), 25)
+        self.assertEqual(len(self.graph.sent()), 25)
         self.assertEqual(len(grants), 25, "every message went through the limiter")
         # No one-second window holds more than 10 sends, and 25 sends at
         # 10 a second need at least 2 seconds.
@@ -437,7 +449,47 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
 
 
 @tagged("post_install", "-at_install")
+class TestWhatsAppSendingOverHttp(WhatsAppSendingCommon):
+    """The one test of sending over HTTP, to a loopback Graph API."""
+
+    mock_graph_api = False
+
+    def test_free_text_over_http(self):
+        server = GraphMessagesServer().start()
+        self.addCleanup(server.stop)
+        self.channel.wa_api_base_url = server.base_url
+        self.env["dunning.communication"].create(
+            {
+                "company_id": self.company_a.id,
+                "partner_id": self.customer.id,
+                "kind": "reply",
+                "channel": "whatsapp",
+                "recipient": "+34612345678",
+                "state": "replied",
+                "date": fields.Datetime.now() - timedelta(hours=1),
+            }
+        )
+        message = self._queue()
+        self._send()
+        [sent] = server.sent
+        self.assertEqual(sent["to"], "34612345678")
+        self.assertEqual(sent["type"], "text")
+        self.assertEqual(sent["text"]["body"], "Hi Maria, your invoice is overdue.")
+        self.assertEqual(sent["biz_opaque_callback_data"], str(message.id))
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(message.provider_message_id, "wamid.1")
+
+
+@tagged("post_install", "-at_install")
 class TestWhatsAppReplyActions(WhatsAppSendingCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("es_ES")
+        cls.env["ir.module.module"]._load_module_terms(
+            ["friendly_dunning"], ["es_ES"], overwrite=True
+        )
+
     def _reply(self, text, wamid):
         return self.env["dunning.reply"]._handle(
             self.company_a, "+34612345678", text, provider_id=wamid
@@ -445,7 +497,7 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
 
     def test_need_more_time_gets_the_payment_plan_link(self):
         self.assertEqual(self._reply("I need more time", "wamid.in.1"), "more_time")
-        [sent] = self.fake.sent()
+        [sent] = self.graph.sent()
         self.assertEqual(sent["type"], "text", "inside the window opened by the reply")
         # The customer's signed page (the token carries an expiry time).
         link = f"/collections/{self.customer.id}-{self.company_a.id}-"
@@ -463,7 +515,7 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
         self.assertEqual(self._reply("Ya pagué ayer", "wamid.in.4"), "paid")
         self.invoice.invalidate_recordset()
         self.assertEqual(self.invoice.dunning_pause_reason, "payment_reported")
-        [sent] = self.fake.sent()
+        [sent] = self.graph.sent()
         self.assertEqual(sent["type"], "text", "inside the window opened by the reply")
         body = sent["text"]["body"]
         self.assertIn("paused", body)
@@ -487,13 +539,9 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
         )
 
     def test_help_on_whatsapp_says_what_to_reply_in_the_customers_language(self):
-        self.env["res.lang"]._activate_lang("es_ES")
-        self.env["ir.module.module"]._load_module_terms(
-            ["friendly_dunning"], ["es_ES"], overwrite=True
-        )
         self.customer.lang = "es_ES"
         self.assertEqual(self._reply("¿Qué puedo responder?", "wamid.in.5"), "help")
-        [sent] = self.fake.sent()
+        [sent] = self.graph.sent()
         self.assertEqual(sent["type"], "text")
         body = sent["text"]["body"]
         self.assertIn("Hola Maria", body)
@@ -522,11 +570,11 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
         self.assertEqual(
             self._reply("I didn't get the invoice", "wamid.in.2"), "no_invoice"
         )
-        [upload] = [r for r in self.fake.requests if r["path"].endswith("/media")]
+        [upload] = [r for r in self.graph.requests if r["path"].endswith("/media")]
         filename, content, mime_type = upload["files"]["file"]
         self.assertEqual(mime_type, "application/pdf")
         self.assertTrue(content)
-        [sent] = self.fake.sent()
+        [sent] = self.graph.sent()
         self.assertEqual(sent["type"], "document")
         self.assertEqual(sent["document"]["id"], "media.1")
         self.assertEqual(sent["document"]["filename"], filename)
@@ -540,4 +588,4 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
         self.env["dunning.reply"]._handle(
             self.company_a, "+34612000001", "I need more time", provider_id="w.3"
         )
-        self.assertFalse(self.fake.sent())
+        self.assertFalse(self.graph.sent())

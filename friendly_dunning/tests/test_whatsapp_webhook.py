@@ -1,51 +1,13 @@
 import hashlib
 import hmac
-import json
 
 from odoo.tests import HttpCase, tagged
 
-from ..tools.whatsapp_cloud import parse_webhook
+from ..tools.whatsapp_webhook import parse_webhook
 from .common import DunningCommon
+from .common_whatsapp import SECRET, inbound_payload, signed, status, status_payload
 
 URL = "/friendly_dunning/webhook/whatsapp"
-SECRET = "test-app-secret"
-
-
-def signed(payload, secret=SECRET):
-    body = json.dumps(payload).encode()
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"X-Hub-Signature-256": f"sha256={digest}"}
-
-
-def status_payload(*statuses):
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "waba-1",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"phone_number_id": "1001"},
-                            "statuses": list(statuses),
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-
-
-def status(wamid, state, timestamp, **extra):
-    return {
-        "id": wamid,
-        "status": state,
-        "timestamp": str(timestamp),
-        "recipient_id": "34612345678",
-        **extra,
-    }
 
 
 class WhatsAppWebhookCommon(DunningCommon, HttpCase):
@@ -166,20 +128,6 @@ class TestWhatsAppWebhook(WhatsAppWebhookCommon):
         self.assertEqual(self._post(*signed(payload)).status_code, 200)
         self.other_company_message.invalidate_recordset()
         self.assertEqual(self.other_company_message.state, "sent")
-
-
-def inbound_payload(wamid, text=None, payload=None, context=None):
-    message = {"from": "34612345678", "id": wamid, "timestamp": "1700000200"}
-    if payload:
-        message |= {"type": "button", "button": {"payload": payload, "text": "Paid"}}
-    else:
-        message |= {"type": "text", "text": {"body": text}}
-    if context:
-        message["context"] = {"id": context}
-    envelope = status_payload()
-    envelope["entry"][0]["changes"][0]["value"].pop("statuses")
-    envelope["entry"][0]["changes"][0]["value"]["messages"] = [message]
-    return envelope
 
 
 @tagged("post_install", "-at_install")

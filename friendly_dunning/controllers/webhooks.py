@@ -10,7 +10,7 @@ from odoo.http import request
 from ..tools.intents import HELP, START, STOP, detect_intent
 from ..tools.phones import to_e164
 from ..tools.signatures import verify_meta_signature, verify_twilio_signature
-from ..tools.whatsapp_cloud import parse_webhook
+from ..tools.whatsapp_webhook import parse_webhook
 
 _logger = logging.getLogger(__name__)
 

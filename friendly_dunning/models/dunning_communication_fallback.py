@@ -1,0 +1,67 @@
+from odoo import fields, models
+
+
+class DunningCommunication(models.Model):
+    """A message its channel could not carry goes through the step's next
+    channel that reaches the customer."""
+
+    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+
+    def _dunning_fall_back(self, reason=None):
+        """These messages could not go through their channel: mark them failed
+        with ``reason`` (else keep their own) and queue the same reminder
+        through the next channel of their step that reaches the customer."""
+        from .dunning_run import _Planner
+
+        if reason:
+            self.write({"state": "failed", "error_message": reason})
+        to_create = []
+        for company in self.company_id:
+            messages = self.filtered(lambda m, company=company: m.company_id == company)
+            planner = _Planner(self.env, company, fields.Datetime.now())
+            contacts = planner._collections_contacts(messages.partner_id)
+            reach = planner._reach(messages.partner_id, list(contacts.values()))
+            for message in messages.filtered("step_id"):
+                preference = message.step_id._channel_preference()
+                if message.channel not in preference:
+                    continue
+                remaining = preference[preference.index(message.channel) + 1 :]
+                if not remaining:
+                    continue
+                route = planner._route(
+                    message.step_id,
+                    message.partner_id,
+                    contacts[message.partner_id.id],
+                    reach,
+                    channels=remaining,
+                )
+                if "unreachable" in route:
+                    message.error_message = (
+                        f"{reason or message.error_message}\n{route['unreachable']}"
+                    )
+                    continue
+                to_create.append(
+                    {
+                        "company_id": company.id,
+                        "partner_id": message.partner_id.id,
+                        "move_ids": [fields.Command.set(message.move_ids.ids)],
+                        "kind": message.kind,
+                        "step_id": message.step_id.id,
+                        "amount_due": message.amount_due,
+                        "subject": message.subject,
+                        "body": message.body,
+                        "channel": route["channel"],
+                        "channel_id": route["channel_id"].id,
+                        "recipient": route["recipient"],
+                        "fallback_of_id": message.id,
+                    }
+                )
+        fallbacks = self.create(to_create)
+        for fallback in fallbacks:
+            channels = dict(self._fields["channel"]._description_selection(self.env))
+            fallback.fallback_of_id.error_message = self.env._(
+                "%(reason)s\nSent by %(channel)s instead.",
+                reason=reason or fallback.fallback_of_id.error_message,
+                channel=channels[fallback.channel],
+            )
+        return fallbacks

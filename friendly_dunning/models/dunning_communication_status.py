@@ -1,0 +1,230 @@
+from datetime import datetime, timedelta, timezone
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..tools.whatsapp_client import WhatsAppError, error_kind
+from .raw_sql import run_sql
+
+# How far a message got; a status update never moves it backwards.
+STATE_RANK = {
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "replied": 5,
+}
+
+
+class DunningCommunication(models.Model):
+    """What the providers tell us of each message: statuses applied in order
+    of progress, never backwards, and messages never confirmed."""
+
+    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+
+    def _advance(self, state, **values):
+        """Move to ``state`` unless the message already got further."""
+        for message in self:
+            if (
+                state in STATE_RANK
+                and STATE_RANK.get(message.state, 99) >= (STATE_RANK[state])
+            ):
+                continue
+            message.write({"state": state, **values})
+
+    @api.model
+    def _apply_whatsapp_statuses(self, channels, statuses, company_ids=None):
+        """Apply a webhook's status events (``parse_webhook`` dicts) with a
+        constant number of queries however many there are: one search, one
+        UPDATE. Events are matched by our id (the callback data) or the
+        provider's, only within the companies of ``channels`` (who signed
+        the request); repeated and out-of-order events are harmless. Answers
+        the messages that failed with these events."""
+        if not statuses:
+            return self.browse()
+        our_ids = {
+            int(event["callback_data"])
+            for event in statuses
+            if (event.get("callback_data") or "").isdigit()
+            and int(event["callback_data"]) < 2**31
+        }
+        wamids = {event["wamid"] for event in statuses if event.get("wamid")}
+        fields_read = [
+            "state",
+            "provider_message_id",
+            "sent_date",
+            "delivered_date",
+            "read_date",
+            "cost",
+            "cost_category",
+        ]
+        company_ids = set(company_ids or channels.company_id.ids)
+        # Looked up by their ids alone (primary key, provider id index); the
+        # company is checked here rather than letting PostgreSQL walk the
+        # company index of a large outbox.
+        messages = self.search_fetch(
+            [
+                "|",
+                ("id", "in", list(our_ids)),
+                ("provider_message_id", "in", list(wamids)),
+            ],
+            [*fields_read, "company_id"],
+        ).filtered(lambda message: message.company_id.id in company_ids)
+        by_id = {message.id: message for message in messages}
+        by_wamid = {m.provider_message_id: m for m in messages if m.provider_message_id}
+        current = {
+            message.id: {name: message[name] for name in fields_read}
+            for message in messages
+        }
+        failed_before = {i for i, v in current.items() if v["state"] == "failed"}
+        changed = {}
+        channel = channels[:1]
+        for event in sorted(statuses, key=lambda e: e.get("timestamp") or 0):
+            callback = event.get("callback_data") or ""
+            message = (callback.isdigit() and by_id.get(int(callback))) or by_wamid.get(
+                event.get("wamid")
+            )
+            if not message:
+                continue  # not ours, or another company's: ignore
+            values = current[message.id]
+            before = dict(values)
+            self._merge_status(values, event, channel)
+            if values != before:
+                changed[message.id] = values
+        if not changed:
+            return self.browse()
+        self._write_statuses(changed)
+        return self.browse(
+            [
+                message_id
+                for message_id, values in changed.items()
+                if values["state"] == "failed" and message_id not in failed_before
+            ]
+        )
+
+    @api.model
+    def _merge_status(self, values, event, channel):
+        """Fold one status event into a message's ``values`` (in memory):
+        never backwards, a failure only before delivery."""
+        when = (
+            datetime.fromtimestamp(event["timestamp"], tz=timezone.utc).replace(
+                tzinfo=None
+            )
+            if event.get("timestamp")
+            else fields.Datetime.now()
+        )
+        if event.get("wamid") and not values["provider_message_id"]:
+            values["provider_message_id"] = event["wamid"]
+        pricing = event.get("pricing") or {}
+        if pricing:
+            values["cost_category"] = pricing.get("category") or values["cost_category"]
+            if pricing.get("cost") is not None:
+                values["cost"] = float(pricing["cost"])
+        status = event.get("status")
+        if status == "failed":
+            if values["state"] not in ("delivered", "read", "replied", "failed"):
+                code = event.get("error_code")
+                values["state"] = "failed"
+                values["error_message"] = channel._whatsapp_error_message(
+                    WhatsAppError(code, error_kind(code=code), event.get("error_title"))
+                )
+            return
+        if not values["sent_date"]:
+            values["sent_date"] = when
+        if status in ("delivered", "read") and not values["delivered_date"]:
+            values["delivered_date"] = when
+        if status == "read" and not values["read_date"]:
+            values["read_date"] = when
+        if (
+            status in STATE_RANK
+            and STATE_RANK.get(values["state"], 99) < (STATE_RANK[status])
+        ):
+            values["state"] = status
+
+    @api.model
+    def _write_statuses(self, changed):
+        """One UPDATE for every changed message (``{id: values}``)."""
+        rows = SQL(", ").join(
+            SQL(
+                "(%s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, "
+                "%s::float8, %s, %s)",
+                message_id,
+                values["state"],
+                values["provider_message_id"] or None,
+                values["sent_date"] or None,
+                values["delivered_date"] or None,
+                values["read_date"] or None,
+                values["cost"] or 0.0,
+                values["cost_category"] or None,
+                values.get("error_message"),
+            )
+            for message_id, values in changed.items()
+        )
+        run_sql(
+            self.env,
+            SQL(
+                """
+            UPDATE dunning_communication AS message
+               SET state = v.state,
+                   provider_message_id = v.wamid,
+                   sent_date = v.sent_date,
+                   delivered_date = v.delivered_date,
+                   read_date = v.read_date,
+                   cost = v.cost,
+                   cost_category = v.cost_category,
+                   error_message = COALESCE(v.error_message, message.error_message),
+                   write_date = NOW() AT TIME ZONE 'UTC',
+                   write_uid = %s
+              FROM (VALUES %s) AS v(id, state, wamid, sent_date, delivered_date,
+                                    read_date, cost, cost_category, error_message)
+             WHERE message.id = v.id
+                """,
+                self.env.uid,
+                rows,
+            ),
+            writes={
+                "dunning.communication": [
+                    "state",
+                    "provider_message_id",
+                    "sent_date",
+                    "delivered_date",
+                    "read_date",
+                    "cost",
+                    "cost_category",
+                    "error_message",
+                    "write_date",
+                    "write_uid",
+                ]
+            },
+        )
+
+    @api.model
+    def _dunning_reconcile_unconfirmed(self):
+        """WhatsApp messages still unconfirmed after their channel's waiting
+        time (a crash or a timeout while sending, and no status webhook
+        since): failed, for an accountant to check -- never sent again."""
+        now = fields.Datetime.now()
+        pending = self.search(
+            [
+                ("state", "=", "sending"),
+                ("channel_id.channel_type", "=", "whatsapp"),
+            ]
+        )
+        stale = pending.filtered(
+            lambda m: (
+                (m.sending_date or m.date)
+                <= now - timedelta(minutes=m.channel_id.wa_unknown_timeout or 60)
+            )
+        )
+        stale.write(
+            {
+                "state": "failed",
+                "outcome_unknown": True,
+                "error_message": self.env._(
+                    "WhatsApp never confirmed whether this message was sent. It will "
+                    "not be sent again automatically: check with the customer."
+                ),
+            }
+        )
+        return stale

@@ -1,0 +1,294 @@
+"""Shared helpers of the WhatsApp tests: signed webhook payloads, and the
+Graph API answered in-process (``GraphMock``, patched in for the client's
+request function) or on loopback (``GraphMessagesServer``, the messages
+endpoint only, for the one end-to-end test)."""
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import requests
+
+from ..tools.whatsapp_client import _error_from_response
+
+SECRET = "test-app-secret"
+TOKEN = "test-access-token"
+PHONE_NUMBER_ID = "106540352242922"
+WABA_ID = "102290129340398"
+API_VERSION = "v21.0"
+
+ERROR_MESSAGES = {
+    100: "(#100) Invalid parameter",
+    130429: "(#130429) Rate limit hit",
+    131026: "(#131026) Message undeliverable",
+    131047: "(#131047) Re-engagement message",
+    190: "Error validating access token: Session has expired",
+}
+
+
+# ----------------------------------------------------------------------
+# Webhook payloads, signed as Meta signs them
+# ----------------------------------------------------------------------
+
+
+def signed(payload, secret=SECRET):
+    """``(raw body, headers)`` of a webhook POST of ``payload``, signed with
+    ``secret`` as Meta documents it (independently of the addon's code)."""
+    body = json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Hub-Signature-256": f"sha256={digest}"}
+
+
+def status_payload(*statuses):
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "waba-1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"phone_number_id": "1001"},
+                            "statuses": list(statuses),
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def status(wamid, state, timestamp, **extra):
+    return {
+        "id": wamid,
+        "status": state,
+        "timestamp": str(timestamp),
+        "recipient_id": "34612345678",
+        **extra,
+    }
+
+
+def inbound_payload(wamid, text=None, payload=None, context=None):
+    message = {"from": "34612345678", "id": wamid, "timestamp": "1700000200"}
+    if payload:
+        message |= {"type": "button", "button": {"payload": payload, "text": "Paid"}}
+    else:
+        message |= {"type": "text", "text": {"body": text}}
+    if context:
+        message["context"] = {"id": context}
+    envelope = status_payload()
+    envelope["entry"][0]["changes"][0]["value"].pop("statuses")
+    envelope["entry"][0]["changes"][0]["value"]["messages"] = [message]
+    return envelope
+
+
+# ----------------------------------------------------------------------
+# The Graph API
+# ----------------------------------------------------------------------
+
+
+def graph_error(code):
+    """A Graph API error body."""
+    message = ERROR_MESSAGES.get(code, f"(#{code}) Error")
+    return {
+        "error": {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": message},
+            "fbtrace_id": "AbCdEfFakeTrace",
+        }
+    }
+
+
+def template(
+    name,
+    body,
+    language="en_US",
+    status="APPROVED",
+    buttons=None,
+    header=None,
+):
+    """A ``message_templates`` entry as Meta lists it; ``header`` is a
+    format such as ``"DOCUMENT"``."""
+    components = [{"type": "BODY", "text": body}]
+    if header:
+        components.insert(0, {"type": "HEADER", "format": header})
+    if buttons:
+        components.append({"type": "BUTTONS", "buttons": buttons})
+    return {
+        "id": f"tpl-{name}-{language}",
+        "name": name,
+        "language": language,
+        "status": status,
+        "category": "UTILITY",
+        "components": components,
+    }
+
+
+class GraphMock:
+    """Answers the client's calls as the Graph API documents them, without
+    HTTP: ``client_request()`` replaces ``WhatsAppCloudClient._request``. Errors are
+    built as HTTP answers and mapped by the client's own code.
+
+    - ``POST /{version}/{phone_number_id}/messages`` -> a wamid
+    - ``POST /{version}/{phone_number_id}/media`` -> ``media.N``
+    - ``GET /{version}/{waba_id}/message_templates`` -> ``templates``
+
+    A wrong token gets 401 with code 190; ``fail_next`` scripts errors.
+    Every call is recorded in ``requests``. Calls come from the sender's
+    threads: the state is guarded by a lock.
+    """
+
+    def __init__(self, templates=(), access_token=TOKEN):
+        self.templates = list(templates)
+        self.access_token = access_token
+        self.requests = []
+        self._failures = []
+        self._sequence = 0
+        self._lock = threading.Lock()
+
+    def fail_next(self, status=400, code=None, retry_after=None):
+        """Answer the next call with HTTP ``status`` and a Graph error of
+        ``code``, plus ``Retry-After`` when given."""
+        with self._lock:
+            self._failures.append((status, code, retry_after))
+
+    def sent(self):
+        """The JSON bodies of the messages sent so far."""
+        return [
+            request["json"]
+            for request in self.requests
+            if request["method"] == "POST" and request["path"].endswith("/messages")
+        ]
+
+    def client_request(self):
+        """The function to patch in as ``WhatsAppCloudClient._request``."""
+
+        def _request(client, method, url, gate=None, **kwargs):
+            return self.request(client, method, url, gate, **kwargs)
+
+        return _request
+
+    def request(self, client, method, url, gate=None, **kwargs):
+        """Answers one call of ``client`` as the Graph API would."""
+        if gate is not None:
+            gate()
+        path = urlsplit(url).path
+        with self._lock:
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "json": kwargs.get("json"),
+                    "files": kwargs.get("files"),
+                    "data": kwargs.get("data"),
+                    "params": kwargs.get("params"),
+                }
+            )
+            failure = self._failures.pop(0) if self._failures else None
+            if failure:
+                raise self._error(*failure)
+            if client._access_token != self.access_token:
+                raise self._error(401, 190)
+            return self._answer(method, path.split("/")[1:], kwargs)
+
+    def _error(self, status, code, retry_after=None):
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(
+            graph_error(code) if code is not None else {}
+        ).encode()
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return _error_from_response(response)
+
+    def _next_id(self, prefix):
+        self._sequence += 1
+        return f"{prefix}.{self._sequence}"
+
+    def _answer(self, method, parts, kwargs):
+        version, node, edge = parts[0], parts[1], "/".join(parts[2:])
+        if version != API_VERSION:
+            raise self._error(400, 100)
+        if node == PHONE_NUMBER_ID and method == "POST" and edge == "messages":
+            payload = kwargs["json"]
+            if payload.get("type") not in payload or not payload.get("to"):
+                raise self._error(400, 100)
+            return {"messages": [{"id": self._next_id("wamid")}]}
+        if node == PHONE_NUMBER_ID and method == "POST" and edge == "media":
+            if kwargs["data"].get("messaging_product") != "whatsapp":
+                raise self._error(400, 100)
+            return {"id": self._next_id("media")}
+        if node == WABA_ID and method == "GET" and edge == "message_templates":
+            return {"data": list(self.templates)}
+        raise self._error(400, 100)
+
+
+class _MessagesHandler(BaseHTTPRequestHandler):
+    server_state = None  # the GraphMessagesServer, set on a subclass
+
+    def log_message(self, format, *args):
+        """Keep the test log clean."""
+
+    def do_POST(self):
+        state = self.server_state
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        expected = f"/{API_VERSION}/{PHONE_NUMBER_ID}/messages"
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self._json(401, graph_error(190))
+        if urlsplit(self.path).path != expected:
+            return self._json(400, graph_error(100))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return self._json(400, graph_error(100))
+        if payload.get("messaging_product") != "whatsapp" or not payload.get("to"):
+            return self._json(400, graph_error(100))
+        with state.lock:
+            state.sent.append(payload)
+            wamid = f"wamid.{len(state.sent)}"
+        return self._json(200, {"messages": [{"id": wamid}]})
+
+    def _json(self, status, answer):
+        body = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class GraphMessagesServer:
+    """The Graph API's messages endpoint on loopback, for one end-to-end test
+    of the client over HTTP. ``sent`` holds the JSON bodies received."""
+
+    def __init__(self):
+        self.sent = []
+        self.lock = threading.Lock()
+        handler = type("Handler", (_MessagesHandler,), {"server_state": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}
+        )
+
+    @property
+    def base_url(self):
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self):
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._thread.join(timeout=2)
+        self._server.server_close()
