@@ -25,9 +25,5 @@ from . import dunning_feedback
 from . import dunning_portal_log
 from . import dunning_agreement
 from . import dunning_payment_plan
+from . import dunning_payment_plan_installment
 from . import dunning_promise
-from . import dunning_kpi
-from . import dunning_report_aging
-from . import dunning_report_channel
-from . import dunning_report_recovery
-from . import dunning_report_promise

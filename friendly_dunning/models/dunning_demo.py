@@ -7,7 +7,9 @@ times, so the invoices live in the tables below and
 ``demo/account_move_demo.xml`` calls ``_load_demo_invoices``.
 
 The customers themselves (``friendly_dunning.demo_partner_<slug>``) are plain
-records in ``demo/res_partner_demo.xml``.
+records in ``demo/res_partner_demo.xml``. Their payment plans, promises and
+dispute, dated from today too, come from ``_load_demo_plans``
+(``demo/dunning_plan_demo.xml``).
 """
 
 from datetime import timedelta
@@ -390,6 +392,90 @@ class DunningDemo(models.AbstractModel):
                 lambda line: line.account_id.account_type == "asset_receivable"
             )
             invoice.js_assign_outstanding_line(receivable.id)
+
+    @api.model
+    def _load_demo_plans(self):
+        """Plans, promises and a dispute on the demo customers, dated from
+        today (see demo/dunning_plan_demo.xml). Records that already have their
+        xml id are left alone."""
+        company = self.env.ref("base.main_company")
+        today = fields.Date.context_today(self)
+        Promise = self.env["dunning.promise"].with_company(company)
+        Plan = self.env["dunning.payment.plan"].with_company(company)
+
+        def ref(name):
+            return self.env.ref(f"friendly_dunning.{name}", raise_if_not_found=False)
+
+        def invoices(slug, *numbers):
+            return self.env["account.move"].union(
+                *(ref(f"demo_invoice_{slug}_{number}") for number in numbers)
+            )
+
+        created = []
+        if not ref("demo_plan_pampa_logistica"):
+            # Three monthly instalments, within the limits: running.
+            plan = Plan._dunning_propose(
+                self.env.ref("friendly_dunning.demo_partner_pampa_logistica"),
+                invoices("pampa_logistica", 2, 3),
+                3,
+                today + timedelta(days=5),
+                source="accountant",
+            )
+            created.append(("demo_plan_pampa_logistica", plan))
+        if not ref("demo_plan_taller_rambla"):
+            # Eight instalments are more than a chronic late payer may choose.
+            plan = Plan._dunning_propose(
+                self.env.ref("friendly_dunning.demo_partner_taller_rambla"),
+                invoices("taller_rambla", 3),
+                8,
+                today + timedelta(days=10),
+                source="portal",
+            )
+            created.append(("demo_plan_taller_rambla", plan))
+        if not ref("demo_promise_thistle_tweed"):
+            promise = Promise._dunning_promise(
+                self.env.ref("friendly_dunning.demo_partner_thistle_tweed"),
+                invoices("thistle_tweed", 5),
+                today + timedelta(days=5),
+                source="reply",
+            )
+            created.append(("demo_promise_thistle_tweed", promise))
+        if not ref("demo_promise_foxglove_events"):
+            # Promised for twelve days ago and never paid.
+            promise = Promise._dunning_promise(
+                self.env.ref("friendly_dunning.demo_partner_foxglove_events"),
+                invoices("foxglove_events", 4),
+                today,
+                source="portal",
+            )
+            promise.write(
+                {
+                    "promised_date": today - timedelta(days=12),
+                    "grace_date": today - timedelta(days=7),
+                }
+            )
+            promise._dunning_break()
+            created.append(("demo_promise_foxglove_events", promise))
+        dispute = invoices("colibri_verde", 5)
+        if dispute and not dispute.dunning_pause_reason:
+            dispute.action_dunning_pause("dispute")
+            dispute.message_post(
+                body=self.env._(
+                    "The customer disputes this invoice: the desk delivered is not "
+                    "the model they ordered."
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        self.env["ir.model.data"]._update_xmlids(
+            [
+                {
+                    "xml_id": f"friendly_dunning.{name}",
+                    "record": record,
+                    "noupdate": True,
+                }
+                for name, record in created
+            ]
+        )
 
     @api.model
     def _unload_demo_accounting(self):

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 
 
 class DunningFeedback(models.Model):
@@ -46,14 +47,14 @@ class DunningFeedback(models.Model):
         partner = partner.commercial_partner_id
         Move = self.env["account.move"].sudo()
         overdue = Move.search_count(
-            [
-                ("commercial_partner_id", "=", partner.id),
-                ("company_id", "=", company.id),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-                ("invoice_date_due", "<", fields.Date.context_today(self)),
-            ],
+            Move._dunning_open_invoice_domain()
+            & Domain(
+                [
+                    ("commercial_partner_id", "=", partner.id),
+                    ("company_id", "=", company.id),
+                    ("invoice_date_due", "<", fields.Date.context_today(self)),
+                ]
+            ),
             limit=1,
         )
         if overdue:

@@ -5,11 +5,9 @@ from markupsafe import Markup
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, float_compare, float_is_zero, format_date, formatLang
+from odoo.tools import float_compare, float_is_zero, format_date, formatLang
 
-from .dunning_agreement import SOURCES
-from .dunning_run import _Planner
-from .dunning_segment import PLAN_DEFAULTS
+from .dunning_agreement import CRON_BATCH, SOURCES
 
 PLAN_TYPES = [
     ("installments", "Instalments"),
@@ -24,10 +22,6 @@ PLAN_STATES = [
     ("broken", "Broken"),
     ("cancelled", "Cancelled"),
 ]
-# Plans handled per transaction by the scheduled job.
-CRON_BATCH = 200
-# Days before an instalment's date when the customer gets a heads-up.
-REMINDER_DAYS_BEFORE = 3
 
 
 class DunningPaymentPlan(models.Model):
@@ -161,28 +155,6 @@ class DunningPaymentPlan(models.Model):
     # The contract used by the customer page and replies
     # ------------------------------------------------------------------
 
-    @api.model
-    def _dunning_limits(self, partner, company=None):
-        """What the customer may agree on without an accountant: their segment's
-        limits, or the defaults when they have none."""
-        company = company or self.env.company
-        segment = (
-            partner.commercial_partner_id.with_company(company)
-            .sudo()
-            .dunning_segment_id
-        )
-        if not segment:
-            return dict(PLAN_DEFAULTS)
-        return {
-            "max_installments": segment.plan_max_installments,
-            "max_days": segment.plan_max_days,
-            "min_down_payment": segment.plan_min_down_payment,
-            "max_discount": segment.plan_max_discount,
-            "grace_days": segment.plan_grace_days,
-            "promise_max_days": segment.promise_max_days,
-        }
-
-    @api.model
     def _dunning_schedule(
         self,
         partner,
@@ -285,7 +257,7 @@ class DunningPaymentPlan(models.Model):
                 "installment_count": len(schedule),
                 "first_date": schedule[0]["date_due"],
                 "needs_approval_reason": "; ".join(reasons) or False,
-                "user_id": self._dunning_responsible(partner, moves).id,
+                "user_id": partner._dunning_responsible_user(moves).id,
                 "installment_ids": [
                     Command.create(
                         {
@@ -302,49 +274,8 @@ class DunningPaymentPlan(models.Model):
         return plan.with_env(self.env)
 
     # ------------------------------------------------------------------
-    # Checks shared with promises
+    # Checks of a plan (those shared with promises are on dunning.agreement)
     # ------------------------------------------------------------------
-
-    @api.model
-    def _dunning_check_moves(self, partner, moves):
-        """The commercial partner and the invoices, once sure they are open
-        invoices of that customer in one company."""
-        partner = partner.commercial_partner_id
-        moves = moves.sudo().exists()
-        if not moves:
-            raise UserError(self.env._("Please choose at least one invoice."))
-        if any(move.commercial_partner_id != partner for move in moves):
-            raise UserError(
-                self.env._("Some of these invoices are not addressed to you.")
-            )
-        if len(moves.company_id) > 1:
-            raise UserError(
-                self.env._(
-                    "These invoices come from different companies; please choose "
-                    "the invoices of one company."
-                )
-            )
-        if any(
-            move.move_type != "out_invoice"
-            or move.state != "posted"
-            or move.payment_state not in ("not_paid", "partial")
-            for move in moves
-        ):
-            raise UserError(
-                self.env._(
-                    "Some of these invoices are already paid or no longer open: "
-                    "please refresh the page and choose again."
-                )
-            )
-        disputed = moves.filtered(lambda move: move.dunning_pause_reason == "dispute")
-        if disputed:
-            raise UserError(
-                self.env._(
-                    "You disputed %(invoices)s: we'll sort that out with you first.",
-                    invoices=", ".join(disputed.mapped("name")),
-                )
-            )
-        return partner, moves
 
     @api.model
     def _dunning_check_not_covered(self, moves):
@@ -366,15 +297,6 @@ class DunningPaymentPlan(models.Model):
                     invoices=", ".join((running.move_ids & moves).mapped("name")),
                 )
             )
-
-    @api.model
-    def _dunning_responsible(self, partner, moves):
-        """Who hears about it: the customer's salesperson, the invoices'
-        salesperson, or the current accountant."""
-        user = partner.user_id or moves.invoice_user_id[:1]
-        if not user and not self.env.user._is_public() and self.env.user._is_internal():
-            user = self.env.user
-        return user or self.env.ref("base.user_admin", raise_if_not_found=False)
 
     def _dunning_limit_breaches(
         self, partner, company, moves, schedule, plan_type, discount_percent
@@ -474,15 +396,6 @@ class DunningPaymentPlan(models.Model):
                 date=format_date(self.env, line.date_due),
             )
             for line in self.installment_ids.sorted("sequence")
-        )
-
-    def _dunning_activity(self, summary, note=None):
-        self.ensure_one()
-        self.sudo().activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=summary,
-            note=note or "",
-            user_id=self.user_id.id or self.env.ref("base.user_admin").id,
         )
 
     def action_generate_schedule(self):
@@ -619,33 +532,6 @@ class DunningPaymentPlan(models.Model):
     # Payments
     # ------------------------------------------------------------------
 
-    @api.model
-    def _dunning_schedule_payment_check(self, invoices):
-        """Match payments on ``invoices`` to their plans and promises once, just
-        before the transaction commits, after the reconciliation is complete."""
-        pending = self.env.cr.precommit.data.setdefault("friendly_dunning.plans", set())
-        if not pending:
-            self.env.cr.precommit.add(self._dunning_payment_check_pending)
-        pending.update(invoices.ids)
-
-    @api.model
-    def _dunning_payment_check_pending(self):
-        move_ids = self.env.cr.precommit.data.pop("friendly_dunning.plans", set())
-        # Leave behind the context of the reconciliation that registered us
-        # (it skips the invoice line synchronisation a credit note needs).
-        Plan = self.with_env(
-            self.env(context={"lang": self.env.context.get("lang")}, su=True)
-        )
-        moves = Plan.env["account.move"].browse(move_ids).exists()
-        if not moves:
-            return
-        Plan.search(
-            [("move_ids", "in", moves.ids), ("state", "=", "active")]
-        )._dunning_match_payments()
-        Plan.env["dunning.promise"].search(
-            [("move_ids", "in", moves.ids), ("state", "=", "open")]
-        )._dunning_check_kept()
-
     def _dunning_paid_amount(self):
         """What the customer paid on the plan's invoices since it was agreed."""
         self.ensure_one()
@@ -771,15 +657,8 @@ class DunningPaymentPlan(models.Model):
             return
         self.thank_you_pending = True
         self._dunning_send_thank_you()
-        # The engine's own thank-you would repeat ours; bookkeeping column
-        # written like the engine does, without re-synchronising the invoices.
-        self.env.execute_query(
-            SQL(
-                "UPDATE account_move SET dunning_thanked = TRUE WHERE id = ANY(%s)",
-                self.move_ids.ids,
-            )
-        )
-        self.env["account.move"].invalidate_model(["dunning_thanked"])
+        # The engine's own thank-you would repeat ours.
+        self.move_ids._dunning_mark_thanked()
 
     def _dunning_send_thank_you(self):
         """Queue the pending thank-yous of these plans whose customers the
@@ -876,99 +755,6 @@ class DunningPaymentPlan(models.Model):
             self.env._("Call the customer to agree how to go on."),
         )
 
-    @api.model
-    def _dunning_commit_progress(self, done, remaining):
-        if self.env.context.get("cron_id"):
-            self.env["ir.cron"]._commit_progress(done, remaining=remaining)
-
-    # ------------------------------------------------------------------
-    # Demo data
-    # ------------------------------------------------------------------
-
-    @api.model
-    def _load_demo_plans(self):
-        """Plans, promises and a dispute on the demo customers, dated from
-        today (see demo/dunning_plan_demo.xml). Records that already have their
-        xml id are left alone."""
-        company = self.env.ref("base.main_company")
-        today = fields.Date.context_today(self)
-        Promise = self.env["dunning.promise"].with_company(company)
-        Plan = self.with_company(company)
-
-        def ref(name):
-            return self.env.ref(f"friendly_dunning.{name}", raise_if_not_found=False)
-
-        def invoices(slug, *numbers):
-            return self.env["account.move"].union(
-                *(ref(f"demo_invoice_{slug}_{number}") for number in numbers)
-            )
-
-        created = []
-        if not ref("demo_plan_pampa_logistica"):
-            # Three monthly instalments, within the limits: running.
-            plan = Plan._dunning_propose(
-                self.env.ref("friendly_dunning.demo_partner_pampa_logistica"),
-                invoices("pampa_logistica", 2, 3),
-                3,
-                today + timedelta(days=5),
-                source="accountant",
-            )
-            created.append(("demo_plan_pampa_logistica", plan))
-        if not ref("demo_plan_taller_rambla"):
-            # Eight instalments are more than a chronic late payer may choose.
-            plan = Plan._dunning_propose(
-                self.env.ref("friendly_dunning.demo_partner_taller_rambla"),
-                invoices("taller_rambla", 3),
-                8,
-                today + timedelta(days=10),
-                source="portal",
-            )
-            created.append(("demo_plan_taller_rambla", plan))
-        if not ref("demo_promise_thistle_tweed"):
-            promise = Promise._dunning_promise(
-                self.env.ref("friendly_dunning.demo_partner_thistle_tweed"),
-                invoices("thistle_tweed", 5),
-                today + timedelta(days=5),
-                source="reply",
-            )
-            created.append(("demo_promise_thistle_tweed", promise))
-        if not ref("demo_promise_foxglove_events"):
-            # Promised for twelve days ago and never paid.
-            promise = Promise._dunning_promise(
-                self.env.ref("friendly_dunning.demo_partner_foxglove_events"),
-                invoices("foxglove_events", 4),
-                today,
-                source="portal",
-            )
-            promise.write(
-                {
-                    "promised_date": today - timedelta(days=12),
-                    "grace_date": today - timedelta(days=7),
-                }
-            )
-            promise._dunning_break()
-            created.append(("demo_promise_foxglove_events", promise))
-        dispute = invoices("colibri_verde", 5)
-        if dispute and not dispute.dunning_pause_reason:
-            dispute.action_dunning_pause("dispute")
-            dispute.message_post(
-                body=self.env._(
-                    "The customer disputes this invoice: the desk delivered is not "
-                    "the model they ordered."
-                ),
-                subtype_xmlid="mail.mt_note",
-            )
-        self.env["ir.model.data"]._update_xmlids(
-            [
-                {
-                    "xml_id": f"friendly_dunning.{name}",
-                    "record": record,
-                    "noupdate": True,
-                }
-                for name, record in created
-            ]
-        )
-
     # ------------------------------------------------------------------
     # Accountant shortcuts
     # ------------------------------------------------------------------
@@ -982,192 +768,3 @@ class DunningPaymentPlan(models.Model):
             "view_mode": "list,form",
             "domain": [("id", "in", self.move_ids.ids)],
         }
-
-
-class DunningPaymentPlanInstallment(models.Model):
-    _name = "dunning.payment.plan.installment"
-    _description = "Payment Plan Instalment"
-    _order = "plan_id, date_due, sequence, id"
-
-    plan_id = fields.Many2one(
-        "dunning.payment.plan", required=True, index=True, ondelete="cascade"
-    )
-    company_id = fields.Many2one(related="plan_id.company_id", store=True, index=True)
-    currency_id = fields.Many2one(related="plan_id.currency_id")
-    partner_id = fields.Many2one(related="plan_id.partner_id")
-    sequence = fields.Integer(default=1)
-    date_due = fields.Date(string="Due on", required=True)
-    amount = fields.Monetary(required=True)
-    amount_paid = fields.Monetary(string="Paid", readonly=True)
-    state = fields.Selection(
-        [("pending", "Pending"), ("paid", "Paid"), ("missed", "Missed")],
-        required=True,
-        default="pending",
-        readonly=True,
-    )
-    reminded_before = fields.Boolean(
-        readonly=True, copy=False, help="The heads-up before the date was queued."
-    )
-    reminded_on_date = fields.Boolean(
-        readonly=True, copy=False, help="The reminder on the date was queued."
-    )
-
-    _amount_positive = models.Constraint(
-        "CHECK(amount >= 0)", "An instalment cannot be negative."
-    )
-
-    @api.ondelete(at_uninstall=False)
-    def _unlink_only_draft(self):
-        if any(line.plan_id.state != "draft" for line in self):
-            raise UserError(
-                self.env._("Only the instalments of a draft plan can be removed.")
-            )
-
-    @api.model
-    def _dunning_send_reminders(self):
-        """Queue, once each, a heads-up a few days before and a reminder on the
-        day of every instalment still to pay."""
-        today = fields.Date.context_today(self)
-        domain = [
-            ("plan_id.state", "=", "active"),
-            ("state", "=", "pending"),
-            ("date_due", "<=", today + timedelta(days=REMINDER_DAYS_BEFORE)),
-            ("date_due", ">=", today),
-            "|",
-            ("reminded_before", "=", False),
-            "&",
-            ("reminded_on_date", "=", False),
-            ("date_due", "=", today),
-        ]
-        # A fixed list: instalments held by the sending window stay due, and
-        # must not be picked up again within this run.
-        due = self.search(domain)
-        for start in range(0, len(due), CRON_BATCH):
-            batch = due[start : start + CRON_BATCH].try_lock_for_update()
-            batch._dunning_remind(today)
-            self.env["dunning.payment.plan"]._dunning_commit_progress(
-                len(batch), len(due) - start - len(batch)
-            )
-
-    def _dunning_remind(self, today):
-        """Queue the reminders of these instalments; those held by quiet hours,
-        quiet days or the frequency cap wait for a later run."""
-        done = self.browse()
-        for company, lines in self.grouped("company_id").items():
-            requests = [
-                {
-                    "partner": line.plan_id.partner_id,
-                    "moves": line.plan_id.move_ids,
-                    "kind": "installment",
-                    "installment": line,
-                    "on_date": line.date_due == today,
-                }
-                for line in lines
-            ]
-            held = self._dunning_queue(company, requests, respect_hold=True)
-            done |= lines - self.browse().union(
-                *(request["installment"] for request in held)
-            )
-        on_date = done.filtered(lambda line: line.date_due == today)
-        on_date.write({"reminded_before": True, "reminded_on_date": True})
-        (done - on_date).write({"reminded_before": True})
-
-    @api.model
-    def _dunning_queue(self, company, requests, respect_hold=False):
-        """Queue one message per request through the engine's routing and
-        outbox. A request names the partner, the invoices, the kind, and either
-        the policy texts (``texts``) or the instalment it reminds of.
-
-        With ``respect_hold``, the engine's quiet hours, quiet days and
-        frequency cap apply; returns the requests held, to try again later.
-        A request that no channel reaches is recorded as a failed message
-        with the reason, like the engine records unreachable customers."""
-        planner = _Planner(self.env, company, fields.Datetime.now())
-        partners = self.env["res.partner"].union(*(r["partner"] for r in requests))
-        contacts = planner._collections_contacts(partners)
-        reach = planner._reach(partners, contacts.values())
-        if respect_hold:
-            sent_today, sent_week = planner._recent_counts(partners)
-            quiet_day = planner._is_quiet_day()
-        empty_step = self.env["dunning.step"]
-        decisions = []
-        held = []
-        for request in requests:
-            partner = request["partner"]
-            contact = contacts[partner.id]
-            decision = {
-                "partner": partner,
-                "contact": contact,
-                "moves": request["moves"],
-                "steps": {},
-                "step": empty_step,
-                "kind": request["kind"],
-            }
-            if respect_hold:
-                reason = planner._hold_reason(
-                    partner, contact, sent_today, sent_week, quiet_day
-                )
-                if reason and "hold" in reason:
-                    held.append(request)
-                    continue
-                if reason:
-                    decisions.append(decision | reason)
-                    continue
-            policy = partner.with_company(company).sudo().dunning_policy_id
-            first_step = policy.step_ids.sorted("offset_days")[:1]
-            channels = (first_step._channel_preference() if first_step else []) or [
-                "email"
-            ]
-            decision.update(
-                planner._route(empty_step, partner, contact, reach, channels)
-            )
-            if "channel" in decision:
-                if "texts" in request:
-                    decision["texts"] = request["texts"]
-                    planner._render([decision])
-                else:
-                    self._dunning_render_reminder(planner, decision, request)
-            decisions.append(decision)
-        if decisions:
-            planner.queue(decisions)
-        return held
-
-    @api.model
-    def _dunning_render_reminder(self, planner, decision, request):
-        line = request["installment"]
-        lang = decision["contact"].lang or "en_US"
-        env = self.with_context(lang=lang).env
-        values = planner._placeholder_values(env, decision)
-        amount = formatLang(
-            env, line.amount - line.amount_paid, currency_obj=line.currency_id
-        )
-        date = format_date(env, line.date_due)
-        if request["on_date"]:
-            decision["subject"] = env._(
-                "Your instalment of %(amount)s is due today", amount=amount
-            )
-            decision["body"] = env._(
-                "Hello %(name)s, just a friendly note: instalment %(number)s of "
-                "your payment plan with %(company)s, %(amount)s, is due today. "
-                "Thank you for keeping to the plan! You can pay here: %(link)s",
-                name=values["name"],
-                number=line.sequence,
-                company=values["company"],
-                amount=amount,
-                link=values["link"],
-            )
-        else:
-            decision["subject"] = env._(
-                "Your next instalment: %(amount)s on %(date)s", amount=amount, date=date
-            )
-            decision["body"] = env._(
-                "Hi %(name)s, a heads-up from %(company)s: instalment %(number)s of "
-                "your payment plan, %(amount)s, is due on %(date)s. You can pay "
-                "whenever suits you before then: %(link)s",
-                name=values["name"],
-                number=line.sequence,
-                company=values["company"],
-                amount=amount,
-                date=date,
-                link=values["link"],
-            )

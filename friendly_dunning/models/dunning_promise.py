@@ -4,8 +4,7 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, format_date, formatLang
 
-from .dunning_agreement import SOURCES
-from .dunning_payment_plan import CRON_BATCH
+from .dunning_agreement import CRON_BATCH, SOURCES
 
 
 class DunningPromise(models.Model):
@@ -120,8 +119,7 @@ class DunningPromise(models.Model):
         they owe) by ``promised_date``; reminders pause until then plus grace."""
         if source not in dict(SOURCES):
             raise UserError(self.env._("Unknown origin of the promise."))
-        Plan = self.env["dunning.payment.plan"]
-        partner, moves = Plan._dunning_check_moves(partner, moves)
+        partner, moves = self._dunning_check_moves(partner, moves)
         promise = self.sudo().create(
             {
                 "partner_id": partner.id,
@@ -130,7 +128,7 @@ class DunningPromise(models.Model):
                 "promised_date": fields.Date.to_date(promised_date),
                 "promised_amount": amount or 0.0,
                 "source": source,
-                "user_id": Plan._dunning_responsible(partner, moves).id,
+                "user_id": partner._dunning_responsible_user(moves).id,
             }
         )
         return promise.with_env(self.env)
@@ -139,12 +137,11 @@ class DunningPromise(models.Model):
         """Refuse promises that cannot be kept as asked, in words a customer
         understands; fill in the amount and the grace date."""
         self.ensure_one()
-        Plan = self.env["dunning.payment.plan"]
-        partner, moves = Plan._dunning_check_moves(self.partner_id, self.move_ids)
+        partner, moves = self._dunning_check_moves(self.partner_id, self.move_ids)
         if moves.company_id != self.company_id:
             raise UserError(self.env._("These invoices belong to another company."))
         today = fields.Date.context_today(self)
-        limits = Plan._dunning_limits(partner, self.company_id)
+        limits = self._dunning_limits(partner, self.company_id)
         if not self.promised_date or self.promised_date < today:
             raise UserError(self.env._("Please choose a date from today onwards."))
         horizon = today + timedelta(days=limits["promise_max_days"])
@@ -156,8 +153,12 @@ class DunningPromise(models.Model):
                     date=format_date(self.env, horizon),
                 )
             )
-        if Plan.sudo().search_count(
-            [("move_ids", "in", moves.ids), ("state", "in", ("proposed", "active"))]
+        if (
+            self.env["dunning.payment.plan"]
+            .sudo()
+            .search_count(
+                [("move_ids", "in", moves.ids), ("state", "in", ("proposed", "active"))]
+            )
         ):
             raise UserError(
                 self.env._("These invoices are already covered by a payment plan.")
@@ -258,9 +259,7 @@ class DunningPromise(models.Model):
             batch = due[start : start + CRON_BATCH].try_lock_for_update()
             kept = batch._dunning_check_kept(late=True)
             (batch - kept)._dunning_break()
-            self.env["dunning.payment.plan"]._dunning_commit_progress(
-                len(batch), len(due) - start - len(batch)
-            )
+            self._dunning_commit_progress(len(batch), len(due) - start - len(batch))
 
     def _dunning_break(self):
         today = fields.Date.context_today(self)
@@ -282,13 +281,11 @@ class DunningPromise(models.Model):
                     date=format_date(self.env, promise.promised_date),
                 )
             )
-            promise.sudo().activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=self.env._(
+            promise._dunning_activity(
+                self.env._(
                     "Broken promise: %(partner)s", partner=promise.partner_id.name
                 ),
-                note=self.env._("Call the customer to agree how to go on."),
-                user_id=(promise.user_id or self.env.ref("base.user_admin")).id,
+                self.env._("Call the customer to agree how to go on."),
             )
         # The broken promise counts in the customer's score.
         self.env["res.partner"]._dunning_schedule_refresh(self.move_ids)

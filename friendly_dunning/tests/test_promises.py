@@ -4,7 +4,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, TransactionCase, freeze_time, tagged
 
 from ..tools.scoring import PaymentFacts
-from .test_payment_plans import NOW, TODAY, PlanCommon, days
+from .common_plans import NOW, TODAY, PlanCommon, days
 
 
 @tagged("post_install", "-at_install")

@@ -4,7 +4,7 @@ from datetime import datetime
 from odoo import fields
 from odoo.tests import HttpCase, freeze_time, tagged
 
-from .test_kpi import NOW, KpiScenario
+from .common_kpi import NOW, KpiScenario
 
 
 def _text(html):

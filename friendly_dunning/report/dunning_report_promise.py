@@ -1,6 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.dunning_segment import partner_segment_sql
+
 
 class DunningReportPromise(models.Model):
     """Promises to pay and payment plans side by side, by how they ended."""
@@ -87,12 +89,12 @@ class DunningReportPromise(models.Model):
                 SELECT outcome.*,
                        CASE WHEN outcome.outcome = 'kept' THEN outcome.amount
                             ELSE 0 END AS amount_kept,
-                       (partner.dunning_segment_id ->> outcome.company_id::text)::int
-                           AS segment_id
+                       %(segment)s AS segment_id
                   FROM outcome
              LEFT JOIN res_partner partner ON partner.id = outcome.partner_id
             )
                 """,
                 table=SQL.identifier(self._table),
+                segment=partner_segment_sql(SQL("partner"), SQL("outcome.company_id")),
             )
         )

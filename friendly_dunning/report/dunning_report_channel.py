@@ -1,8 +1,9 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.dunning_segment import partner_segment_sql
 from ..tools.kpi import PAID_WITHIN_DAYS
-from .dunning_report_aging import payment_entry
+from .ledger_sql import payment_entry
 
 
 class DunningReportChannel(models.Model):
@@ -101,8 +102,7 @@ class DunningReportChannel(models.Model):
                 )
                 SELECT message.id, message.company_id, message.currency_id,
                        message.date, message.partner_id,
-                       (p.dunning_segment_id ->> message.company_id::text)::int
-                           AS segment_id,
+                       %(segment)s AS segment_id,
                        message.step_id, message.policy_id, message.template_id,
                        message.channel,
                        message.kind, 1 AS sent_count,
@@ -130,5 +130,6 @@ class DunningReportChannel(models.Model):
                 table=SQL.identifier(self._table),
                 window=PAID_WITHIN_DAYS,
                 payment=payment_entry("pl"),
+                segment=partner_segment_sql(SQL("p"), SQL("message.company_id")),
             )
         )

@@ -1,32 +1,9 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
-from .res_partner import AGING_BUCKET_LABELS
-
-
-def aging_bucket(days_overdue):
-    """SQL: the aging bucket of ``days_overdue`` (an SQL expression)."""
-    return SQL(
-        """CASE WHEN %(days)s <= 0 THEN 'not_due'
-                WHEN %(days)s <= 30 THEN '1_30'
-                WHEN %(days)s <= 60 THEN '31_60'
-                WHEN %(days)s <= 90 THEN '61_90'
-                ELSE 'over_90'
-           END""",
-        days=days_overdue,
-    )
-
-
-def payment_entry(alias):
-    """SQL: the journal entry or item ``alias`` (a table alias) moves money:
-    it is booked in a bank, cash or credit card journal. That covers
-    Odoo's payments, bank statement lines and bank entries an accountant
-    books by hand, and leaves out credit notes and exchange differences."""
-    return SQL(
-        "%s.journal_id IN (SELECT id FROM account_journal "
-        "WHERE type IN ('bank', 'cash', 'credit'))",
-        SQL.identifier(alias),
-    )
+from ..models.dunning_segment import partner_segment_sql
+from ..models.res_partner import AGING_BUCKET_LABELS
+from .ledger_sql import aging_bucket, payment_entry
 
 
 class DunningReportAging(models.Model):
@@ -132,8 +109,7 @@ class DunningReportAging(models.Model):
                        AND l.amount_residual != 0
                 )
                 SELECT line.*,
-                       (p.dunning_segment_id ->> line.company_id::text)::int
-                           AS segment_id,
+                       %(segment)s AS segment_id,
                        %(bucket)s AS bucket,
                        CASE WHEN days_overdue <= 0 THEN amount_residual ELSE 0 END
                            AS amount_not_due,
@@ -152,5 +128,6 @@ class DunningReportAging(models.Model):
                 table=SQL.identifier(self._table),
                 bucket=aging_bucket(SQL("days_overdue")),
                 payment=payment_entry("m"),
+                segment=partner_segment_sql(SQL("p"), SQL("line.company_id")),
             )
         )

@@ -1,6 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.dunning_segment import partner_segment_sql
+
 
 class DunningReportRecovery(models.Model):
     """Recovery: one row per customer invoice that was still unpaid when it
@@ -99,8 +101,7 @@ class DunningReportRecovery(models.Model):
                 )
                 SELECT invoice.id, invoice.company_id, invoice.currency_id,
                        invoice.move_id, invoice.partner_id,
-                       (p.dunning_segment_id ->> invoice.company_id::text)::int
-                           AS segment_id,
+                       %(segment)s AS segment_id,
                        invoice.step_id, invoice.policy_id, invoice.date_due,
                        CASE WHEN invoice.amount_open = 0 THEN 'recovered'
                             ELSE 'open' END AS state,
@@ -116,5 +117,6 @@ class DunningReportRecovery(models.Model):
             )
                 """,
                 table=SQL.identifier(self._table),
+                segment=partner_segment_sql(SQL("p"), SQL("invoice.company_id")),
             )
         )
