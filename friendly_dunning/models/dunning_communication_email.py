@@ -8,7 +8,7 @@ class DunningCommunication(models.Model):
     """Sending by e-mail: the step's template rendered in the customer's
     language, with the invoices (and the statement) attached."""
 
-    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "dunning.communication"
 
     def _send_email(self):
         now = fields.Datetime.now()

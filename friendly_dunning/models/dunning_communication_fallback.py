@@ -5,7 +5,7 @@ class DunningCommunication(models.Model):
     """A message its channel could not carry goes through the step's next
     channel that reaches the customer."""
 
-    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "dunning.communication"
 
     def _dunning_fall_back(self, reason=None):
         """These messages could not go through their channel: mark them failed

@@ -9,7 +9,7 @@ SEND_BATCH = 500
 class DunningCommunication(models.Model):
     """The outbox: queued messages handed to their channel, batch by batch."""
 
-    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "dunning.communication"
 
     @api.model
     def _dunning_send_queued(self):

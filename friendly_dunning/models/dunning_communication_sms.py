@@ -4,7 +4,7 @@ from odoo import fields, models
 class DunningCommunication(models.Model):
     """Sending by SMS, through Odoo's SMS queue and the company's provider."""
 
-    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "dunning.communication"
 
     def _send_sms(self):
         now = fields.Datetime.now()

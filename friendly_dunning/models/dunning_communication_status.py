@@ -21,7 +21,7 @@ class DunningCommunication(models.Model):
     """What the providers tell us of each message: statuses applied in order
     of progress, never backwards, and messages never confirmed."""
 
-    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "dunning.communication"
 
     def _advance(self, state, **values):
         """Move to ``state`` unless the message already got further."""

@@ -25,7 +25,7 @@ class DunningCommunication(models.Model):
     """Sending through WhatsApp: a template, or free text inside the
     customer service window; what WhatsApp answered; retries."""
 
-    _inherit = "dunning.communication"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "dunning.communication"
 
     def _send_whatsapp(self, sender=None):
         """Send these messages through their WhatsApp channels. ``sender``
