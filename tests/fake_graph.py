@@ -1,11 +1,17 @@
-"""The loopback fake of Meta's Graph API lives in the addon's tests (the Odoo
-tests and the benchmark use it too); loaded here by path, without Odoo."""
+"""The loopback fake of Meta's Graph API lives in the bench addon
+(friendly_dunning_bench/tools/fake_graph.py, which the WhatsApp benchmark
+serves); loaded here by path, without Odoo."""
 
 import importlib.util
 from pathlib import Path
 
-_PATH = Path(__file__).resolve().parent.parent / "friendly_dunning/tests/fake_graph.py"
-_spec = importlib.util.spec_from_file_location("friendly_dunning_fake_graph", _PATH)
+_PATH = (
+    Path(__file__).resolve().parent.parent
+    / "friendly_dunning_bench/tools/fake_graph.py"
+)
+_spec = importlib.util.spec_from_file_location(
+    "friendly_dunning_bench_fake_graph", _PATH
+)
 _module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_module)
 
