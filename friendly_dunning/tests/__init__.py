@@ -5,7 +5,6 @@ from . import test_security
 from . import test_whatsapp_webhook
 from . import test_segmentation
 from . import test_demo_data
-from . import test_dataset
 from . import test_whatsapp_sending
 from . import test_twilio_webhook
 from . import test_email_sending

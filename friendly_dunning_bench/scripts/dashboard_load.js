@@ -4,7 +4,7 @@
 // each until the KPI cards and both charts are drawn; also time the one server
 // call alone. Needs Debian's chromium and `npm i playwright-core`:
 //
-//   node tests/browser/dashboard_load.js http://127.0.0.1:8069 [N] [screenshot.png]
+//   node friendly_dunning_bench/scripts/dashboard_load.js http://127.0.0.1:8069 [N] [screenshot.png]
 const { chromium } = require('playwright-core');
 (async () => {
   const base = process.argv[2], runs = +(process.argv[3] || 3), shot = process.argv[4];

@@ -6,7 +6,7 @@ Run it on a scratch database where friendly_dunning is installed::
     odoo --addons-path=. -d fd_wa_bench -i friendly_dunning --stop-after-init
     odoo --addons-path=. dunning_wa_bench -d fd_wa_bench --count 10000
 
-It starts the loopback fake of Meta's Graph API (the one the tests use,
+It starts the loopback fake of Meta's Graph API (tools/fake_graph.py,
 answering after ``--latency`` seconds, 50 ms by default), creates a WhatsApp
 channel limited to ``--rate`` messages a second (80 by default), an approved
 template, a step using it and ``--customers`` opted-in customers, queues
@@ -33,7 +33,9 @@ from odoo.cli.command import Command
 from odoo.modules.registry import Registry
 from odoo.tools import config
 
-_FAKE_GRAPH = Path(__file__).resolve().parent.parent / "tests" / "fake_graph.py"
+# Loaded by path: Odoo loads this command as odoo.cli.dunning_wa_bench, outside
+# the addon's package.
+_FAKE_GRAPH = Path(__file__).resolve().parent.parent / "tools" / "fake_graph.py"
 
 
 def _load_fake_graph():

@@ -6,7 +6,7 @@ from odoo.fields import Command
 from odoo.tests import freeze_time, tagged
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
-from odoo.addons.friendly_dunning.cli.dunning_dataset import generate
+from odoo.addons.friendly_dunning_bench.cli.dunning_dataset import generate
 
 TODAY = date(2026, 6, 15)
 

@@ -2,7 +2,7 @@
 
 Run it on a copy of the generated dataset (see ``dunning_dataset``)::
 
-    createdb -T fd_perf_tpl_20k_100k fd_kpi_bench
+    createdb -T fd_bench_tpl fd_kpi_bench
     odoo -d fd_kpi_bench -u friendly_dunning --stop-after-init --addons-path=.
     odoo --addons-path=. dunning_kpi_bench -d fd_kpi_bench
 
@@ -16,7 +16,7 @@ best and the median are printed with the SQL queries of one run.
 end, so the database is left as it was), every journal entry, journal item
 and reconciliation N-1 times with the same dates, partners and amounts: a
 10,000-invoice dataset measured with ``--scale 10`` has the row counts of a
-100,000-invoice one, built in a minute instead of hours.
+100,000-invoice one.
 """
 
 import json

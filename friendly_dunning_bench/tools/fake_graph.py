@@ -1,0 +1,341 @@
+"""A loopback stand-in for the parts of Meta's Graph API that we call.
+
+``with FakeGraph() as fake:`` serves on 127.0.0.1 (a free port) until the
+block ends -- or ``lifetime`` seconds at most, should a test forget -- and
+records every request. It answers like the WhatsApp Cloud API documents:
+
+- ``POST /{version}/{phone_number_id}/messages`` -> ``{"messages": [{"id": ...}]}``
+- ``POST /{version}/{phone_number_id}/media`` (multipart) -> ``{"id": "media.N"}``
+- ``GET /{version}/{waba_id}/message_templates`` -> pages of ``fake.templates``
+- ``GET /{version}/{phone_number_id}`` -> the number's display name and quality
+
+A wrong bearer token gets 401 with code 190. ``fake.fail_next(...)`` scripts
+error answers, ``fake.latency`` delays every answer.
+
+Standard library only: ``dunning_wa_bench`` serves it from a child process
+and the repository checks in tests/ load it without Odoo.
+"""
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+TOKEN = "test-access-token"
+PHONE_NUMBER_ID = "106540352242922"
+WABA_ID = "102290129340398"
+API_VERSION = "v21.0"
+
+ERROR_MESSAGES = {
+    100: "(#100) Invalid parameter",
+    130429: "(#130429) Rate limit hit",
+    131026: "(#131026) Message undeliverable",
+    131047: "(#131047) Re-engagement message",
+    131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    132001: "(#132001) Template name does not exist in the translation",
+    190: "Error validating access token: Session has expired",
+}
+
+
+def graph_error(code, message=None, details=None):
+    """A Graph API error body."""
+    message = message or ERROR_MESSAGES.get(code, f"(#{code}) Error")
+    return {
+        "error": {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {
+                "messaging_product": "whatsapp",
+                "details": details or message,
+            },
+            "fbtrace_id": "AbCdEfFakeTrace",
+        }
+    }
+
+
+def template(
+    name,
+    body,
+    language="en_US",
+    status="APPROVED",
+    buttons=None,
+    header=None,
+    parameter_format=None,
+):
+    """A ``message_templates`` entry as Meta lists it; ``header`` is a
+    format such as ``"DOCUMENT"``."""
+    components = [{"type": "BODY", "text": body}]
+    if header:
+        components.insert(0, {"type": "HEADER", "format": header})
+    if buttons:
+        components.append({"type": "BUTTONS", "buttons": buttons})
+    extra = {"parameter_format": parameter_format} if parameter_format else {}
+    return extra | {
+        "id": f"tpl-{name}-{language}",
+        "name": name,
+        "language": language,
+        "status": status,
+        "category": "UTILITY",
+        "components": components,
+    }
+
+
+def signed_webhook(app_secret, payload):
+    """``(raw_body, headers)`` of a webhook POST signed as Meta signs it.
+    Computed here independently of the code under test."""
+    raw_body = json.dumps(payload, separators=(",", ":")).encode()
+    digest = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": f"sha256={digest}",
+    }
+    return raw_body, headers
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that gave up (timeout tests) is expected: stay quiet."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake = None  # set on the subclass each FakeGraph creates
+    # Connections kept alive, as Graph's are: with HTTP/1.0 each message would
+    # open a connection and start a thread here, time that the arrival times
+    # the benchmark reads would carry.
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        """Keep the test output clean."""
+
+    def do_GET(self):
+        self.fake._handle(self, "GET")
+
+    def do_POST(self):
+        self.fake._handle(self, "POST")
+
+
+class FakeGraph:
+    """The fake server; see the module docstring."""
+
+    def __init__(
+        self,
+        access_token=TOKEN,
+        phone_number_id=PHONE_NUMBER_ID,
+        waba_id=WABA_ID,
+        api_version=API_VERSION,
+        templates=None,
+        page_size=2,
+        latency=0.0,
+        lifetime=20.0,
+    ):
+        self.access_token = access_token
+        self.phone_number_id = phone_number_id
+        self.waba_id = waba_id
+        self.api_version = api_version
+        self.templates = list(templates or [])
+        self.page_size = page_size
+        self.latency = latency
+        self.lifetime = lifetime
+        # Host used in paging.next links; another loopback host name tests
+        # that the client never follows a link off its own base URL.
+        self.next_host = None
+        self.requests = []
+        self._failures = []
+        self._sequence = 0
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._thread = None
+        self._timer = None
+
+    @property
+    def base_url(self):
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self):
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        self._timer = threading.Timer(self.lifetime, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def stop(self):
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            self._stopped.set()
+        if self._timer and self._timer is not threading.current_thread():
+            self._timer.cancel()
+        if self._thread:
+            self._server.shutdown()
+            self._thread.join(timeout=2)
+        self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def fail_next(self, count=1, status=400, code=None, retry_after=None, body=None):
+        """Answer the next ``count`` requests with HTTP ``status`` and a Graph
+        error of ``code`` (or the raw ``body`` bytes), plus ``Retry-After``."""
+        if body is None:
+            body = json.dumps(graph_error(code) if code is not None else {}).encode()
+        with self._lock:
+            self._failures += [(status, body, retry_after)] * count
+
+    def sent(self):
+        """The JSON bodies of the messages POSTed so far."""
+        return [
+            request["json"]
+            for request in self.requests
+            if request["path"].endswith("/messages") and request["method"] == "POST"
+        ]
+
+    def _next_id(self, prefix):
+        with self._lock:
+            self._sequence += 1
+            return f"{prefix}.{self._sequence}"
+
+    def _handle(self, handler, method):
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        url = urlsplit(handler.path)
+        request = {
+            "time": time.monotonic(),
+            "method": method,
+            "path": url.path,
+            "query": {key: values[-1] for key, values in parse_qs(url.query).items()},
+            "headers": dict(handler.headers.items()),
+            "body": body,
+            "json": None,
+        }
+        if "json" in handler.headers.get("Content-Type", ""):
+            try:
+                request["json"] = json.loads(body)
+            except ValueError:
+                request["json"] = None
+        with self._lock:
+            self.requests.append(request)
+            failure = self._failures.pop(0) if self._failures else None
+        if self.latency and self._stopped.wait(self.latency):
+            return
+        if failure:
+            status, error_body, retry_after = failure
+            headers = {"Content-Type": "application/json"}
+            if retry_after is not None:
+                headers["Retry-After"] = str(retry_after)
+            return self._answer(handler, status, error_body, headers)
+        if handler.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return self._json(handler, 401, graph_error(190))
+        status, answer = self._route(method, url.path.split("/")[1:], request)
+        return self._json(handler, status, answer)
+
+    def _route(self, method, parts, request):
+        if len(parts) < 2 or parts[0] != self.api_version:
+            return 400, graph_error(100, "Unknown path components")
+        node, edge = parts[1], "/".join(parts[2:])
+        if node == self.phone_number_id:
+            if method == "POST" and edge == "messages":
+                return self._message(request)
+            if method == "POST" and edge == "media":
+                return self._media(request)
+            if method == "GET" and not edge:
+                return 200, {
+                    "id": self.phone_number_id,
+                    "display_phone_number": "+1 555-010-0199",
+                    "verified_name": "Friendly Dunning Test",
+                    "quality_rating": "GREEN",
+                }
+        if node == self.waba_id and method == "GET" and edge == "message_templates":
+            return self._templates(request)
+        return 400, graph_error(100, "Unsupported request")
+
+    def _message(self, request):
+        payload = request["json"]
+        if (
+            not isinstance(payload, dict)
+            or payload.get("messaging_product") != "whatsapp"
+            or not payload.get("to")
+            or payload.get("type") not in payload
+        ):
+            return 400, graph_error(100)
+        return 200, {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": payload["to"], "wa_id": payload["to"]}],
+            "messages": [{"id": self._next_id("wamid")}],
+        }
+
+    def _media(self, request):
+        content_type = request["headers"].get("Content-Type", "")
+        document = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request["body"]
+        )
+        if not document.is_multipart():
+            return 400, graph_error(100, "Expected multipart/form-data")
+        request["form"], request["files"] = {}, {}
+        for part in document.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            content = part.get_payload(decode=True)
+            if part.get_filename():
+                request["files"][name] = (
+                    part.get_filename(),
+                    content,
+                    part.get_content_type(),
+                )
+            else:
+                request["form"][name] = content.decode()
+        if request["form"].get("messaging_product") != "whatsapp" or not request[
+            "files"
+        ].get("file"):
+            return 400, graph_error(100)
+        return 200, {"id": self._next_id("media")}
+
+    def _templates(self, request):
+        start = int(request["query"].get("after") or 0)
+        end = start + self.page_size
+        answer = {
+            "data": self.templates[start:end],
+            "paging": {"cursors": {"before": str(start), "after": str(end)}},
+        }
+        if end < len(self.templates):
+            host = self.next_host or self.base_url
+            query = urlencode(
+                {
+                    "access_token": self.access_token,
+                    "limit": self.page_size,
+                    "after": end,
+                }
+            )
+            answer["paging"]["next"] = f"{host}{request['path']}?{query}"
+        return 200, answer
+
+    def _json(self, handler, status, answer):
+        headers = {"Content-Type": "application/json"}
+        self._answer(handler, status, json.dumps(answer).encode(), headers)
+
+    def _answer(self, handler, status, body, headers=None):
+        try:
+            handler.send_response(status)
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            return  # the client gave up waiting (timeout tests)
