@@ -1,3 +1,4 @@
 from . import webhooks
 from . import portal
+from . import portal_forms
 from . import dunning_statement

@@ -19,6 +19,9 @@ from . import dunning_step
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import res_partner_collections_link
+from . import res_partner_customer_claims
+from . import res_partner_segmentation
 from . import dunning_demo
 from . import dunning_whatsapp_template
 from . import dunning_feedback

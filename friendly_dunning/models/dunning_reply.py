@@ -1,7 +1,7 @@
 from markupsafe import Markup
 
 from odoo import api, models
-from odoo.fields import Command
+from odoo.fields import Command, Domain
 from odoo.tools import html_escape
 
 from ..tools.intents import detect_intent
@@ -92,18 +92,11 @@ class DunningReply(models.AbstractModel):
 
     @api.model
     def _open_invoices(self, partner, companies):
-        return (
-            self.env["account.move"]
-            .sudo()
-            .search(
-                [
-                    ("commercial_partner_id", "=", partner.id),
-                    ("company_id", "in", companies.ids),
-                    ("move_type", "=", "out_invoice"),
-                    ("state", "=", "posted"),
-                    ("payment_state", "in", ("not_paid", "partial")),
-                ]
-            )
+        Move = self.env["account.move"].sudo()
+        return Move.search(
+            Domain("commercial_partner_id", "=", partner.id)
+            & Domain("company_id", "in", companies.ids)
+            & Move._dunning_open_invoice_domain()
         )
 
     def _intent_label(self, intent):
@@ -119,20 +112,22 @@ class DunningReply(models.AbstractModel):
             "help": self.env._("asks for help"),
         }.get(intent, self.env._("a message to read"))
 
-    def _activity(self, partner, summary):
-        partner.sudo().activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=summary,
-            user_id=(partner.user_id or self.env.ref("base.user_admin")).id,
-        )
+    def _company(self, partner, invoices):
+        """The company the reply is answered for."""
+        return invoices.company_id[:1] or partner.company_id or self.env.company
+
+    def _not_paused(self, invoices):
+        """The invoices a reply about payment or a dispute concerns: it names
+        none, and those already paused stay as they are (a plan, a promise)."""
+        return invoices.filtered(lambda m: not m.dunning_pause_reason)
 
     def _on_paid(self, partner, invoices, channel):
         """Pause, and answer with the form of the customer's page where they
         tell us when and how they paid (with the receipt)."""
-        invoices.filtered(lambda m: not m.dunning_pause_reason).action_dunning_pause(
-            "payment_reported"
+        company = self._company(partner, invoices)
+        partner.with_company(company)._dunning_report_payment(
+            self._not_paused(invoices)
         )
-        company = invoices.company_id[:1] or partner.company_id or self.env.company
         link = partner.with_company(company)._dunning_portal_url()
         lang = partner.lang or "en_US"
         text = self.with_context(lang=lang).env._(
@@ -143,13 +138,10 @@ class DunningReply(models.AbstractModel):
             link=f"{link}#{PAYMENT_REPORT_ANCHOR}",
         )
         self._answer(partner, invoices, channel, company, text)
-        self._activity(partner, self.env._("Check the payment the customer reported"))
 
     def _on_dispute(self, partner, invoices, channel):
-        invoices.filtered(lambda m: not m.dunning_pause_reason).action_dunning_pause(
-            "dispute"
-        )
-        self._activity(partner, self.env._("The customer disputes an invoice"))
+        company = self._company(partner, invoices)
+        partner.with_company(company)._dunning_open_dispute(self._not_paused(invoices))
 
     def _on_stop(self, partner, invoices, channel):
         self.env["dunning.consent"]._record(partner, channel, "opted_out", "reply")
@@ -164,7 +156,7 @@ class DunningReply(models.AbstractModel):
     def _on_more_time(self, partner, invoices, channel):
         """Answer with the link to the customer's page, where they can
         propose a payment plan."""
-        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        company = self._company(partner, invoices)
         link = partner.with_company(company)._dunning_portal_url()
         lang = partner.lang or "en_US"
         text = self.with_context(lang=lang).env._(
@@ -174,12 +166,14 @@ class DunningReply(models.AbstractModel):
             link=link,
         )
         self._answer(partner, invoices, channel, company, text)
-        self._activity(partner, self.env._("The customer asked for more time"))
+        partner._dunning_todo(
+            self.env._("The customer asked for more time"), invoices=invoices
+        )
 
     def _on_no_invoice(self, partner, invoices, channel):
         """Send the invoice in the same chat: the PDF on WhatsApp, the link to
         it by SMS."""
-        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        company = self._company(partner, invoices)
         oldest = invoices.sorted("invoice_date_due")[:1]
         if not oldest:
             self._on_other(partner, invoices, channel)
@@ -212,7 +206,9 @@ class DunningReply(models.AbstractModel):
             or (channels.filtered(lambda c: c.channel_type == channel)[:1])
         )
         if not carrier or not partner.phone_sanitized:
-            self._activity(partner, self.env._("Answer the customer's reply"))
+            partner._dunning_todo(
+                self.env._("Answer the customer's reply"), invoices=invoices
+            )
             return
         message = (
             self.env["dunning.communication"]
@@ -239,7 +235,7 @@ class DunningReply(models.AbstractModel):
         text) says it already."""
         if channel == "sms":
             return
-        company = invoices.company_id[:1] or partner.company_id or self.env.company
+        company = self._company(partner, invoices)
         link = partner.with_company(company)._dunning_portal_url()
         lang = partner.lang or "en_US"
         text = self.with_context(lang=lang).env._(
@@ -257,4 +253,6 @@ class DunningReply(models.AbstractModel):
         self._answer(partner, invoices, channel, company, text)
 
     def _on_other(self, partner, invoices, channel):
-        self._activity(partner, self.env._("Answer the customer's reply"))
+        partner._dunning_todo(
+            self.env._("Answer the customer's reply"), invoices=invoices
+        )

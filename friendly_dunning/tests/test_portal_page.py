@@ -158,19 +158,26 @@ class TestPortalLink(PortalPageCommon):
             Partner._dunning_portal_check_token(token, now=1_000_000 + 2 * 86400 + 1)
         )
 
-    def test_page_speaks_the_customers_language(self):
-        self.env["res.lang"]._activate_lang("es_ES")
-        self.customer.lang = "es_ES"
-        self.env["ir.module.module"]._load_module_terms(
-            ["friendly_dunning"], ["es_ES"], overwrite=True
-        )
-        page = self.open_page().text
-        self.assertIn("Pagar todo", page)
-
     def test_logged_out_visitor_of_my_collections_is_sent_to_login(self):
         response = self.url_open("/my/collections", allow_redirects=False)
         self.assertEqual(response.status_code, 303)
         self.assertIn("/web/login", response.headers["Location"])
+
+
+@tagged("post_install", "-at_install")
+class TestPortalLanguage(PortalPageCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("es_ES")
+        cls.env["ir.module.module"]._load_module_terms(
+            ["friendly_dunning"], ["es_ES"], overwrite=True
+        )
+        cls.customer.lang = "es_ES"
+
+    def test_page_speaks_the_customers_language(self):
+        page = self.open_page().text
+        self.assertIn("Pagar todo", page)
 
 
 @tagged("post_install", "-at_install")
@@ -272,7 +279,8 @@ class TestPortalActions(PortalPageCommon):
         self.assertEqual(response.status_code, 415)
         self.assertIn("PDF, PNG or JPEG", response.text)
         with patch(
-            "odoo.addons.friendly_dunning.controllers.portal.MAX_UPLOAD_BYTES", 100
+            "odoo.addons.friendly_dunning.controllers.portal_forms.MAX_UPLOAD_BYTES",
+            100,
         ):
             response = self.post(
                 "paid",

@@ -1,6 +1,7 @@
 from datetime import date
 
 from odoo.tests import freeze_time, tagged
+from odoo.tools import SQL
 
 from .common import DunningCommon
 
@@ -126,11 +127,50 @@ class TestSegmentation(DunningCommon):
         for _i in range(3):
             self._dunning_invoice(self._dunning_customer(f"More {_i}"), TODAY)
         self.env.cr.flush()
-        # JIT off, facts, broken promises, segments, attributes, stale rows,
-        # new rows, and next dates again for customers whose new segment
-        # has another policy (none here).
-        with self.assertQueryCount(8):
+        # The facts between JIT off and JIT back as it was (the setting read,
+        # set and restored), broken promises, segments, attributes, stale
+        # rows, new rows, and next dates again for customers whose new
+        # segment has another policy (none here).
+        with self.assertQueryCount(9):
             Partner._dunning_refresh_segmentation(companies=self.company_a)
+
+    def _stored(self, partner, column):
+        """What the database holds for ``partner``'s ``column`` in company A,
+        whatever the ORM has in its cache."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT %s ->> %s FROM res_partner WHERE id = %s",
+                SQL.identifier(column),
+                str(self.company_a.id),
+                partner.id,
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    def test_refresh_wins_over_a_pending_orm_write(self):
+        """A segmentation value written through the ORM and not yet flushed
+        is flushed before the refresh stores its own, not over it after."""
+        self.assertEqual(self.chronic.dunning_profile, "chronic")
+        self.chronic.dunning_profile = "reliable"  # pending in the ORM
+        self.env["res.partner"]._dunning_refresh_segmentation(companies=self.company_a)
+        self.assertEqual(self.chronic.dunning_profile, "chronic")
+        self.env.flush_all()
+        self.assertEqual(self._stored(self.chronic, "dunning_profile"), "chronic")
+        self.env.invalidate_all()
+        self.assertEqual(self.chronic.dunning_profile, "chronic")
+
+    def test_next_dates_refresh_wins_over_a_pending_orm_write(self):
+        expected = self.chronic.dunning_next_date
+        self.assertTrue(expected)
+        self.chronic.dunning_next_date = date(2030, 1, 1)  # pending in the ORM
+        self.env["res.partner"]._dunning_refresh_next_dates(
+            self.company_a, self.chronic.ids
+        )
+        self.assertEqual(self.chronic.dunning_next_date, expected)
+        self.env.flush_all()
+        self.assertEqual(
+            self._stored(self.chronic, "dunning_next_date"), expected.isoformat()
+        )
 
     def _row_versions(self, partners):
         """PostgreSQL's row version (xmin) of each partner: it changes

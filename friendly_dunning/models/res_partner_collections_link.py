@@ -1,0 +1,98 @@
+"""The collections link: the signed URL of a customer's collections page.
+
+``/collections/<partner>-<company>-<expiry>-<signature>`` opens one commercial
+partner's page with one company's invoices, without logging in, until its
+expiry; revoking a customer's links changes the secret their signature uses.
+"""
+
+import hmac
+import re
+import secrets
+import time
+
+from odoo import api, models
+from odoo.tools.misc import hmac as database_hmac
+
+PORTAL_TOKEN_SCOPE = "friendly_dunning.collections_link"
+PORTAL_TOKEN_PATTERN = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,12})-([0-9a-f]{64})$")
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"  # pylint: disable=consider-merging-classes-inherited
+
+    def _dunning_portal_token(self, company=None, now=None):
+        """A signed token opening the collections page of this commercial
+        partner with ``company``'s invoices, valid for the company's link
+        lifetime from ``now`` (epoch seconds)."""
+        self.ensure_one()
+        return self._dunning_portal_tokens(company, now)[self.commercial_partner_id.id]
+
+    def _dunning_portal_tokens(self, company=None, now=None):
+        """``{commercial partner id: token}`` (see ``_dunning_portal_token``)
+        for these partners, with the expiry worked out once."""
+        company = (company or self.env.company).sudo()
+        expiry = int(now or time.time()) + 86400 * max(
+            1, company.dunning_portal_link_days
+        )
+        return {
+            partner.id: f"{partner.id}-{company.id}-{expiry}-"
+            f"{partner._dunning_portal_signature(company.id, expiry)}"
+            for partner in self.commercial_partner_id.sudo()
+        }
+
+    def _dunning_portal_urls(self, company=None):
+        """``{commercial partner id: absolute signed URL}`` of these partners'
+        collections pages (see ``_dunning_portal_url``)."""
+        return {
+            partner_id: f"{self.browse(partner_id).get_base_url()}/collections/{token}"
+            for partner_id, token in self._dunning_portal_tokens(company).items()
+        }
+
+    def _dunning_portal_signature(self, company_id, expiry):
+        self.ensure_one()
+        return database_hmac(
+            self.env(su=True),
+            PORTAL_TOKEN_SCOPE,
+            # No secret yet: no link of this customer was ever revoked.
+            f"{self.id}|{company_id}|{expiry}|{self.sudo().dunning_portal_nonce or ''}",
+        )
+
+    def _dunning_portal_url(self):
+        """The absolute signed URL of the customer's collections page."""
+        self.ensure_one()
+        return self._dunning_portal_urls()[self.commercial_partner_id.id]
+
+    @api.model
+    def _dunning_portal_check_token(self, token, now=None):
+        """``(commercial partner, company)`` (sudo) the token opens, or
+        ``None`` for a malformed, tampered, revoked or expired token."""
+        match = PORTAL_TOKEN_PATTERN.match(token or "")
+        if not match:
+            return None
+        partner_id, company_id, expiry = (int(value) for value in match.groups()[:3])
+        if expiry < (now or time.time()):
+            return None
+        partner = self.sudo().browse(partner_id).exists()
+        company = self.env["res.company"].sudo().browse(company_id).exists()
+        if not partner or not company or partner.commercial_partner_id != partner:
+            return None
+        expected = partner._dunning_portal_signature(company.id, expiry)
+        if not hmac.compare_digest(expected, match.group(4)):
+            return None
+        return partner, company
+
+    def action_dunning_revoke_portal_link(self):
+        """Invalidate every collections link sent to these customers."""
+        partners = self.commercial_partner_id.sudo()
+        for partner in partners:
+            partner.dunning_portal_nonce = secrets.token_hex(16)
+        partners._message_log_batch(
+            bodies=dict.fromkeys(
+                partners.ids,
+                self.env._(
+                    "Collections links revoked: the links sent so far no longer "
+                    "open the customer's page."
+                ),
+            )
+        )
+        return True
