@@ -18,7 +18,7 @@ PORTAL_TOKEN_PATTERN = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,12})-([0-9a-f]{
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "res.partner"
 
     def _dunning_portal_token(self, company=None, now=None):
         """A signed token opening the collections page of this commercial

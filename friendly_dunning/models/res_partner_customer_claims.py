@@ -8,7 +8,7 @@ from odoo import models
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "res.partner"
 
     def _dunning_report_payment(self, invoices, note=None, proof=None):
         """The customer says they paid ``invoices``: their reminders pause

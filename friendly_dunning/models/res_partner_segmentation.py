@@ -49,7 +49,7 @@ FACTS_READS = NEXT_DATE_READS | {
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"  # pylint: disable=consider-merging-classes-inherited
+    _inherit = "res.partner"
 
     @api.model
     def _dunning_refresh_segmentation(self, companies=None, partners=None):
