@@ -791,33 +791,22 @@ class DunningCommunication(models.Model):
         """These messages could not go through their channel: mark them failed
         with ``reason`` (else keep their own) and queue the same reminder
         through the next channel of their step that reaches the customer."""
-        from .dunning_run import _Planner
+        from .dunning_planner import DunningPlanner
 
         if reason:
             self.write({"state": "failed", "error_message": reason})
         to_create = []
         for company in self.company_id:
             messages = self.filtered(lambda m, company=company: m.company_id == company)
-            planner = _Planner(self.env, company, fields.Datetime.now())
-            contacts = planner._collections_contacts(messages.partner_id)
-            reach = planner._reach(messages.partner_id, list(contacts.values()))
+            planner = DunningPlanner(self.env, company, fields.Datetime.now())
+            reach = planner.reach(messages.partner_id)
             for message in messages.filtered("step_id"):
-                preference = message.step_id._channel_preference()
-                if message.channel not in preference:
+                route = planner.fallback_route(message, reach)
+                if route is None:
                     continue
-                remaining = preference[preference.index(message.channel) + 1 :]
-                if not remaining:
-                    continue
-                route = planner._route(
-                    message.step_id,
-                    message.partner_id,
-                    contacts[message.partner_id.id],
-                    reach,
-                    channels=remaining,
-                )
-                if "unreachable" in route:
+                if route.unreachable_reason:
                     message.error_message = (
-                        f"{reason or message.error_message}\n{route['unreachable']}"
+                        f"{reason or message.error_message}\n{route.unreachable_reason}"
                     )
                     continue
                 to_create.append(
@@ -830,9 +819,9 @@ class DunningCommunication(models.Model):
                         "amount_due": message.amount_due,
                         "subject": message.subject,
                         "body": message.body,
-                        "channel": route["channel"],
-                        "channel_id": route["channel_id"].id,
-                        "recipient": route["recipient"],
+                        "channel": route.channel,
+                        "channel_id": route.channel_record.id,
+                        "recipient": route.recipient,
                         "fallback_of_id": message.id,
                     }
                 )

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.dunning_planner import DunningPlanner
 from ..models.dunning_step import CHANNELS
 
 
@@ -84,31 +85,38 @@ class DunningSendWizard(models.TransientModel):
             if not (wizard.partner_id and wizard.move_ids and wizard.step_id):
                 wizard.subject = wizard.body = False
                 continue
-            _planner, decision = self.env["dunning.run"]._manual_decision(
+            decision = wizard._planner().manual_decision(
                 wizard.partner_id,
                 wizard.move_ids._origin,
                 wizard.step_id,
                 wizard.channel,
             )
-            if "unreachable" in decision:
-                wizard.problem = decision["unreachable"]
+            if decision.is_unreachable:
+                wizard.problem = decision.unreachable_reason
                 wizard.subject = wizard.body = False
                 continue
-            wizard.recipient = decision["recipient"]
-            wizard.subject = decision["subject"]
-            wizard.body = decision["body"]
+            wizard.recipient = decision.recipient
+            wizard.subject = decision.subject
+            wizard.body = decision.body
+
+    def _planner(self):
+        return DunningPlanner(
+            self.env,
+            self.move_ids.company_id[:1] or self.env.company,
+            fields.Datetime.now(),
+        )
 
     def action_send(self):
         self.ensure_one()
         if not self.move_ids:
             raise UserError(self.env._("Choose at least one invoice to remind."))
-        planner, decision = self.env["dunning.run"]._manual_decision(
+        planner = self._planner()
+        decision = planner.manual_decision(
             self.partner_id, self.move_ids, self.step_id, self.channel
         )
-        if "unreachable" in decision:
-            raise UserError(decision["unreachable"])
-        decision.update(subject=self.subject, body=self.body)
-        _counts, message = planner.queue([decision])
+        if decision.is_unreachable:
+            raise UserError(decision.unreachable_reason)
+        _counts, message = planner.queue([decision.with_text(self.subject, self.body)])
         message._dunning_send()
         return {
             "type": "ir.actions.client",
