@@ -48,7 +48,7 @@ class DunningOutbox:
         # nor on the invoices: the same user for the whole run.
         self._fallback_user = None
 
-    def write(self, decisions):
+    def queue(self, decisions):
         """Create the outbox records of ``decisions`` (a failed one, with the
         reason, for each unreachable customer; nothing for a held one), log
         them and mark the invoices' steps done. Returns the counts

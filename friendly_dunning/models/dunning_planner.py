@@ -754,4 +754,4 @@ class DunningPlanner:
         """Write ``decisions`` to the outbox (see :class:`DunningOutbox`).
         Returns the counts ``{"queued", "unreachable", "held"}`` and the
         outbox records created."""
-        return self.outbox.write(decisions)
+        return self.outbox.queue(decisions)

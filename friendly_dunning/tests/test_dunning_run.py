@@ -499,7 +499,8 @@ class TestDunningRun(DunningCommon):
     def test_planning_sees_pending_changes_of_the_progress(self):
         """A step done, changed and not yet written to the database, decides
         what is due again."""
-        progress = self.env["dunning.invoice.progress"].sudo().create(
+        Progress = self.env["dunning.invoice.progress"].sudo()
+        progress = Progress.create(
             [
                 {
                     "move_id": invoice.id,

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 
 from ..models.dunning_planner import DunningPlanner
 from ..models.dunning_step import CHANNELS
@@ -49,14 +50,11 @@ class DunningSendWizard(models.TransientModel):
         company = self.env["res.company"].browse(values.get("company_id")) or (
             self.env.company
         )
-        moves = self.env["account.move"].search(
-            [
-                ("commercial_partner_id", "=", partner.id),
-                ("company_id", "=", company.id),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-            ],
+        Move = self.env["account.move"]
+        moves = Move.search(
+            Move._dunning_open_invoice_domain()
+            & Domain("commercial_partner_id", "=", partner.id)
+            & Domain("company_id", "=", company.id),
             order="invoice_date_due",
         )
         policy = partner.with_company(company).dunning_policy_id
