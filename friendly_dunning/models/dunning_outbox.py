@@ -304,7 +304,12 @@ class DunningOutbox:
         salesperson is read (for the whole batch at once), and the company's
         fallback user is looked up once per run."""
         partner = decision.partner
-        invoices = decision.invoices.with_context(prefetch_fields=False)
+        # Oldest due first: the salesperson of the oldest invoice comes first.
+        invoices = (
+            decision.invoices.browse([line.id for line in decision.lines])
+            .with_prefetch(decision.invoices._prefetch_ids)
+            .with_context(prefetch_fields=False)
+        )
         if partner.user_id or invoices.invoice_user_id:
             return partner._dunning_responsible_user(invoices)
         if self._fallback_user is None:

@@ -416,14 +416,26 @@ class TestDunningRun(DunningCommon):
         self.assertFalse(self.maria_35.dunning_step_id)
 
     def test_queries_grow_with_batches_not_customers(self):
+        self._assert_queries_grow_with_batches()
+
+    def test_to_dos_without_salesperson_cost_no_query_per_customer(self):
+        """Whom the to-do goes to when nobody sells to the customer (the
+        company's fallback user) is looked up once, not per customer."""
+        self._assert_queries_grow_with_batches(invoice_user_id=False)
+        customer = self.env["res.partner"].search([("name", "=", "many0")], limit=1)
+        self.assertEqual(
+            customer.activity_ids.user_id, customer._dunning_responsible_user()
+        )
+
+    def _assert_queries_grow_with_batches(self, **invoice_values):
         def plan_queries(count, prefix):
             for index in range(count):
                 partner = self._dunning_customer(
                     f"{prefix}{index}", tz="UTC", phone=f"+34 612 34 56 7{index}"
                 )
-                self._dunning_invoice(partner, days(-8))
+                self._dunning_invoice(partner, days(-8), **invoice_values)
                 # A step that also gives the accountant a to-do.
-                self._dunning_invoice(partner, days(-95))
+                self._dunning_invoice(partner, days(-95), **invoice_values)
             self.env.flush_all()
             # As in a real run, nothing of these customers is in memory yet.
             self.env.invalidate_all()
