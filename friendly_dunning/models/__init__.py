@@ -13,7 +13,10 @@ from . import dunning_communication_send
 from . import dunning_consent
 from . import dunning_policy
 from . import dunning_reply
+from . import dunning_outbox
+from . import dunning_planner
 from . import dunning_run
+from . import dunning_thank_you
 from . import dunning_segment
 from . import dunning_step
 from . import res_company

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from .dunning_planner import DunningPlanner
+
 
 class DunningCommunication(models.Model):
     """A message its channel could not carry goes through the step's next
@@ -11,33 +13,20 @@ class DunningCommunication(models.Model):
         """These messages could not go through their channel: mark them failed
         with ``reason`` (else keep their own) and queue the same reminder
         through the next channel of their step that reaches the customer."""
-        from .dunning_run import _Planner
-
         if reason:
             self.write({"state": "failed", "error_message": reason})
         to_create = []
         for company in self.company_id:
             messages = self.filtered(lambda m, company=company: m.company_id == company)
-            planner = _Planner(self.env, company, fields.Datetime.now())
-            contacts = planner._collections_contacts(messages.partner_id)
-            reach = planner._reach(messages.partner_id, list(contacts.values()))
+            planner = DunningPlanner(self.env, company, fields.Datetime.now())
+            reach = planner.reach(messages.partner_id)
             for message in messages.filtered("step_id"):
-                preference = message.step_id._channel_preference()
-                if message.channel not in preference:
+                route = planner.fallback_route(message, reach)
+                if route is None:
                     continue
-                remaining = preference[preference.index(message.channel) + 1 :]
-                if not remaining:
-                    continue
-                route = planner._route(
-                    message.step_id,
-                    message.partner_id,
-                    contacts[message.partner_id.id],
-                    reach,
-                    channels=remaining,
-                )
-                if "unreachable" in route:
+                if route.unreachable_reason:
                     message.error_message = (
-                        f"{reason or message.error_message}\n{route['unreachable']}"
+                        f"{reason or message.error_message}\n{route.unreachable_reason}"
                     )
                     continue
                 to_create.append(
@@ -50,9 +39,9 @@ class DunningCommunication(models.Model):
                         "amount_due": message.amount_due,
                         "subject": message.subject,
                         "body": message.body,
-                        "channel": route["channel"],
-                        "channel_id": route["channel_id"].id,
-                        "recipient": route["recipient"],
+                        "channel": route.channel,
+                        "channel_id": route.channel_record.id,
+                        "recipient": route.recipient,
                         "fallback_of_id": message.id,
                     }
                 )

@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tools import format_date, formatLang
 
 from .dunning_agreement import CRON_BATCH
-from .dunning_run import _Planner
+from .dunning_planner import Decision, DunningPlanner
 
 # Days before an instalment's date when the customer gets a heads-up.
 REMINDER_DAYS_BEFORE = 3
@@ -112,51 +112,48 @@ class DunningPaymentPlanInstallment(models.Model):
         frequency cap apply; returns the requests held, to try again later.
         A request that no channel reaches is recorded as a failed message
         with the reason, like the engine records unreachable customers."""
-        planner = _Planner(self.env, company, fields.Datetime.now())
+        planner = DunningPlanner(self.env, company, fields.Datetime.now())
         partners = self.env["res.partner"].union(*(r["partner"] for r in requests))
-        contacts = planner._collections_contacts(partners)
-        reach = planner._reach(partners, contacts.values())
+        reach = planner.reach(partners)
         if respect_hold:
-            sent_today, sent_week = planner._recent_counts(partners)
-            quiet_day = planner._is_quiet_day()
+            limits = planner.sending_limits(partners)
         empty_step = self.env["dunning.step"]
         decisions = []
         held = []
         for request in requests:
             partner = request["partner"]
-            contact = contacts[partner.id]
-            decision = {
-                "partner": partner,
-                "contact": contact,
-                "moves": request["moves"],
-                "steps": {},
-                "step": empty_step,
-                "kind": request["kind"],
-            }
+            contact = reach.contacts[partner.id]
+            decision = Decision(
+                partner=partner,
+                contact=contact,
+                step=empty_step,
+                invoices=request["moves"],
+                kind=request["kind"],
+                texts=request.get("texts"),
+            )
             if respect_hold:
-                reason = planner._hold_reason(
-                    partner, contact, sent_today, sent_week, quiet_day
+                hold_reason, unreachable_reason = planner.hold_reasons(
+                    partner, contact, limits
                 )
-                if reason and "hold" in reason:
+                if hold_reason:
                     held.append(request)
                     continue
-                if reason:
-                    decisions.append(decision | reason)
+                if unreachable_reason:
+                    decisions.append(decision.as_unreachable(unreachable_reason))
                     continue
             policy = partner.with_company(company).sudo().dunning_policy_id
             first_step = policy.step_ids.sorted("offset_days")[:1]
             channels = (first_step._channel_preference() if first_step else []) or [
                 "email"
             ]
-            decision.update(
-                planner._route(empty_step, partner, contact, reach, channels)
+            decision = decision.routed(
+                planner.route(empty_step, partner, reach, channels)
             )
-            if "channel" in decision:
+            if decision.is_sendable:
                 if "texts" in request:
-                    decision["texts"] = request["texts"]
-                    planner._render([decision])
+                    [decision] = planner.render([decision])
                 else:
-                    self._dunning_render_reminder(planner, decision, request)
+                    decision = self._dunning_render_reminder(planner, decision, request)
             decisions.append(decision)
         if decisions:
             planner.queue(decisions)
@@ -165,18 +162,16 @@ class DunningPaymentPlanInstallment(models.Model):
     @api.model
     def _dunning_render_reminder(self, planner, decision, request):
         line = request["installment"]
-        lang = decision["contact"].lang or "en_US"
+        lang = decision.contact.lang or "en_US"
         env = self.with_context(lang=lang).env
-        values = planner._placeholder_values(env, decision)
+        values = planner.placeholder_values(env, decision)
         amount = formatLang(
             env, line.amount - line.amount_paid, currency_obj=line.currency_id
         )
         date = format_date(env, line.date_due)
         if request["on_date"]:
-            decision["subject"] = env._(
-                "Your instalment of %(amount)s is due today", amount=amount
-            )
-            decision["body"] = env._(
+            subject = env._("Your instalment of %(amount)s is due today", amount=amount)
+            body = env._(
                 "Hello %(name)s, just a friendly note: instalment %(number)s of "
                 "your payment plan with %(company)s, %(amount)s, is due today. "
                 "Thank you for keeping to the plan! You can pay here: %(link)s",
@@ -187,10 +182,10 @@ class DunningPaymentPlanInstallment(models.Model):
                 link=values["link"],
             )
         else:
-            decision["subject"] = env._(
+            subject = env._(
                 "Your next instalment: %(amount)s on %(date)s", amount=amount, date=date
             )
-            decision["body"] = env._(
+            body = env._(
                 "Hi %(name)s, a heads-up from %(company)s: instalment %(number)s of "
                 "your payment plan, %(amount)s, is due on %(date)s. You can pay "
                 "whenever suits you before then: %(link)s",
@@ -201,3 +196,4 @@ class DunningPaymentPlanInstallment(models.Model):
                 date=date,
                 link=values["link"],
             )
+        return decision.with_text(subject, body)

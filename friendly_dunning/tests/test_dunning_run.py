@@ -11,7 +11,7 @@ from odoo.tests import TransactionCase, freeze_time, tagged
 from odoo.tools import format_date, formatLang, mute_logger
 
 from odoo.addons.friendly_dunning.models import dunning_run
-from odoo.addons.friendly_dunning.models.dunning_run import _Planner
+from odoo.addons.friendly_dunning.models.dunning_planner import DunningPlanner
 
 from .common import DunningCommon
 
@@ -258,10 +258,20 @@ class TestDunningRun(DunningCommon):
 
     def test_customer_without_consent_gets_sms_then_email_after_opt_out(self):
         self.maria.dunning_consent_ids.unlink()
-        self.env["dunning.consent"]._record(self.maria, "sms", "opted_out", "reply")
         self._run()
-        message = self._messages(self.maria)
-        self.assertEqual(message.channel, "email")
+        first = self._messages(self.maria)
+        self.assertEqual(first.channel, "sms", "no WhatsApp without consent")
+        self.assertEqual(first.recipient, "+34612345678")
+        self.env["dunning.consent"]._record(self.maria, "sms", "opted_out", "reply")
+        # A week later, a newly overdue invoice is due its first reminder.
+        later = NOW + timedelta(days=8)
+        newly_due = self._dunning_invoice(self.maria, days(-1), 60.0)
+        with freeze_time(later):
+            self.env["dunning.run"]._run_company(self.company, now=later)
+        second = self._messages(self.maria) - first
+        self.assertIn(newly_due, second.move_ids)
+        self.assertEqual(second.channel, "email")
+        self.assertEqual(second.recipient, "maria@example.com")
 
     def test_blacklisted_number_is_never_used(self):
         self.env["phone.blacklist"].sudo().add("+34612345678")
@@ -365,7 +375,7 @@ class TestDunningRun(DunningCommon):
         # en_IN groups digits the Indian way (12,34,567.89): the others by three
         for code in ("es_ES", "pt_BR", "de_DE", "fr_FR", "en_IN"):
             self.env["res.lang"]._activate_lang(code)
-        planner = _Planner(self.env, self.company, NOW)
+        planner = DunningPlanner(self.env, self.company, NOW)
         values = [
             0.0,
             0.004,
@@ -383,15 +393,15 @@ class TestDunningRun(DunningCommon):
             for currency in (self.company.currency_id, eur):
                 for value in values:
                     self.assertEqual(
-                        planner._format_amount(env, value, currency),
+                        planner.format_amount(env, value, currency),
                         formatLang(env, value, currency_obj=currency),
                         f"{value} in {currency.name}, {lang}",
                     )
             for day in (days(-400), days(-3), TODAY, days(45)):
                 self.assertEqual(
-                    planner._format_date(env, day), format_date(env, day), lang
+                    planner.format_date(env, day), format_date(env, day), lang
                 )
-            self.assertEqual(planner._format_date(env, False), "")
+            self.assertEqual(planner.format_date(env, False), "")
 
     def test_placeholders_are_checked_when_saving(self):
         with self.assertRaisesRegex(ValidationError, r"\{amout\}"):
@@ -400,20 +410,32 @@ class TestDunningRun(DunningCommon):
     def test_preview_changes_nothing(self):
         decisions = self.env["dunning.run"]._preview(self.company, now=NOW)
         [decision] = decisions
-        self.assertEqual(decision["partner"], self.maria)
-        self.assertEqual(decision["step"], self.step_at[30])
+        self.assertEqual(decision.partner, self.maria)
+        self.assertEqual(decision.step, self.step_at[30])
         self.assertFalse(self._messages(self.maria))
         self.assertFalse(self.maria_35.dunning_step_id)
 
     def test_queries_grow_with_batches_not_customers(self):
+        self._assert_queries_grow_with_batches()
+
+    def test_to_dos_without_salesperson_cost_no_query_per_customer(self):
+        """Whom the to-do goes to when nobody sells to the customer (the
+        company's fallback user) is looked up once, not per customer."""
+        self._assert_queries_grow_with_batches(invoice_user_id=False)
+        customer = self.env["res.partner"].search([("name", "=", "many0")], limit=1)
+        self.assertEqual(
+            customer.activity_ids.user_id, customer._dunning_responsible_user()
+        )
+
+    def _assert_queries_grow_with_batches(self, **invoice_values):
         def plan_queries(count, prefix):
             for index in range(count):
                 partner = self._dunning_customer(
                     f"{prefix}{index}", tz="UTC", phone=f"+34 612 34 56 7{index}"
                 )
-                self._dunning_invoice(partner, days(-8))
+                self._dunning_invoice(partner, days(-8), **invoice_values)
                 # A step that also gives the accountant a to-do.
-                self._dunning_invoice(partner, days(-95))
+                self._dunning_invoice(partner, days(-95), **invoice_values)
             self.env.flush_all()
             # As in a real run, nothing of these customers is in memory yet.
             self.env.invalidate_all()
@@ -453,14 +475,75 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(self.maria_35.dunning_step_id, self.step_at[30])
         self.assertEqual(message.payment_link.split("access_token=")[1], token)
 
-    def test_the_step_done_is_not_indexed(self):
-        """The run updates dunning_step_id on every reminded invoice: an index
-        on it would stop PostgreSQL updating account_move rows in place."""
-        self.env.cr.execute(
-            "SELECT 1 FROM pg_indexes WHERE tablename = 'account_move' "
-            "AND indexdef LIKE '%%dunning_step_id%%'"
+    def test_planning_writes_on_invoices_only_their_first_access_token(self):
+        """The run's bookkeeping goes to dunning.invoice.progress: on the
+        invoices themselves it writes nothing but the portal access token of
+        the invoice each message links to (the oldest it covers), when that
+        invoice has none yet."""
+        invoices = self.maria_8 | self.maria_35 | self.maria_future
+        self.env.flush_all()
+
+        def rows():
+            self.env.cr.execute(
+                "SELECT id, to_jsonb(m) - 'access_token' FROM account_move m "
+                "WHERE id = ANY(%s)",
+                [invoices.ids],
+            )
+            return dict(self.env.cr.fetchall())
+
+        before = rows()
+        self.assertFalse(any(invoices.mapped("access_token")))
+        self.env["dunning.run"]._run_company(self.company, now=NOW)
+        self.env.flush_all()
+        self.assertEqual(rows(), before)
+        self.assertTrue(self.maria_35.access_token)
+        self.assertFalse(self.maria_8.access_token)
+        self.assertFalse(self.maria_future.access_token)
+
+    def test_planning_sees_pending_changes_of_the_steps(self):
+        """A step's offset changed and not yet written to the database decides
+        which step is due."""
+        self.env.flush_all()
+        self.step_at[30].offset_days = 40
+        self._run()
+        self.assertEqual(self._messages(self.maria).step_id, self.step_at[7])
+
+    def test_planning_sees_pending_changes_of_the_progress(self):
+        """A step done, changed and not yet written to the database, decides
+        what is due again."""
+        Progress = self.env["dunning.invoice.progress"].sudo()
+        progress = Progress.create(
+            [
+                {
+                    "move_id": invoice.id,
+                    "company_id": self.company.id,
+                    "step_id": step.id,
+                }
+                for invoice, step in (
+                    (self.maria_35, self.step_at[30]),
+                    (self.maria_8, self.step_at[7]),
+                )
+            ]
         )
-        self.assertFalse(self.env.cr.fetchall())
+        self.env.flush_all()
+        progress[0].step_id = self.step_at[7]
+        self._run()
+        message = self._messages(self.maria)
+        self.assertEqual(message.step_id, self.step_at[30])
+        self.assertEqual(message.move_ids, self.maria_35)
+
+    def test_the_new_messages_are_read_in_the_same_transaction(self):
+        self.assertFalse(self.maria.dunning_communication_ids)
+        self.env["dunning.run"]._run_company(self.company, now=NOW)
+        message = self._messages(self.maria)
+        self.assertTrue(message)
+        self.assertEqual(self.maria.dunning_communication_ids, message)
+
+    def test_planning_leaves_the_session_settings_as_they_were(self):
+        self.env.cr.execute("SELECT set_config('jit', 'on', true)")
+        self.env["dunning.run"]._preview(self.company, now=NOW)
+        self.env.cr.execute("SHOW jit")
+        self.assertEqual(self.env.cr.fetchone()[0], "on")
 
     def test_thank_you_when_a_late_invoice_gets_paid(self):
         self._run()
@@ -612,19 +695,19 @@ class TestDunningRunWorkers(TransactionCase):
             self.last_run_id = env["dunning.run"].search([], limit=1).id or 0
         self.addCleanup(self._remove_committed_records)
         # Only this test's customers, and none of the company-wide chores.
-        original = _Planner.candidate_partner_ids
+        original = DunningPlanner.due_partner_ids
         for patcher in (
             patch.object(
-                _Planner,
-                "candidate_partner_ids",
+                DunningPlanner,
+                "due_partner_ids",
                 lambda planner: [
                     partner_id
                     for partner_id in original(planner)
                     if partner_id in self.partner_ids
                 ],
             ),
-            patch.object(_Planner, "queue_thank_you", return_value=0),
-            patch.object(_Planner, "resume_expired_pauses"),
+            patch.object(dunning_run, "queue_thank_you", return_value=0),
+            patch.object(DunningPlanner, "resume_expired_pauses"),
         ):
             patcher.start()
             self.addCleanup(patcher.stop)
@@ -709,7 +792,7 @@ class TestDunningRunWorkers(TransactionCase):
 
     def test_a_crash_between_batches_loses_nothing(self):
         crashing, next_run = self._worker(), self._worker()
-        original_queue = _Planner.queue
+        original_queue = DunningPlanner.queue
         calls = []
 
         def queue_then_crash(planner, decisions):
@@ -721,7 +804,7 @@ class TestDunningRunWorkers(TransactionCase):
         cron = crashing.ref("friendly_dunning.ir_cron_dunning")
         with (
             patch.object(dunning_run, "PLAN_BATCH", 1),
-            patch.object(_Planner, "queue", queue_then_crash),
+            patch.object(DunningPlanner, "queue", queue_then_crash),
             self.assertRaises(RuntimeError),
         ):
             self._run(crashing, cron_id=cron.id)

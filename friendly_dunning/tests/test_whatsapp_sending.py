@@ -7,6 +7,7 @@ from unittest.mock import patch
 from odoo import fields, sql_db
 from odoo.tests import HttpCase, freeze_time, tagged
 
+from ..models.dunning_planner import DunningPlanner
 from ..tools.intents import detect_intent
 from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
 from .common import DunningCommon
@@ -356,10 +357,10 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.assertEqual(len(self.graph.requests), calls, "no call with a dead token")
         self.assertEqual(self._fallback_of(second).channel, "email")
         # The planner routes around the channel as well.
-        planner_channels = self.env["dunning.run"]._manual_decision(
-            self.customer, self.invoice, self.step, "whatsapp"
-        )[1]
-        self.assertIn("unreachable", planner_channels)
+        decision = DunningPlanner(
+            self.env, self.company_a, fields.Datetime.now()
+        ).manual_decision(self.customer, self.invoice, self.step, "whatsapp")
+        self.assertTrue(decision.is_unreachable)
 
     def test_unknown_outcome_waits_for_the_webhook_and_is_never_resent(self):
         message = self._queue()
@@ -441,11 +442,11 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.assertGreaterEqual(grants[-1] - grants[0], 2.0)
 
     def test_the_engine_routes_reminders_to_the_whatsapp_channel(self):
-        _planner, decision = self.env["dunning.run"]._manual_decision(
-            self.customer, self.invoice, self.step, "whatsapp"
-        )
-        self.assertEqual(decision["channel_id"], self.channel)
-        self.assertEqual(decision["recipient"], "+34612345678")
+        decision = DunningPlanner(
+            self.env, self.company_a, fields.Datetime.now()
+        ).manual_decision(self.customer, self.invoice, self.step, "whatsapp")
+        self.assertEqual(decision.channel_record, self.channel)
+        self.assertEqual(decision.recipient, "+34612345678")
 
 
 @tagged("post_install", "-at_install")

@@ -47,26 +47,26 @@ class DunningRunPreview(models.TransientModel):
             decisions = self.env["dunning.run"].sudo()._preview(preview.company_id)
             lines = []
             for decision in decisions:
-                if "hold" in decision:
-                    outcome, reason = "hold", holds[decision["hold"]]
-                elif "unreachable" in decision:
-                    outcome, reason = "unreachable", decision["unreachable"]
-                elif decision["step"].manual_review:
+                if decision.is_held:
+                    outcome, reason = "hold", holds[decision.hold_reason]
+                elif decision.is_unreachable:
+                    outcome, reason = "unreachable", decision.unreachable_reason
+                elif decision.step.manual_review:
                     outcome, reason = "review", False
                 else:
                     outcome, reason = "send", False
                 lines.append(
                     {
                         "preview_id": preview.id,
-                        "partner_id": decision["partner"].id,
-                        "step_id": decision["step"].id,
-                        "move_count": len(decision["moves"]),
+                        "partner_id": decision.partner.id,
+                        "step_id": decision.step.id,
+                        "move_count": len(decision.invoices),
                         "amount_due": sum(
-                            decision["moves"].mapped("amount_residual_signed")
+                            line.residual_signed for line in decision.lines
                         ),
-                        "channel": decision.get("channel"),
-                        "recipient": decision.get("recipient"),
-                        "body": decision.get("body"),
+                        "channel": decision.channel or False,
+                        "recipient": decision.recipient or False,
+                        "body": decision.body or False,
                         "outcome": outcome,
                         "reason": reason,
                     }

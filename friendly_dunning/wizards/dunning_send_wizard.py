@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 
+from ..models.dunning_planner import DunningPlanner
 from ..models.dunning_step import CHANNELS
 
 
@@ -48,14 +50,11 @@ class DunningSendWizard(models.TransientModel):
         company = self.env["res.company"].browse(values.get("company_id")) or (
             self.env.company
         )
-        moves = self.env["account.move"].search(
-            [
-                ("commercial_partner_id", "=", partner.id),
-                ("company_id", "=", company.id),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-            ],
+        Move = self.env["account.move"]
+        moves = Move.search(
+            Move._dunning_open_invoice_domain()
+            & Domain("commercial_partner_id", "=", partner.id)
+            & Domain("company_id", "=", company.id),
             order="invoice_date_due",
         )
         policy = partner.with_company(company).dunning_policy_id
@@ -84,31 +83,38 @@ class DunningSendWizard(models.TransientModel):
             if not (wizard.partner_id and wizard.move_ids and wizard.step_id):
                 wizard.subject = wizard.body = False
                 continue
-            _planner, decision = self.env["dunning.run"]._manual_decision(
+            decision = wizard._planner().manual_decision(
                 wizard.partner_id,
                 wizard.move_ids._origin,
                 wizard.step_id,
                 wizard.channel,
             )
-            if "unreachable" in decision:
-                wizard.problem = decision["unreachable"]
+            if decision.is_unreachable:
+                wizard.problem = decision.unreachable_reason
                 wizard.subject = wizard.body = False
                 continue
-            wizard.recipient = decision["recipient"]
-            wizard.subject = decision["subject"]
-            wizard.body = decision["body"]
+            wizard.recipient = decision.recipient
+            wizard.subject = decision.subject
+            wizard.body = decision.body
+
+    def _planner(self):
+        return DunningPlanner(
+            self.env,
+            self.move_ids.company_id[:1] or self.env.company,
+            fields.Datetime.now(),
+        )
 
     def action_send(self):
         self.ensure_one()
         if not self.move_ids:
             raise UserError(self.env._("Choose at least one invoice to remind."))
-        planner, decision = self.env["dunning.run"]._manual_decision(
+        planner = self._planner()
+        decision = planner.manual_decision(
             self.partner_id, self.move_ids, self.step_id, self.channel
         )
-        if "unreachable" in decision:
-            raise UserError(decision["unreachable"])
-        decision.update(subject=self.subject, body=self.body)
-        _counts, message = planner.queue([decision])
+        if decision.is_unreachable:
+            raise UserError(decision.unreachable_reason)
+        _counts, message = planner.queue([decision.with_text(self.subject, self.body)])
         message._dunning_send()
         return {
             "type": "ir.actions.client",

@@ -1,0 +1,757 @@
+"""The collections engine: which customers are due a reminder, what each one
+gets (step, invoices, channel, recipient, text) or why nothing is sent.
+
+``DunningPlanner(env, company, now)`` plans one company's reminders at one
+moment, set-based: a batch of customers costs the same few queries whatever
+its size. The run (``dunning.run``), the send wizard, the run preview, the
+outbox's fallback and the payment plans' reminders all plan through it; what
+it decides is a :class:`Decision`, written to the outbox by
+:class:`~.dunning_outbox.DunningOutbox`.
+"""
+
+import ast
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
+
+import pytz
+
+from odoo.tools import SQL, get_lang
+
+from ..tools.formatting import amount_formatter, date_formatter
+from ..tools.messages import TemplateError, render_message
+from ..tools.phones import to_e164
+from .dunning_outbox import DunningOutbox
+from .dunning_segment import partner_segment_sql
+from .raw_sql import run_sql, sql_settings
+
+# What the selection of due invoices reads, flushed before it runs.
+SELECTION_READS = {
+    "account.move": None,
+    "account.move.line": ["no_followup"],
+    "res.partner": None,
+    "dunning.invoice.progress": None,
+    "dunning.step": None,
+    "dunning.segment": None,
+}
+
+
+class InvoiceLine(NamedTuple):
+    """What a message says of one invoice, and what the run records on it."""
+
+    id: int
+    name: str
+    due: date
+    residual: float
+    currency_id: int
+    residual_signed: float
+    has_access_token: bool
+
+
+def invoice_lines(invoices):
+    """The invoices ``invoices`` as :class:`InvoiceLine`, oldest due first."""
+    return sorted(
+        (
+            InvoiceLine(
+                move.id,
+                move.name,
+                move.invoice_date_due,
+                move.amount_residual,
+                move.currency_id.id,
+                move.amount_residual_signed,
+                bool(move.access_token),
+            )
+            for move in invoices
+        ),
+        key=_by_due_date,
+    )
+
+
+def _by_due_date(line):
+    return line.due, line.id
+
+
+@dataclass(frozen=True)
+class Route:
+    """The channel that reaches a contact, or why none does."""
+
+    channel: str | None = None
+    channel_record: object = None  # the dunning.channel that carries it
+    recipient: str | None = None
+    unreachable_reason: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """What one customer gets from one planning: a message, or why not.
+
+    Exactly one outcome holds: held for now (``hold_reason``: quiet hours,
+    quiet day or frequency cap, a later run reaches them), unreachable
+    (``unreachable_reason``, recorded as a failed message), or sendable
+    (``channel``, ``recipient``, ``subject`` and ``body``)."""
+
+    partner: object  # res.partner, the commercial partner
+    contact: object  # res.partner written to
+    step: object  # dunning.step whose wording (and bookkeeping) applies
+    invoices: object  # account.move covered by the message
+    # The invoices as InvoiceLine, oldest due first (read from ``invoices``
+    # when not given).
+    lines: tuple | None = None
+    # Invoice id: id of the step it reaches (what the run records as done).
+    step_by_invoice: dict = field(default_factory=dict)
+    kind: str = "reminder"
+    # (record, subject field, body field) of the texts; None: the step's.
+    texts: tuple | None = None
+    channel: str | None = None
+    channel_record: object = None
+    recipient: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    hold_reason: str | None = None
+    unreachable_reason: str | None = None
+
+    def __post_init__(self):
+        if self.lines is None:
+            object.__setattr__(self, "lines", tuple(invoice_lines(self.invoices)))
+
+    @property
+    def is_held(self):
+        return bool(self.hold_reason)
+
+    @property
+    def is_unreachable(self):
+        return bool(self.unreachable_reason)
+
+    @property
+    def is_sendable(self):
+        return bool(self.channel) and not (self.hold_reason or self.unreachable_reason)
+
+    def routed(self, route):
+        """This decision sent the way ``route`` says (or unreachable)."""
+        return replace(
+            self,
+            channel=route.channel,
+            channel_record=route.channel_record,
+            recipient=route.recipient,
+            unreachable_reason=route.unreachable_reason,
+        )
+
+    def with_text(self, subject, body):
+        """This decision with its message's subject and body."""
+        return replace(self, subject=subject, body=body)
+
+    def as_unreachable(self, reason):
+        """This decision recorded as unreachable, for ``reason``."""
+        return replace(self, channel=None, unreachable_reason=reason)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What decides whether a channel may be used for some customers: whom to
+    write to, the contacts' numbers, the e-mail and phone blacklists and the
+    customers' consent ledger."""
+
+    contacts: dict  # customer id: contact written to
+    numbers: dict  # contact id: (E.164 number, problem)
+    blocked_emails: set
+    blocked_phones: set
+    consents: dict  # (customer id, channel): latest consent state
+
+
+@dataclass(frozen=True)
+class SendingLimits:
+    """What holds a message back at this moment: a quiet day, and the
+    messages each customer already received in the last day and week."""
+
+    quiet_day: str | None
+    sent_today: dict
+    sent_week: dict
+
+
+class DunningPlanner:
+    """Set-based planning of one company's reminders at one moment ``now``
+    (naive UTC)."""
+
+    def __init__(self, env, company, now):
+        self.env = env
+        self.company = company
+        self.now = now
+        self.company_tz_name = company.partner_id.tz or "UTC"
+        company_tz = pytz.timezone(self.company_tz_name)
+        # Read once rather than for each of thousands of customers.
+        self.quiet_hours = (
+            company.dunning_quiet_hour_start,
+            company.dunning_quiet_hour_end,
+        )
+        self.max_per_day = company.dunning_max_per_day
+        self.max_per_week = company.dunning_max_per_week
+        self.today = pytz.utc.localize(now).astimezone(company_tz).date()
+        self.Step = env["dunning.step"].sudo()
+        self.channels = (
+            env["dunning.channel"]
+            .sudo()
+            .search([("company_id", "=", company.id), ("active", "=", True)])
+        )
+        self.sandbox = self.channels.filtered(lambda c: c.channel_type == "sandbox")[:1]
+        self.email_channel = self.channels.filtered(
+            lambda c: c.channel_type == "email"
+        )[:1]
+        # A WhatsApp channel whose token WhatsApp refused is skipped: the next
+        # channel of the step carries the reminder until the token is renewed.
+        self.phone_channels = {
+            "sms": self.channels.filtered(lambda c: c.channel_type == "sms")[:1],
+            "whatsapp": self.channels.filtered(
+                lambda c: c.channel_type == "whatsapp" and c.wa_token_state != "expired"
+            )[:1],
+        }
+        # Per-run caches: the same few time zones, dates, languages and
+        # currencies come back for thousands of customers.
+        self._channel_labels = {}
+        self._time_zones = {}
+        self._date_formats = {}
+        self._amount_formats = {}
+        self._invoice_line_patterns = {}
+        self._portal_urls = {}  # commercial partner id: signed link
+        self.outbox = DunningOutbox(self)
+
+    # -- selection ------------------------------------------------------
+
+    def resume_expired_pauses(self):
+        """End the pauses of the company's invoices whose date has passed."""
+        expired = (
+            self.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", self.company.id),
+                    ("dunning_pause_reason", "!=", False),
+                    ("dunning_pause_until", "<", self.today),
+                ]
+            )
+        )
+        expired.write({"dunning_pause_reason": False, "dunning_pause_until": False})
+
+    def due_partner_ids(self):
+        """The ids of the customers with an invoice whose policy has a step
+        due today that was not done yet, in id order."""
+        rows = self._select(
+            SQL(
+                "SELECT DISTINCT due.commercial_partner_id FROM (%s) AS due ORDER BY 1",
+                self._due_invoices_sql(),
+            )
+        )
+        return [row[0] for row in rows]
+
+    def _select(self, query):
+        # The selection's cost estimate is far above PostgreSQL's
+        # jit_above_cost, yet it needs no compiled code: compiling it would
+        # take longer than running it.
+        with sql_settings(self.env, jit="off"):
+            return run_sql(self.env, query, reads=SELECTION_READS)
+
+    def _due_invoices_sql(self, partner_ids=None):
+        """Open invoices whose policy has a step due today that was not done."""
+        default_policy = self.company.dunning_policy_id.id or None
+        # The customers' ids on both sides of the join: PostgreSQL then reads
+        # the batch's customers by primary key instead of hashing the whole
+        # res_partner table for every batch.
+        partner_filter = (
+            SQL(
+                "AND m.commercial_partner_id = ANY(%(ids)s) AND p.id = ANY(%(ids)s)",
+                ids=partner_ids,
+            )
+            if partner_ids is not None
+            else SQL()
+        )
+        return SQL(
+            """
+            SELECT m.id, m.commercial_partner_id, step.id, step.offset_days,
+                   m.name, m.invoice_date_due, m.amount_residual, m.currency_id,
+                   m.amount_residual_signed, m.access_token IS NOT NULL
+              FROM account_move m
+              JOIN res_partner p ON p.id = m.commercial_partner_id
+         LEFT JOIN dunning_segment segment ON segment.id = %(segment)s
+              JOIN LATERAL (
+                    SELECT s.id, s.offset_days
+                      FROM dunning_step s
+                     WHERE s.policy_id = COALESCE(segment.policy_id, %(default_policy)s)
+                       AND s.offset_days <= %(today)s - m.invoice_date_due
+                  ORDER BY s.offset_days DESC
+                     LIMIT 1
+                   ) step ON TRUE
+         LEFT JOIN dunning_invoice_progress progress ON progress.move_id = m.id
+         LEFT JOIN dunning_step last ON last.id = progress.step_id
+             WHERE m.company_id = %(company)s
+               AND m.move_type = 'out_invoice'
+               AND m.state = 'posted'
+               AND m.payment_state IN ('not_paid', 'partial')
+               AND (m.dunning_pause_reason IS NULL
+                    OR m.dunning_pause_until < %(today)s)
+               AND (last.id IS NULL OR step.offset_days > last.offset_days)
+               -- Probes of the small index of lines excluded from follow-ups
+               -- (see account.move's init).
+               AND NOT EXISTS (
+                    SELECT 1 FROM account_move_line line
+                     WHERE line.move_id = m.id
+                       AND line.no_followup
+                       AND line.display_type = 'payment_term')
+               %(partner_filter)s
+            """,
+            company=self.company.id,
+            segment=partner_segment_sql(SQL("p"), SQL("%s", self.company.id)),
+            default_policy=default_policy,
+            today=self.today,
+            partner_filter=partner_filter,
+        )
+
+    # -- decision -------------------------------------------------------
+
+    def decide(self, partner_ids):
+        """One :class:`Decision` per customer of ``partner_ids`` that is due a
+        reminder: which step, channel, recipient and text, or why nothing is
+        sent. Changes nothing."""
+        if not partner_ids:
+            return []
+        rows = self._select(self._due_invoices_sql(partner_ids))
+        due_by_partner = defaultdict(dict)
+        lines_by_partner = defaultdict(list)
+        offsets = {}
+        for move_id, partner_id, step_id, offset, *line in rows:
+            due_by_partner[partner_id][move_id] = step_id
+            offsets[step_id] = offset
+            lines_by_partner[partner_id].append(InvoiceLine(move_id, *line))
+        partners = self.env["res.partner"].sudo().browse(list(due_by_partner))
+        steps = self.Step.browse(
+            {step for due in due_by_partner.values() for step in due.values()}
+        )
+        moves = (
+            self.env["account.move"]
+            .sudo()
+            .browse([move for due in due_by_partner.values() for move in due])
+        )
+        reach = self.reach(partners)
+        limits = self.sending_limits(partners)
+        decisions = []
+        for partner in partners:
+            due = due_by_partner[partner.id]
+            step = steps.browse(
+                max(due.values(), key=offsets.__getitem__)
+            ).with_prefetch(steps._prefetch_ids)
+            contact = reach.contacts[partner.id]
+            hold_reason, unreachable_reason = self.hold_reasons(
+                partner, contact, limits
+            )
+            route = (
+                Route()
+                if hold_reason or unreachable_reason
+                else self.route(step, partner, reach)
+            )
+            decisions.append(
+                Decision(
+                    partner=partner,
+                    contact=contact,
+                    step=step,
+                    invoices=moves.browse(list(due)).with_prefetch(moves._prefetch_ids),
+                    lines=tuple(sorted(lines_by_partner[partner.id], key=_by_due_date)),
+                    step_by_invoice=due,
+                    channel=route.channel,
+                    channel_record=route.channel_record,
+                    recipient=route.recipient,
+                    hold_reason=hold_reason,
+                    unreachable_reason=unreachable_reason or route.unreachable_reason,
+                )
+            )
+        return self.render(decisions)
+
+    def manual_decision(self, partner, invoices, step, channel):
+        """The reminder an accountant sends now to ``partner`` about
+        ``invoices``: in the wording of ``step``, through ``channel``, rendered
+        like the run's but never held by quiet hours or caps."""
+        reach = self.reach(partner)
+        decision = Decision(
+            partner=partner,
+            contact=reach.contacts[partner.id],
+            step=step,
+            invoices=invoices,
+            kind="manual",
+        )
+        [decision] = self.render(
+            [decision.routed(self.route(step, partner, reach, channels=[channel]))]
+        )
+        return decision
+
+    def reach(self, partners):
+        """The :class:`Reach` of the customers ``partners``."""
+        contacts = self.collections_contacts(partners)
+        numbers = {contact.id: self._e164(contact) for contact in contacts.values()}
+        blocked_emails, blocked_phones = self._blacklists(contacts.values(), numbers)
+        return Reach(
+            contacts=contacts,
+            numbers=numbers,
+            blocked_emails=blocked_emails,
+            blocked_phones=blocked_phones,
+            consents=self.env["dunning.consent"].sudo()._current_states(partners),
+        )
+
+    def collections_contacts(self, partners):
+        """Whom to write to, by customer id: the customer's invoicing contact,
+        else the customer."""
+        invoice_contacts = (
+            self.env["res.partner"]
+            .sudo()
+            .search(
+                [("parent_id", "in", partners.ids), ("type", "=", "invoice")],
+                order="id",
+            )
+        )
+        contacts = {partner.id: partner for partner in partners}
+        for contact in invoice_contacts[::-1]:
+            contacts[contact.parent_id.id] = contact
+        return contacts
+
+    def sending_limits(self, partners):
+        """The :class:`SendingLimits` of the customers ``partners`` now."""
+        Communication = self.env["dunning.communication"].sudo()
+
+        def counts(since):
+            return dict(
+                Communication._read_group(
+                    [
+                        ("partner_id", "in", partners.ids),
+                        ("date", ">", since),
+                        ("state", "not in", ("failed", "cancelled")),
+                    ],
+                    ["partner_id"],
+                    ["__count"],
+                )
+            )
+
+        return SendingLimits(
+            quiet_day=self._quiet_day(),
+            sent_today=counts(self.now - timedelta(days=1)),
+            sent_week=counts(self.now - timedelta(days=7)),
+        )
+
+    def hold_reasons(self, partner, contact, limits):
+        """``(hold_reason, unreachable_reason)`` for a message to ``partner``
+        written to ``contact`` now: at most one of them is set."""
+        if limits.quiet_day:
+            return limits.quiet_day, None
+        if not partner.active:
+            return None, self.env._("The customer is archived.")
+        hour = self._local_hour(contact.tz or partner.tz or self.company_tz_name)
+        start, end = partner._dunning_contact_hours(*self.quiet_hours)
+        if not start <= hour < end:
+            return "quiet_hours", None
+        if limits.sent_today.get(partner, 0) >= self.max_per_day:
+            return "daily_cap", None
+        if limits.sent_week.get(partner, 0) >= self.max_per_week:
+            return "weekly_cap", None
+        return None, None
+
+    def route(self, step, partner, reach, channels=None):
+        """The :class:`Route` through the first channel of ``step`` (in the
+        customer's order of preference), or of ``channels``, that reaches the
+        customer's contact, or why none does."""
+        contact = reach.contacts[partner.id]
+        reasons = []
+        labels = self._channel_labels_of(self.env.lang)
+        for channel in channels or partner._dunning_channel_order(
+            step._channel_preference()
+        ):
+            consent = reach.consents.get((partner.id, channel))
+            if consent == "opted_out":
+                reasons.append(
+                    self.env._(
+                        "%(channel)s: the customer opted out", channel=labels[channel]
+                    )
+                )
+                continue
+            if channel == "email":
+                email = contact.email_normalized
+                if not email:
+                    reasons.append(self.env._("e-mail: no valid address"))
+                elif email in reach.blocked_emails:
+                    reasons.append(self.env._("e-mail: the address opted out"))
+                elif not (self.sandbox or self.email_channel):
+                    reasons.append(self.env._("e-mail: no active e-mail channel"))
+                else:
+                    return Route(channel, self.sandbox or self.email_channel, email)
+                continue
+            if channel == "whatsapp" and consent != "opted_in":
+                reasons.append(
+                    self.env._(
+                        "WhatsApp: the customer has not agreed to receive WhatsApp "
+                        "messages"
+                    )
+                )
+                continue
+            e164, problem = reach.numbers[contact.id]
+            if problem:
+                reasons.append(
+                    self.env._("%(channel)s: no phone number", channel=labels[channel])
+                    if problem == "missing"
+                    else self.env._(
+                        "%(channel)s: the phone number %(number)s is not valid "
+                        "for %(country)s",
+                        channel=labels[channel],
+                        number=contact.phone,
+                        country=contact.country_id.name or self.env._("no country"),
+                    )
+                )
+            elif e164 in reach.blocked_phones:
+                reasons.append(
+                    self.env._(
+                        "%(channel)s: the number opted out", channel=labels[channel]
+                    )
+                )
+            elif not (self.sandbox or self.phone_channels[channel]):
+                reasons.append(
+                    self.env._(
+                        "%(channel)s: no active channel", channel=labels[channel]
+                    )
+                )
+            else:
+                channel_record = self.sandbox or self.phone_channels[channel]
+                return Route(channel, channel_record, e164)
+        return Route(
+            unreachable_reason=self.env._(
+                "No channel of the step reaches this customer: %(reasons)s.",
+                reasons="; ".join(reasons) or self.env._("the step has no channel"),
+            )
+        )
+
+    def fallback_route(self, message, reach):
+        """The :class:`Route` of the same reminder as the outbox record
+        ``message`` through the channels of its step after its own; None when
+        its step has no later channel."""
+        preference = message.step_id._channel_preference()
+        if message.channel not in preference:
+            return None
+        remaining = preference[preference.index(message.channel) + 1 :]
+        if not remaining:
+            return None
+        return self.route(message.step_id, message.partner_id, reach, remaining)
+
+    def _channel_labels_of(self, lang):
+        if lang not in self._channel_labels:
+            self._channel_labels[lang] = dict(
+                self.Step._fields["channel_first"]._description_selection(self.env)
+            )
+        return self._channel_labels[lang]
+
+    @staticmethod
+    def _e164(contact):
+        """The contact's number in E.164, or why there is none. Odoo keeps the
+        number of a contact with a country, or written in international form,
+        checked and in E.164 already (``phone_sanitized``); the others are
+        read here."""
+        if contact.phone_sanitized and (
+            contact.country_id or (contact.phone or "").lstrip().startswith("+")
+        ):
+            return contact.phone_sanitized, None
+        return to_e164(contact.phone, contact.country_id.code)
+
+    def _blacklists(self, contacts, numbers):
+        # email_normalized is stored on the contact: no address parsed again.
+        emails = {c.email_normalized for c in contacts} - {False}
+        blocked_emails = set(
+            self.env["mail.blacklist"]
+            .sudo()
+            .search([("email", "in", list(emails))])
+            .mapped("email")
+        )
+        valid = [e164 for e164, _problem in numbers.values() if e164]
+        # In SQL: searching phone.blacklist by number parses every number
+        # again, and these are in E.164 already, as the blacklist stores them.
+        blocked_phones = {
+            number
+            for [number] in run_sql(
+                self.env,
+                SQL(
+                    "SELECT number FROM phone_blacklist "
+                    "WHERE active AND number = ANY(%s)",
+                    valid,
+                ),
+                reads={"phone.blacklist": ["number", "active"]},
+            )
+        }
+        return blocked_emails, blocked_phones
+
+    def _quiet_day(self):
+        """Why nothing is sent today ("weekend", "holiday"), or None."""
+        company = self.company
+        if company.dunning_hold_weekends and self.today.weekday() >= 5:
+            return "weekend"
+        calendar = company.resource_calendar_id
+        if company.dunning_hold_holidays and calendar:
+            start = datetime.combine(self.today, time.min)
+            holiday = (
+                self.env["resource.calendar.leaves"]
+                .sudo()
+                .search_count(
+                    [
+                        ("calendar_id", "in", [calendar.id, False]),
+                        ("resource_id", "=", False),
+                        ("company_id", "in", [company.id, False]),
+                        ("date_from", "<", start + timedelta(days=1)),
+                        ("date_to", ">", start),
+                    ],
+                    limit=1,
+                )
+            )
+            if holiday:
+                return "holiday"
+        return None
+
+    def _local_hour(self, tz_name):
+        """The hour (with minutes as a fraction) it is now in ``tz_name``."""
+        tz_name = tz_name or "UTC"
+        if tz_name not in self._time_zones:
+            local = pytz.utc.localize(self.now).astimezone(pytz.timezone(tz_name))
+            self._time_zones[tz_name] = local.hour + local.minute / 60
+        return self._time_zones[tz_name]
+
+    # -- texts ----------------------------------------------------------
+
+    def render(self, decisions):
+        """``decisions`` with the subject and body of each sendable one, in
+        its contact's language; a text that cannot be rendered makes its
+        decision unreachable, with the reason."""
+        by_lang = defaultdict(list)
+        for index, decision in enumerate(decisions):
+            if decision.is_sendable:
+                by_lang[decision.contact.lang or "en_US"].append(index)
+        self._sign_links(
+            self.env["res.partner"].browse(
+                {
+                    decisions[index].contact.commercial_partner_id.id
+                    for group in by_lang.values()
+                    for index in group
+                }
+            )
+        )
+        rendered = list(decisions)
+        for lang, group in by_lang.items():
+            env = self.env(context=dict(self.env.context, lang=lang))
+            for index in group:
+                decision = decisions[index]
+                source, subject_field, body_field = decision.texts or (
+                    decision.step,
+                    "subject",
+                    "body",
+                )
+                source = source.with_env(env)
+                values = self.placeholder_values(env, decision)
+                try:
+                    rendered[index] = decision.with_text(
+                        render_message(source[subject_field] or "", values),
+                        render_message(source[body_field] or "", values),
+                    )
+                except TemplateError as error:
+                    rendered[index] = decision.as_unreachable(
+                        source._template_error_message(error)
+                    )
+        return rendered
+
+    def placeholder_values(self, env, decision):
+        """The values of the message placeholders ({name}, {amount}, ...) for
+        ``decision``, written in the language of ``env``."""
+        lines = decision.lines
+        # After the due date, {amount} is what is overdue; invoices not yet due
+        # that the same message mentions are listed, not counted as overdue.
+        overdue = [line for line in lines if line.due < self.today]
+        counted = overdue if decision.step.offset_days > 0 and overdue else lines
+        by_currency = defaultdict(float)
+        for line in counted:
+            by_currency[line.currency_id] += line.residual
+        Currency = env["res.currency"]
+        amount = self._join(
+            env,
+            [
+                self.format_amount(env, total, Currency.browse(currency_id))
+                for currency_id, total in by_currency.items()
+            ],
+        )
+        if env.lang not in self._invoice_line_patterns:
+            # Translated once per language, filled for each invoice.
+            self._invoice_line_patterns[env.lang] = env._(
+                "- %(number)s, due %(due)s: %(amount)s"
+            )
+        pattern = self._invoice_line_patterns[env.lang]
+        invoices = "\n".join(
+            pattern
+            % {
+                "number": line.name,
+                "due": self.format_date(env, line.due),
+                "amount": self.format_amount(
+                    env, line.residual, Currency.browse(line.currency_id)
+                ),
+            }
+            for line in lines
+        )
+        oldest_due = lines[0].due if lines else False
+        return {
+            "name": decision.contact.name,
+            "company": self.company.name,
+            "amount": amount,
+            "invoices": invoices,
+            "due_date": self.format_date(env, oldest_due),
+            "days_overdue": max(0, (self.today - oldest_due).days) if lines else 0,
+            "link": self._portal_url(decision.contact.commercial_partner_id),
+            "credits": "",
+        }
+
+    def _portal_url(self, partner):
+        """The signed link of the commercial partner ``partner``'s collections
+        page, made once per run (``render`` signs a batch's at once)."""
+        self._sign_links(partner)
+        return self._portal_urls[partner.id]
+
+    def _sign_links(self, partners):
+        """Sign together the links of the commercial partners ``partners``
+        that have none yet in this run."""
+        unsigned = partners.browse(set(partners.ids) - self._portal_urls.keys())
+        if unsigned:
+            self._portal_urls.update(unsigned._dunning_portal_urls(self.company))
+
+    def format_date(self, env, value):
+        """``format_date(env, value)``, with the language's pattern worked out
+        once per run rather than for each date."""
+        if env.lang not in self._date_formats:
+            lang = get_lang(env)
+            self._date_formats[env.lang] = date_formatter(lang.code, lang.date_format)
+        return self._date_formats[env.lang](value)
+
+    def format_amount(self, env, value, currency):
+        """``formatLang(env, value, currency_obj=currency)``, with what it looks
+        up for every amount read once per language and currency of the run."""
+        key = (env.lang, currency.id)
+        if key not in self._amount_formats:
+            data = env["res.lang"]._get_data(id=get_lang(env).id)
+            self._amount_formats[key] = amount_formatter(
+                ast.literal_eval(data.grouping),
+                data.thousands_sep,
+                data.decimal_point,
+                currency.decimal_places,
+                currency.symbol,
+                currency.position == "after",
+            )
+        return self._amount_formats[key](value)
+
+    @staticmethod
+    def _join(env, parts):
+        if len(parts) <= 1:
+            return "".join(parts)
+        return env._(
+            "%(first)s and %(last)s", first=", ".join(parts[:-1]), last=parts[-1]
+        )
+
+    # -- queueing -------------------------------------------------------
+
+    def queue(self, decisions):
+        """Write ``decisions`` to the outbox (see :class:`DunningOutbox`).
+        Returns the counts ``{"queued", "unreachable", "held"}`` and the
+        outbox records created."""
+        return self.outbox.queue(decisions)
