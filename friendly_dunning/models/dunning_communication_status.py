@@ -16,6 +16,17 @@ STATE_RANK = {
     "replied": 5,
 }
 
+# What a status event can change on a message.
+STATUS_FIELDS = (
+    "state",
+    "provider_message_id",
+    "sent_date",
+    "delivered_date",
+    "read_date",
+    "cost",
+    "cost_category",
+)
+
 
 class DunningCommunication(models.Model):
     """What the providers tell us of each message: statuses applied in order
@@ -50,15 +61,6 @@ class DunningCommunication(models.Model):
             and int(event["callback_data"]) < 2**31
         }
         wamids = {event["wamid"] for event in statuses if event.get("wamid")}
-        fields_read = [
-            "state",
-            "provider_message_id",
-            "sent_date",
-            "delivered_date",
-            "read_date",
-            "cost",
-            "cost_category",
-        ]
         company_ids = set(company_ids or channels.company_id.ids)
         # Looked up by their ids alone (primary key, provider id index); the
         # company is checked here rather than letting PostgreSQL walk the
@@ -69,12 +71,12 @@ class DunningCommunication(models.Model):
                 ("id", "in", list(our_ids)),
                 ("provider_message_id", "in", list(wamids)),
             ],
-            [*fields_read, "company_id"],
+            [*STATUS_FIELDS, "company_id"],
         ).filtered(lambda message: message.company_id.id in company_ids)
         by_id = {message.id: message for message in messages}
         by_wamid = {m.provider_message_id: m for m in messages if m.provider_message_id}
         current = {
-            message.id: {name: message[name] for name in fields_read}
+            message.id: {name: message[name] for name in STATUS_FIELDS}
             for message in messages
         }
         failed_before = {i for i, v in current.items() if v["state"] == "failed"}
@@ -185,13 +187,7 @@ class DunningCommunication(models.Model):
             ),
             writes={
                 "dunning.communication": [
-                    "state",
-                    "provider_message_id",
-                    "sent_date",
-                    "delivered_date",
-                    "read_date",
-                    "cost",
-                    "cost_category",
+                    *STATUS_FIELDS,
                     "error_message",
                     "write_date",
                     "write_uid",
