@@ -57,7 +57,9 @@ def merge():
 
 
 def _count_missing(pofile):
-    return sum(1 for entry in pofile if entry.msgid and (not entry.msgstr or entry.fuzzy))
+    return sum(
+        1 for entry in pofile if entry.msgid and (not entry.msgstr or entry.fuzzy)
+    )
 
 
 def compare(exported_path):
