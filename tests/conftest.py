@@ -7,6 +7,25 @@ REPO = Path(__file__).resolve().parent.parent
 ADDON = REPO / "friendly_dunning"
 
 
+# pytest-odoo, when installed, gives every test session-wide fixtures that open
+# an Odoo registry (and fail without --odoo-database). These checks need no Odoo:
+# the fixtures of the same names below replace them for the tests of this folder.
+# .ci/run also leaves the plugin out (-p no:odoo).
+@pytest.fixture(scope="session")
+def load_registry():
+    yield
+
+
+@pytest.fixture(scope="session")
+def load_http():
+    yield
+
+
+@pytest.fixture(scope="module")
+def enable_odoo_test_flag():
+    yield
+
+
 @pytest.fixture(scope="session")
 def manifest():
     return ast.literal_eval((ADDON / "__manifest__.py").read_text())

@@ -66,3 +66,60 @@ def test_odoo_can_parse_the_file(path):
     repeated by a merge) drops every translation of the language."""
     polib = pytest.importorskip("polib")
     assert polib.pofile(str(path))
+
+
+# Every term of the code (friendly_dunning.pot, exported by Odoo and checked
+# against the code by .ci/odoo-tests) is translated in every language we ship.
+POT = ADDON / "i18n" / "friendly_dunning.pot"
+LANGUAGES = ("es.po", "pt_BR.po")
+PLACEHOLDER = re.compile(
+    r"%\(\w+\)s|%%|%[sd]|\{\{.*?\}\}|\{\w+\}|</?[a-zA-Z][^>]*>|t-[\w-]+=\"[^\"]*\"",
+    re.DOTALL,
+)
+
+
+def _catalog(path):
+    polib = pytest.importorskip("polib")
+    return {
+        (entry.msgctxt, entry.msgid): entry
+        for entry in polib.pofile(str(path))
+        if entry.msgid and not entry.obsolete
+    }
+
+
+def test_we_ship_the_languages_of_the_template():
+    assert POT.is_file(), "run bash .ci/regenerate-translations"
+    assert {path.name for path in PO_FILES} >= set(LANGUAGES)
+
+
+@pytest.mark.parametrize("name", LANGUAGES)
+def test_every_term_of_the_code_is_translated(name):
+    translations = _catalog(ADDON / "i18n" / name)
+    problems = []
+    for key, template in _catalog(POT).items():
+        entry = translations.get(key)
+        if entry is None:
+            problems.append(f"missing: {template.msgid!r}")
+        elif not entry.msgstr.strip():
+            problems.append(f"empty: {template.msgid!r}")
+        elif entry.fuzzy:
+            problems.append(f"fuzzy: {template.msgid!r}")
+    assert not problems, (
+        f"{len(problems)} terms of friendly_dunning.pot are not translated in {name} "
+        "(bash .ci/regenerate-translations merges the new ones):\n"
+        + "\n".join(problems[:50])
+    )
+
+
+@pytest.mark.parametrize("name", LANGUAGES)
+def test_translations_keep_the_placeholders(name):
+    """A translation that loses ``%(amount)s`` or ``{name}`` breaks the
+    message at run time; one that loses a tag breaks the page."""
+    wrong = [
+        entry.msgid
+        for entry in _catalog(ADDON / "i18n" / name).values()
+        if entry.msgstr
+        and sorted(PLACEHOLDER.findall(entry.msgid))
+        != sorted(PLACEHOLDER.findall(entry.msgstr))
+    ]
+    assert not wrong, f"placeholders differ in {name}: {wrong[:20]}"
