@@ -14,6 +14,8 @@ from . import dunning_consent
 from . import dunning_policy
 from . import dunning_reply
 from . import dunning_outbox
+from . import dunning_decision
+from . import dunning_renderer
 from . import dunning_planner
 from . import dunning_run
 from . import dunning_thank_you
