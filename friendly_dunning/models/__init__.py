@@ -33,5 +33,7 @@ from . import dunning_feedback
 from . import dunning_portal_log
 from . import dunning_agreement
 from . import dunning_payment_plan
+from . import dunning_payment_plan_proposal
+from . import dunning_payment_plan_cron
 from . import dunning_payment_plan_installment
 from . import dunning_promise
