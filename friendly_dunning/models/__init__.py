@@ -14,6 +14,8 @@ from . import dunning_consent
 from . import dunning_policy
 from . import dunning_reply
 from . import dunning_outbox
+from . import dunning_decision
+from . import dunning_renderer
 from . import dunning_planner
 from . import dunning_run
 from . import dunning_thank_you
@@ -31,5 +33,7 @@ from . import dunning_feedback
 from . import dunning_portal_log
 from . import dunning_agreement
 from . import dunning_payment_plan
+from . import dunning_payment_plan_proposal
+from . import dunning_payment_plan_cron
 from . import dunning_payment_plan_installment
 from . import dunning_promise

@@ -5,7 +5,8 @@ from odoo.exceptions import UserError
 from odoo.tools import format_date, formatLang
 
 from .dunning_agreement import CRON_BATCH
-from .dunning_planner import Decision, DunningPlanner
+from .dunning_decision import Decision
+from .dunning_planner import DunningPlanner
 
 # Days before an instalment's date when the customer gets a heads-up.
 REMINDER_DAYS_BEFORE = 3

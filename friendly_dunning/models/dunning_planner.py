@@ -5,24 +5,29 @@ gets (step, invoices, channel, recipient, text) or why nothing is sent.
 moment, set-based: a batch of customers costs the same few queries whatever
 its size. The run (``dunning.run``), the send wizard, the run preview, the
 outbox's fallback and the payment plans' reminders all plan through it; what
-it decides is a :class:`Decision`, written to the outbox by
+it decides is a :class:`~.dunning_decision.Decision`, worded by
+:class:`~.dunning_renderer.DunningRenderer` and written to the outbox by
 :class:`~.dunning_outbox.DunningOutbox`.
 """
 
-import ast
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
-from typing import NamedTuple
+from datetime import datetime, time, timedelta
 
 import pytz
 
-from odoo.tools import SQL, get_lang
+from odoo.tools import SQL
 
-from ..tools.formatting import amount_formatter, date_formatter
-from ..tools.messages import TemplateError, render_message
 from ..tools.phones import to_e164
+from .dunning_decision import (
+    Decision,
+    InvoiceLine,
+    Reach,
+    Route,
+    SendingLimits,
+    _by_due_date,
+)
 from .dunning_outbox import DunningOutbox
+from .dunning_renderer import DunningRenderer
 from .dunning_segment import partner_segment_sql
 from .raw_sql import run_sql, sql_settings
 
@@ -35,138 +40,6 @@ SELECTION_READS = {
     "dunning.step": None,
     "dunning.segment": None,
 }
-
-
-class InvoiceLine(NamedTuple):
-    """What a message says of one invoice, and what the run records on it."""
-
-    id: int
-    name: str
-    due: date
-    residual: float
-    currency_id: int
-    residual_signed: float
-    has_access_token: bool
-
-
-def invoice_lines(invoices):
-    """The invoices ``invoices`` as :class:`InvoiceLine`, oldest due first."""
-    return sorted(
-        (
-            InvoiceLine(
-                move.id,
-                move.name,
-                move.invoice_date_due,
-                move.amount_residual,
-                move.currency_id.id,
-                move.amount_residual_signed,
-                bool(move.access_token),
-            )
-            for move in invoices
-        ),
-        key=_by_due_date,
-    )
-
-
-def _by_due_date(line):
-    return line.due, line.id
-
-
-@dataclass(frozen=True)
-class Route:
-    """The channel that reaches a contact, or why none does."""
-
-    channel: str | None = None
-    channel_record: object = None  # the dunning.channel that carries it
-    recipient: str | None = None
-    unreachable_reason: str | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class Decision:
-    """What one customer gets from one planning: a message, or why not.
-
-    Exactly one outcome holds: held for now (``hold_reason``: quiet hours,
-    quiet day or frequency cap, a later run reaches them), unreachable
-    (``unreachable_reason``, recorded as a failed message), or sendable
-    (``channel``, ``recipient``, ``subject`` and ``body``)."""
-
-    partner: object  # res.partner, the commercial partner
-    contact: object  # res.partner written to
-    step: object  # dunning.step whose wording (and bookkeeping) applies
-    invoices: object  # account.move covered by the message
-    # The invoices as InvoiceLine, oldest due first (read from ``invoices``
-    # when not given).
-    lines: tuple | None = None
-    # Invoice id: id of the step it reaches (what the run records as done).
-    step_by_invoice: dict = field(default_factory=dict)
-    kind: str = "reminder"
-    # (record, subject field, body field) of the texts; None: the step's.
-    texts: tuple | None = None
-    channel: str | None = None
-    channel_record: object = None
-    recipient: str | None = None
-    subject: str | None = None
-    body: str | None = None
-    hold_reason: str | None = None
-    unreachable_reason: str | None = None
-
-    def __post_init__(self):
-        if self.lines is None:
-            object.__setattr__(self, "lines", tuple(invoice_lines(self.invoices)))
-
-    @property
-    def is_held(self):
-        return bool(self.hold_reason)
-
-    @property
-    def is_unreachable(self):
-        return bool(self.unreachable_reason)
-
-    @property
-    def is_sendable(self):
-        return bool(self.channel) and not (self.hold_reason or self.unreachable_reason)
-
-    def routed(self, route):
-        """This decision sent the way ``route`` says (or unreachable)."""
-        return replace(
-            self,
-            channel=route.channel,
-            channel_record=route.channel_record,
-            recipient=route.recipient,
-            unreachable_reason=route.unreachable_reason,
-        )
-
-    def with_text(self, subject, body):
-        """This decision with its message's subject and body."""
-        return replace(self, subject=subject, body=body)
-
-    def as_unreachable(self, reason):
-        """This decision recorded as unreachable, for ``reason``."""
-        return replace(self, channel=None, unreachable_reason=reason)
-
-
-@dataclass(frozen=True)
-class Reach:
-    """What decides whether a channel may be used for some customers: whom to
-    write to, the contacts' numbers, the e-mail and phone blacklists and the
-    customers' consent ledger."""
-
-    contacts: dict  # customer id: contact written to
-    numbers: dict  # contact id: (E.164 number, problem)
-    blocked_emails: set
-    blocked_phones: set
-    consents: dict  # (customer id, channel): latest consent state
-
-
-@dataclass(frozen=True)
-class SendingLimits:
-    """What holds a message back at this moment: a quiet day, and the
-    messages each customer already received in the last day and week."""
-
-    quiet_day: str | None
-    sent_today: dict
-    sent_week: dict
 
 
 class DunningPlanner:
@@ -205,14 +78,11 @@ class DunningPlanner:
                 lambda c: c.channel_type == "whatsapp" and c.wa_token_state != "expired"
             )[:1],
         }
-        # Per-run caches: the same few time zones, dates, languages and
-        # currencies come back for thousands of customers.
+        # Per-run caches: the same few time zones and languages come back for
+        # thousands of customers.
         self._channel_labels = {}
         self._time_zones = {}
-        self._date_formats = {}
-        self._amount_formats = {}
-        self._invoice_line_patterns = {}
-        self._portal_urls = {}  # commercial partner id: signed link
+        self.renderer = DunningRenderer(self)
         self.outbox = DunningOutbox(self)
 
     # -- selection ------------------------------------------------------
@@ -616,137 +486,23 @@ class DunningPlanner:
     # -- texts ----------------------------------------------------------
 
     def render(self, decisions):
-        """``decisions`` with the subject and body of each sendable one, in
-        its contact's language; a text that cannot be rendered makes its
-        decision unreachable, with the reason."""
-        by_lang = defaultdict(list)
-        for index, decision in enumerate(decisions):
-            if decision.is_sendable:
-                by_lang[decision.contact.lang or "en_US"].append(index)
-        self._sign_links(
-            self.env["res.partner"].browse(
-                {
-                    decisions[index].contact.commercial_partner_id.id
-                    for group in by_lang.values()
-                    for index in group
-                }
-            )
-        )
-        rendered = list(decisions)
-        for lang, group in by_lang.items():
-            env = self.env(context=dict(self.env.context, lang=lang))
-            for index in group:
-                decision = decisions[index]
-                source, subject_field, body_field = decision.texts or (
-                    decision.step,
-                    "subject",
-                    "body",
-                )
-                source = source.with_env(env)
-                values = self.placeholder_values(env, decision)
-                try:
-                    rendered[index] = decision.with_text(
-                        render_message(source[subject_field] or "", values),
-                        render_message(source[body_field] or "", values),
-                    )
-                except TemplateError as error:
-                    rendered[index] = decision.as_unreachable(
-                        source._template_error_message(error)
-                    )
-        return rendered
+        """``decisions`` with the subject and body of each sendable one (see
+        :meth:`~.dunning_renderer.DunningRenderer.render`)."""
+        return self.renderer.render(decisions)
 
     def placeholder_values(self, env, decision):
-        """The values of the message placeholders ({name}, {amount}, ...) for
-        ``decision``, written in the language of ``env``."""
-        lines = decision.lines
-        # After the due date, {amount} is what is overdue; invoices not yet due
-        # that the same message mentions are listed, not counted as overdue.
-        overdue = [line for line in lines if line.due < self.today]
-        counted = overdue if decision.step.offset_days > 0 and overdue else lines
-        by_currency = defaultdict(float)
-        for line in counted:
-            by_currency[line.currency_id] += line.residual
-        Currency = env["res.currency"]
-        amount = self._join(
-            env,
-            [
-                self.format_amount(env, total, Currency.browse(currency_id))
-                for currency_id, total in by_currency.items()
-            ],
-        )
-        if env.lang not in self._invoice_line_patterns:
-            # Translated once per language, filled for each invoice.
-            self._invoice_line_patterns[env.lang] = env._(
-                "- %(number)s, due %(due)s: %(amount)s"
-            )
-        pattern = self._invoice_line_patterns[env.lang]
-        invoices = "\n".join(
-            pattern
-            % {
-                "number": line.name,
-                "due": self.format_date(env, line.due),
-                "amount": self.format_amount(
-                    env, line.residual, Currency.browse(line.currency_id)
-                ),
-            }
-            for line in lines
-        )
-        oldest_due = lines[0].due if lines else False
-        return {
-            "name": decision.contact.name,
-            "company": self.company.name,
-            "amount": amount,
-            "invoices": invoices,
-            "due_date": self.format_date(env, oldest_due),
-            "days_overdue": max(0, (self.today - oldest_due).days) if lines else 0,
-            "link": self._portal_url(decision.contact.commercial_partner_id),
-            "credits": "",
-        }
-
-    def _portal_url(self, partner):
-        """The signed link of the commercial partner ``partner``'s collections
-        page, made once per run (``render`` signs a batch's at once)."""
-        self._sign_links(partner)
-        return self._portal_urls[partner.id]
-
-    def _sign_links(self, partners):
-        """Sign together the links of the commercial partners ``partners``
-        that have none yet in this run."""
-        unsigned = partners.browse(set(partners.ids) - self._portal_urls.keys())
-        if unsigned:
-            self._portal_urls.update(unsigned._dunning_portal_urls(self.company))
+        """The values of the message placeholders for ``decision``, in the
+        language of ``env``."""
+        return self.renderer.placeholder_values(env, decision)
 
     def format_date(self, env, value):
-        """``format_date(env, value)``, with the language's pattern worked out
-        once per run rather than for each date."""
-        if env.lang not in self._date_formats:
-            lang = get_lang(env)
-            self._date_formats[env.lang] = date_formatter(lang.code, lang.date_format)
-        return self._date_formats[env.lang](value)
+        """``format_date(env, value)``, the language's pattern read once per run."""
+        return self.renderer.format_date(env, value)
 
     def format_amount(self, env, value, currency):
-        """``formatLang(env, value, currency_obj=currency)``, with what it looks
-        up for every amount read once per language and currency of the run."""
-        key = (env.lang, currency.id)
-        if key not in self._amount_formats:
-            data = env["res.lang"]._get_data(id=get_lang(env).id)
-            self._amount_formats[key] = amount_formatter(
-                ast.literal_eval(data.grouping),
-                data.thousands_sep,
-                data.decimal_point,
-                currency.decimal_places,
-                currency.symbol,
-                currency.position == "after",
-            )
-        return self._amount_formats[key](value)
-
-    @staticmethod
-    def _join(env, parts):
-        if len(parts) <= 1:
-            return "".join(parts)
-        return env._(
-            "%(first)s and %(last)s", first=", ".join(parts[:-1]), last=parts[-1]
-        )
+        """``formatLang(env, value, currency_obj=currency)``, what it looks up
+        read once per language and currency of the run."""
+        return self.renderer.format_amount(env, value, currency)
 
     # -- queueing -------------------------------------------------------
 

@@ -4,7 +4,7 @@ thanked once nothing of theirs is overdue any more."""
 from odoo.fields import Domain
 from odoo.tools import SQL
 
-from .dunning_planner import Decision
+from .dunning_decision import Decision
 from .raw_sql import run_sql
 
 

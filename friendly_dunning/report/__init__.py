@@ -1,4 +1,5 @@
 from . import dunning_kpi
+from . import dunning_kpi_engagement
 from . import dunning_dashboard
 from . import dunning_report_aging
 from . import dunning_report_channel

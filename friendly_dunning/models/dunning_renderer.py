@@ -1,0 +1,165 @@
+"""The texts of the planner's decisions: each message's subject and body in
+its contact's language, with its placeholders ({name}, {amount}, {invoices},
+{link}, ...) filled in.
+
+A :class:`DunningRenderer` serves one planning (see
+:class:`~.dunning_planner.DunningPlanner`, which renders through it): the
+languages, date patterns, currencies and signed links it works out are kept
+for the whole run.
+"""
+
+import ast
+from collections import defaultdict
+
+from odoo.tools import get_lang
+
+from ..tools.formatting import amount_formatter, date_formatter
+from ..tools.messages import TemplateError, render_message
+
+
+class DunningRenderer:
+    """Renders the decisions of a :class:`~.dunning_planner.DunningPlanner`."""
+
+    def __init__(self, planner):
+        self.env = planner.env
+        self.company = planner.company
+        self.today = planner.today
+        # Per-run caches: the same few languages, date patterns and currencies
+        # come back for thousands of customers.
+        self._date_formats = {}
+        self._amount_formats = {}
+        self._invoice_line_patterns = {}
+        self._portal_urls = {}  # commercial partner id: signed link
+
+    def render(self, decisions):
+        """``decisions`` with the subject and body of each sendable one, in
+        its contact's language; a text that cannot be rendered makes its
+        decision unreachable, with the reason."""
+        by_lang = defaultdict(list)
+        for index, decision in enumerate(decisions):
+            if decision.is_sendable:
+                by_lang[decision.contact.lang or "en_US"].append(index)
+        self._sign_links(
+            self.env["res.partner"].browse(
+                {
+                    decisions[index].contact.commercial_partner_id.id
+                    for group in by_lang.values()
+                    for index in group
+                }
+            )
+        )
+        rendered = list(decisions)
+        for lang, group in by_lang.items():
+            env = self.env(context=dict(self.env.context, lang=lang))
+            for index in group:
+                decision = decisions[index]
+                source, subject_field, body_field = decision.texts or (
+                    decision.step,
+                    "subject",
+                    "body",
+                )
+                source = source.with_env(env)
+                values = self.placeholder_values(env, decision)
+                try:
+                    rendered[index] = decision.with_text(
+                        render_message(source[subject_field] or "", values),
+                        render_message(source[body_field] or "", values),
+                    )
+                except TemplateError as error:
+                    rendered[index] = decision.as_unreachable(
+                        source._template_error_message(error)
+                    )
+        return rendered
+
+    def placeholder_values(self, env, decision):
+        """The values of the message placeholders ({name}, {amount}, ...) for
+        ``decision``, written in the language of ``env``."""
+        lines = decision.lines
+        # After the due date, {amount} is what is overdue; invoices not yet due
+        # that the same message mentions are listed, not counted as overdue.
+        overdue = [line for line in lines if line.due < self.today]
+        counted = overdue if decision.step.offset_days > 0 and overdue else lines
+        by_currency = defaultdict(float)
+        for line in counted:
+            by_currency[line.currency_id] += line.residual
+        Currency = env["res.currency"]
+        amount = self._join(
+            env,
+            [
+                self.format_amount(env, total, Currency.browse(currency_id))
+                for currency_id, total in by_currency.items()
+            ],
+        )
+        if env.lang not in self._invoice_line_patterns:
+            # Translated once per language, filled for each invoice.
+            self._invoice_line_patterns[env.lang] = env._(
+                "- %(number)s, due %(due)s: %(amount)s"
+            )
+        pattern = self._invoice_line_patterns[env.lang]
+        invoices = "\n".join(
+            pattern
+            % {
+                "number": line.name,
+                "due": self.format_date(env, line.due),
+                "amount": self.format_amount(
+                    env, line.residual, Currency.browse(line.currency_id)
+                ),
+            }
+            for line in lines
+        )
+        oldest_due = lines[0].due if lines else False
+        return {
+            "name": decision.contact.name,
+            "company": self.company.name,
+            "amount": amount,
+            "invoices": invoices,
+            "due_date": self.format_date(env, oldest_due),
+            "days_overdue": max(0, (self.today - oldest_due).days) if lines else 0,
+            "link": self._portal_url(decision.contact.commercial_partner_id),
+            "credits": "",
+        }
+
+    def _portal_url(self, partner):
+        """The signed link of the commercial partner ``partner``'s collections
+        page, made once per run (``render`` signs a batch's at once)."""
+        self._sign_links(partner)
+        return self._portal_urls[partner.id]
+
+    def _sign_links(self, partners):
+        """Sign together the links of the commercial partners ``partners``
+        that have none yet in this run."""
+        unsigned = partners.browse(set(partners.ids) - self._portal_urls.keys())
+        if unsigned:
+            self._portal_urls.update(unsigned._dunning_portal_urls(self.company))
+
+    def format_date(self, env, value):
+        """``format_date(env, value)``, with the language's pattern worked out
+        once per run rather than for each date."""
+        if env.lang not in self._date_formats:
+            lang = get_lang(env)
+            self._date_formats[env.lang] = date_formatter(lang.code, lang.date_format)
+        return self._date_formats[env.lang](value)
+
+    def format_amount(self, env, value, currency):
+        """``formatLang(env, value, currency_obj=currency)``, with what it looks
+        up for every amount read once per language and currency of the run."""
+        key = (env.lang, currency.id)
+        if key not in self._amount_formats:
+            data = env["res.lang"]._get_data(id=get_lang(env).id)
+            self._amount_formats[key] = amount_formatter(
+                ast.literal_eval(data.grouping),
+                data.thousands_sep,
+                data.decimal_point,
+                currency.decimal_places,
+                currency.symbol,
+                currency.position == "after",
+            )
+        return self._amount_formats[key](value)
+
+    @staticmethod
+    def _join(env, parts):
+        if len(parts) <= 1:
+            return "".join(parts)
+        return env._(
+            "%(first)s and %(last)s", first=", ".join(parts[:-1]), last=parts[-1]
+        )
