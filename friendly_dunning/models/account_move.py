@@ -12,6 +12,40 @@ OPEN_INVOICE_PARTNER_INDEX = "account_move_dunning_open_invoice_partner_index"
 # Journal items excluded from follow-ups (few): what the run checks them by.
 NO_FOLLOWUP_LINE_INDEX = "account_move_line_dunning_no_followup_index"
 
+# The customer invoices collections chase: posted and not fully paid.
+# ``AccountMove._dunning_open_invoice_domain()`` is the ORM form; the helpers
+# below state the same rule for hand-written SQL and for field domains.
+OPEN_INVOICE_DOMAIN = (
+    ("move_type", "=", "out_invoice"),
+    ("state", "=", "posted"),
+    ("payment_state", "in", ("not_paid", "partial")),
+)
+
+
+def open_invoice_sql(move=None):
+    """The rule as an SQL condition on the columns of ``move`` (an alias of
+    account_move; unqualified columns without one)."""
+
+    def column(name):
+        if move:
+            return SQL("%s.%s", SQL.identifier(move), SQL.identifier(name))
+        return SQL.identifier(name)
+
+    return SQL(
+        "%s = 'out_invoice' AND %s = 'posted' AND %s IN ('not_paid', 'partial')",
+        column("move_type"),
+        column("state"),
+        column("payment_state"),
+    )
+
+
+def open_invoice_field_domain(*extra):
+    """The rule as the text of a field's domain, followed by ``extra`` terms
+    written as the web client evaluates them, e.g.
+    ``"('commercial_partner_id', '=', partner_id)"``."""
+    return "[{}]".format(", ".join([*map(repr, OPEN_INVOICE_DOMAIN), *extra]))
+
+
 PAUSE_REASONS = [
     ("dispute", "Disputed"),
     ("promise", "Promise to pay"),
@@ -82,13 +116,7 @@ class AccountMove(models.Model):
     @api.model
     def _dunning_open_invoice_domain(self):
         """The customer invoices collections chase: posted and not fully paid."""
-        return Domain(
-            [
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-            ]
-        )
+        return Domain(list(OPEN_INVOICE_DOMAIN))
 
     def _dunning_ensure_access_tokens(self):
         """Give the invoices without one their portal access token, in one
@@ -134,8 +162,7 @@ class AccountMove(models.Model):
             OPEN_INVOICE_PARTNER_INDEX,
             self._table,
             ["commercial_partner_id"],
-            where="move_type = 'out_invoice' AND state = 'posted' "
-            "AND payment_state IN ('not_paid', 'partial')",
+            where=open_invoice_sql().code,
         )
         # The run skips the invoices whose payment term lines Odoo marks "No
         # Follow-Up": with the few marked lines in an index of their own, each
@@ -195,9 +222,7 @@ class AccountMove(models.Model):
         the first step of its customer's policy; after a pause's end."""
         self.ensure_one()
         if (
-            self.move_type != "out_invoice"
-            or self.state != "posted"
-            or self.payment_state not in ("not_paid", "partial")
+            not self.filtered_domain(self._dunning_open_invoice_domain())
             or not self.invoice_date_due
             or (self.dunning_pause_reason and not self.dunning_pause_until)
         ):

@@ -9,6 +9,8 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, formatLang
 
+from .account_move import open_invoice_field_domain
+
 PLAN_TYPES = [
     ("installments", "Instalments"),
     ("extension", "Due-date extension"),
@@ -43,9 +45,7 @@ class DunningPaymentPlan(models.Model):
         "move_id",
         string="Invoices",
         check_company=True,
-        domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
-        "('payment_state', 'in', ('not_paid', 'partial')), "
-        "('commercial_partner_id', '=', partner_id)]",
+        domain=open_invoice_field_domain("('commercial_partner_id', '=', partner_id)"),
     )
     plan_type = fields.Selection(
         PLAN_TYPES, string="Type", required=True, default="installments", tracking=True
@@ -340,8 +340,8 @@ class DunningPaymentPlan(models.Model):
         """Waive what is left after the settlement through a customer credit
         note reconciled with the invoices; the invoices themselves never change."""
         self.ensure_one()
-        moves = self.move_ids.filtered(
-            lambda move: move.payment_state in ("not_paid", "partial")
+        moves = self.move_ids.filtered_domain(
+            self.env["account.move"]._dunning_open_invoice_domain()
         )
         currency = moves.currency_id[:1]
         amount = sum(moves.mapped("amount_residual"))

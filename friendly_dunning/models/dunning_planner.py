@@ -18,6 +18,7 @@ import pytz
 from odoo.tools import SQL
 
 from ..tools.phones import to_e164
+from .account_move import open_invoice_sql
 from .dunning_decision import (
     Decision,
     InvoiceLine,
@@ -153,9 +154,7 @@ class DunningPlanner:
          LEFT JOIN dunning_invoice_progress progress ON progress.move_id = m.id
          LEFT JOIN dunning_step last ON last.id = progress.step_id
              WHERE m.company_id = %(company)s
-               AND m.move_type = 'out_invoice'
-               AND m.state = 'posted'
-               AND m.payment_state IN ('not_paid', 'partial')
+               AND %(open_invoice)s
                AND (m.dunning_pause_reason IS NULL
                     OR m.dunning_pause_until < %(today)s)
                AND (last.id IS NULL OR step.offset_days > last.offset_days)
@@ -173,6 +172,7 @@ class DunningPlanner:
             default_policy=default_policy,
             today=self.today,
             partner_filter=partner_filter,
+            open_invoice=open_invoice_sql("m"),
         )
 
     # -- decision -------------------------------------------------------

@@ -4,6 +4,7 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, format_date, formatLang
 
+from .account_move import open_invoice_field_domain
 from .dunning_agreement import CRON_BATCH, SOURCES
 
 
@@ -24,9 +25,7 @@ class DunningPromise(models.Model):
         string="Invoices",
         required=True,
         check_company=True,
-        domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
-        "('payment_state', 'in', ('not_paid', 'partial')), "
-        "('commercial_partner_id', '=', partner_id)]",
+        domain=open_invoice_field_domain("('commercial_partner_id', '=', partner_id)"),
     )
     promised_date = fields.Date(string="Pays by", required=True, tracking=True)
     promised_amount = fields.Monetary(

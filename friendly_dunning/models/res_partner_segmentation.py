@@ -11,6 +11,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.scoring import PaymentFacts, judge
+from .account_move import open_invoice_sql
 from .dunning_segment import partner_segment_sql
 from .raw_sql import run_sql, sql_settings
 
@@ -113,9 +114,7 @@ class ResPartner(models.Model):
         )
         expression = SQL(
             """
-            CASE WHEN %(move)s.move_type != 'out_invoice'
-                      OR %(move)s.state != 'posted'
-                      OR %(move)s.payment_state NOT IN ('not_paid', 'partial')
+            CASE WHEN NOT (%(open_invoice)s)
                       OR %(move)s.invoice_date_due IS NULL
                       OR (%(move)s.dunning_pause_reason IS NOT NULL
                           AND %(move)s.dunning_pause_until IS NULL)
@@ -130,6 +129,7 @@ class ResPartner(models.Model):
             END
             """,
             move=alias,
+            open_invoice=open_invoice_sql(move),
             first_step=first_step,
         )
         return joins, expression
@@ -157,9 +157,7 @@ class ResPartner(models.Model):
                        -- instead of hashing every open invoice for each batch.
                        AND m.commercial_partner_id = ANY(%(partner_ids)s)
                        AND m.company_id = %(company)s
-                       AND m.move_type = 'out_invoice'
-                       AND m.state = 'posted'
-                       AND m.payment_state IN ('not_paid', 'partial')
+                       AND %(open_invoice)s
                        %(next_joins)s
                   GROUP BY partner.id
                    ) AS next
@@ -172,6 +170,7 @@ class ResPartner(models.Model):
             company=company.id,
             next_date=next_date,
             next_joins=next_joins,
+            open_invoice=open_invoice_sql("m"),
         )
         # The estimated cost of the correlated next-date subqueries sets off
         # PostgreSQL's JIT compiler, whose compiling costs more than the query.

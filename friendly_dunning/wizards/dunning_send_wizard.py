@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
 
+from ..models.account_move import open_invoice_field_domain
 from ..models.dunning_planner import DunningPlanner
 from ..models.dunning_step import CHANNELS
 
@@ -20,10 +21,10 @@ class DunningSendWizard(models.TransientModel):
     move_ids = fields.Many2many(
         "account.move",
         string="Invoices",
-        domain="[('commercial_partner_id', '=', partner_id), "
-        "('company_id', '=', company_id), ('move_type', '=', 'out_invoice'), "
-        "('state', '=', 'posted'), "
-        "('payment_state', 'in', ('not_paid', 'partial'))]",
+        domain=open_invoice_field_domain(
+            "('commercial_partner_id', '=', partner_id)",
+            "('company_id', '=', company_id)",
+        ),
     )
     step_id = fields.Many2one(
         "dunning.step",
