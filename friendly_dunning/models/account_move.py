@@ -147,11 +147,6 @@ class AccountMove(models.Model):
 
     def init(self):
         res = super().init()
-        # Odoo keeps an index a field no longer asks for: drop the one earlier
-        # versions made on a column the run no longer writes.
-        self.env.execute_query(
-            SQL("DROP INDEX IF EXISTS account_move__dunning_step_id_index")
-        )
         # The run reads the open invoices of a batch of customers: without
         # this index PostgreSQL reads every open entry of the company for each
         # batch (Odoo does not index commercial_partner_id). Only open
@@ -167,8 +162,7 @@ class AccountMove(models.Model):
         # The run skips the invoices whose payment term lines Odoo marks "No
         # Follow-Up": with the few marked lines in an index of their own, each
         # open invoice is checked by one probe of a tiny index instead of
-        # reading its journal items (the run's two selection queries took 37
-        # ms at 10,000 invoices, 20 with it).
+        # reading its journal items.
         create_index(
             self.env.cr,
             NO_FOLLOWUP_LINE_INDEX,
