@@ -50,16 +50,20 @@ def sql_settings(env, **settings):
     previous values are put back when the block ends. On an error the
     transaction (or its savepoint) is rolled back, which undoes the settings
     too."""
-    names = list(settings)
-    current = SQL(", ").join(SQL("current_setting(%s)", name) for name in names)
-    previous = env.execute_query(SQL("SELECT %s", current))[0]
-    _set_local(env, {name: str(value) for name, value in settings.items()})
+    # One statement reads the previous values and sets the new ones: the
+    # select list is evaluated from left to right.
+    previous = env.execute_query(
+        SQL(
+            "SELECT %s, %s",
+            SQL(", ").join(SQL("current_setting(%s)", name) for name in settings),
+            _assignments({name: str(value) for name, value in settings.items()}),
+        )
+    )[0][: len(settings)]
     yield
-    _set_local(env, dict(zip(names, previous)))
+    env.execute_query(SQL("SELECT %s", _assignments(dict(zip(settings, previous)))))
 
 
-def _set_local(env, values):
-    assignments = SQL(", ").join(
+def _assignments(values):
+    return SQL(", ").join(
         SQL("set_config(%s, %s, true)", name, value) for name, value in values.items()
     )
-    env.execute_query(SQL("SELECT %s", assignments))

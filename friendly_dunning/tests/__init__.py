@@ -14,3 +14,4 @@ from . import test_payment_plans
 from . import test_promises
 from . import test_kpi
 from . import test_statement
+from . import test_raw_sql

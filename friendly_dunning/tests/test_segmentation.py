@@ -127,11 +127,11 @@ class TestSegmentation(DunningCommon):
         for _i in range(3):
             self._dunning_invoice(self._dunning_customer(f"More {_i}"), TODAY)
         self.env.cr.flush()
-        # The facts between JIT off and JIT back as it was (the setting read,
-        # set and restored), broken promises, segments, attributes, stale
-        # rows, new rows, and next dates again for customers whose new
-        # segment has another policy (none here).
-        with self.assertQueryCount(9):
+        # The facts between JIT off and JIT back as it was (the setting read
+        # and set in one query, restored in another), broken promises,
+        # segments, attributes, stale rows, new rows, and next dates again for
+        # customers whose new segment has another policy (none here).
+        with self.assertQueryCount(8):
             Partner._dunning_refresh_segmentation(companies=self.company_a)
 
     def _stored(self, partner, column):
