@@ -346,22 +346,28 @@ class ResPartner(models.Model):
             "friendly_dunning.action_report_dunning_statement"
         ).report_action(self.commercial_partner_id)
 
-    def _dunning_statement_pdf(self):
+    def _dunning_statement_pdf(self, collections_token=None, collections_login=False):
         """The customer's statement with the current company, as PDF bytes: for
-        reminders to attach and the customer's page to offer."""
+        reminders to attach and the customer's page to offer.
+
+        Read on the customer's page, the statement points back to that page:
+        the link it was reached through (``collections_token``), its expiry
+        unchanged, or ``/my/collections`` for a logged-in customer
+        (``collections_login``). Attached to a reminder, it carries a link
+        signed now, as the reminder does."""
         self.ensure_one()
+        data = {}
+        if collections_token:
+            data["collections_token"] = collections_token
+        elif collections_login:
+            data["collections_login"] = True
         pdf, _type = (
             self.env["ir.actions.report"]
             .sudo()
             ._render_qweb_pdf(
                 "friendly_dunning.action_report_dunning_statement",
                 self.commercial_partner_id.ids,
+                data=data,
             )
         )
         return pdf
-
-    def _dunning_statement_payment_url(self):
-        """Where the customer sees and pays what they owe: their collections
-        page (signed link)."""
-        self.ensure_one()
-        return self.commercial_partner_id._dunning_portal_url()
