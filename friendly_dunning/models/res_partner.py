@@ -353,14 +353,16 @@ class ResPartner(models.Model):
         Read on the customer's page, the statement points back to that page:
         the link it was reached through (``collections_token``), its expiry
         unchanged, or ``/my/collections`` for a logged-in customer
-        (``collections_login``). Attached to a reminder, it carries a link
-        signed now, as the reminder does."""
+        (``collections_login``). Attached to a reminder, it carries no link:
+        the reminder does, and its attachments are seen from the customer's
+        chatter by every employee who may read the customer."""
         self.ensure_one()
-        data = {}
         if collections_token:
-            data["collections_token"] = collections_token
+            data = {"collections_token": collections_token}
         elif collections_login:
-            data["collections_login"] = True
+            data = {"collections_login": True}
+        else:
+            data = {"without_link": True}
         pdf, _type = (
             self.env["ir.actions.report"]
             .sudo()

@@ -65,6 +65,7 @@ class ReportDunningStatement(models.AbstractModel):
           ``company``. Downloading a statement never renews a link.
         - Read by a logged-in customer (``collections_login``): their
           ``/my/collections`` page, which asks them to log in.
+        - ``without_link``: none.
         - Otherwise a link signed now, for a reader who may issue links (the
           company's own processes, its collections team); none for others.
         """
@@ -82,7 +83,7 @@ class ReportDunningStatement(models.AbstractModel):
                 partner.id: f"{partner.get_base_url()}/my/collections"
                 for partner in partners
             }
-        if Partner._dunning_may_issue_links():
+        if not data.get("without_link") and Partner._dunning_may_issue_links():
             return partners._dunning_portal_urls(company)
         return {}
 

@@ -48,8 +48,10 @@ class TestLinkInChatter(DunningCommon):
         )
         cls.env["dunning.consent"]._record(cls.maria, "whatsapp", "opted_in", "portal")
         cls.bob = cls._dunning_customer("Bob")
-        for customer in cls.maria | cls.bob:
-            cls._dunning_invoice(customer, today - timedelta(days=35), 300.0)
+        cls._dunning_invoice(cls.maria, today - timedelta(days=35), 300.0)
+        cls.bob_invoice = cls._dunning_invoice(
+            cls.bob, today - timedelta(days=35), 300.0
+        )
 
     def test_chatter_notes_mask_the_link(self):
         self.env["dunning.run"]._run_company(self.company_a, now=NOW)
@@ -59,6 +61,7 @@ class TestLinkInChatter(DunningCommon):
                 [("partner_id", "=", customer.id)]
             )
             self.assertEqual(len(message), 1, customer.name)
+            self.assertEqual(message.state, "sent", customer.name)
             # The outbox keeps the working link: it is what gets sent.
             token = SIGNED_TOKEN.search(message.body).group(0)
             self.assertEqual(
@@ -72,9 +75,52 @@ class TestLinkInChatter(DunningCommon):
             for note in notes:
                 self.assertNotIn(token, str(note.body))
                 self.assertFalse(SIGNED_TOKEN.search(str(note.body)), customer.name)
+            # Nor in what is attached to them (the e-mail's invoices and
+            # statement), which the chatter lets them download.
+            for attachment in notes.attachment_ids:
+                self.assertFalse(
+                    SIGNED_TOKEN.search(attachment.raw.decode(errors="replace")),
+                    attachment.name,
+                )
             reminder = notes.filtered(lambda note: "35 days overdue" in str(note.body))
             self.assertEqual(len(reminder), 1, customer.name)
             self.assertIn("/collections/••••", str(reminder.body))
+
+    def test_emailed_statement_carries_no_link(self):
+        """The e-mail sent is logged on the customer with its attachments, which
+        the chatter offers for download: the statement among them carries no
+        link (the e-mail itself does)."""
+        message = self.env["dunning.communication"].create(
+            {
+                "company_id": self.company_a.id,
+                "partner_id": self.bob.id,
+                "kind": "reminder",
+                "move_ids": self.bob_invoice.ids,
+                "channel": "email",
+                "channel_id": self.env["dunning.channel"]
+                .search(
+                    [
+                        ("company_id", "=", self.company_a.id),
+                        ("channel_type", "=", "email"),
+                    ]
+                )
+                .id,
+                "recipient": "bob@example.com",
+                "body": "Hi Bob",
+            }
+        )
+        message._dunning_send()
+        notes = self.env["mail.message"].search(
+            [("model", "=", "res.partner"), ("res_id", "=", self.bob.id)]
+        )
+        statement = notes.attachment_ids.filtered(
+            lambda attachment: attachment.name == "Statement - Bob.pdf"
+        )
+        self.assertEqual(len(statement), 1)
+        # Tests render reports as HTML: the statement is readable text.
+        text = statement.raw.decode()
+        self.assertTrue("300.00" in text, "the statement is rendered")
+        self.assertFalse("/collections/" in text, "the statement carries a link")
 
 
 class SecurityLinkCommon(DunningCommon, HttpCase):
