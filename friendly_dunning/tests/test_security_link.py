@@ -106,13 +106,17 @@ class TestLinkInChatter(DunningCommon):
                 )
                 .id,
                 "recipient": "bob@example.com",
-                "body": "Hi Bob",
+                "body": f"Hi Bob, here is your page: {self.bob._dunning_portal_url()}",
             }
         )
         message._dunning_send()
+        self.assertTrue(SIGNED_TOKEN.search(message.mail_id.body_html), "sent")
         notes = self.env["mail.message"].search(
             [("model", "=", "res.partner"), ("res_id", "=", self.bob.id)]
         )
+        self.assertIn(message.mail_id.mail_message_id, notes)
+        for note in notes:
+            self.assertFalse(SIGNED_TOKEN.search(str(note.body)), note.body)
         statement = notes.attachment_ids.filtered(
             lambda attachment: attachment.name == "Statement - Bob.pdf"
         )
