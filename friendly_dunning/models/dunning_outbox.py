@@ -8,6 +8,7 @@ from odoo.tools import SQL
 from odoo.tools.mail import generate_tracking_message_id
 
 from .raw_sql import run_sql
+from .res_partner_collections_link import mask_portal_links
 
 # Columns of the outbox records the engine writes, with their SQL types.
 MESSAGE_COLUMNS = (
@@ -177,6 +178,10 @@ class DunningOutbox:
         would store it, in one INSERT; ``values_list`` holds what each message
         was created with (``_insert_messages``), so nothing is read back.
 
+        Every employee who may read the customer reads its chatter: the note
+        shows the text with its collections link masked; the outbox record
+        keeps the working one for sending.
+
         The ORM would sanitize each body again (it is built from escaped text
         already) and update, for each note, the cached message list of every
         customer of the batch: time that grows with the square of the batch.
@@ -223,7 +228,7 @@ class DunningOutbox:
                             values["channel"],
                             values["channel_id"] in sandbox_ids,
                             bool(values["needs_review"]),
-                            values["body"],
+                            mask_portal_links(values["body"]),
                             titles,
                         )
                     )

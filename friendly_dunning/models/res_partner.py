@@ -13,6 +13,15 @@ AGING_BUCKET_LABELS = dict(
         ["Not due", "1-30 days", "31-60 days", "61-90 days", "Over 90 days"],
     )
 )
+# Who may read a customer's receivables, and the collections team's view of
+# them (score, profile, segment...): collections users and accountants. Not
+# the customer, who may read their own partner over RPC from the portal.
+RECEIVABLES_READERS = (
+    "friendly_dunning.group_dunning_user,"
+    "account.group_account_invoice,"
+    "account.group_account_readonly"
+)
+COLLECTIONS_TEAM = "friendly_dunning.group_dunning_user"
 # Hours (local time of the customer) of each preferred time of day.
 BEST_TIMES = {
     "morning": (8.0, 12.0),
@@ -37,6 +46,7 @@ class ResPartner(models.Model):
         readonly=True,
         help="Residual of this customer's invoices past their due date, in "
         "company currency.",
+        groups=RECEIVABLES_READERS,
     )
     dunning_currency_id = fields.Many2one(
         "res.currency", compute="_compute_dunning_currency_id"
@@ -47,6 +57,7 @@ class ResPartner(models.Model):
         index=False,
         readonly=True,
         help="How late the oldest open invoice is.",
+        groups=RECEIVABLES_READERS,
     )
     dunning_aging_bucket = fields.Selection(
         list(AGING_BUCKET_LABELS.items()),
@@ -54,6 +65,7 @@ class ResPartner(models.Model):
         company_dependent=True,
         index=False,
         readonly=True,
+        groups=RECEIVABLES_READERS,
     )
     dunning_score = fields.Integer(
         string="Payer score",
@@ -64,6 +76,7 @@ class ResPartner(models.Model):
         "time, 25 for how late payments are on average, 15 for keeping promises, "
         "10 for having no open dispute and 10 for a small overdue amount "
         "compared with the last 12 months of invoices.",
+        groups=RECEIVABLES_READERS,
     )
     dunning_profile = fields.Selection(
         PROFILES,
@@ -73,28 +86,45 @@ class ResPartner(models.Model):
         help="New: too little history to judge. Reliable: pays on time. "
         "Occasional: usually on time, sometimes a bit late. Chronic: late "
         "habitually or on purpose.",
+        groups=RECEIVABLES_READERS,
     )
     dunning_segment_id = fields.Many2one(
         "dunning.segment",
         string="Collections segment",
         company_dependent=True,
         readonly=True,
+        groups=RECEIVABLES_READERS,
     )
     # The factors behind the score, shown on the partner form.
     dunning_on_time_ratio = fields.Float(
-        company_dependent=True, index=False, readonly=True
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        groups=RECEIVABLES_READERS,
     )
     dunning_avg_days_late = fields.Float(
-        company_dependent=True, index=False, readonly=True
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        groups=RECEIVABLES_READERS,
     )
     dunning_broken_promises = fields.Integer(
-        company_dependent=True, index=False, readonly=True
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        groups=RECEIVABLES_READERS,
     )
     dunning_open_disputes = fields.Integer(
-        company_dependent=True, index=False, readonly=True
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        groups=RECEIVABLES_READERS,
     )
     dunning_overdue_share = fields.Float(
-        company_dependent=True, index=False, readonly=True
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        groups=RECEIVABLES_READERS,
     )
     dunning_next_date = fields.Date(
         string="Next reminder",
@@ -102,12 +132,18 @@ class ResPartner(models.Model):
         index=False,
         readonly=True,
         help="The earliest next reminder among the customer's open invoices.",
+        groups=RECEIVABLES_READERS,
     )
     dunning_score_explanation = fields.Html(
-        string="Why this score", compute="_compute_dunning_score_explanation"
+        string="Why this score",
+        compute="_compute_dunning_score_explanation",
+        groups=RECEIVABLES_READERS,
     )
     dunning_consent_ids = fields.One2many(
-        "dunning.consent", "partner_id", string="Contact consent"
+        "dunning.consent",
+        "partner_id",
+        string="Contact consent",
+        groups=COLLECTIONS_TEAM,
     )
     dunning_whatsapp_consent = fields.Selection(
         [("opted_in", "Opted in"), ("opted_out", "Opted out")],
@@ -117,13 +153,17 @@ class ResPartner(models.Model):
         "opt-in, no WhatsApp message is sent.",
     )
     dunning_communication_ids = fields.One2many(
-        "dunning.communication", "partner_id", string="Collections messages"
+        "dunning.communication",
+        "partner_id",
+        string="Collections messages",
+        groups=COLLECTIONS_TEAM,
     )
     dunning_policy_id = fields.Many2one(
         "dunning.policy",
         string="Collections policy",
         compute="_compute_dunning_policy_id",
         help="The policy of the customer's segment, or the company's default.",
+        groups=RECEIVABLES_READERS,
     )
     # Set by the customer on their collections page.
     dunning_preferred_channel = fields.Selection(
@@ -306,22 +346,30 @@ class ResPartner(models.Model):
             "friendly_dunning.action_report_dunning_statement"
         ).report_action(self.commercial_partner_id)
 
-    def _dunning_statement_pdf(self):
+    def _dunning_statement_pdf(self, collections_token=None, collections_login=False):
         """The customer's statement with the current company, as PDF bytes: for
-        reminders to attach and the customer's page to offer."""
+        reminders to attach and the customer's page to offer.
+
+        Read on the customer's page, the statement points back to that page:
+        the link it was reached through (``collections_token``), its expiry
+        unchanged, or ``/my/collections`` for a logged-in customer
+        (``collections_login``). Attached to a reminder, it carries no link:
+        the reminder does, and its attachments are seen from the customer's
+        chatter by every employee who may read the customer."""
         self.ensure_one()
+        if collections_token:
+            data = {"collections_token": collections_token}
+        elif collections_login:
+            data = {"collections_login": True}
+        else:
+            data = {"without_link": True}
         pdf, _type = (
             self.env["ir.actions.report"]
             .sudo()
             ._render_qweb_pdf(
                 "friendly_dunning.action_report_dunning_statement",
                 self.commercial_partner_id.ids,
+                data=data,
             )
         )
         return pdf
-
-    def _dunning_statement_payment_url(self):
-        """Where the customer sees and pays what they owe: their collections
-        page (signed link)."""
-        self.ensure_one()
-        return self.commercial_partner_id._dunning_portal_url()

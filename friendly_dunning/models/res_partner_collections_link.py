@@ -3,6 +3,9 @@
 ``/collections/<partner>-<company>-<expiry>-<signature>`` opens one commercial
 partner's page with one company's invoices, without logging in, until its
 expiry; revoking a customer's links changes the secret their signature uses.
+Only the company issues and revokes links: its own processes (sudo) and its
+collections team. A link's expiry is final: nothing reached through a link
+signs a new one.
 """
 
 import hmac
@@ -11,10 +14,24 @@ import secrets
 import time
 
 from odoo import api, models
+from odoo.exceptions import AccessError
 from odoo.tools.misc import hmac as database_hmac
+
+from .res_partner import COLLECTIONS_TEAM
 
 PORTAL_TOKEN_SCOPE = "friendly_dunning.collections_link"
 PORTAL_TOKEN_PATTERN = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,12})-([0-9a-f]{64})$")
+# A signed link inside a text, for masking it where it would be read by others.
+PORTAL_LINK_IN_TEXT = re.compile(
+    r"(/collections/)\d{1,12}-\d{1,12}-\d{1,12}-[0-9a-f]{64}"
+)
+MASKED_TOKEN = "••••"
+
+
+def mask_portal_links(text):
+    """``text`` with the token of every collections link in it masked: the
+    link still says where it leads, but opens nothing."""
+    return PORTAL_LINK_IN_TEXT.sub(rf"\g<1>{MASKED_TOKEN}", text or "")
 
 
 class ResPartner(models.Model):
@@ -30,6 +47,7 @@ class ResPartner(models.Model):
     def _dunning_portal_tokens(self, company=None, now=None):
         """``{commercial partner id: token}`` (see ``_dunning_portal_token``)
         for these partners, with the expiry worked out once."""
+        self._dunning_check_link_rights()
         company = (company or self.env.company).sudo()
         expiry = int(now or time.time()) + 86400 * max(
             1, company.dunning_portal_link_days
@@ -81,8 +99,27 @@ class ResPartner(models.Model):
             return None
         return partner, company
 
+    @api.model
+    def _dunning_may_issue_links(self):
+        """Whether this environment may sign or revoke collections links: the
+        company's own processes (sudo) and its collections team."""
+        return self.env.su or self.env.user.has_group(COLLECTIONS_TEAM)
+
+    @api.model
+    def _dunning_check_link_rights(self):
+        if not self._dunning_may_issue_links():
+            raise AccessError(
+                self.env._(
+                    "Only the collections team issues and revokes customers' "
+                    "collections links."
+                )
+            )
+
     def action_dunning_revoke_portal_link(self):
         """Invalidate every collections link sent to these customers."""
+        self._dunning_check_link_rights()
+        # Customers of the user's companies only (record rules).
+        self.check_access("read")
         partners = self.commercial_partner_id.sudo()
         for partner in partners:
             partner.dunning_portal_nonce = secrets.token_hex(16)

@@ -1,7 +1,18 @@
+"""The customer statement: what one customer owes the current company.
+
+Odoo's report routes (``/report/html|pdf/<report>/<ids>``) render a report for
+any logged-in user and whatever ids the URL names, without looking at the
+report's groups: the statement checks its reader itself. Only who may read
+the customer's receivables gets it, for the current company (one of the
+reader's own), and it never carries a link its reader could not have made.
+"""
+
 import base64
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
+from ..models.res_partner import RECEIVABLES_READERS
 from ..tools.scoring import AGING_BUCKETS, aging_bucket
 
 
@@ -11,38 +22,88 @@ class ReportDunningStatement(models.AbstractModel):
 
     @api.model
     def _get_report_values(self, docids, data=None):
+        self._check_reader(self.env["res.partner"].browse(docids))
         partners = self.env["res.partner"].browse(docids).commercial_partner_id
         company = self.env.company
+        links = self._payment_links(partners, company, data or {})
         return {
             "doc_ids": partners.ids,
             "doc_model": "res.partner",
             "docs": partners,
             "company": company,
             "statements": {
-                partner.id: self._statement(partner, company) for partner in partners
+                partner.id: self._statement(partner, company, links.get(partner.id))
+                for partner in partners
             },
         }
 
     @api.model
-    def _statement(self, partner, company):
+    def _check_reader(self, partners):
+        """Refuse the statement of ``partners`` to a user who may not read
+        their receivables: not an accountant nor in the collections team, or
+        not allowed to see these customers (record rules: another company's
+        customers)."""
+        if self.env.su:
+            return
+        if self.env.user.share or not self.env.user.has_groups(RECEIVABLES_READERS):
+            raise AccessError(
+                self.env._(
+                    "Only accounting and collections users may print a customer's "
+                    "statement."
+                )
+            )
+        partners.check_access("read")
+        partners.commercial_partner_id.check_access("read")
+
+    @api.model
+    def _payment_links(self, partners, company, data):
+        """``{commercial partner id: URL}`` of the collections page each
+        statement points to; a statement without one shows no link.
+
+        - Read through a collections link (``collections_token``): that same
+          link, its expiry unchanged, if it opens this customer's page with
+          ``company``. Downloading a statement never renews a link.
+        - Read by a logged-in customer (``collections_login``): their
+          ``/my/collections`` page, which asks them to log in.
+        - ``without_link``: none.
+        - Otherwise a link signed now, for a reader who may issue links (the
+          company's own processes, its collections team); none for others.
+        """
+        Partner = self.env["res.partner"]
+        token = data.get("collections_token")
+        if token:
+            found = Partner._dunning_portal_check_token(token)
+            return {
+                partner.id: f"{partner.get_base_url()}/collections/{token}"
+                for partner in partners
+                if found and found == (partner, company)
+            }
+        if data.get("collections_login"):
+            return {
+                partner.id: f"{partner.get_base_url()}/my/collections"
+                for partner in partners
+            }
+        if not data.get("without_link") and Partner._dunning_may_issue_links():
+            return partners._dunning_portal_urls(company)
+        return {}
+
+    @api.model
+    def _statement(self, partner, company, payment_url=None):
         """What ``partner`` owes ``company`` today: its open receivable lines
         (invoices, credit notes, unapplied payments), aged, in company currency,
-        with the document currency beside them."""
+        with the document currency beside them; read with the reader's rights
+        (``_check_reader``)."""
         today = fields.Date.context_today(self)
-        lines = (
-            self.env["account.move.line"]
-            .sudo()
-            .search(
-                [
-                    ("company_id", "=", company.id),
-                    ("partner_id", "child_of", partner.id),
-                    ("account_id.account_type", "=", "asset_receivable"),
-                    ("parent_state", "=", "posted"),
-                    ("reconciled", "=", False),
-                    ("amount_residual", "!=", 0),
-                ],
-                order="date_maturity, id",
-            )
+        lines = self.env["account.move.line"].search(
+            [
+                ("company_id", "=", company.id),
+                ("partner_id", "child_of", partner.id),
+                ("account_id.account_type", "=", "asset_receivable"),
+                ("parent_state", "=", "posted"),
+                ("reconciled", "=", False),
+                ("amount_residual", "!=", 0),
+            ],
+            order="date_maturity, id",
         )
         buckets = dict.fromkeys(AGING_BUCKETS, 0.0)
         invoices, credits = [], []
@@ -73,10 +134,12 @@ class ReportDunningStatement(models.AbstractModel):
         )
         open_total = sum(row["residual"] for row in invoices)
         credit_total = sum(row["residual"] for row in credits)
-        url = partner.with_company(company)._dunning_statement_payment_url()
-        qr = self.env["ir.actions.report"].barcode(
-            "QR", url, width=180, height=180, quiet=False
-        )
+        qr_code = False
+        if payment_url:
+            qr = self.env["ir.actions.report"].barcode(
+                "QR", payment_url, width=180, height=180, quiet=False
+            )
+            qr_code = "data:image/png;base64," + base64.b64encode(qr).decode()
         return {
             "today": today,
             "invoices": invoices,
@@ -89,6 +152,6 @@ class ReportDunningStatement(models.AbstractModel):
             "credit_total": credit_total,
             "total_due": open_total + credit_total,
             "currency": company.currency_id,
-            "payment_url": url,
-            "qr_code": "data:image/png;base64," + base64.b64encode(qr).decode(),
+            "payment_url": payment_url,
+            "qr_code": qr_code,
         }
