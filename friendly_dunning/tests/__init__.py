@@ -15,3 +15,4 @@ from . import test_promises
 from . import test_kpi
 from . import test_statement
 from . import test_raw_sql
+from . import test_sending_crash
