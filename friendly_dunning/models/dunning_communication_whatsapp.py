@@ -14,8 +14,10 @@ from .raw_sql import run_sql
 # HTTP calls to WhatsApp in flight at once; the rate limiter sets the pace.
 WHATSAPP_WORKERS = 8
 # Messages marked as being sent ahead of their answers, per worker: the most
-# whose outcome a crash can leave unknown is the workers times this.
-IN_FLIGHT_PER_WORKER = 2
+# whose outcome a crash can leave unknown is the workers times this. Three
+# keep enough waiting behind the running calls to cover the database
+# thread's pauses (planning, commits), so the number keeps its full rate.
+IN_FLIGHT_PER_WORKER = 3
 # Sends tried before a retryable error (rate limit, server error) is final.
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 60
