@@ -417,6 +417,43 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self._send()
         self.assertEqual(len(self.graph.sent()), 1, "sent once more, not twice")
 
+    def test_a_late_status_settles_a_message_waiting_to_be_sent_again(self):
+        message = self._queue()
+        message.write(
+            {
+                "state": "sending",
+                "sending_date": fields.Datetime.now() - timedelta(minutes=61),
+            }
+        )
+        self.env["dunning.communication"]._dunning_reconcile_unconfirmed()
+        self.assertEqual(message.state, "queued")
+        self.assertTrue(message.resent_unconfirmed)
+        # The first send's status arrives before the second send leaves.
+        body, headers = signed(
+            status_payload(
+                status("wamid.first", "delivered", 1700000000)
+                | {"biz_opaque_callback_data": str(message.id)}
+            )
+        )
+        response = self.url_open(
+            "/friendly_dunning/webhook/whatsapp",
+            data=body,
+            headers=headers | {"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200)
+        message.invalidate_recordset()
+        self.assertEqual(message.state, "delivered")
+        self._send()
+        self.assertFalse(self.graph.sent(), "settled: not sent a second time")
+
+    def test_a_message_cancelled_after_it_was_taken_is_never_marked(self):
+        sent, cancelled = self._queue(count=2)
+        cancelled.action_cancel()
+        marked = (sent | cancelled)._whatsapp_mark_sending()
+        self.assertEqual(marked, sent)
+        self.assertEqual(cancelled.state, "cancelled")
+        self.assertFalse(cancelled.attempt_count)
+
     def test_unconfirmed_again_after_the_resend_is_failed_for_review(self):
         message = self._queue()
         message.write(
