@@ -333,7 +333,9 @@ class WhatsAppSender:
     most ``window`` messages whose outcome is unknown; the status webhook or
     the one automatic resend settles them
     (``_dunning_reconcile_unconfirmed``). Each channel sends from one worker
-    at a time (an advisory lock) and never faster than its rate.
+    at a time (an advisory lock) and never faster than its rate: the lock,
+    and the mark that checks each message is still queued, keep the rest of
+    a batch safe once the first commit has ended the caller's row locks.
     """
 
     def __init__(self, env, workers=WHATSAPP_WORKERS):
