@@ -9,6 +9,7 @@ import tempfile
 import time
 from datetime import timedelta
 
+import odoo
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import config
@@ -183,6 +184,13 @@ class TestWhatsAppSendingCrash(TransactionCase):
         ):
             if config.get(option):
                 environment[variable] = str(config[option])
+        # The same Odoo as this process, however it was started.
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [
+                *(os.path.dirname(path) for path in odoo.__path__),
+                *filter(None, [environment.get("PYTHONPATH")]),
+            ]
+        )
         addons_path = config["addons_path"]
         if not isinstance(addons_path, str):
             addons_path = ",".join(addons_path)
