@@ -118,6 +118,13 @@ class DunningCommunication(models.Model):
         help="The provider never confirmed whether it sent this message: check "
         "with the customer before sending it again.",
     )
+    resent_unconfirmed = fields.Boolean(
+        string="Sent again",
+        readonly=True,
+        copy=False,
+        help="WhatsApp never confirmed the first send, so the message was sent "
+        "once more, automatically.",
+    )
     wa_template_id = fields.Many2one(
         "dunning.whatsapp.template", string="WhatsApp template", readonly=True
     )

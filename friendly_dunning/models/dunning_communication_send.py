@@ -17,8 +17,10 @@ class DunningCommunication(models.Model):
 
         Each batch is locked (two workers never take the same message) and, when
         run by the scheduled job, committed before the next one. WhatsApp
-        messages of one batch are on the wire while the next batch is
-        prepared, so the number sends at its full rate.
+        messages go on the wire a few at a time, each committed as being
+        sent just before, its answer committed as it comes (see
+        ``WhatsAppSender``); the last few are on the wire while the next
+        batch is prepared, so the number sends at its full rate.
         """
         self._dunning_reconcile_unconfirmed()
         now = fields.Datetime.now()
@@ -39,9 +41,7 @@ class DunningCommunication(models.Model):
                 if not batch:
                     break
                 busy += batch._dunning_send(sender=sender).ids
-                # Record what the previous batch's calls answered while this
-                # batch's are on the wire.
-                sender.collect(keep_latest=True)
+                sender.flush()
                 self._dunning_commit(len(batch), remaining=self.search_count(domain))
             sender.collect()
             self._dunning_commit(0)
@@ -51,7 +51,8 @@ class DunningCommunication(models.Model):
     def _dunning_commit(self, done, remaining=None):
         """Commit progress when run by the scheduled job (or a benchmark):
         messages marked as being sent are committed before their HTTP calls,
-        so a crash can never make us send them again."""
+        so that after a crash only those can be in doubt, and never sent
+        again before their status or waiting time says so."""
         if self.env.context.get("cron_id") or self.env.context.get("dunning_commit"):
             self.env["ir.cron"]._commit_progress(done, remaining=remaining)
 

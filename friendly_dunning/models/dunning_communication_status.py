@@ -199,7 +199,10 @@ class DunningCommunication(models.Model):
     def _dunning_reconcile_unconfirmed(self):
         """WhatsApp messages still unconfirmed after their channel's waiting
         time (a crash or a timeout while sending, and no status webhook
-        since): failed, for an accountant to check -- never sent again."""
+        since): queued to be sent once more, carrying the same id so that a
+        late status of the first send still settles it; unconfirmed again
+        after that, failed for an accountant to check. Answers the failed
+        ones."""
         now = fields.Datetime.now()
         pending = self.search(
             [
@@ -213,14 +216,27 @@ class DunningCommunication(models.Model):
                 <= now - timedelta(minutes=m.channel_id.wa_unknown_timeout or 60)
             )
         )
-        stale.write(
+        given_up = stale.filtered("resent_unconfirmed")
+        (stale - given_up).write(
+            {
+                "state": "queued",
+                "resent_unconfirmed": True,
+                "next_attempt": False,
+                "error_message": self.env._(
+                    "WhatsApp never confirmed whether this message was sent: it is "
+                    "sent once more."
+                ),
+            }
+        )
+        given_up.write(
             {
                 "state": "failed",
                 "outcome_unknown": True,
                 "error_message": self.env._(
-                    "WhatsApp never confirmed whether this message was sent. It will "
-                    "not be sent again automatically: check with the customer."
+                    "WhatsApp never confirmed whether this message was sent, even "
+                    "when sent a second time. It will not be sent again "
+                    "automatically: check with the customer."
                 ),
             }
         )
-        return stale
+        return given_up

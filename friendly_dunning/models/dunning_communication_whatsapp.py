@@ -13,6 +13,11 @@ from .raw_sql import run_sql
 
 # HTTP calls to WhatsApp in flight at once; the rate limiter sets the pace.
 WHATSAPP_WORKERS = 8
+# Messages marked as being sent ahead of their answers, per worker: the most
+# whose outcome a crash can leave unknown is the workers times this. Three
+# keep enough waiting behind the running calls to cover the database
+# thread's pauses (planning, commits), so the number keeps its full rate.
+IN_FLIGHT_PER_WORKER = 3
 # Sends tried before a retryable error (rate limit, server error) is final.
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 60
@@ -43,20 +48,24 @@ class DunningCommunication(models.Model):
         return busy
 
     def _whatsapp_mark_sending(self):
-        """Mark these messages as being sent, one more attempt each."""
-        run_sql(
+        """Mark those of these messages still queued as being sent, one more
+        attempt each (the caller commits this before their calls); answers
+        them. One statement checks and marks, so that a message cancelled
+        since it was taken is never sent."""
+        rows = run_sql(
             self.env,
             SQL(
                 "UPDATE dunning_communication SET state = 'sending', "
                 "sending_date = NOW() AT TIME ZONE 'UTC', "
                 "attempt_count = COALESCE(attempt_count, 0) + 1 "
-                "WHERE id = ANY(%s)",
+                "WHERE id = ANY(%s) AND state = 'queued' RETURNING id",
                 self.ids,
             ),
             writes={
                 "dunning.communication": ["state", "sending_date", "attempt_count"]
             },
         )
+        return self.browse([message_id for (message_id,) in rows])
 
     def _whatsapp_plan(self, channel):
         """What to send for each message: ``(plans, skipped)`` where a plan is
@@ -280,7 +289,8 @@ class DunningCommunication(models.Model):
             explanation = channel._whatsapp_error_message(error)
             if error.outcome_unknown:
                 # Maybe sent: the status webhook will tell (our id rides in the
-                # callback data); until then it is never sent again.
+                # callback data); without one it is sent once more after the
+                # channel's waiting time (_dunning_reconcile_unconfirmed).
                 message.error_message = self.env._(
                     "%(explanation)s Waiting for WhatsApp to confirm whether it was "
                     "sent.",
@@ -315,18 +325,27 @@ class WhatsAppSender:
     """Sends WhatsApp messages through a ``WhatsAppPool`` while every database
     write stays in the caller's thread.
 
-    ``submit`` plans a batch, marks it as being sent (committed by the caller
-    before any answer is recorded) and hands the HTTP calls to the pool;
-    ``collect`` waits for answers and records them. Each channel sends from
-    one worker at a time (an advisory lock) and never faster than its rate.
+    ``submit`` takes the messages of a batch; ``flush`` puts them on the
+    wire a chunk at a time: each chunk is planned, marked as being sent and
+    committed (by the caller's job) right before the pool gets it, and
+    answers are recorded and committed as they come. A chunk starts only
+    when the answers before it left room in the window, so a crash leaves at
+    most ``window`` messages whose outcome is unknown; the status webhook or
+    the one automatic resend settles them
+    (``_dunning_reconcile_unconfirmed``). Each channel sends from one worker
+    at a time (an advisory lock) and never faster than its rate: the lock,
+    and the mark that checks each message is still queued, keep the rest of
+    a batch safe once the first commit has ended the caller's row locks.
     """
 
     def __init__(self, env, workers=WHATSAPP_WORKERS):
         self.env = env
         self.workers = workers
+        self.window = workers * IN_FLIGHT_PER_WORKER
         self._pool = WhatsAppPool(workers)
         self._channels = {}  # id -> (client, limiter) or None when busy
-        self._batches = []  # [(channel, [future, ...]), ...] in submit order
+        self._pending = []  # [[channel, client, limiter, message ids], ...]
+        self._in_flight = {}  # future -> channel
 
     def _channel(self, channel):
         if channel.id not in self._channels:
@@ -344,8 +363,9 @@ class WhatsAppSender:
         return self._channels[channel.id]
 
     def submit(self, messages):
-        """Start sending ``messages`` (queued WhatsApp messages, locked by the
-        caller); answers those left queued because their number is busy."""
+        """Take ``messages`` (queued WhatsApp messages, locked by the caller)
+        to send at the next ``flush``; answers those left queued because
+        their number is busy."""
         Communication = messages.browse()
         busy = Communication
         for channel in messages.channel_id:
@@ -369,27 +389,65 @@ class WhatsAppSender:
                     )
                 )
                 continue
-            plans, skipped = batch._whatsapp_plan(channel)
-            for reason, skipped_messages in skipped.items():
-                skipped_messages._dunning_fall_back(reason)
-            if not plans:
-                continue
-            planned = Communication.browse([plan["id"] for plan in plans])
-            planned._whatsapp_mark_sending()
-            # Marked as being sent, durably, before anything goes on the wire.
-            planned._dunning_commit(0)
-            futures = self._pool.submit(client, limiter, plans)
-            self._batches.append((channel, futures))
+            self._pending.append([channel, client, limiter, batch.ids])
         return busy
 
-    def collect(self, keep_latest=False):
-        """Record the answers of the submitted batches (all but the latest
-        one with ``keep_latest``)."""
-        keep = 1 if keep_latest else 0
-        while len(self._batches) > keep:
-            channel, futures = self._batches.pop(0)
-            results = self._pool.results(futures)
-            self.env["dunning.communication"].sudo()._whatsapp_record(channel, results)
+    def flush(self):
+        """Put every submitted message on the wire, recording answers as
+        they come; returns with at most ``window`` messages still on the
+        wire, so that the caller can prepare its next batch meanwhile."""
+        while self._pending:
+            room = self.window - len(self._in_flight)
+            # Chunks of a worker's share at least, to keep commits few.
+            if room >= min(self.workers, self.window):
+                self._start_chunk(room)
+            else:
+                self._record_answers()
+
+    def collect(self):
+        """Send everything submitted and record every answer."""
+        self.flush()
+        while self._in_flight:
+            self._record_answers()
+
+    def _start_chunk(self, size):
+        """Plan the next ``size`` pending messages, mark them as being sent,
+        commit, and hand them to the pool."""
+        channel, client, limiter, ids = self._pending[0]
+        chunk_ids, ids[:] = ids[:size], ids[size:]
+        if not ids:
+            self._pending.pop(0)
+        Communication = self.env["dunning.communication"].sudo()
+        chunk = Communication.browse(chunk_ids)
+        chunk.invalidate_recordset(["state"])
+        chunk = chunk.filtered(lambda message: message.state == "queued")
+        plans, skipped = chunk._whatsapp_plan(channel)
+        for reason, skipped_messages in skipped.items():
+            skipped_messages._dunning_fall_back(reason)
+        marked = set(
+            Communication.browse([plan["id"] for plan in plans])
+            ._whatsapp_mark_sending()
+            .ids
+        )
+        plans = [plan for plan in plans if plan["id"] in marked]
+        # Marked as being sent, durably, before anything goes on the wire:
+        # after a crash these wait for their status (or the waiting time)
+        # rather than going out again with the next run.
+        Communication._dunning_commit(0)
+        for future in self._pool.submit(client, limiter, plans):
+            self._in_flight[future] = channel
+
+    def _record_answers(self):
+        """Wait for at least one answer, record every answer in, commit."""
+        done = self._pool.wait_any(self._in_flight)
+        by_channel = {}
+        for future in done:
+            channel = self._in_flight.pop(future)
+            by_channel.setdefault(channel, []).append(future.result())
+        Communication = self.env["dunning.communication"].sudo()
+        for channel, results in by_channel.items():
+            Communication._whatsapp_record(channel, results)
+        Communication._dunning_commit(0)
 
     def close(self):
         self._pool.close()

@@ -17,3 +17,4 @@ from . import test_statement
 from . import test_raw_sql
 from . import test_security_statement
 from . import test_security_link
+from . import test_sending_crash

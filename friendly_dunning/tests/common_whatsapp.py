@@ -253,6 +253,9 @@ class _MessagesHandler(BaseHTTPRequestHandler):
         with state.lock:
             state.sent.append(payload)
             wamid = f"wamid.{len(state.sent)}"
+            answer = state.on_message is None or state.on_message(len(state.sent))
+        if not answer:
+            return None  # accepted, but the answer never reaches the caller
         return self._json(200, {"messages": [{"id": wamid}]})
 
     def _json(self, status, answer):
@@ -265,11 +268,15 @@ class _MessagesHandler(BaseHTTPRequestHandler):
 
 
 class GraphMessagesServer:
-    """The Graph API's messages endpoint on loopback, for one end-to-end test
-    of the client over HTTP. ``sent`` holds the JSON bodies received."""
+    """The Graph API's messages endpoint on loopback, for the end-to-end
+    tests of sending over HTTP. ``sent`` holds the JSON bodies received.
+    ``on_message``, when set, is called with the number of messages received
+    so far as each one arrives; when it answers False, the message counts as
+    accepted but no answer is sent (the caller never learns its outcome)."""
 
-    def __init__(self):
+    def __init__(self, on_message=None):
         self.sent = []
+        self.on_message = on_message
         self.lock = threading.Lock()
         handler = type("Handler", (_MessagesHandler,), {"server_state": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -362,7 +362,7 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         ).manual_decision(self.customer, self.invoice, self.step, "whatsapp")
         self.assertTrue(decision.is_unreachable)
 
-    def test_unknown_outcome_waits_for_the_webhook_and_is_never_resent(self):
+    def test_unknown_outcome_waits_for_the_webhook(self):
         message = self._queue()
         timeout = WhatsAppError(
             None, "server", "WhatsApp did not answer in time.", outcome_unknown=True
@@ -372,7 +372,9 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.assertEqual(message.state, "sending")
         self.assertIn("Waiting for WhatsApp to confirm", message.error_message)
         self._send()
-        self.assertFalse(self.graph.sent(), "a message in doubt is never sent again")
+        self.assertFalse(
+            self.graph.sent(), "in doubt: not sent again before the waiting time"
+        )
         self.assertEqual(message.state, "sending")
         # WhatsApp did send it: the status webhook carries our id back.
         payload = status_payload(
@@ -391,22 +393,89 @@ class TestWhatsAppSending(WhatsAppSendingCommon):
         self.assertEqual(message.provider_message_id, "wamid.late")
         self.assertTrue(message.sent_date)
 
-    def test_unconfirmed_message_is_failed_for_review_after_the_timeout(self):
+    def test_unconfirmed_message_is_sent_once_more_after_the_timeout(self):
         message = self._queue()
         message.write(
             {
                 "state": "sending",
+                "attempt_count": 1,
                 "sending_date": fields.Datetime.now() - timedelta(minutes=59),
             }
         )
         self._send()
         self.assertEqual(message.state, "sending")
+        self.assertFalse(self.graph.sent())
+        message.sending_date = fields.Datetime.now() - timedelta(minutes=61)
+        self._send()
+        self.assertEqual(message.state, "sent")
+        self.assertTrue(message.resent_unconfirmed)
+        self.assertFalse(message.outcome_unknown)
+        self.assertEqual(message.attempt_count, 2)
+        [sent] = self.graph.sent()
+        # The same id: a late status of the first send settles it as well.
+        self.assertEqual(sent["biz_opaque_callback_data"], str(message.id))
+        self._send()
+        self.assertEqual(len(self.graph.sent()), 1, "sent once more, not twice")
+
+    def test_a_late_status_settles_a_message_waiting_to_be_sent_again(self):
+        message = self._queue()
+        message.write(
+            {
+                "state": "sending",
+                "sending_date": fields.Datetime.now() - timedelta(minutes=61),
+            }
+        )
+        self.env["dunning.communication"]._dunning_reconcile_unconfirmed()
+        self.assertEqual(message.state, "queued")
+        self.assertTrue(message.resent_unconfirmed)
+        # The first send's status arrives before the second send leaves.
+        body, headers = signed(
+            status_payload(
+                status("wamid.first", "delivered", 1700000000)
+                | {"biz_opaque_callback_data": str(message.id)}
+            )
+        )
+        response = self.url_open(
+            "/friendly_dunning/webhook/whatsapp",
+            data=body,
+            headers=headers | {"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200)
+        message.invalidate_recordset()
+        self.assertEqual(message.state, "delivered")
+        self._send()
+        self.assertFalse(self.graph.sent(), "settled: not sent a second time")
+
+    def test_a_message_cancelled_after_it_was_taken_is_never_marked(self):
+        sent, cancelled = self._queue(count=2)
+        cancelled.action_cancel()
+        marked = (sent | cancelled)._whatsapp_mark_sending()
+        self.assertEqual(marked, sent)
+        self.assertEqual(cancelled.state, "cancelled")
+        self.assertFalse(cancelled.attempt_count)
+
+    def test_unconfirmed_again_after_the_resend_is_failed_for_review(self):
+        message = self._queue()
+        message.write(
+            {
+                "state": "sending",
+                "sending_date": fields.Datetime.now() - timedelta(minutes=61),
+            }
+        )
+        timeout = WhatsAppError(
+            None, "server", "WhatsApp did not answer in time.", outcome_unknown=True
+        )
+        with patch.object(WhatsAppCloudClient, "send_template", side_effect=timeout):
+            self._send()
+        self.assertEqual(message.state, "sending")
+        self.assertTrue(message.resent_unconfirmed)
         message.sending_date = fields.Datetime.now() - timedelta(minutes=61)
         self._send()
         self.assertEqual(message.state, "failed")
         self.assertTrue(message.outcome_unknown)
+        self.assertIn("check with the customer", message.error_message)
         self.assertFalse(self._fallback_of(message), "maybe delivered: no fallback")
-        self.assertFalse(self.graph.sent())
+        self.assertFalse(self.graph.sent(), "never a third time")
 
     def test_another_worker_sending_through_the_number_is_respected(self):
         message = self._queue()

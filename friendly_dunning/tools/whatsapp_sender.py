@@ -7,7 +7,7 @@ channel's client and rate limiter, and records the answers itself.
 
 import logging
 import sys
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from .whatsapp_client import WhatsAppError
 from .whatsapp_payloads import template_components
@@ -43,10 +43,11 @@ class WhatsAppPool:
         return [self._executor.submit(deliver, client, limiter, plan) for plan in plans]
 
     @staticmethod
-    def results(futures):
-        """Wait for ``futures`` and answer their ``(plan, wamid, error)``."""
-        wait(futures)
-        return [future.result() for future in futures]
+    def wait_any(futures):
+        """Wait until at least one of ``futures`` is done; answers those done
+        (their results are ``(plan, wamid, error)``)."""
+        done, _not_done = wait(futures, return_when=FIRST_COMPLETED)
+        return done
 
     def close(self):
         if self._executor is not None:
