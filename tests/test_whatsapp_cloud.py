@@ -5,6 +5,7 @@ import copy
 import itertools
 import json
 import random
+import socket
 import threading
 from decimal import Decimal
 
@@ -357,6 +358,38 @@ def test_unreachable_server_is_a_retryable_server_error():
     assert (caught.value.kind, caught.value.retryable) == ("server", True)
     assert not caught.value.outcome_unknown
     assert base_url not in str(caught.value)
+
+
+def test_connection_dropped_after_the_request_is_an_unknown_outcome():
+    """A server that reads the request and hangs up without answering may
+    have accepted the message: never retried blindly."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def read_then_hang_up():
+        connection, _address = server.accept()
+        with connection:
+            connection.settimeout(2)
+            data = b""
+            while b"hello" not in data:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+
+    thread = threading.Thread(target=read_then_hang_up, daemon=True)
+    thread.start()
+    try:
+        client = wa_client.WhatsAppCloudClient(
+            PHONE_NUMBER_ID, TOKEN, base_url=f"http://127.0.0.1:{port}"
+        )
+        with pytest.raises(wa_client.WhatsAppError) as caught:
+            client.send_text("15550100", "hello")
+    finally:
+        thread.join(5)
+        server.close()
+    assert (caught.value.kind, caught.value.retryable) == ("server", False)
+    assert caught.value.outcome_unknown
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,9 @@ class DunningChannel(models.Model):
         string="Unconfirmed after (minutes)",
         default=60,
         help="A message whose sending was interrupted waits this long for "
-        "WhatsApp's status update; then it is marked as failed for you to check, "
-        "never sent a second time.",
+        "WhatsApp's status update; with none, it is sent once more with the same "
+        "id, and if still unconfirmed after another wait it is marked as failed "
+        "for you to check.",
     )
     wa_token_state = fields.Selection(
         [("ok", "Valid"), ("expired", "Expired or invalid")],

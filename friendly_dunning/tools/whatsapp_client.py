@@ -13,6 +13,7 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .json_values import as_dict, as_int
 from .whatsapp_payloads import normalise_template
@@ -121,6 +122,18 @@ def _retry_after(response):
     return math.ceil(seconds)
 
 
+def _never_connected(error):
+    """Whether a ``requests.ConnectionError`` happened before any connection
+    was made (refused, unresolvable, connect timeout), rather than on a
+    connection that carried the request and then dropped."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    cause = error.args[0] if error.args else None
+    # urllib3 wraps the cause in a MaxRetryError once its retries are spent.
+    cause = getattr(cause, "reason", cause)
+    return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
+
+
 def _error_from_response(response):
     try:
         error = response.json().get("error")
@@ -211,12 +224,14 @@ class WhatsAppCloudClient:
                 gate()
             response = self.session.send(prepared, timeout=self.timeout)
         except requests.ConnectionError as error:
-            # Nothing reached WhatsApp (ConnectTimeout is one of these): a
-            # retry cannot send the message twice. The exception text may
-            # hold the URL: keep only its type.
-            raise WhatsAppError(
-                None, SERVER, f"WhatsApp could not be reached ({type(error).__name__})."
-            ) from None
+            # The exception text may hold the URL: keep only its type.
+            message = f"WhatsApp could not be reached ({type(error).__name__})."
+            if _never_connected(error):
+                # Nothing reached WhatsApp: a retry cannot send it twice.
+                raise WhatsAppError(None, SERVER, message) from None
+            # The connection dropped after the request left: WhatsApp may
+            # have accepted it.
+            raise WhatsAppError(None, SERVER, message, outcome_unknown=True) from None
         except requests.Timeout:
             # The request left; WhatsApp may have accepted it.
             raise WhatsAppError(
