@@ -95,7 +95,7 @@ class DunningPortal(PortalAccount):
         if kind and not request.env["dunning.portal.rate"].sudo()._dunning_allow(
             kind, partner, self._dunning_client_address()
         ):
-            return self._dunning_too_many(partner)
+            return self._dunning_too_many(partner, company)
         return partner, company, BASE
 
     def _dunning_via_link(self):
@@ -123,11 +123,11 @@ class DunningPortal(PortalAccount):
             "friendly_dunning.portal_collections_expired", {}, status=403
         )
 
-    def _dunning_too_many(self, partner):
+    def _dunning_too_many(self, partner, company):
         request.update_context(lang=partner.lang or request.env.lang)
         return self._dunning_page(
             "friendly_dunning.portal_collections_busy",
-            {"res_company": request.env.company},
+            {"res_company": company},
             status=429,
         )
 
@@ -161,7 +161,7 @@ class DunningPortal(PortalAccount):
     def dunning_collections_link(self, token, **kwargs):
         """Exchange the link's token for a session, then show the page at an
         address without the token."""
-        resolved = self._dunning_resolve(token, kind=None)
+        resolved = self._dunning_resolve(token)
         if not isinstance(resolved, tuple):
             return resolved
         partner, company, base = resolved

@@ -5,6 +5,7 @@ value checked, uploads by their content) and logged in
 ``dunning.portal.log``. What an action does lives on the models.
 """
 
+import logging
 import math
 import os
 import re
@@ -20,6 +21,8 @@ from odoo.tools import format_date, formatLang
 from ..models.dunning_step import CHANNELS
 from ..models.res_partner import BEST_TIMES
 from .portal import BASE, MAX_FORM_BYTES, ROUTE, DunningPortal
+
+_logger = logging.getLogger(__name__)
 
 # Proofs and dispute documents: what a customer may upload.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -86,9 +89,10 @@ class DunningPortalForms(DunningPortal):
                 )
         except (_Refusal, UserError, ValidationError) as error:
             refusal = error
-        except (ValueError, TypeError, ArithmeticError):
+        except (ValueError, TypeError, ArithmeticError) as error:
             # A value the checks above let through and the models could not
             # use: the customer's input, not a fault of the page.
+            _logger.info("Collections page: %s refused a value: %s", action, error)
             refusal = _Refusal(env._("Please check what you entered and try again."))
         else:
             refusal = None
@@ -150,7 +154,7 @@ class DunningPortalForms(DunningPortal):
         except (TypeError, ValueError):
             raise _Refusal(env._("Please enter the amount as a number.")) from None
         if not math.isfinite(amount) or amount <= 0 or amount >= 1e12:
-            raise _Refusal(env._("Please enter an amount above zero."))
+            raise _Refusal(env._("Please enter a valid amount above zero."))
         return amount
 
     @staticmethod

@@ -1,5 +1,6 @@
 from datetime import timedelta
 from unittest.mock import patch
+from urllib.parse import urlsplit
 
 from odoo import fields
 from odoo.tests import tagged
@@ -39,7 +40,23 @@ class TestPortalAbuse(PortalPageCommon):
             )
         )
 
+    def _transaction_params(self, csrf):
+        return {
+            "provider_id": self.provider.id,
+            "payment_method_id": self.env.ref("payment.payment_method_unknown").id,
+            "token_id": None,
+            "amount": 1.0,
+            "flow": "redirect",
+            "tokenization_requested": False,
+            "landing_route": "/my/collections",
+            "is_validation": False,
+            "csrf_token": csrf,
+        }
+
+    @patch(f"{RATE}.BAD_LINK_LIMIT", 1000)  # this test is a flood of its own
     def test_forged_sessions_act_on_nothing(self):
+        self.provider = self._provider()
+        future = fields.Date.to_string(self.today + timedelta(days=7))
         page = self.open_page()
         csrf = CSRF.search(page.text).group(1)
         good = self.opener.cookies.get(SESSION_COOKIE)
@@ -53,26 +70,45 @@ class TestPortalAbuse(PortalPageCommon):
             expired,
             f"{self.other.id}-{company_id}-{expiry}-{signature}",
         ):
-            self.opener.cookies.set(SESSION_COOKIE, forged, path="/my/collections")
             for path, data in (
                 ("/my/collections", None),
                 (f"/my/collections/invoice/{self.late.id}/pdf", None),
                 (f"/my/collections/invoice/{self.late.id}/pay", None),
                 (f"/my/collections/pay/{self.late.currency_id.id}", None),
                 ("/my/collections/dispute", {"invoice_id": self.late.id}),
-                ("/my/collections/promise", {"promised_date": "2099-01-01"}),
+                ("/my/collections/paid", {"invoice_id": self.late.id}),
+                ("/my/collections/not-received", {"invoice_id": self.late.id}),
+                ("/my/collections/promise", {"promised_date": future}),
+                ("/my/collections/plan", {"installments": "2", "first_date": future}),
                 ("/my/collections/preferences", {"preferred_channel": "sms"}),
+                ("/my/collections/rate", {"rating": "5"}),
             ):
                 if data is not None:
                     data = data | {"csrf_token": csrf, "reason": "forged"}
+                self.opener.cookies.set(SESSION_COOKIE, forged, path="/my/collections")
                 response = self.url_open(path, data=data, allow_redirects=False)
                 self.assertEqual(response.status_code, 403, (forged, path))
                 self.assertNotIn(self.late.name, response.text)
+            for route in (
+                f"/my/collections/transaction/{self.late.currency_id.id}",
+                f"/my/collections/invoice/{self.late.id}/transaction",
+            ):
+                self.opener.cookies.set(SESSION_COOKIE, forged, path="/my/collections")
+                with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+                    self.make_jsonrpc_request(route, self._transaction_params(csrf))
+        self.assertFalse(
+            self.env["payment.transaction"].search(
+                [("invoice_ids", "in", self.late.ids)]
+            )
+        )
         self._nothing_written()
         self.assertFalse(self.customer.dunning_preferred_channel)
 
     def test_other_customers_and_companies_invoices(self):
-        base = self.page_base()
+        self.provider = self._provider()
+        page = self.open_page()
+        base = urlsplit(page.url).path
+        csrf = CSRF.search(page.text).group(1)
         for invoice in (self.foreign, self.other_company_invoice):
             pdf = self.url_open(f"{base}/invoice/{invoice.id}/pdf")
             self.assertEqual(pdf.status_code, 404)
@@ -82,6 +118,16 @@ class TestPortalAbuse(PortalPageCommon):
             )
             self.assertEqual(pay.status_code, 303)
             self.assertNotIn("o_payment_form", pay.text)
+            with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+                self.make_jsonrpc_request(
+                    f"{base}/invoice/{invoice.id}/transaction",
+                    self._transaction_params(csrf),
+                )
+        self.assertFalse(
+            self.env["payment.transaction"].search(
+                [("invoice_ids", "in", (self.foreign | self.other_company_invoice).ids)]
+            )
+        )
 
     def test_paid_and_old_invoice_pdf_is_refused(self):
         base = self.page_base()
@@ -176,20 +222,9 @@ class TestPortalAbuse(PortalPageCommon):
             self.assertEqual(statuses, [200, 200, 429])
 
     def test_transaction_route_is_limited(self):
-        provider = self._provider()
+        self.provider = self._provider()
         page = self.open_page()
-        csrf = CSRF.search(page.text).group(1)
-        params = {
-            "provider_id": provider.id,
-            "payment_method_id": self.env.ref("payment.payment_method_unknown").id,
-            "token_id": None,
-            "amount": 1.0,
-            "flow": "redirect",
-            "tokenization_requested": False,
-            "landing_route": "/my/collections",
-            "is_validation": False,
-            "csrf_token": csrf,
-        }
+        params = self._transaction_params(CSRF.search(page.text).group(1))
         Transaction = self.env["payment.transaction"]
         with patch.dict(f"{RATE}.LIMITS", {"pay": (1, 50)}):
             route = f"/my/collections/invoice/{self.late.id}/transaction"
