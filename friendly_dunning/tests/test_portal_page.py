@@ -99,6 +99,18 @@ class TestPortalLanguage(PortalPageCommon):
         page = self.open_page().text
         self.assertIn("Pagar todo", page)
 
+    def test_absurd_values_are_refused_in_the_customers_language(self):
+        response = self.post(
+            "plan", {"installments": "2", "first_date": "9999-12-01", "confirm": "1"}
+        )
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("Indica una fecha válida para", response.text)
+        self.assertFalse(
+            self.env["dunning.payment.plan"].search(
+                [("partner_id", "=", self.customer.id)]
+            )
+        )
+
 
 @tagged("post_install", "-at_install")
 class TestPortalActions(PortalPageCommon):
