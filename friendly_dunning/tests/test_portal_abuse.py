@@ -1,8 +1,12 @@
+import time
+from contextlib import closing
 from datetime import timedelta
 from unittest.mock import patch
 from urllib.parse import urlsplit
 
-from odoo import fields
+import psycopg2
+
+from odoo import SUPERUSER_ID, api, fields, sql_db
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
@@ -268,3 +272,34 @@ class TestPortalAbuse(PortalPageCommon):
         self.assertEqual(
             (attachment.name, attachment.mimetype), ("proof.pdf", "application/pdf")
         )
+
+    def test_counting_is_atomic_across_transactions(self):
+        """Two requests counting one key at once: the second one cannot miss
+        the first one's hit (it is made to retry), so no burst slips past a
+        limit between a check and an insert."""
+        key = f"atomic-test:{self.customer.id}:{time.time()}"
+        db = self.env.cr.dbname
+        try:
+            with (
+                closing(sql_db.db_connect(db).cursor()) as cr1,
+                closing(sql_db.db_connect(db).cursor()) as cr2,
+            ):
+                first = api.Environment(cr1, SUPERUSER_ID, {})["dunning.portal.rate"]
+                second = api.Environment(cr2, SUPERUSER_ID, {})["dunning.portal.rate"]
+                # Both transactions have started (and taken their snapshot).
+                cr1.execute("SELECT 1")
+                cr2.execute("SELECT 1")
+                self.assertEqual(first._dunning_count(key), 1)
+                cr1.commit()
+                with (
+                    mute_logger("odoo.sql_db"),
+                    self.assertRaises(psycopg2.errors.SerializationFailure),
+                ):
+                    second._dunning_count(key)
+                cr2.rollback()
+                self.assertEqual(second._dunning_count(key), 2)
+                cr2.commit()
+        finally:
+            with closing(sql_db.db_connect(db).cursor()) as cleanup:
+                cleanup.execute("DELETE FROM dunning_portal_rate WHERE key = %s", [key])
+                cleanup.commit()
