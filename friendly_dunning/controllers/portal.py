@@ -2,13 +2,18 @@
 
 Reached without logging in through the signed link every message carries
 (``/collections/<token>``, see ``res.partner._dunning_portal_url``), or by a
-portal user at ``/my/collections``. The page shows one commercial partner's
-open invoices of one company. Its forms are handled in portal_forms.py.
+portal user at ``/my/collections``. The link is only an entry: its first
+visit exchanges the token for a short session cookie (see
+res_partner_portal_session.py) and redirects to ``/my/collections``, so the
+token appears in no later address, history entry or Referer. The page shows
+one commercial partner's open invoices of one company; it downloads and pays
+them through its own routes, checked against the session each time, never
+through Odoo's invoice access tokens (which neither expire nor follow a
+revocation). Its forms are handled in portal_forms.py.
 """
 
+import time
 from collections import defaultdict
-
-from werkzeug.exceptions import NotFound
 
 from odoo import fields, http
 from odoo.exceptions import ValidationError
@@ -26,6 +31,23 @@ ROUTE = {
     "website": True,
     "sitemap": False,
 }
+BASE = "/my/collections"
+SESSION_COOKIE = "fd_collections"
+# Requests without files carry a few form fields at most.
+MAX_FORM_BYTES = 64 * 1024
+# Pages with money on them: kept by no cache, sent to no other site, and
+# running our own scripts only (no analytics, no custom code of a website).
+PRIVATE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+PAGE_CSP = (
+    "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 
 class DunningPortal(PortalAccount):
@@ -33,31 +55,96 @@ class DunningPortal(PortalAccount):
     # Who is asking
     # ------------------------------------------------------------------
 
-    def _dunning_resolve(self, token):
+    def _dunning_client_address(self):
+        """The visitor's address, the unit the rate limits count per party."""
+        return request.httprequest.remote_addr or "unknown"
+
+    def _dunning_session(self):
+        """``(partner, company)`` of the visitor's collections session,
+        ``None`` without a session cookie, ``False`` for a cookie that no
+        longer opens anything (revoked, ended, tampered)."""
+        value = request.httprequest.cookies.get(SESSION_COOKIE)
+        if not value:
+            return None
+        return request.env["res.partner"]._dunning_portal_check_session(value) or False
+
+    def _dunning_resolve(self, token=None, kind="view"):
         """``(partner, company, base path)`` the request may act for, or the
-        response to send instead (the expired-link page, the login page)."""
+        response to send instead (the expired-link page, the login page, the
+        too-many-requests page). ``kind`` is the rate limit the request
+        counts against (see dunning_portal_rate.py), ``None`` for a caller
+        that counts itself."""
+        for name, value in PRIVATE_HEADERS.items():
+            request.future_response.headers.set(name, value)
         if token:
             found = request.env["res.partner"]._dunning_portal_check_token(token)
             if not found:
                 return self._dunning_expired()
             partner, company = found
-            return partner, company, f"/collections/{token}"
-        if request.env.user._is_public():
-            return request.redirect("/web/login?redirect=/my/collections")
-        partner = request.env.user.partner_id.commercial_partner_id.sudo()
-        return partner, request.env.company, "/my/collections"
+        else:
+            found = self._dunning_session()
+            if found is False:
+                return self._dunning_expired()
+            if found:
+                partner, company = found
+            elif request.env.user._is_public():
+                return request.redirect("/web/login?redirect=/my/collections")
+            else:
+                partner = request.env.user.partner_id.commercial_partner_id.sudo()
+                company = request.env.company
+        if kind and not request.env["dunning.portal.rate"].sudo()._dunning_allow(
+            kind, partner, self._dunning_client_address()
+        ):
+            return self._dunning_too_many(partner, company)
+        return partner, company, BASE
+
+    def _dunning_via_link(self):
+        """Whether the page is read through a link's session (the link's
+        customer, sudo) rather than as the logged-in user."""
+        return bool(self._dunning_session()) or request.env.user._is_public()
 
     def _dunning_expired(self):
-        return request.render(
+        """The page of a link or session that opens nothing. Tokens that
+        open nothing are counted per visitor: past the limit the answer is a
+        bare 429, for that visitor only."""
+        allowed = (
+            request.env["dunning.portal.rate"]
+            .sudo()
+            ._dunning_allow_bad_link(self._dunning_client_address())
+        )
+        request.future_response.set_cookie(SESSION_COOKIE, "", max_age=0, path=BASE)
+        if not allowed:
+            return request.make_response(
+                request.env._("Too many requests. Please try again later."),
+                headers=[("Content-Type", "text/plain; charset=utf-8")],
+                status=429,
+            )
+        return self._dunning_page(
             "friendly_dunning.portal_collections_expired", {}, status=403
         )
 
-    def _dunning_open_moves(self, partner, company, token):
+    def _dunning_too_many(self, partner, company):
+        request.update_context(lang=partner.lang or request.env.lang)
+        return self._dunning_page(
+            "friendly_dunning.portal_collections_busy",
+            {"res_company": company},
+            status=429,
+        )
+
+    def _dunning_page(self, template, values, status=200, scripts=False):
+        """Render one of the page's templates; without ``scripts`` the page
+        runs no script at all (its forms are plain HTML)."""
+        if not scripts:
+            request.future_response.headers.set("Content-Security-Policy", PAGE_CSP)
+        return request.render(template, values, status=status)
+
+    def _dunning_open_moves(self, partner, company, via_link):
         """The partner's open customer invoices of ``company``, sudo, oldest
-        due first. A logged-in portal user reads them through the record
-        rules; a link visitor through the link's partner."""
+        due first: the invoices the page shows, the only ones it acts on. A
+        logged-in portal user reads them through the record rules; a link
+        visitor through the link's partner."""
         Move = request.env["account.move"]
-        if token:
+        if via_link:
             Move = Move.sudo()
         domain = (
             Domain("commercial_partner_id", "=", partner.id)
@@ -67,24 +154,40 @@ class DunningPortal(PortalAccount):
         return Move.search(domain, order="invoice_date_due, id").sudo()
 
     # ------------------------------------------------------------------
-    # The page
+    # The entry and the page
     # ------------------------------------------------------------------
 
-    @http.route(["/collections/<string:token>", "/my/collections"], **ROUTE)
-    def dunning_collections(self, token=None, **kwargs):
+    @http.route("/collections/<string:token>", methods=["GET"], **ROUTE)
+    def dunning_collections_link(self, token, **kwargs):
+        """Exchange the link's token for a session, then show the page at an
+        address without the token."""
         resolved = self._dunning_resolve(token)
         if not isinstance(resolved, tuple):
             return resolved
-        return self._dunning_render(*resolved, token=token, done=kwargs.get("done"))
+        partner, company, base = resolved
+        value, expiry = partner._dunning_portal_session(company, token)
+        request.future_response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=max(0, expiry - int(time.time())),
+            path=BASE,
+            secure=request.httprequest.scheme == "https",
+            httponly=True,
+            samesite="Lax",
+        )
+        return request.redirect(base, local=True)
 
-    def _dunning_render(
-        self, partner, company, base, token=None, error=None, status=200, **extra
-    ):
+    @http.route(BASE, methods=["GET"], **ROUTE)
+    def dunning_collections(self, **kwargs):
+        resolved = self._dunning_resolve()
+        if not isinstance(resolved, tuple):
+            return resolved
+        return self._dunning_render(*resolved, done=kwargs.get("done"))
+
+    def _dunning_render(self, partner, company, base, error=None, status=200, **extra):
         request.update_context(lang=partner.lang or request.env.lang)
         env = request.env
-        moves = self._dunning_open_moves(partner, company, token)
-        # The pay and download links carry each invoice's access token.
-        moves._dunning_ensure_access_tokens()
+        moves = self._dunning_open_moves(partner, company, self._dunning_via_link())
         today = fields.Date.context_today(partner)
         rows = []
         overdue_totals = defaultdict(float)
@@ -103,8 +206,7 @@ class DunningPortal(PortalAccount):
                     "amount": formatLang(
                         env, move.amount_residual, currency_obj=move.currency_id
                     ),
-                    "pay_url": f"{move.access_url}?access_token={move.access_token}"
-                    "&payment=True#portal_pay",
+                    "pay_url": f"{base}/invoice/{move.id}/pay",
                 }
             )
         values = {
@@ -171,7 +273,7 @@ class DunningPortal(PortalAccount):
                 days=limits["promise_max_days"],
             )
         values.update(extra)
-        return request.render(
+        return self._dunning_page(
             "friendly_dunning.portal_collections_page", values, status=status
         )
 
@@ -190,34 +292,25 @@ class DunningPortal(PortalAccount):
             "rating": env._("Thank you for your rating!"),
         }.get(key)
 
-    @http.route(
-        [
-            "/collections/<string:token>/invoice/<int:invoice_id>/pdf",
-            "/my/collections/invoice/<int:invoice_id>/pdf",
-        ],
-        methods=["GET"],
-        **ROUTE,
-    )
-    def dunning_invoice_pdf(self, invoice_id, token=None, **kwargs):
-        resolved = self._dunning_resolve(token)
+    def _dunning_not_on_page(self):
+        return request.make_response(
+            request.env._("This invoice is not on your page."),
+            headers=[("Content-Type", "text/plain; charset=utf-8")],
+            status=404,
+        )
+
+    @http.route(f"{BASE}/invoice/<int:invoice_id>/pdf", methods=["GET"], **ROUTE)
+    def dunning_invoice_pdf(self, invoice_id, **kwargs):
+        resolved = self._dunning_resolve(kind="download")
         if not isinstance(resolved, tuple):
             return resolved
         partner, company, _base = resolved
-        Move = request.env["account.move"]
-        if token:
-            Move = Move.sudo()
-        invoice = Move.search(
-            [
-                ("id", "=", invoice_id),
-                ("commercial_partner_id", "=", partner.id),
-                ("company_id", "=", company.id),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-            ]
-        ).sudo()
+        request.update_context(lang=partner.lang or request.env.lang)
+        invoice = self._dunning_open_moves(
+            partner, company, self._dunning_via_link()
+        ).filtered(lambda move: move.id == invoice_id)
         if not invoice:
-            raise NotFound()
-        request.update_context(lang=partner.lang)
+            return self._dunning_not_on_page()
         return self._show_report(
             model=invoice,
             report_type="pdf",
@@ -226,26 +319,32 @@ class DunningPortal(PortalAccount):
         )
 
     # ------------------------------------------------------------------
-    # Paying everything in one go
+    # Paying: everything in one currency, or one invoice
     # ------------------------------------------------------------------
 
-    @http.route(
-        [
-            "/collections/<string:token>/pay/<int:currency_id>",
-            "/my/collections/pay/<int:currency_id>",
-        ],
-        methods=["GET"],
-        **ROUTE,
-    )
-    def dunning_pay_all(self, currency_id, token=None, **kwargs):
-        resolved = self._dunning_resolve(token)
+    @http.route(f"{BASE}/pay/<int:currency_id>", methods=["GET"], **ROUTE)
+    def dunning_pay_all(self, currency_id, **kwargs):
+        return self._dunning_pay_page(
+            lambda move: move.currency_id.id == currency_id,
+            f"transaction/{currency_id}",
+        )
+
+    @http.route(f"{BASE}/invoice/<int:invoice_id>/pay", methods=["GET"], **ROUTE)
+    def dunning_pay_invoice(self, invoice_id, **kwargs):
+        return self._dunning_pay_page(
+            lambda move: move.id == invoice_id,
+            f"invoice/{invoice_id}/transaction",
+        )
+
+    def _dunning_pay_page(self, pick, transaction_path):
+        resolved = self._dunning_resolve(kind="pay")
         if not isinstance(resolved, tuple):
             return resolved
         partner, company, base = resolved
-        request.update_context(lang=partner.lang)
-        moves = self._dunning_open_moves(partner, company, token).filtered(
-            lambda m: m.currency_id.id == currency_id
-        )
+        request.update_context(lang=partner.lang or request.env.lang)
+        moves = self._dunning_open_moves(
+            partner, company, self._dunning_via_link()
+        ).filtered(pick)
         if not moves:
             return request.redirect(base, local=True)
         amount = sum(moves.mapped("amount_residual"))
@@ -257,9 +356,8 @@ class DunningPortal(PortalAccount):
                 "currency": moves.currency_id,
                 "amount_residual": amount,
                 "landing_route": base,
-                "transaction_route": f"{base}/transaction/{currency_id}",
+                "transaction_route": f"{base}/{transaction_path}",
             },
-            access_token=token,
         )
         values |= {
             "partner": partner,
@@ -269,25 +367,45 @@ class DunningPortal(PortalAccount):
             "moves": moves,
             "total": formatLang(request.env, amount, currency_obj=moves.currency_id),
         }
-        return request.render("friendly_dunning.portal_collections_pay", values)
+        # The payment form runs Odoo's and the payment provider's scripts.
+        return self._dunning_page(
+            "friendly_dunning.portal_collections_pay", values, scripts=True
+        )
 
     @http.route(
-        [
-            "/collections/<string:token>/transaction/<int:currency_id>",
-            "/my/collections/transaction/<int:currency_id>",
-        ],
+        f"{BASE}/transaction/<int:currency_id>",
         type="jsonrpc",
         auth="public",
+        max_content_length=MAX_FORM_BYTES,
     )
-    def dunning_pay_all_transaction(self, currency_id, token=None, **kwargs):
-        resolved = self._dunning_resolve(token)
+    def dunning_pay_all_transaction(self, currency_id, **kwargs):
+        return self._dunning_transaction(
+            lambda move: move.currency_id.id == currency_id, kwargs
+        )
+
+    @http.route(
+        f"{BASE}/invoice/<int:invoice_id>/transaction",
+        type="jsonrpc",
+        auth="public",
+        max_content_length=MAX_FORM_BYTES,
+    )
+    def dunning_pay_invoice_transaction(self, invoice_id, **kwargs):
+        return self._dunning_transaction(lambda move: move.id == invoice_id, kwargs)
+
+    def _dunning_transaction(self, pick, kwargs):
+        resolved = self._dunning_resolve(kind="pay")
         if not isinstance(resolved, tuple):
+            if getattr(resolved, "status_code", None) == 429:
+                raise ValidationError(
+                    request.env._("Too many requests. Please try again later.")
+                )
             raise ValidationError(request.env._("This link has expired."))
         partner, company, _base = resolved
-        moves = self._dunning_open_moves(partner, company, token).filtered(
-            lambda m: m.currency_id.id == currency_id
-        )
-        if not moves:
+        request.update_context(lang=partner.lang or request.env.lang)
+        moves = self._dunning_open_moves(
+            partner, company, self._dunning_via_link()
+        ).filtered(pick)
+        if not moves or len(moves.currency_id) != 1:
             raise ValidationError(request.env._("There is nothing left to pay."))
         kwargs.pop("access_token", None)
         self._validate_transaction_kwargs(kwargs)
@@ -296,9 +414,9 @@ class DunningPortal(PortalAccount):
             {
                 # The amount is what is open, whatever the browser sends.
                 "amount": sum(moves.mapped("amount_residual")),
-                "currency_id": currency_id,
+                "currency_id": moves.currency_id.id,
                 "partner_id": request.env.user.partner_id.id
-                if logged_in
+                if logged_in and not self._dunning_session()
                 else partner.id,
                 "reference_prefix": None,
             }

@@ -1,8 +1,14 @@
 """The forms of the customer's collections page (controllers/portal.py):
-one POST handler per action, each checked the same way (who is asking, rate
-limit, the invoices on the page only, uploads by their content) and logged in
+one POST handler per action, each checked the same way (who is asking, body
+size before any parsing, rate limit, the invoices on the page only, every
+value checked, uploads by their content) and logged in
 ``dunning.portal.log``. What an action does lives on the models.
 """
+
+import logging
+import math
+import os
+import re
 
 from markupsafe import Markup
 
@@ -14,15 +20,26 @@ from odoo.tools import format_date, formatLang
 
 from ..models.dunning_step import CHANNELS
 from ..models.res_partner import BEST_TIMES
-from .portal import ROUTE, DunningPortal
+from .portal import BASE, MAX_FORM_BYTES, ROUTE, DunningPortal
+
+_logger = logging.getLogger(__name__)
 
 # Proofs and dispute documents: what a customer may upload.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-UPLOAD_SIGNATURES = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
+UPLOAD_TYPES = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
 )
+# The whole body of a form with one upload: the file, its multipart framing
+# and the other fields. Larger bodies are refused (413) before being read.
+MAX_UPLOAD_FORM_BYTES = MAX_UPLOAD_BYTES + MAX_FORM_BYTES
+FORM_ROUTE = ROUTE | {"methods": ["POST"], "max_content_length": MAX_FORM_BYTES}
+UPLOAD_ROUTE = FORM_ROUTE | {"max_content_length": MAX_UPLOAD_FORM_BYTES}
+# Dates a customer can mean: payments of the last years, plans and promises
+# of the next ones (the plan and promise rules narrow this further).
+DATE_RANGE_DAYS = 5 * 366
+SAFE_NAME = re.compile(r"[^\w\- ]+")
 
 
 class _Refusal(Exception):
@@ -35,20 +52,23 @@ class _Refusal(Exception):
 
 
 class DunningPortalForms(DunningPortal):
-    def _dunning_act(self, token, action, handler, post):
-        resolved = self._dunning_resolve(token)
+    def _dunning_act(self, action, handler, post):
+        resolved = self._dunning_resolve(kind=None)
         if not isinstance(resolved, tuple):
             return resolved
         partner, company, base = resolved
         Log = request.env["dunning.portal.log"].sudo()
         request.update_context(lang=partner.lang or request.env.lang)
         env = request.env
-        if Log._dunning_rate_limited(partner):
+        if (
+            not env["dunning.portal.rate"]
+            .sudo()
+            ._dunning_allow("form", partner, self._dunning_client_address())
+        ):
             return self._dunning_render(
                 partner,
                 company,
                 base,
-                token=token,
                 status=429,
                 error=env._(
                     "You have done a lot on this page in the last few minutes. "
@@ -56,7 +76,7 @@ class DunningPortalForms(DunningPortal):
                     "message."
                 ),
             )
-        moves = self._dunning_open_moves(partner, company, token)
+        moves = self._dunning_open_moves(partner, company, self._dunning_via_link())
         log_values = {
             "partner_id": partner.id,
             "company_id": company.id,
@@ -68,17 +88,25 @@ class DunningPortalForms(DunningPortal):
                     env, partner.with_env(env(su=True)), company, moves, post
                 )
         except (_Refusal, UserError, ValidationError) as error:
+            refusal = error
+        except (ValueError, TypeError, ArithmeticError) as error:
+            # A value the checks above let through and the models could not
+            # use: the customer's input, not a fault of the page.
+            _logger.info("Collections page: %s refused a value: %s", action, error)
+            refusal = _Refusal(env._("Please check what you entered and try again."))
+        else:
+            refusal = None
+        if refusal is not None:
             Log.create(log_values | {"refused": True})
             return self._dunning_render(
                 partner,
                 company,
                 base,
-                token=token,
-                status=getattr(error, "status", 400),
-                error=getattr(error, "message", None) or str(error),
+                status=getattr(refusal, "status", 400),
+                error=getattr(refusal, "message", None) or str(refusal),
             )
         if isinstance(result, dict):  # a step before confirming
-            return self._dunning_render(partner, company, base, token=token, **result)
+            return self._dunning_render(partner, company, base, **result)
         touched, suffix = result
         Log.create(log_values | {"move_ids": [Command.set(touched.ids)]})
         return request.redirect(
@@ -92,28 +120,50 @@ class DunningPortalForms(DunningPortal):
         if allow_all and invoice_id in (None, "", "all"):
             today = fields.Date.context_today(moves)
             return moves.filtered(lambda m: m.invoice_date_due < today) or moves
+        if invoice_id in (None, ""):
+            raise _Refusal(env._("Please choose an invoice."))
         try:
-            picked = moves.filtered(lambda m: m.id == int(invoice_id))
+            wanted = int(invoice_id)
         except (TypeError, ValueError):
-            picked = moves.browse()
+            raise _Refusal(env._("Please choose an invoice.")) from None
+        picked = moves.filtered(lambda m: m.id == wanted)
         if not picked:
             raise _Refusal(env._("This invoice is not on your page."), status=404)
         return picked
 
     @staticmethod
     def _dunning_date(env, value, label):
+        """The date the customer entered, ``None`` when empty; refuses what
+        is not a date, or a date no customer can mean."""
         try:
-            return fields.Date.to_date(value or None)
-        except ValueError:
-            raise _Refusal(
-                env._("Please enter a valid date for %(what)s.", what=label)
-            ) from None
+            date = fields.Date.to_date(value or None)
+        except (TypeError, ValueError):
+            date = False
+        today = fields.Date.context_today(env.user)
+        if date is False or (date and abs((date - today).days) > DATE_RANGE_DAYS):
+            raise _Refusal(env._("Please enter a valid date for %(what)s.", what=label))
+        return date
+
+    @staticmethod
+    def _dunning_amount(env, value):
+        """A positive, finite amount, or ``None`` when empty."""
+        if value in (None, ""):
+            return None
+        try:
+            amount = float(value)
+        except (TypeError, ValueError):
+            raise _Refusal(env._("Please enter the amount as a number.")) from None
+        if not math.isfinite(amount) or amount <= 0 or amount >= 1e12:
+            raise _Refusal(env._("Please enter a valid amount above zero."))
+        return amount
 
     @staticmethod
     def _dunning_upload(env, upload):
         """``(name, content, mimetype)`` of an uploaded proof, or ``None`` when
         none was sent; refuses anything that is not a PDF, PNG or JPEG by its
-        content, or that is too large."""
+        content, or that is too large. The stored name and type are the ones
+        of the content: the name the customer's file had is kept only as a
+        plain stem."""
         if upload is None or not getattr(upload, "filename", None):
             return None
         content = upload.read(MAX_UPLOAD_BYTES + 1)
@@ -121,9 +171,11 @@ class DunningPortalForms(DunningPortal):
             raise _Refusal(
                 env._("The file is too large: please send at most 5 MB."), status=413
             )
-        for signature, mimetype in UPLOAD_SIGNATURES:
+        for signature, mimetype, extension in UPLOAD_TYPES:
             if content.startswith(signature):
-                return upload.filename[:200], content, mimetype
+                stem = os.path.splitext(os.path.basename(upload.filename))[0]
+                stem = SAFE_NAME.sub("", stem).strip()[:100] or env._("document")
+                return f"{stem}{extension}", content, mimetype
         raise _Refusal(
             env._("Please send a PDF, PNG or JPEG file."),
             status=415,
@@ -135,12 +187,11 @@ class DunningPortalForms(DunningPortal):
     # -- promise ------------------------------------------------------
 
     @http.route(
-        ["/collections/<string:token>/promise", "/my/collections/promise"],
-        methods=["POST"],
-        **ROUTE,
+        f"{BASE}/promise",
+        **FORM_ROUTE,
     )
-    def dunning_promise(self, token=None, **post):
-        return self._dunning_act(token, "promise", self._dunning_do_promise, post)
+    def dunning_promise(self, **post):
+        return self._dunning_act("promise", self._dunning_do_promise, post)
 
     def _dunning_do_promise(self, env, partner, company, moves, post):
         if "dunning.promise" not in env:
@@ -149,12 +200,7 @@ class DunningPortalForms(DunningPortal):
         promised = self._dunning_date(env, post.get("promised_date"), env._("the date"))
         if not promised:
             raise _Refusal(env._("Please tell us by which date you will pay."))
-        amount = None
-        if post.get("amount"):
-            try:
-                amount = float(post["amount"])
-            except ValueError:
-                raise _Refusal(env._("Please enter the amount as a number.")) from None
+        amount = self._dunning_amount(env, post.get("amount"))
         env["dunning.promise"].sudo().with_company(company)._dunning_promise(
             partner, picked, promised, amount=amount, source="portal"
         )
@@ -163,12 +209,11 @@ class DunningPortalForms(DunningPortal):
     # -- payment plan -------------------------------------------------
 
     @http.route(
-        ["/collections/<string:token>/plan", "/my/collections/plan"],
-        methods=["POST"],
-        **ROUTE,
+        f"{BASE}/plan",
+        **FORM_ROUTE,
     )
-    def dunning_plan(self, token=None, **post):
-        return self._dunning_act(token, "plan", self._dunning_do_plan, post)
+    def dunning_plan(self, **post):
+        return self._dunning_act("plan", self._dunning_do_plan, post)
 
     def _dunning_do_plan(self, env, partner, company, moves, post):
         if "dunning.payment.plan" not in env:
@@ -183,6 +228,12 @@ class DunningPortalForms(DunningPortal):
             installments = 0
         if installments < 1:
             raise _Refusal(env._("Please choose the number of instalments."))
+        limits = Plan._dunning_limits(partner, company)
+        most = max(12, limits["max_installments"] or 0)
+        if installments > most:
+            raise _Refusal(
+                env._("Please choose at most %(count)s instalments.", count=most)
+            )
         first_date = self._dunning_date(
             env, post.get("first_date"), env._("the first payment")
         )
@@ -212,12 +263,11 @@ class DunningPortalForms(DunningPortal):
     # -- payment already made -------------------------------------------
 
     @http.route(
-        ["/collections/<string:token>/paid", "/my/collections/paid"],
-        methods=["POST"],
-        **ROUTE,
+        f"{BASE}/paid",
+        **UPLOAD_ROUTE,
     )
-    def dunning_paid(self, token=None, **post):
-        return self._dunning_act(token, "payment_reported", self._dunning_do_paid, post)
+    def dunning_paid(self, **post):
+        return self._dunning_act("payment_reported", self._dunning_do_paid, post)
 
     def _dunning_do_paid(self, env, partner, company, moves, post):
         picked = self._dunning_pick(env, moves, post.get("invoice_id"))
@@ -247,12 +297,11 @@ class DunningPortalForms(DunningPortal):
     # -- dispute ------------------------------------------------------
 
     @http.route(
-        ["/collections/<string:token>/dispute", "/my/collections/dispute"],
-        methods=["POST"],
-        **ROUTE,
+        f"{BASE}/dispute",
+        **UPLOAD_ROUTE,
     )
-    def dunning_dispute(self, token=None, **post):
-        return self._dunning_act(token, "dispute", self._dunning_do_dispute, post)
+    def dunning_dispute(self, **post):
+        return self._dunning_act("dispute", self._dunning_do_dispute, post)
 
     def _dunning_do_dispute(self, env, partner, company, moves, post):
         picked = self._dunning_pick(env, moves, post.get("invoice_id"), allow_all=False)
@@ -275,14 +324,11 @@ class DunningPortalForms(DunningPortal):
     # -- invoice not received -------------------------------------------
 
     @http.route(
-        ["/collections/<string:token>/not-received", "/my/collections/not-received"],
-        methods=["POST"],
-        **ROUTE,
+        f"{BASE}/not-received",
+        **FORM_ROUTE,
     )
-    def dunning_not_received(self, token=None, **post):
-        return self._dunning_act(
-            token, "not_received", self._dunning_do_not_received, post
-        )
+    def dunning_not_received(self, **post):
+        return self._dunning_act("not_received", self._dunning_do_not_received, post)
 
     def _dunning_do_not_received(self, env, partner, company, moves, post):
         picked = self._dunning_pick(env, moves, post.get("invoice_id"), allow_all=False)
@@ -299,14 +345,11 @@ class DunningPortalForms(DunningPortal):
     # -- contact preferences --------------------------------------------
 
     @http.route(
-        ["/collections/<string:token>/preferences", "/my/collections/preferences"],
-        methods=["POST"],
-        **ROUTE,
+        f"{BASE}/preferences",
+        **FORM_ROUTE,
     )
-    def dunning_preferences(self, token=None, **post):
-        return self._dunning_act(
-            token, "preferences", self._dunning_do_preferences, post
-        )
+    def dunning_preferences(self, **post):
+        return self._dunning_act("preferences", self._dunning_do_preferences, post)
 
     def _dunning_do_preferences(self, env, partner, company, moves, post):
         whatsapp = post.get("whatsapp") or ""
@@ -342,12 +385,11 @@ class DunningPortalForms(DunningPortal):
     # -- rating -------------------------------------------------------
 
     @http.route(
-        ["/collections/<string:token>/rate", "/my/collections/rate"],
-        methods=["POST"],
-        **ROUTE,
+        f"{BASE}/rate",
+        **FORM_ROUTE,
     )
-    def dunning_rate(self, token=None, **post):
-        return self._dunning_act(token, "rating", self._dunning_do_rate, post)
+    def dunning_rate(self, **post):
+        return self._dunning_act("rating", self._dunning_do_rate, post)
 
     def _dunning_do_rate(self, env, partner, company, moves, post):
         env["dunning.feedback"].sudo().with_company(company)._dunning_rate(

@@ -25,12 +25,14 @@ from . import res_company
 from . import res_config_settings
 from . import res_partner
 from . import res_partner_collections_link
+from . import res_partner_portal_session
 from . import res_partner_customer_claims
 from . import res_partner_segmentation
 from . import dunning_demo
 from . import dunning_whatsapp_template
 from . import dunning_feedback
 from . import dunning_portal_log
+from . import dunning_portal_rate
 from . import dunning_agreement
 from . import dunning_payment_plan
 from . import dunning_payment_plan_proposal

@@ -1,6 +1,4 @@
-from datetime import timedelta
-
-from odoo import api, fields, models
+from odoo import fields, models
 
 ACTIONS = [
     ("promise", "Promise to pay"),
@@ -11,14 +9,11 @@ ACTIONS = [
     ("preferences", "Contact preferences"),
     ("rating", "Rating"),
 ]
-# At most this many actions per customer in RATE_WINDOW.
-RATE_LIMIT = 10
-RATE_WINDOW = timedelta(minutes=10)
 
 
 class DunningPortalLog(models.Model):
-    """What customers did on their collections page: the audit trail, and the
-    counter behind the page's rate limit."""
+    """What customers did on their collections page: the audit trail (the
+    page's rate limits are counted in dunning_portal_rate.py)."""
 
     _name = "dunning.portal.log"
     _description = "Collections Page Action"
@@ -32,20 +27,5 @@ class DunningPortalLog(models.Model):
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     move_ids = fields.Many2many("account.move", string="Invoices")
     refused = fields.Boolean(
-        help="The form was refused (bad input, wrong invoice, wrong file); "
-        "counted in the rate limit all the same."
+        help="The form was refused (bad input, wrong invoice, wrong file)."
     )
-
-    @api.model
-    def _dunning_rate_limited(self, partner):
-        """Whether ``partner`` used up the actions allowed in the window."""
-        return (
-            self.sudo().search_count(
-                [
-                    ("partner_id", "=", partner.id),
-                    ("date", ">", fields.Datetime.now() - RATE_WINDOW),
-                ],
-                limit=RATE_LIMIT,
-            )
-            >= RATE_LIMIT
-        )

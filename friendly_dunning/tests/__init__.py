@@ -9,6 +9,8 @@ from . import test_whatsapp_sending
 from . import test_twilio_webhook
 from . import test_email_sending
 from . import test_portal_page
+from . import test_portal_session
+from . import test_portal_abuse
 from . import test_customer_claims
 from . import test_payment_plans
 from . import test_promises

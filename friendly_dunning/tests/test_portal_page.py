@@ -1,86 +1,12 @@
-import re
 import time
 from datetime import timedelta
 from unittest.mock import patch
+from urllib.parse import urlsplit
 
 from odoo import fields
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import new_test_user, tagged
 
-from .common import DunningCommon
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def shown(invoice):
-    """How the page marks an invoice it lists."""
-    return f'data-invoice-id="{invoice.id}"'
-
-
-def logged(record, text):
-    return record.message_ids.filtered(lambda message: text in (message.body or ""))
-
-
-class PortalPageCommon(DunningCommon, HttpCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        today = fields.Date.today()
-        cls.today = today
-        cls.customer = cls._dunning_customer("Acme")
-        cls.other = cls._dunning_customer("Globex")
-        cls.late = cls._dunning_invoice(cls.customer, today - timedelta(days=20), 300)
-        cls.later = cls._dunning_invoice(cls.customer, today - timedelta(days=5), 200)
-        cls.coming = cls._dunning_invoice(cls.customer, today + timedelta(days=10), 50)
-        cls.foreign = cls._dunning_invoice(cls.other, today - timedelta(days=20), 999)
-        cls.other_company_invoice = cls._dunning_invoice(
-            cls.customer,
-            today - timedelta(days=20),
-            777,
-            company_id=cls.company_b.id,
-        )
-
-    def _provider(self):
-        method = self.env.ref("payment.payment_method_unknown")
-        redirect_form = self.env["ir.ui.view"].create(
-            {
-                "name": "Loopback redirect form",
-                "type": "qweb",
-                "arch": '<form action="/loopback" method="post"/>',
-            }
-        )
-        provider = self.env["payment.provider"].create(
-            {
-                "redirect_form_view_id": redirect_form.id,
-                "name": "Loopback",
-                "code": "none",
-                "state": "test",
-                "is_published": True,
-                "company_id": self.company_a.id,
-                "payment_method_ids": [fields.Command.set(method.ids)],
-            }
-        )
-        method.active = True
-        return provider
-
-    def page_url(self, partner=None, company=None):
-        partner = (partner or self.customer).with_company(company or self.company_a)
-        return partner._dunning_portal_url().removeprefix(partner.get_base_url())
-
-    def open_page(self, url=None):
-        response = self.url_open(url or self.page_url())
-        self.assertEqual(response.status_code, 200, response.text[:500])
-        return response
-
-    def post(self, action, data=None, files=None, url=None, csrf=True):
-        url = url or self.page_url()
-        data = dict(data or {})
-        if csrf:
-            data["csrf_token"] = CSRF.search(self.open_page(url).text).group(1)
-        return self.url_open(
-            f"{url}/{action}", data=data, files=files, allow_redirects=False
-        )
+from .common_portal import CSRF, PDF, PNG, PortalPageCommon, logged, shown
 
 
 @tagged("post_install", "-at_install")
@@ -95,16 +21,10 @@ class TestPortalLink(PortalPageCommon):
         self.assertIn("20 days late", page)
         self.assertIn("Not due yet", page)
         self.assertIn("Pay everything", page)
-        # The per-invoice pay links carry the invoice's own access token.
-        self.assertTrue(self.late.access_token)
-        self.assertIn(f"/my/invoices/{self.late.id}?access_token=", page)
-        # ... which opens the invoice and its payment without logging in.
-        invoice_page = self.url_open(
-            f"/my/invoices/{self.late.id}?access_token={self.late.access_token}"
-            "&payment=True"
-        )
-        self.assertEqual(invoice_page.status_code, 200)
-        self.assertIn(self.late.name, invoice_page.text)
+        # The per-invoice pay links are the page's own, checked against the
+        # link's session; no invoice access token is handed out.
+        self.assertIn(f"/my/collections/invoice/{self.late.id}/pay", page)
+        self.assertNotIn("access_token", page)
 
     def test_link_is_bound_to_the_commercial_partner(self):
         contact = self.env["res.partner"].create(
@@ -179,6 +99,18 @@ class TestPortalLanguage(PortalPageCommon):
         page = self.open_page().text
         self.assertIn("Pagar todo", page)
 
+    def test_absurd_values_are_refused_in_the_customers_language(self):
+        response = self.post(
+            "plan", {"installments": "2", "first_date": "9999-12-01", "confirm": "1"}
+        )
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("Indica una fecha válida para", response.text)
+        self.assertFalse(
+            self.env["dunning.payment.plan"].search(
+                [("partner_id", "=", self.customer.id)]
+            )
+        )
+
 
 @tagged("post_install", "-at_install")
 class TestPortalActions(PortalPageCommon):
@@ -240,9 +172,9 @@ class TestPortalActions(PortalPageCommon):
             [("partner_id", "=", self.customer.id)]
         )
         self.assertEqual(refused.mapped("refused"), [True] * 4)
-        url = self.page_url()
+        base = self.page_base()
         self.assertEqual(
-            self.url_open(f"{url}/invoice/{self.foreign.id}/pdf").status_code, 404
+            self.url_open(f"{base}/invoice/{self.foreign.id}/pdf").status_code, 404
         )
 
     def test_payment_reported_with_proof(self):
@@ -355,16 +287,8 @@ class TestPortalActions(PortalPageCommon):
         self.assertFalse(self.customer.dunning_preferred_channel)
 
     def test_rate_limit(self):
-        self.env["dunning.portal.log"].sudo().create(
-            [
-                {
-                    "partner_id": self.customer.id,
-                    "company_id": self.company_a.id,
-                    "action": "preferences",
-                }
-            ]
-            * 10
-        )
+        for _attempt in range(10):
+            self.post("preferences", {"preferred_channel": "pigeon"})
         response = self.post("dispute", {"invoice_id": self.late.id, "reason": "Wrong"})
         self.assertEqual(response.status_code, 429)
         self.assertIn("wait ten minutes", response.text)
@@ -428,27 +352,31 @@ class TestPortalActions(PortalPageCommon):
         self.assertFalse(self.late.dunning_pause_reason)
 
     def test_forms_only_accept_posts(self):
-        url = self.page_url()
-        self.assertEqual(self.url_open(f"{url}/dispute").status_code, 405)
+        base = self.page_base()
+        self.assertEqual(self.url_open(f"{base}/dispute").status_code, 405)
 
     def test_pay_everything_without_login(self):
         self._provider()
-        url = self.page_url()
-        response = self.url_open(f"{url}/pay/{self.late.currency_id.id}")
+        base = self.page_base()
+        response = self.url_open(f"{base}/pay/{self.late.currency_id.id}")
         self.assertEqual(response.status_code, 200)
         self.assertIn("o_payment_form", response.text)
-        self.assertIn(f'data-transaction-route="{url}/transaction/', response.text)
+        self.assertIn(f'data-transaction-route="{base}/transaction/', response.text)
         self.assertIn(self.late.name, response.text)
         self.assertIn(self.coming.name, response.text)
-        expired = "/collections/1-1-1-" + "0" * 64
+        self.url_open("/collections/1-1-1-" + "0" * 64)  # drops the session
         self.assertEqual(
-            self.url_open(f"{expired}/pay/{self.late.currency_id.id}").status_code, 403
+            self.url_open(
+                f"{base}/pay/{self.late.currency_id.id}", allow_redirects=False
+            ).status_code,
+            303,
         )
 
     def test_pay_everything_transaction_is_bound_to_the_open_invoices(self):
         provider = self._provider()
-        url = self.page_url()
-        csrf = CSRF.search(self.open_page(url).text).group(1)
+        page = self.open_page()
+        url = urlsplit(page.url).path
+        csrf = CSRF.search(page.text).group(1)
         response = self.make_jsonrpc_request(
             f"{url}/transaction/{self.late.currency_id.id}",
             {
