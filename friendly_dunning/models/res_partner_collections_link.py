@@ -123,6 +123,7 @@ class ResPartner(models.Model):
         partners = self.commercial_partner_id.sudo()
         for partner in partners:
             partner.dunning_portal_nonce = secrets.token_hex(16)
+        partners._dunning_portal_forget_invoice_access()
         partners._message_log_batch(
             bodies=dict.fromkeys(
                 partners.ids,

@@ -65,9 +65,9 @@ class ResPartner(models.Model):
 
     def _dunning_portal_forget_invoice_access(self):
         """Give these customers' invoices new portal access tokens, so that
-        ``/my/invoices/<id>?access_token=...`` links handed out before (by
-        earlier versions of the collections page, or forwarded from it) stop
-        opening them. Called when the customer's collections links are
+        ``/my/invoices/<id>?access_token=...`` links handed out before (in
+        reminders or invoice e-mails, and forwarded from there) stop opening
+        them. Called when the customer's collections links are
         revoked; Odoo makes a fresh token when it next sends an invoice."""
         invoices = (
             self.env["account.move"]

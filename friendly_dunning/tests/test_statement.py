@@ -78,14 +78,21 @@ class TestDunningStatement(KpiScenario, HttpCase):
 
     def test_download_from_the_customer_page(self):
         token = self.bruno._dunning_portal_token(now=datetime.now().timestamp())
-        response = self.url_open(f"/collections/{token}/statement.pdf")
+        self.url_open(f"/collections/{token}")  # the link opens a session
+        response = self.url_open("/my/collections/statement.pdf")
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.headers["Content-Type"], "application/pdf")
         self.assertIn("Statement", response.headers["Content-Disposition"])
         # tests render the report as HTML instead of PDF: the totals are there
         self.assertIn("1,700.00", response.text)
-        bad = self.url_open(f"/collections/{token[:-4]}abcd/statement.pdf")
+        self.opener.cookies.clear()
+        bad = self.url_open(f"/collections/{token[:-4]}abcd")
         self.assertEqual(bad.status_code, 403)
+        anonymous = self.url_open(
+            "/my/collections/statement.pdf", allow_redirects=False
+        )
+        self.assertIn(anonymous.status_code, (302, 303))
+        self.assertIn("/web/login", anonymous.headers["Location"])
 
     def _reminder(self):
         channel = self.env["dunning.channel"].search(
@@ -132,5 +139,6 @@ class TestDunningStatement(KpiScenario, HttpCase):
         token = self.bruno._dunning_portal_token(now=datetime.now().timestamp())
         page = self.url_open(f"/collections/{token}")
         self.assertEqual(page.status_code, 200)
-        self.assertIn(f'href="/collections/{token}/statement.pdf"', page.text)
+        self.assertIn('href="/my/collections/statement.pdf"', page.text)
+        self.assertNotIn(token, page.text)
         self.assertIn("Download my statement", page.text)
