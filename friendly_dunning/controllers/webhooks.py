@@ -3,7 +3,12 @@ import logging
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
-from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    LengthRequired,
+    RequestEntityTooLarge,
+)
 
 from odoo import http
 from odoo.http import request
@@ -16,7 +21,8 @@ from ..tools.whatsapp_webhook import parse_webhook
 _logger = logging.getLogger(__name__)
 
 # Provider webhooks are small (Meta batches up to a few hundred events, Twilio
-# posts one SMS): anything larger is refused before it is read.
+# posts one SMS): anything larger is refused before it is read. The route's
+# max_content_length makes Odoo refuse a larger form before parsing it.
 WEBHOOK_MAX_BYTES = 1024 * 1024
 
 WEBHOOK_ROUTE = {
@@ -30,11 +36,14 @@ WEBHOOK_ROUTE = {
 
 
 def _refuse_large_body():
-    """413 when the announced body is over the limit, before reading it;
-    a body sent without a length is cut at the limit by the route's
-    ``max_content_length``."""
+    """413 when the announced body is over the limit, 411 when its length is
+    not announced (chunked): the body is then read only up to the length
+    checked here. Meta and Twilio always send the length."""
+    headers = request.httprequest.headers
     length = request.httprequest.content_length
-    if length is not None and length > WEBHOOK_MAX_BYTES:
+    if length is None or "chunked" in headers.get("Transfer-Encoding", "").lower():
+        raise LengthRequired()
+    if length > WEBHOOK_MAX_BYTES:
         raise RequestEntityTooLarge()
 
 
@@ -96,8 +105,9 @@ class FriendlyDunningWebhooks(http.Controller):
         unknown = numbers - set(receivers)
         if unknown:
             _logger.info(
-                "WhatsApp webhook events for numbers that are not ours ignored: %s",
-                ", ".join(sorted(str(number) for number in unknown)),
+                "WhatsApp webhook events for %s numbers that are not ours ignored: %s",
+                len(unknown),
+                ", ".join(sorted(repr(number) for number in unknown)[:5]),
             )
         # One HMAC per distinct secret among the receiving numbers' channels.
         signature = request.httprequest.headers.get("X-Hub-Signature-256")
@@ -162,8 +172,8 @@ class FriendlyDunningWebhooks(http.Controller):
         )
         if not receivers:
             _logger.info(
-                "Twilio webhook for a number that is not ours ignored: %s",
-                form.get("To") or "-",
+                "Twilio webhook for a number that is not ours ignored: %r",
+                (form.get("To") or "")[:32],
             )
             return self._twiml("")
         signature = request.httprequest.headers.get("X-Twilio-Signature")
@@ -183,7 +193,7 @@ class FriendlyDunningWebhooks(http.Controller):
         company, channel = signed_by[0]
         if len({company for company, _channel in signed_by}) > 1:
             _logger.info(
-                "Twilio webhook ignored: number %s belongs to several companies",
+                "Twilio webhook ignored: number %r belongs to several companies",
                 form.get("To"),
             )
             return self._twiml("")

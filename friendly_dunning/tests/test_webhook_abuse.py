@@ -277,6 +277,17 @@ class TestWebhookBodies(WebhookAbuseCommon):
         self.assertEqual(self._whatsapp_raw(body, headers).status_code, 413)
         self.assertFalse(self._replies())
 
+    def test_body_of_unannounced_length_is_refused_unread(self):
+        payload = envelope(NUMBER_A, messages=[inbound("wamid.big", "x" * LIMIT)])
+        body, headers = signed(payload)
+
+        def chunks():  # no Content-Length: sent chunked
+            for start in range(0, len(body), 65536):
+                yield body[start : start + 65536]
+
+        self.assertEqual(self._whatsapp_raw(chunks(), headers).status_code, 411)
+        self.assertFalse(self._replies())
+
     def test_twilio_body_over_the_limit_is_refused(self):
         response = self._twilio(SMS_A, "x" * LIMIT, "SM4")
         self.assertEqual(response.status_code, 413)
