@@ -10,6 +10,12 @@ from .raw_sql import run_sql
 # The "I have already paid" form of the customer's page
 # (views/portal_templates.xml).
 PAYMENT_REPORT_ANCHOR = "dunning_report_payment"
+# One reply per provider message id, company and channel: the unique index,
+# and the conflict target of the insert that claims a reply.
+REPLY_UNIQUE_KEY = (
+    "(company_id, channel, provider_message_id) "
+    "WHERE kind = 'reply' AND provider_message_id IS NOT NULL"
+)
 
 
 class DunningCommunication(models.Model):
@@ -18,9 +24,7 @@ class DunningCommunication(models.Model):
     # A provider delivers a message again when we answered late or not at
     # all: the reply is recorded, and acted on, once.
     _reply_provider_message_uniq = models.UniqueIndex(
-        "(company_id, channel, provider_message_id) "
-        "WHERE kind = 'reply' AND provider_message_id IS NOT NULL",
-        "This reply was already received.",
+        REPLY_UNIQUE_KEY, "This reply was already received."
     )
 
 
@@ -122,9 +126,10 @@ class DunningReply(models.AbstractModel):
             self.env,
             SQL(
                 "INSERT INTO dunning_communication (%s) VALUES (%s) "
-                "ON CONFLICT DO NOTHING RETURNING id",
+                "ON CONFLICT %s DO NOTHING RETURNING id",
                 SQL(", ").join(SQL.identifier(column) for column in columns),
                 SQL(", ").join(values[column] for column in columns),
+                SQL(REPLY_UNIQUE_KEY),
             ),
             reads={"dunning.communication": ["provider_message_id"]},
         )
