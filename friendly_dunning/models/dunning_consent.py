@@ -58,22 +58,24 @@ class DunningConsent(models.Model):
     def _record(self, partners, channel, state, source, note=None, date=None):
         """Add one ledger entry per partner and log it in their chatter.
 
-        ``date`` is when the customer said it (a provider's clock), now when
-        not given. A partner whose ledger already holds a later entry for
-        ``channel`` gets none: a message delivered late never undoes a newer
-        choice. Returns the entries added."""
+        ``date`` is when the customer said it by a provider's clock (now when
+        not given). A partner whose ledger already holds a later entry for
+        ``channel`` gets none then: a message delivered late never undoes a
+        newer choice. Returns the entries added."""
+        superseded = set()
+        if date:
+            superseded = {
+                partner
+                for [partner] in self.sudo()._read_group(
+                    [
+                        ("partner_id", "in", partners.ids),
+                        ("channel", "=", channel),
+                        ("date", ">", date),
+                    ],
+                    ["partner_id"],
+                )
+            }
         date = date or fields.Datetime.now()
-        superseded = {
-            partner
-            for [partner] in self.sudo()._read_group(
-                [
-                    ("partner_id", "in", partners.ids),
-                    ("channel", "=", channel),
-                    ("date", ">", date),
-                ],
-                ["partner_id"],
-            )
-        }
         entries = self.sudo().create(
             [
                 {

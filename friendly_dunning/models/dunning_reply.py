@@ -99,7 +99,7 @@ class DunningReply(models.AbstractModel):
         )
         partner._message_log(body=body)
         invoices._message_log_batch(bodies=dict.fromkeys(invoices.ids, body))
-        replier = self.with_context(dunning_reply_date=sent_at or fields.Datetime.now())
+        replier = self.with_context(dunning_reply_date=sent_at)
         getattr(replier, f"_on_{intent}", replier._on_other)(partner, invoices, channel)
         return intent
 
