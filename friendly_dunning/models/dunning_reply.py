@@ -99,7 +99,10 @@ class DunningReply(models.AbstractModel):
         )
         partner._message_log(body=body)
         invoices._message_log_batch(bodies=dict.fromkeys(invoices.ids, body))
-        replier = self.with_context(dunning_reply_date=sent_at)
+        replier = self.with_context(
+            dunning_reply_date=sent_at,
+            dunning_reply_receiver_id=receiver.id if receiver else None,
+        )
         getattr(replier, f"_on_{intent}", replier._on_other)(partner, invoices, channel)
         return intent
 
@@ -270,14 +273,19 @@ class DunningReply(models.AbstractModel):
 
     def _answer(self, partner, invoices, channel, company, text, attach_invoice=False):
         """Send ``text`` back through the channel the customer wrote on, now
-        (inside WhatsApp's 24-hour window, opened by their message)."""
+        (inside WhatsApp's 24-hour window, opened by their message to that
+        number: the number that received it answers)."""
         channels = (
             self.env["dunning.channel"]
             .sudo()
             .search([("company_id", "=", company.id), ("active", "=", True)])
         )
+        receiver = channels.filtered(
+            lambda c: c.id == self.env.context.get("dunning_reply_receiver_id")
+        )
         carrier = (
             channels.filtered(lambda c: c.channel_type == "sandbox")[:1]
+            or receiver.filtered(lambda c: c.channel_type == channel)
             or (channels.filtered(lambda c: c.channel_type == channel)[:1])
         )
         if not carrier or not partner.phone_sanitized:

@@ -15,8 +15,9 @@ from odoo import fields
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
+from ..tools.whatsapp_client import WhatsAppCloudClient
 from .common import DunningCommon
-from .common_whatsapp import SECRET, signed, status
+from .common_whatsapp import PHONE_NUMBER_ID, SECRET, TOKEN, GraphMock, signed, status
 
 WHATSAPP = "/friendly_dunning/webhook/whatsapp"
 TWILIO = "/friendly_dunning/webhook/twilio"
@@ -238,6 +239,35 @@ class TestWebhookReceivingNumber(WebhookAbuseCommon):
         self.assertEqual(self._state(self.message_b), "sent")
         self.assertEqual(self._whatsapp(payload, "another-app-secret").status_code, 200)
         self.assertEqual(self._state(self.message_b), "read")
+
+    def test_an_answer_leaves_from_the_number_the_customer_wrote_to(self):
+        """WhatsApp's 24-hour window is opened per business number: an answer
+        from another number of the company would be refused."""
+        self.env["dunning.channel"].search(
+            [("company_id", "=", self.company_a.id), ("channel_type", "=", "sandbox")]
+        ).active = False
+        second = self.env["dunning.channel"].create(
+            {
+                "name": "WhatsApp (second number)",
+                "channel_type": "whatsapp",
+                "company_id": self.company_a.id,
+                "sequence": 99,
+                "wa_phone_number_id": PHONE_NUMBER_ID,
+                "wa_access_token": TOKEN,
+                "wa_app_secret": SECRET,
+            }
+        )
+        self.env["dunning.consent"]._record(
+            self.maria, "whatsapp", "opted_in", "manual"
+        )
+        graph = GraphMock()
+        self.patch(WhatsAppCloudClient, "_request", graph.client_request())
+        message = inbound("wamid.in9", "I need more time")
+        self._whatsapp(envelope(PHONE_NUMBER_ID, messages=[message]))
+        answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
+        self.assertEqual(answer.channel_id, second)
+        self.assertEqual(answer.state, "sent")
+        self.assertEqual(len(graph.sent()), 1)
 
     def test_twilio_reply_acts_for_the_company_of_the_number_it_reached(self):
         response = self._twilio(SMS_B, "Já paguei ontem", "SM1")
