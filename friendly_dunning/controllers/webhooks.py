@@ -1,8 +1,14 @@
 import json
 import logging
+from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
-from werkzeug.exceptions import BadRequest, Forbidden
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    LengthRequired,
+    RequestEntityTooLarge,
+)
 
 from odoo import http
 from odoo.http import request
@@ -13,6 +19,39 @@ from ..tools.signatures import verify_meta_signature, verify_twilio_signature
 from ..tools.whatsapp_webhook import parse_webhook
 
 _logger = logging.getLogger(__name__)
+
+# Provider webhooks are small (Meta batches up to a few hundred events, Twilio
+# posts one SMS): anything larger is refused before it is read. The route's
+# max_content_length makes Odoo refuse a larger form before parsing it.
+WEBHOOK_MAX_BYTES = 1024 * 1024
+
+WEBHOOK_ROUTE = {
+    "type": "http",
+    "auth": "public",
+    "methods": ["POST"],
+    "csrf": False,
+    "save_session": False,
+    "max_content_length": WEBHOOK_MAX_BYTES,
+}
+
+
+def _refuse_large_body():
+    """413 when the announced body is over the limit, 411 when its length is
+    not announced (chunked): the body is then read only up to the length
+    checked here. Meta and Twilio always send the length."""
+    headers = request.httprequest.headers
+    length = request.httprequest.content_length
+    if length is None or "chunked" in headers.get("Transfer-Encoding", "").lower():
+        raise LengthRequired()
+    if length > WEBHOOK_MAX_BYTES:
+        raise RequestEntityTooLarge()
+
+
+def _utc(timestamp):
+    """A provider's Unix time as a naive UTC datetime (``None`` stays)."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
 
 
 class FriendlyDunningWebhooks(http.Controller):
@@ -43,119 +82,148 @@ class FriendlyDunningWebhooks(http.Controller):
             params.get("hub.challenge", ""), headers=[("Content-Type", "text/plain")]
         )
 
-    @http.route(
-        "/friendly_dunning/webhook/whatsapp",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @http.route("/friendly_dunning/webhook/whatsapp", **WEBHOOK_ROUTE)
     def whatsapp_event(self):
+        """Statuses of our messages and the customers' messages. Each event
+        acts only for the channel that owns its receiving number
+        (``metadata.phone_number_id``), and only when that channel's app
+        secret signs the body; events for numbers we do not own change
+        nothing."""
+        _refuse_large_body()
         raw_body = request.httprequest.get_data()
-        signature = request.httprequest.headers.get("X-Hub-Signature-256")
-        Channel = request.env["dunning.channel"].sudo()
-        signers = [
-            (channel_id, company_id)
-            for channel_id, company_id, secret in Channel._whatsapp_webhook_secrets()
-            if verify_meta_signature(secret, raw_body, signature)
-        ]
-        signed_by = Channel.browse([channel_id for channel_id, _company in signers])
-        if not signed_by:
-            _logger.info("WhatsApp webhook refused: missing or wrong signature")
-            raise Forbidden()
         try:
             events = parse_webhook(json.loads(raw_body))
-        except ValueError as error:
-            raise BadRequest() from error
-        self._apply_statuses(
-            signed_by, [company for _channel, company in signers], events["statuses"]
+        except (ValueError, RecursionError) as error:
+            raise BadRequest(
+                "The body is not a WhatsApp Business Account webhook."
+            ) from error
+        numbers = {
+            event["phone_number_id"]
+            for event in events["statuses"] + events["messages"]
+        }
+        receivers = request.env["dunning.channel"]._whatsapp_webhook_receivers()
+        unknown = numbers - set(receivers)
+        if unknown:
+            _logger.info(
+                "WhatsApp webhook events for %s numbers that are not ours ignored: %s",
+                len(unknown),
+                ", ".join(sorted(repr(number) for number in unknown)[:5]),
+            )
+        # One HMAC per distinct secret among the receiving numbers' channels.
+        signature = request.httprequest.headers.get("X-Hub-Signature-256")
+        secrets = {receivers[number][1] for number in numbers - unknown}
+        signed_with = {
+            secret
+            for secret in secrets
+            if verify_meta_signature(secret, raw_body, signature)
+        }
+        if secrets and not signed_with:
+            _logger.info("WhatsApp webhook refused: missing or wrong signature")
+            raise Forbidden()
+        channels = (
+            request.env["dunning.channel"]
+            .sudo()
+            .browse(
+                receivers[number][0]
+                for number in numbers - unknown
+                if receivers[number][1] in signed_with
+            )
         )
+        self._apply_statuses(channels, events["statuses"])
+        by_number = {channel.wa_phone_number_id: channel for channel in channels}
         Reply = request.env["dunning.reply"].sudo()
         for message in events["messages"]:
-            if message.get("from"):
+            channel = by_number.get(message["phone_number_id"])
+            if channel:
                 Reply._handle(
-                    signed_by.company_id,
+                    channel.company_id,
                     "+" + message["from"].lstrip("+"),
                     message.get("text") or message.get("title"),
                     payload=message.get("payload"),
                     provider_id=message.get("wamid"),
                     replied_to=message.get("context_wamid"),
+                    receiver=channel,
+                    sent_at=_utc(message.get("timestamp")),
                 )
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 
-    def _apply_statuses(self, channels, company_ids, statuses):
+    def _apply_statuses(self, channels, statuses):
         """Delivery updates of our messages, in a constant number of queries;
         a message WhatsApp could not deliver goes through the step's next
         channel."""
         failed = (
             request.env["dunning.communication"]
             .sudo()
-            ._apply_whatsapp_statuses(channels, statuses, company_ids)
+            ._apply_whatsapp_statuses(channels, statuses)
         )
         if failed:
             failed._dunning_fall_back()
 
-    @http.route(
-        "/friendly_dunning/webhook/twilio",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @http.route("/friendly_dunning/webhook/twilio", **WEBHOOK_ROUTE)
     def twilio_inbound(self, **_params):
         """An SMS a customer sent to our Twilio number: logged and acted on
-        like a WhatsApp reply; STOP / START / HELP honoured at once."""
+        like a WhatsApp reply, for the company that owns the number it was
+        sent to (``To``) and only when that company's auth token signs the
+        request; STOP / START / HELP honoured at once."""
+        _refuse_large_body()
         form = request.httprequest.form
+        receivers = request.env["dunning.channel"]._twilio_receivers(
+            form.get("To") or ""
+        )
+        if not receivers:
+            _logger.info(
+                "Twilio webhook for a number that is not ours ignored: %r",
+                (form.get("To") or "")[:32],
+            )
+            return self._twiml("")
         signature = request.httprequest.headers.get("X-Twilio-Signature")
         urls = {
             request.httprequest.url,
             request.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
             + request.httprequest.full_path.rstrip("?"),
         }
-        companies = request.env["res.company"].sudo()
-        for company, token in request.env["dunning.channel"]._twilio_auth_tokens():
-            if any(
-                verify_twilio_signature(token, url, form, signature) for url in urls
-            ):
-                companies |= company
-        if not companies:
+        signed_by = [
+            (company, channel)
+            for company, channel, token in receivers
+            if any(verify_twilio_signature(token, url, form, signature) for url in urls)
+        ]
+        if not signed_by:
             _logger.info("Twilio webhook refused: missing or wrong signature")
             raise Forbidden()
+        company, channel = signed_by[0]
+        if len({company for company, _channel in signed_by}) > 1:
+            _logger.info(
+                "Twilio webhook ignored: number %r belongs to several companies",
+                form.get("To"),
+            )
+            return self._twiml("")
         sender, _problem = to_e164(form.get("From") or "")
         if not sender:
-            raise BadRequest()
+            raise BadRequest("The sender's number (From) is missing or not valid.")
         text = form.get("Body") or ""
         opt_out_type = (form.get("OptOutType") or "").upper()
         intent = {"STOP": STOP, "START": START, "HELP": HELP}.get(opt_out_type)
         if intent is None:
             intent, _rule = detect_intent(text)
-        handled = (
-            request.env["dunning.reply"]
-            .sudo()
-            ._handle(
-                companies,
-                sender,
-                text,
-                payload=opt_out_type or None,
-                channel="sms",
-                provider_id=form.get("MessageSid") or None,
-            )
+        request.env["dunning.reply"].sudo()._handle(
+            company,
+            sender,
+            text,
+            payload=opt_out_type or None,
+            channel="sms",
+            provider_id=form.get("MessageSid") or None,
+            receiver=channel or None,
         )
-        # A number that matches no customer is still honoured.
-        Blacklist = request.env["phone.blacklist"].sudo()
-        if handled is None and intent == STOP:
-            Blacklist.add(sender)
-        elif handled is None and intent == START:
-            Blacklist.remove(sender)
         answer = ""
         if intent == HELP:
             answer = request.env._(
                 "%(company)s: this number sends reminders about your invoices. "
                 "Reply STOP to stop them, START to receive them again.",
-                company=companies[:1].name,
+                company=company.name,
             )
+        return self._twiml(answer)
+
+    def _twiml(self, answer):
         body = "<Response>%s</Response>" % (
             f"<Message>{escape(answer)}</Message>" if answer else ""
         )

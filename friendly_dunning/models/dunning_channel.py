@@ -2,7 +2,7 @@ import threading
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, ormcache
+from odoo.tools import SQL, frozendict, ormcache
 
 from ..tools.rate_limiter import WindowRateLimiter
 from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
@@ -14,6 +14,12 @@ _RATE_LIMITERS = {}
 _RATE_LIMITERS_LOCK = threading.Lock()
 # First key of our PostgreSQL advisory locks (the second is the channel id).
 _ADVISORY_LOCK_CLASS = 424201
+
+
+def _digits(number):
+    """A phone number as its digits alone, to compare numbers however they
+    were typed."""
+    return "".join(char for char in number or "" if char.isdigit())
 
 
 class DunningChannel(models.Model):
@@ -111,6 +117,11 @@ class DunningChannel(models.Model):
         "from Twilio. Leave empty when the company sends SMS with Odoo's Twilio "
         "provider: its auth token is used.",
     )
+    sms_number = fields.Char(
+        string="Twilio number",
+        help="The number customers reply to, as in Twilio (e.g. +15550100199). "
+        "Replies reach this channel's company only when sent to this number.",
+    )
     wa_template_ids = fields.One2many(
         "dunning.whatsapp.template", "channel_id", string="WhatsApp templates"
     )
@@ -119,6 +130,11 @@ class DunningChannel(models.Model):
     _wa_phone_number_uniq = models.Constraint(
         "UNIQUE(wa_phone_number_id)",
         "This WhatsApp phone number is already configured on another channel.",
+    )
+
+    _sms_number_uniq = models.Constraint(
+        "UNIQUE(sms_number)",
+        "This Twilio number is already configured on another channel.",
     )
 
     def _compute_wa_webhook_url(self):
@@ -138,53 +154,92 @@ class DunningChannel(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        self.env.registry.clear_cache()  # _whatsapp_webhook_receivers
         return super().create(vals_list)
 
     def write(self, vals):
         if vals.get("wa_access_token"):
             vals = vals | {"wa_token_state": "ok", "wa_last_error": False}
-        if {"wa_app_secret", "channel_type", "active", "company_id"} & set(vals):
-            self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        if {
+            "wa_app_secret",
+            "wa_phone_number_id",
+            "channel_type",
+            "active",
+            "company_id",
+        } & set(vals):
+            self.env.registry.clear_cache()  # _whatsapp_webhook_receivers
         return super().write(vals)
 
     def unlink(self):
-        self.env.registry.clear_cache()  # _whatsapp_webhook_secrets
+        self.env.registry.clear_cache()  # _whatsapp_webhook_receivers
         return super().unlink()
 
     @api.model
-    def _twilio_auth_tokens(self):
-        """``[(company, auth token), ...]`` that may sign Twilio webhooks: our
-        SMS channels' tokens, and the companies' own when Odoo's sms_twilio
-        is installed (read defensively: it is not a dependency)."""
-        tokens = [
-            (channel.company_id, channel.sms_twilio_auth_token)
-            for channel in self.sudo().search(
-                [("channel_type", "=", "sms"), ("sms_twilio_auth_token", "!=", False)]
-            )
-        ]
+    def _twilio_receivers(self, number):
+        """``[(company, channel, auth token), ...]`` that own our Twilio
+        ``number`` (the ``To`` of an inbound SMS): the SMS channels set up
+        with that number, else the companies whose Odoo Twilio provider lists
+        it (read defensively: sms_twilio is not a dependency). ``channel`` is
+        empty for the latter; the token is the channel's own or its
+        company's."""
+        digits = _digits(number)
+        if not digits:
+            return []
         Company = self.env["res.company"].sudo()
-        if "sms_twilio_auth_token" in Company._fields:
-            tokens += [
-                (company, company.sms_twilio_auth_token)
-                for company in Company.search([("sms_twilio_auth_token", "!=", False)])
-            ]
-        return tokens
-
-    @api.model
-    @ormcache()
-    def _whatsapp_webhook_secrets(self):
-        """``((channel id, company id, app secret), ...)`` of the active
-        WhatsApp channels, kept in memory: every webhook checks its signature
-        against them before anything else."""
+        company_token = (
+            (lambda company: company.sms_twilio_auth_token)
+            if "sms_twilio_auth_token" in Company._fields
+            else (lambda company: False)
+        )
         channels = (
             self.sudo()
             .with_context(active_test=True)
-            .search([("channel_type", "=", "whatsapp"), ("wa_app_secret", "!=", False)])
+            .search([("channel_type", "=", "sms"), ("sms_number", "!=", False)])
+            .filtered(lambda channel: _digits(channel.sms_number) == digits)
         )
-        return tuple(
-            (channel.id, channel.company_id.id, channel.wa_app_secret)
+        receivers = [
+            (
+                channel.company_id,
+                channel,
+                channel.sms_twilio_auth_token or company_token(channel.company_id),
+            )
             for channel in channels
+        ]
+        if not receivers and "sms_twilio_number_ids" in Company._fields:
+            numbers = (
+                self.env["sms.twilio.number"]
+                .sudo()
+                .search([("number", "!=", False)])
+                .filtered(lambda line: _digits(line.number) == digits)
+            )
+            receivers = [
+                (company, self.browse(), company_token(company))
+                for company in numbers.company_id
+            ]
+        return [receiver for receiver in receivers if receiver[2]]
+
+    @api.model
+    @ormcache()
+    def _whatsapp_webhook_receivers(self):
+        """``{phone number id: (channel id, app secret)}`` of the active
+        WhatsApp channels, kept in memory: a webhook is checked against the
+        secret of the number it is for, and of no other."""
+        channels = (
+            self.sudo()
+            .with_context(active_test=True)
+            .search(
+                [
+                    ("channel_type", "=", "whatsapp"),
+                    ("wa_app_secret", "!=", False),
+                    ("wa_phone_number_id", "!=", False),
+                ]
+            )
+        )
+        return frozendict(
+            {
+                channel.wa_phone_number_id: (channel.id, channel.wa_app_secret)
+                for channel in channels
+            }
         )
 
     def _whatsapp_rate_limiter(self):

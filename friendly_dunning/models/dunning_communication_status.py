@@ -30,7 +30,8 @@ STATUS_FIELDS = (
 
 class DunningCommunication(models.Model):
     """What the providers tell us of each message: statuses applied in order
-    of progress, never backwards, and messages never confirmed."""
+    of progress, never backwards, only by the number that sent the message,
+    and messages never confirmed."""
 
     _inherit = "dunning.communication"
 
@@ -45,13 +46,16 @@ class DunningCommunication(models.Model):
             message.write({"state": state, **values})
 
     @api.model
-    def _apply_whatsapp_statuses(self, channels, statuses, company_ids=None):
+    def _apply_whatsapp_statuses(self, channels, statuses):
         """Apply a webhook's status events (``parse_webhook`` dicts) with a
         constant number of queries however many there are: one search, one
-        UPDATE. Events are matched by our id (the callback data) or the
-        provider's, only within the companies of ``channels`` (who signed
-        the request); repeated and out-of-order events are harmless. Answers
+        UPDATE. An event acts only for the channel of ``channels`` that owns
+        its ``phone_number_id`` (the number that sent the message), on that
+        channel's messages, matched by our id (the callback data) or the
+        provider's; repeated and out-of-order events are harmless. Answers
         the messages that failed with these events."""
+        by_number = {channel.wa_phone_number_id: channel for channel in channels}
+        statuses = [e for e in statuses if e.get("phone_number_id") in by_number]
         if not statuses:
             return self.browse()
         our_ids = {
@@ -61,18 +65,17 @@ class DunningCommunication(models.Model):
             and int(event["callback_data"]) < 2**31
         }
         wamids = {event["wamid"] for event in statuses if event.get("wamid")}
-        company_ids = set(company_ids or channels.company_id.ids)
         # Looked up by their ids alone (primary key, provider id index); the
-        # company is checked here rather than letting PostgreSQL walk the
-        # company index of a large outbox.
+        # channel is checked here rather than letting PostgreSQL walk the
+        # channel of a large outbox.
         messages = self.search_fetch(
             [
                 "|",
                 ("id", "in", list(our_ids)),
                 ("provider_message_id", "in", list(wamids)),
             ],
-            [*STATUS_FIELDS, "company_id"],
-        ).filtered(lambda message: message.company_id.id in company_ids)
+            [*STATUS_FIELDS, "channel_id"],
+        ).filtered(lambda message: message.channel_id in channels)
         by_id = {message.id: message for message in messages}
         by_wamid = {m.provider_message_id: m for m in messages if m.provider_message_id}
         current = {
@@ -81,14 +84,14 @@ class DunningCommunication(models.Model):
         }
         failed_before = {i for i, v in current.items() if v["state"] == "failed"}
         changed = {}
-        channel = channels[:1]
         for event in sorted(statuses, key=lambda e: e.get("timestamp") or 0):
+            channel = by_number[event["phone_number_id"]]
             callback = event.get("callback_data") or ""
             message = (callback.isdigit() and by_id.get(int(callback))) or by_wamid.get(
                 event.get("wamid")
             )
-            if not message:
-                continue  # not ours, or another company's: ignore
+            if not message or message.channel_id != channel:
+                continue  # not ours, or another number's: ignore
             values = current[message.id]
             before = dict(values)
             self._merge_status(values, event, channel)

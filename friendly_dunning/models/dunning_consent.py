@@ -55,8 +55,27 @@ class DunningConsent(models.Model):
         return {(partner_id, channel): state for partner_id, channel, state in rows}
 
     @api.model
-    def _record(self, partners, channel, state, source, note=None):
-        """Add one ledger entry per partner and log it in their chatter."""
+    def _record(self, partners, channel, state, source, note=None, date=None):
+        """Add one ledger entry per partner and log it in their chatter.
+
+        ``date`` is when the customer said it by a provider's clock (now when
+        not given). A partner whose ledger already holds a later entry for
+        ``channel`` gets none then: a message delivered late never undoes a
+        newer choice. Returns the entries added."""
+        superseded = set()
+        if date:
+            superseded = {
+                partner
+                for [partner] in self.sudo()._read_group(
+                    [
+                        ("partner_id", "in", partners.ids),
+                        ("channel", "=", channel),
+                        ("date", ">", date),
+                    ],
+                    ["partner_id"],
+                )
+            }
+        date = date or fields.Datetime.now()
         entries = self.sudo().create(
             [
                 {
@@ -65,8 +84,10 @@ class DunningConsent(models.Model):
                     "state": state,
                     "source": source,
                     "note": note,
+                    "date": date,
                 }
                 for partner in partners
+                if partner not in superseded
             ]
         )
         entries.partner_id._message_log_batch(

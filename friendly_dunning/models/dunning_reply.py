@@ -1,14 +1,31 @@
 from markupsafe import Markup
 
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.fields import Command, Domain
-from odoo.tools import html_escape
+from odoo.tools import SQL, html_escape
 
-from ..tools.intents import detect_intent
+from ..tools.intents import STOP, detect_intent
+from .raw_sql import run_sql
 
 # The "I have already paid" form of the customer's page
 # (views/portal_templates.xml).
 PAYMENT_REPORT_ANCHOR = "dunning_report_payment"
+# One reply per provider message id, company and channel: the unique index,
+# and the conflict target of the insert that claims a reply.
+REPLY_UNIQUE_KEY = (
+    "(company_id, channel, provider_message_id) "
+    "WHERE kind = 'reply' AND provider_message_id IS NOT NULL"
+)
+
+
+class DunningCommunication(models.Model):
+    _inherit = "dunning.communication"
+
+    # A provider delivers a message again when we answered late or not at
+    # all: the reply is recorded, and acted on, once.
+    _reply_provider_message_uniq = models.UniqueIndex(
+        REPLY_UNIQUE_KEY, "This reply was already received."
+    )
 
 
 class DunningReply(models.AbstractModel):
@@ -27,37 +44,49 @@ class DunningReply(models.AbstractModel):
         channel="whatsapp",
         provider_id=None,
         replied_to=None,
+        receiver=None,
+        sent_at=None,
     ):
-        """Log the reply on the customer and act on what it says, once per
-        provider message id. Returns the intent, or ``None`` when the number
-        belongs to no customer of ``companies`` or the reply was seen before."""
-        Communication = self.env["dunning.communication"].sudo()
-        if provider_id and Communication.search_count(
-            [("provider_message_id", "=", provider_id), ("kind", "=", "reply")],
-            limit=1,
-        ):
-            return None  # a webhook delivered twice
+        """Log the reply on the customer and act on what it says, at most
+        once per provider message id. ``receiver`` is the channel whose number
+        received the reply (its company must be in ``companies``); ``sent_at``
+        when the customer sent it, by the provider's clock: an older opt-in or
+        opt-out never undoes a newer one. Returns the intent, or ``None``
+        when the number belongs to no customer of ``companies`` or the reply
+        was seen before."""
+        intent, _rule = detect_intent(text or "", payload=payload)
         partner = self._find_customer(companies, sender_e164)
         if not partner:
+            # Nobody to log it on, so nothing to tell a repeat from a first
+            # delivery: only a STOP is honoured, as adding a number to the
+            # blacklist twice is the same as once.
+            if intent == STOP and channel == "sms":
+                self.env["phone.blacklist"].sudo().add(sender_e164)
             return None
-        intent, _rule = detect_intent(text or "", payload=payload)
-        Communication.create(
+        reply = self._claim(
             {
                 "company_id": companies[:1].id,
                 "partner_id": partner.id,
-                "kind": "reply",
                 "channel": channel,
+                "channel_id": receiver.id if receiver else None,
                 "recipient": sender_e164,
-                "state": "replied",
                 "body": text or payload,
                 "provider_message_id": provider_id,
             }
         )
+        if not reply:
+            return None  # a webhook delivered twice, or by two workers at once
         if replied_to:
-            Communication.search(
-                [("provider_message_id", "=", replied_to), ("kind", "!=", "reply")],
-                limit=1,
-            )._advance("replied")
+            Communication = self.env["dunning.communication"].sudo()
+            domain = Domain("provider_message_id", "=", replied_to) & Domain(
+                "kind", "!=", "reply"
+            )
+            domain &= (
+                Domain("channel_id", "=", receiver.id)
+                if receiver
+                else Domain("company_id", "in", companies.ids)
+            )
+            Communication.search(domain, limit=1)._advance("replied")
         invoices = self._open_invoices(partner, companies)
         channels = {"whatsapp": "WhatsApp", "sms": "SMS"}
         body = Markup("<p><b>%s</b></p><p>%s</p>") % (
@@ -70,8 +99,44 @@ class DunningReply(models.AbstractModel):
         )
         partner._message_log(body=body)
         invoices._message_log_batch(bodies=dict.fromkeys(invoices.ids, body))
-        getattr(self, f"_on_{intent}", self._on_other)(partner, invoices, channel)
+        replier = self.with_context(
+            dunning_reply_date=sent_at,
+            dunning_reply_receiver_id=receiver.id if receiver else None,
+        )
+        getattr(replier, f"_on_{intent}", replier._on_other)(partner, invoices, channel)
         return intent
+
+    @api.model
+    def _claim(self, values):
+        """Insert the reply record unless one with the same provider id was
+        already received by the same company on the same channel (the unique
+        index): the insert comes first, so of two deliveries handled at once
+        only one gets the record and acts. Returns it, or an empty
+        recordset for a repeat."""
+        Communication = self.env["dunning.communication"].sudo()
+        now = fields.Datetime.now()
+        values = values | {
+            "kind": "reply",
+            "state": "replied",
+            "date": now,
+            "create_uid": self.env.uid,
+            "create_date": now,
+            "write_uid": self.env.uid,
+            "write_date": now,
+        }
+        columns = list(values)
+        rows = run_sql(
+            self.env,
+            SQL(
+                "INSERT INTO dunning_communication (%s) VALUES (%s) "
+                "ON CONFLICT %s DO NOTHING RETURNING id",
+                SQL(", ").join(SQL.identifier(column) for column in columns),
+                SQL(", ").join(values[column] for column in columns),
+                SQL(REPLY_UNIQUE_KEY),
+            ),
+            reads={"dunning.communication": ["provider_message_id"]},
+        )
+        return Communication.browse(row[0] for row in rows)
 
     @api.model
     def _find_customer(self, companies, sender_e164):
@@ -143,14 +208,27 @@ class DunningReply(models.AbstractModel):
         company = self._company(partner, invoices)
         partner.with_company(company)._dunning_open_dispute(self._not_paused(invoices))
 
+    def _record_consent(self, partner, channel, state):
+        """Record the opt-in or opt-out as of when the customer sent it;
+        ``False`` when the customer's ledger already holds a later choice."""
+        return bool(
+            self.env["dunning.consent"]._record(
+                partner,
+                channel,
+                state,
+                "reply",
+                date=self.env.context.get("dunning_reply_date"),
+            )
+        )
+
     def _on_stop(self, partner, invoices, channel):
-        self.env["dunning.consent"]._record(partner, channel, "opted_out", "reply")
-        if channel == "sms" and partner.phone_sanitized:
+        recorded = self._record_consent(partner, channel, "opted_out")
+        if recorded and channel == "sms" and partner.phone_sanitized:
             self.env["phone.blacklist"].sudo().add(partner.phone_sanitized)
 
     def _on_start(self, partner, invoices, channel):
-        self.env["dunning.consent"]._record(partner, channel, "opted_in", "reply")
-        if channel == "sms" and partner.phone_sanitized:
+        recorded = self._record_consent(partner, channel, "opted_in")
+        if recorded and channel == "sms" and partner.phone_sanitized:
             self.env["phone.blacklist"].sudo().remove(partner.phone_sanitized)
 
     def _on_more_time(self, partner, invoices, channel):
@@ -195,14 +273,19 @@ class DunningReply(models.AbstractModel):
 
     def _answer(self, partner, invoices, channel, company, text, attach_invoice=False):
         """Send ``text`` back through the channel the customer wrote on, now
-        (inside WhatsApp's 24-hour window, opened by their message)."""
+        (inside WhatsApp's 24-hour window, opened by their message to that
+        number: the number that received it answers)."""
         channels = (
             self.env["dunning.channel"]
             .sudo()
             .search([("company_id", "=", company.id), ("active", "=", True)])
         )
+        receiver = channels.filtered(
+            lambda c: c.id == self.env.context.get("dunning_reply_receiver_id")
+        )
         carrier = (
             channels.filtered(lambda c: c.channel_type == "sandbox")[:1]
+            or receiver.filtered(lambda c: c.channel_type == channel)
             or (channels.filtered(lambda c: c.channel_type == channel)[:1])
         )
         if not carrier or not partner.phone_sanitized:

@@ -42,7 +42,8 @@ def signed(payload, secret=SECRET):
     return body, {"X-Hub-Signature-256": f"sha256={digest}"}
 
 
-def status_payload(*statuses):
+def status_payload(*statuses, phone_number_id=PHONE_NUMBER_ID):
+    """A webhook POST of ``statuses`` for our number ``phone_number_id``."""
     return {
         "object": "whatsapp_business_account",
         "entry": [
@@ -53,7 +54,7 @@ def status_payload(*statuses):
                         "field": "messages",
                         "value": {
                             "messaging_product": "whatsapp",
-                            "metadata": {"phone_number_id": "1001"},
+                            "metadata": {"phone_number_id": phone_number_id},
                             "statuses": list(statuses),
                         },
                     }

@@ -27,6 +27,7 @@ class TestTwilioWebhook(DunningCommon, HttpCase):
                 "name": "SMS",
                 "channel_type": "sms",
                 "company_id": cls.company_a.id,
+                "sms_number": "+1 555 010 0199",
                 "sms_twilio_auth_token": TOKEN,
             }
         )

@@ -5,7 +5,14 @@ from odoo.tests import HttpCase, tagged
 
 from ..tools.whatsapp_webhook import parse_webhook
 from .common import DunningCommon
-from .common_whatsapp import SECRET, inbound_payload, signed, status, status_payload
+from .common_whatsapp import (
+    PHONE_NUMBER_ID,
+    SECRET,
+    inbound_payload,
+    signed,
+    status,
+    status_payload,
+)
 
 URL = "/friendly_dunning/webhook/whatsapp"
 
@@ -19,7 +26,7 @@ class WhatsAppWebhookCommon(DunningCommon, HttpCase):
                 "name": "WhatsApp",
                 "channel_type": "whatsapp",
                 "company_id": cls.company_a.id,
-                "wa_phone_number_id": "1001",
+                "wa_phone_number_id": PHONE_NUMBER_ID,
                 "wa_access_token": "token",
                 "wa_app_secret": SECRET,
                 "wa_verify_token": "verify-me",

@@ -7,6 +7,14 @@ from .json_values import as_dict, as_int, as_list, as_str
 STATUSES = ("sent", "delivered", "read", "failed")
 MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
 MESSAGE_TYPES = ("text", "button", "interactive", *MEDIA_TYPES)
+# Unix times beyond this are no real event's time (and overflow datetime).
+_MAX_TIMESTAMP = 2**32
+
+
+def _timestamp(value):
+    """An event's Unix time, or ``None`` when missing or out of range."""
+    seconds = as_int(value)
+    return seconds if seconds is not None and 0 < seconds < _MAX_TIMESTAMP else None
 
 
 def _status_event(status, metadata):
@@ -19,7 +27,7 @@ def _status_event(status, metadata):
     return {
         "wamid": wamid,
         "status": state,
-        "timestamp": as_int(status.get("timestamp")),
+        "timestamp": _timestamp(status.get("timestamp")),
         "recipient": as_str(status.get("recipient_id")),
         "error_code": as_int(error.get("code")),
         "error_title": as_str(error.get("title") or error.get("message")),
@@ -57,7 +65,7 @@ def _message_event(message, metadata, names):
         "wamid": wamid,
         "from": sender,
         "profile_name": names.get(sender),
-        "timestamp": as_int(message.get("timestamp")),
+        "timestamp": _timestamp(message.get("timestamp")),
         "type": kind,
         "text": text,
         "payload": payload,
