@@ -142,3 +142,38 @@ class TestStatementAccess(DunningCommon, HttpCase):
         self.assertIn("321.00", response.text)
         self.assertFalse(SIGNED_LINK.search(response.text))
         self.assertIn("/my/collections", response.text)
+
+    @mute_logger("odoo.http")
+    def test_emailed_statement_stays_with_the_collections_team(self):
+        """The statement and invoice attached to an e-mail reminder are logged
+        on the customer, but an employee who can read the customer cannot
+        download them."""
+        channel = self.env["dunning.channel"].search(
+            [("company_id", "=", self.company_a.id), ("channel_type", "=", "email")]
+        )
+        message = self.env["dunning.communication"].create(
+            {
+                "company_id": self.company_a.id,
+                "partner_id": self.customer.id,
+                "kind": "reminder",
+                "move_ids": [fields.Command.set(self.invoice_a.ids)],
+                "channel": "email",
+                "channel_id": channel.id,
+                "recipient": "acme@example.com",
+                "subject": "Your invoice",
+                "body": "Hello",
+            }
+        )
+        message._dunning_send()
+        attachments = message.mail_id.attachment_ids
+        self.assertEqual(len(attachments), 2, "the invoice and the statement")
+        self.customer.with_user(self.employee).check_access("read")
+        self.authenticate("employee", "employee")
+        for attachment in attachments:
+            with self.subTest(attachment=attachment.name):
+                response = self.url_open(f"/web/content/{attachment.id}")
+                self.assertIn(response.status_code, (403, 404))
+                self.assertNotIn("321.00", response.text)
+        self.authenticate("dunning_user_a", "dunning_user_a")
+        statement = attachments.filtered(lambda a: a.name.startswith("Statement"))
+        self.assertEqual(self.url_open(f"/web/content/{statement.id}").status_code, 200)
