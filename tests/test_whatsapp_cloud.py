@@ -1105,3 +1105,24 @@ def test_parse_webhook_never_crashes_on_garbled_values():
         events = wa_webhook.parse_webhook(payload)
         assert isinstance(events["statuses"], list)
         assert isinstance(events["messages"], list)
+
+
+def test_refusal_counter_turns_a_client_away_within_its_window_only():
+    clock = FakeClock()
+    counter = rate_limiter.RefusalCounter(limit=3, window_seconds=60, clock=clock)
+    for _refusal in range(2):
+        counter.add("10.0.0.1")
+    assert not counter.blocked("10.0.0.1")
+    counter.add("10.0.0.1")
+    assert counter.blocked("10.0.0.1")
+    assert not counter.blocked("10.0.0.2"), "another client is not affected"
+    clock.sleep(60)
+    assert not counter.blocked("10.0.0.1"), "the window has passed"
+
+
+def test_refusal_counter_remembers_a_bounded_number_of_clients():
+    counter = rate_limiter.RefusalCounter(limit=1, window_seconds=60, max_clients=2)
+    for client in ("a", "b", "c"):
+        counter.add(client)
+    assert not counter.blocked("a"), "the client refused longest ago is forgotten"
+    assert counter.blocked("b") and counter.blocked("c")

@@ -6,8 +6,10 @@ from xml.sax.saxutils import escape
 from werkzeug.exceptions import (
     BadRequest,
     Forbidden,
+    HTTPException,
     LengthRequired,
     RequestEntityTooLarge,
+    TooManyRequests,
 )
 
 from odoo import http
@@ -15,6 +17,7 @@ from odoo.http import request
 
 from ..tools.intents import HELP, START, STOP, detect_intent
 from ..tools.phones import to_e164
+from ..tools.rate_limiter import RefusalCounter
 from ..tools.signatures import verify_meta_signature, verify_twilio_signature
 from ..tools.whatsapp_webhook import parse_webhook
 
@@ -33,6 +36,28 @@ WEBHOOK_ROUTE = {
     "save_session": False,
     "max_content_length": WEBHOOK_MAX_BYTES,
 }
+
+
+# Meta and Twilio send signed, well-formed requests: a client whose requests
+# keep being refused (bad signature, malformed or oversized body) is turned
+# away for a while before any work. Counted per worker process, in memory,
+# so that refusing stays free of database work.
+WEBHOOK_REFUSALS = RefusalCounter(limit=120, window_seconds=60)
+REFUSED_CODES = (400, 403, 411, 413)
+
+
+def _limit_refusals(handler):
+    """Run ``handler`` for the request unless its client was refused too
+    often lately; count the refusals it answers."""
+    client = request.httprequest.remote_addr
+    if WEBHOOK_REFUSALS.blocked(client):
+        raise TooManyRequests()
+    try:
+        return handler()
+    except HTTPException as error:
+        if error.code in REFUSED_CODES:
+            WEBHOOK_REFUSALS.add(client)
+        raise
 
 
 def _refuse_large_body():
@@ -84,6 +109,9 @@ class FriendlyDunningWebhooks(http.Controller):
 
     @http.route("/friendly_dunning/webhook/whatsapp", **WEBHOOK_ROUTE)
     def whatsapp_event(self):
+        return _limit_refusals(self._whatsapp_event)
+
+    def _whatsapp_event(self):
         """Statuses of our messages and the customers' messages. Each event
         acts only for the channel that owns its receiving number
         (``metadata.phone_number_id``), and only when that channel's app
@@ -161,6 +189,9 @@ class FriendlyDunningWebhooks(http.Controller):
 
     @http.route("/friendly_dunning/webhook/twilio", **WEBHOOK_ROUTE)
     def twilio_inbound(self, **_params):
+        return _limit_refusals(self._twilio_inbound)
+
+    def _twilio_inbound(self):
         """An SMS a customer sent to our Twilio number: logged and acted on
         like a WhatsApp reply, for the company that owns the number it was
         sent to (``To``) and only when that company's auth token signs the

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 from datetime import timedelta
+from unittest.mock import patch
 
 from psycopg2 import IntegrityError
 
@@ -15,6 +16,7 @@ from odoo import fields
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
+from ..controllers.webhooks import WEBHOOK_REFUSALS
 from ..tools.whatsapp_client import WhatsAppCloudClient
 from .common import DunningCommon
 from .common_whatsapp import PHONE_NUMBER_ID, SECRET, TOKEN, GraphMock, signed, status
@@ -348,6 +350,40 @@ class TestWebhookBodies(WebhookAbuseCommon):
         response = self._whatsapp(envelope(NUMBER_A, statuses=[late]))
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self._state(self.message_a), "read")
+
+
+@tagged("post_install", "-at_install")
+class TestWebhookRefusals(WebhookAbuseCommon):
+    """A client whose requests keep being refused is turned away before any
+    work, even with a request that would pass."""
+
+    def setUp(self):
+        super().setUp()
+        WEBHOOK_REFUSALS.clear()
+        self.addCleanup(WEBHOOK_REFUSALS.clear)
+        limit = patch.object(WEBHOOK_REFUSALS, "limit", 3)
+        limit.start()
+        self.addCleanup(limit.stop)
+
+    @mute_logger("odoo.addons.friendly_dunning.controllers.webhooks")
+    def test_a_client_refused_again_and_again_is_turned_away(self):
+        payload = envelope(NUMBER_A, messages=[inbound("wamid.ok", "hola")])
+        body, headers = signed(payload)
+        wrong = headers | {"X-Hub-Signature-256": "sha256=" + "0" * 64}
+        for _attempt in range(3):
+            self.assertEqual(self._whatsapp_raw(body, wrong).status_code, 403)
+        self.assertEqual(self._whatsapp_raw(body, headers).status_code, 429)
+        self.assertEqual(self._twilio(SMS_A, "hola", "SM-after").status_code, 429)
+        self.assertFalse(self._replies())
+        WEBHOOK_REFUSALS.clear()  # the window has passed
+        self.assertEqual(self._whatsapp_raw(body, headers).status_code, 200)
+        self.assertEqual(len(self._replies()), 1)
+
+    def test_accepted_requests_are_never_counted(self):
+        for number in range(5):
+            payload = envelope(NUMBER_A, messages=[inbound(f"wamid.{number}", "hola")])
+            self.assertEqual(self._whatsapp(payload).status_code, 200)
+        self.assertEqual(len(self._replies()), 5)
 
 
 @tagged("post_install", "-at_install")

@@ -160,3 +160,46 @@ class WindowRateLimiter:
             if not wait:
                 return True
             self._sleep(wait)
+
+
+class RefusalCounter:
+    """Refused requests per client (an address) over a sliding window, so that
+    a client that keeps sending refused requests is turned away before any
+    work. Thread-safe; remembers at most ``max_clients`` clients, forgetting
+    the one refused longest ago."""
+
+    def __init__(self, limit, window_seconds, max_clients=10000, clock=time.monotonic):
+        self.limit = limit
+        self.window = window_seconds
+        self.max_clients = max_clients
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._refusals = collections.OrderedDict()
+
+    def _recent(self, client, now):
+        refusals = self._refusals.get(client)
+        while refusals and refusals[0] <= now - self.window:
+            refusals.popleft()
+        return refusals
+
+    def blocked(self, client):
+        """Whether ``client`` reached the limit within the window."""
+        with self._lock:
+            refusals = self._recent(client, self._clock())
+            return bool(refusals) and len(refusals) >= self.limit
+
+    def add(self, client):
+        """Count one refused request of ``client``."""
+        with self._lock:
+            now = self._clock()
+            refusals = self._recent(client, now)
+            if refusals is None:
+                refusals = self._refusals[client] = collections.deque()
+            refusals.append(now)
+            self._refusals.move_to_end(client)
+            while len(self._refusals) > self.max_clients:
+                self._refusals.popitem(last=False)
+
+    def clear(self):
+        with self._lock:
+            self._refusals.clear()
