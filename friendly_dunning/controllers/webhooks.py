@@ -90,6 +90,9 @@ class FriendlyDunningWebhooks(http.Controller):
     )
     def whatsapp_verify(self, **params):
         """Meta's set-up handshake: echo the challenge when the token is ours."""
+        return _limit_refusals(lambda: self._whatsapp_verify(params))
+
+    def _whatsapp_verify(self, params):
         token = params.get("hub.verify_token")
         if params.get("hub.mode") != "subscribe" or not token:
             raise Forbidden()

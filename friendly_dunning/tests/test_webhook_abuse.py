@@ -379,6 +379,17 @@ class TestWebhookRefusals(WebhookAbuseCommon):
         self.assertEqual(self._whatsapp_raw(body, headers).status_code, 200)
         self.assertEqual(len(self._replies()), 1)
 
+    @mute_logger("odoo.http")
+    def test_guessing_the_verify_token_is_turned_away(self):
+        params = {"hub.mode": "subscribe", "hub.challenge": "42"}
+        for guess in range(3):
+            response = self.url_open(
+                WHATSAPP, params=params | {"hub.verify_token": f"guess{guess}"}
+            )
+            self.assertEqual(response.status_code, 403)
+        response = self.url_open(WHATSAPP, params=params | {"hub.verify_token": "x"})
+        self.assertEqual(response.status_code, 429)
+
     def test_accepted_requests_are_never_counted(self):
         for number in range(5):
             payload = envelope(NUMBER_A, messages=[inbound(f"wamid.{number}", "hola")])
