@@ -462,18 +462,21 @@ class TestDunningRun(DunningCommon):
         self.assertEqual((partner, company), (self.maria, self.company))
         # Planning writes nothing on the customer for the link.
         self.assertFalse(self.maria.sudo().dunning_portal_nonce)
+        # The invoice the message links to has its portal token, set with the
+        # step bookkeeping.
+        invoice_token = self.maria_35.access_token
+        self.assertTrue(invoice_token)
+        self.assertEqual(self.maria_35.dunning_step_id, self.step_at[30])
+        self.assertEqual(message.payment_link.split("access_token=")[1], invoice_token)
         self.maria.action_dunning_revoke_portal_link()
         self.assertIsNone(Partner._dunning_portal_check_token(token))
         new_token = self.maria._dunning_portal_token()
         self.assertEqual(
             Partner._dunning_portal_check_token(new_token), (self.maria, self.company)
         )
-        # The invoice the message links to has its portal token, set with the
-        # step bookkeeping; a second run keeps it.
-        token = self.maria_35.access_token
-        self.assertTrue(token)
-        self.assertEqual(self.maria_35.dunning_step_id, self.step_at[30])
-        self.assertEqual(message.payment_link.split("access_token=")[1], token)
+        # Revoking also retires the invoice links handed out so far.
+        self.maria_35.invalidate_recordset(["access_token"])
+        self.assertNotEqual(self.maria_35.access_token, invoice_token)
 
     def test_planning_writes_on_invoices_only_their_first_access_token(self):
         """The run's bookkeeping goes to dunning.invoice.progress: on the
