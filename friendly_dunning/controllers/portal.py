@@ -32,7 +32,7 @@ ROUTE = {
     "sitemap": False,
 }
 BASE = "/my/collections"
-SESSION_COOKIE = "fd_collections"
+PAGE_COOKIE = "fd_collections"
 # Requests without files carry a few form fields at most.
 MAX_FORM_BYTES = 64 * 1024
 # Pages with money on them: kept by no cache, sent to no other site, and
@@ -63,7 +63,7 @@ class DunningPortal(PortalAccount):
         """``(partner, company)`` of the visitor's collections session,
         ``None`` without a session cookie, ``False`` for a cookie that no
         longer opens anything (revoked, ended, tampered)."""
-        value = request.httprequest.cookies.get(SESSION_COOKIE)
+        value = request.httprequest.cookies.get(PAGE_COOKIE)
         if not value:
             return None
         return request.env["res.partner"]._dunning_portal_check_session(value) or False
@@ -112,7 +112,7 @@ class DunningPortal(PortalAccount):
             .sudo()
             ._dunning_allow_bad_link(self._dunning_client_address())
         )
-        request.future_response.set_cookie(SESSION_COOKIE, "", max_age=0, path=BASE)
+        request.future_response.set_cookie(PAGE_COOKIE, "", max_age=0, path=BASE)
         if not allowed:
             return request.make_response(
                 request.env._("Too many requests. Please try again later."),
@@ -167,7 +167,7 @@ class DunningPortal(PortalAccount):
         partner, company, base = resolved
         value, expiry = partner._dunning_portal_session(company, token)
         request.future_response.set_cookie(
-            SESSION_COOKIE,
+            PAGE_COOKIE,
             value,
             max_age=max(0, expiry - int(time.time())),
             path=BASE,

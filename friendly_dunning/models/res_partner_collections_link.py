@@ -20,7 +20,9 @@ from odoo.tools.misc import hmac as database_hmac
 from .res_partner import COLLECTIONS_TEAM
 
 PORTAL_TOKEN_SCOPE = "friendly_dunning.collections_link"
-PORTAL_TOKEN_PATTERN = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,12})-([0-9a-f]{64})$")
+# ``<partner>-<company>-<expiry>-<signature>``: a collections link's token,
+# and the session value it is exchanged for (signed with another scope).
+SIGNED_VALUE_PATTERN = re.compile(r"^(\d{1,12})-(\d{1,12})-(\d{1,12})-([0-9a-f]{64})$")
 # A signed link inside a text, for masking it where it would be read by others.
 PORTAL_LINK_IN_TEXT = re.compile(
     r"(/collections/)\d{1,12}-\d{1,12}-\d{1,12}-[0-9a-f]{64}"
@@ -53,8 +55,9 @@ class ResPartner(models.Model):
             1, company.dunning_portal_link_days
         )
         return {
-            partner.id: f"{partner.id}-{company.id}-{expiry}-"
-            f"{partner._dunning_portal_signature(company.id, expiry)}"
+            partner.id: partner._dunning_signed_value(
+                PORTAL_TOKEN_SCOPE, company.id, expiry
+            )
             for partner in self.commercial_partner_id.sudo()
         }
 
@@ -66,14 +69,38 @@ class ResPartner(models.Model):
             for partner_id, token in self._dunning_portal_tokens(company).items()
         }
 
-    def _dunning_portal_signature(self, company_id, expiry):
+    def _dunning_signed_value(self, scope, company_id, expiry):
+        """``<partner>-<company>-<expiry>-<signature>`` for this commercial
+        partner, signed for ``scope`` over the customer's revocation nonce, so
+        that revoking ends every value signed so far."""
         self.ensure_one()
-        return database_hmac(
+        signature = database_hmac(
             self.env(su=True),
-            PORTAL_TOKEN_SCOPE,
-            # No secret yet: no link of this customer was ever revoked.
+            scope,
+            # No nonce yet: no link of this customer was ever revoked.
             f"{self.id}|{company_id}|{expiry}|{self.sudo().dunning_portal_nonce or ''}",
         )
+        return f"{self.id}-{company_id}-{expiry}-{signature}"
+
+    @api.model
+    def _dunning_check_signed_value(self, scope, value, now=None):
+        """``(commercial partner, company)`` (sudo) a value signed for
+        ``scope`` opens, or ``None`` for a malformed, tampered, revoked or
+        expired one."""
+        match = SIGNED_VALUE_PATTERN.match(value or "")
+        if not match:
+            return None
+        partner_id, company_id, expiry = (int(part) for part in match.groups()[:3])
+        if expiry < (now or time.time()):
+            return None
+        partner = self.sudo().browse(partner_id).exists()
+        company = self.env["res.company"].sudo().browse(company_id).exists()
+        if not partner or not company or partner.commercial_partner_id != partner:
+            return None
+        expected = partner._dunning_signed_value(scope, company.id, expiry)
+        if not hmac.compare_digest(expected, value):
+            return None
+        return partner, company
 
     def _dunning_portal_url(self):
         """The absolute signed URL of the customer's collections page."""
@@ -84,20 +111,7 @@ class ResPartner(models.Model):
     def _dunning_portal_check_token(self, token, now=None):
         """``(commercial partner, company)`` (sudo) the token opens, or
         ``None`` for a malformed, tampered, revoked or expired token."""
-        match = PORTAL_TOKEN_PATTERN.match(token or "")
-        if not match:
-            return None
-        partner_id, company_id, expiry = (int(value) for value in match.groups()[:3])
-        if expiry < (now or time.time()):
-            return None
-        partner = self.sudo().browse(partner_id).exists()
-        company = self.env["res.company"].sudo().browse(company_id).exists()
-        if not partner or not company or partner.commercial_partner_id != partner:
-            return None
-        expected = partner._dunning_portal_signature(company.id, expiry)
-        if not hmac.compare_digest(expected, match.group(4)):
-            return None
-        return partner, company
+        return self._dunning_check_signed_value(PORTAL_TOKEN_SCOPE, token, now)
 
     @api.model
     def _dunning_may_issue_links(self):

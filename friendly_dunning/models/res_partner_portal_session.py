@@ -9,30 +9,16 @@ customer's revocation nonce: revoking the customer's links ends their
 sessions too. A session never outlives the link it came from.
 """
 
-import hmac
-import re
 import time
 
 from odoo import api, models
-from odoo.tools.misc import hmac as database_hmac
 
 PORTAL_SESSION_SCOPE = "friendly_dunning.collections_session"
-PORTAL_SESSION_PATTERN = re.compile(
-    r"^(\d{1,12})-(\d{1,12})-(\d{1,12})-([0-9a-f]{64})$"
-)
 PORTAL_SESSION_SECONDS = 2 * 3600
 
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
-
-    def _dunning_portal_session_signature(self, company_id, expiry):
-        self.ensure_one()
-        return database_hmac(
-            self.env(su=True),
-            PORTAL_SESSION_SCOPE,
-            f"{self.id}|{company_id}|{expiry}|{self.sudo().dunning_portal_nonce or ''}",
-        )
 
     def _dunning_portal_session(self, company, link_token, now=None):
         """``(value, expiry)`` of a session on this commercial partner's page
@@ -41,27 +27,14 @@ class ResPartner(models.Model):
         self.ensure_one()
         link_expiry = int(link_token.split("-")[2])
         expiry = min(int(now or time.time()) + PORTAL_SESSION_SECONDS, link_expiry)
-        signature = self._dunning_portal_session_signature(company.id, expiry)
-        return f"{self.id}-{company.id}-{expiry}-{signature}", expiry
+        value = self._dunning_signed_value(PORTAL_SESSION_SCOPE, company.id, expiry)
+        return value, expiry
 
     @api.model
     def _dunning_portal_check_session(self, value, now=None):
         """``(commercial partner, company)`` (sudo) of a session value, or
         ``None`` for a malformed, tampered, revoked or ended one."""
-        match = PORTAL_SESSION_PATTERN.match(value or "")
-        if not match:
-            return None
-        partner_id, company_id, expiry = (int(part) for part in match.groups()[:3])
-        if expiry < (now or time.time()):
-            return None
-        partner = self.sudo().browse(partner_id).exists()
-        company = self.env["res.company"].sudo().browse(company_id).exists()
-        if not partner or not company or partner.commercial_partner_id != partner:
-            return None
-        expected = partner._dunning_portal_session_signature(company.id, expiry)
-        if not hmac.compare_digest(expected, match.group(4)):
-            return None
-        return partner, company
+        return self._dunning_check_signed_value(PORTAL_SESSION_SCOPE, value, now)
 
     def _dunning_portal_forget_invoice_access(self):
         """Give these customers' invoices new portal access tokens, so that

@@ -95,7 +95,7 @@ class PortalPageCommon(DunningCommon, HttpCase):
         )
 
 
-SESSION_COOKIE = "fd_collections"
+PAGE_COOKIE = "fd_collections"
 
 
 def page_links(html):

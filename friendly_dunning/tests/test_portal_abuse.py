@@ -11,7 +11,7 @@ from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
-from .common_portal import CSRF, PDF, SESSION_COOKIE, PortalPageCommon
+from .common_portal import CSRF, PAGE_COOKIE, PDF, PortalPageCommon
 
 RATE = "odoo.addons.friendly_dunning.models.dunning_portal_rate"
 PORTAL = "odoo.addons.friendly_dunning.controllers.portal.DunningPortal"
@@ -63,7 +63,7 @@ class TestPortalAbuse(PortalPageCommon):
         future = fields.Date.to_string(self.today + timedelta(days=7))
         page = self.open_page()
         csrf = CSRF.search(page.text).group(1)
-        good = self.opener.cookies.get(SESSION_COOKIE)
+        good = self.opener.cookies.get(PAGE_COOKIE)
         partner_id, company_id, expiry, signature = good.split("-")
         tampered = ("0" if signature[0] != "0" else "1") + signature[1:]
         expired = f"{partner_id}-{company_id}-1-{signature}"
@@ -89,7 +89,7 @@ class TestPortalAbuse(PortalPageCommon):
             ):
                 if data is not None:
                     data = data | {"csrf_token": csrf, "reason": "forged"}
-                self.opener.cookies.set(SESSION_COOKIE, forged, path="/my/collections")
+                self.opener.cookies.set(PAGE_COOKIE, forged, path="/my/collections")
                 response = self.url_open(path, data=data, allow_redirects=False)
                 self.assertEqual(response.status_code, 403, (forged, path))
                 self.assertNotIn(self.late.name, response.text)
@@ -97,7 +97,7 @@ class TestPortalAbuse(PortalPageCommon):
                 f"/my/collections/transaction/{self.late.currency_id.id}",
                 f"/my/collections/invoice/{self.late.id}/transaction",
             ):
-                self.opener.cookies.set(SESSION_COOKIE, forged, path="/my/collections")
+                self.opener.cookies.set(PAGE_COOKIE, forged, path="/my/collections")
                 with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
                     self.make_jsonrpc_request(route, self._transaction_params(csrf))
         self.assertFalse(

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common_portal import CSRF, SESSION_COOKIE, PortalPageCommon, page_links
+from .common_portal import CSRF, PAGE_COOKIE, PortalPageCommon, page_links
 
 FORMS = (
     "/promise",
@@ -80,11 +80,11 @@ class TestPortalSession(PortalPageCommon):
         self.assertEqual(urlsplit(location).path, "/my/collections")
         self.assertNotIn(token, location)
         cookie = response.headers["Set-Cookie"]
-        self.assertIn(f"{SESSION_COOKIE}=", cookie)
+        self.assertIn(f"{PAGE_COOKIE}=", cookie)
         self.assertIn("HttpOnly", cookie)
         self.assertIn("SameSite=Lax", cookie)
         self.assertIn("Path=/my/collections", cookie)
-        value = self.opener.cookies.get(SESSION_COOKIE)
+        value = self.opener.cookies.get(PAGE_COOKIE)
         self.assertNotIn(value.rsplit("-", 1)[1], url)  # not the link's signature
         page = self.url_open(location)
         self.assertEqual(page.status_code, 200)
@@ -142,14 +142,14 @@ class TestPortalSession(PortalPageCommon):
             now=time.time() - 86400 + 60
         )
         page, links = self._collect(f"/collections/{token}")
-        cookie_expiry = int(self.opener.cookies.get(SESSION_COOKIE).split("-")[2])
+        cookie_expiry = int(self.opener.cookies.get(PAGE_COOKIE).split("-")[2])
         self.assertLessEqual(cookie_expiry, int(token.split("-")[2]))
         with patch(f"{SESSION_TIME}.time", return_value=time.time() + 120):
             self._assert_nothing_opens(page, links)
 
     def test_session_ends_two_hours_later_at_most(self):
         self.open_page()
-        value = self.opener.cookies.get(SESSION_COOKIE)
+        value = self.opener.cookies.get(PAGE_COOKIE)
         Partner = self.env["res.partner"]
         self.assertTrue(Partner._dunning_portal_check_session(value))
         later = time.time() + 2 * 3600 + 5
@@ -157,7 +157,7 @@ class TestPortalSession(PortalPageCommon):
 
     def test_tampered_or_foreign_session_opens_nothing(self):
         self.open_page()
-        value = self.opener.cookies.get(SESSION_COOKIE)
+        value = self.opener.cookies.get(PAGE_COOKIE)
         partner_id, company_id, expiry, signature = value.split("-")
         tampered = ("0" if signature[0] != "0" else "1") + signature[1:]
         for forged in (
@@ -166,7 +166,7 @@ class TestPortalSession(PortalPageCommon):
             f"{partner_id}-{self.company_b.id}-{expiry}-{signature}",
             f"{partner_id}-{company_id}-{int(expiry) + 3600}-{signature}",
         ):
-            self.opener.cookies.set(SESSION_COOKIE, forged, path="/my/collections")
+            self.opener.cookies.set(PAGE_COOKIE, forged, path="/my/collections")
             response = self.url_open("/my/collections")
             self.assertEqual(response.status_code, 403, forged)
             self.assertNotIn(self.late.name, response.text)
