@@ -24,6 +24,26 @@ class DunningCommon(AccountTestInvoicingCommon):
         )
 
     @classmethod
+    def _dunning_users_around(cls, customer):
+        """Who else may ask about ``customer``: ``employee``, an employee of
+        company A with no accounting rights; ``billing``, an invoicing user of
+        company A; ``portal_user``, the customer's own portal login."""
+        cls.employee = new_test_user(
+            cls.env,
+            login="employee",
+            groups="base.group_user",
+            company_id=cls.company_a.id,
+            company_ids=[cls.company_a.id],
+        )
+        cls.billing = cls._dunning_new_user(
+            "billing", cls.company_a, "account.group_account_invoice"
+        )
+        cls.portal_user = new_test_user(
+            cls.env, login="acme_portal", groups="base.group_portal"
+        )
+        cls.portal_user.partner_id.parent_id = customer
+
+    @classmethod
     def _dunning_new_user(cls, login, company, groups):
         return new_test_user(
             cls.env,

@@ -2,7 +2,7 @@ import re
 from datetime import datetime, timedelta
 
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, JsonRpcException, freeze_time, new_test_user, tagged
+from odoo.tests import HttpCase, JsonRpcException, freeze_time, tagged
 from odoo.tools import mute_logger
 
 from .common import DunningCommon
@@ -133,20 +133,7 @@ class SecurityLinkCommon(DunningCommon, HttpCase):
         super().setUpClass()
         cls.customer = cls._dunning_customer("Acme")
         cls.customer_b = cls._dunning_customer("Initech", company_id=cls.company_b.id)
-        cls.employee = new_test_user(
-            cls.env,
-            login="employee",
-            groups="base.group_user",
-            company_id=cls.company_a.id,
-            company_ids=[cls.company_a.id],
-        )
-        cls.billing = cls._dunning_new_user(
-            "billing", cls.company_a, "account.group_account_invoice"
-        )
-        cls.portal_user = new_test_user(
-            cls.env, login="acme_portal", groups="base.group_portal"
-        )
-        cls.portal_user.partner_id.parent_id = cls.customer
+        cls._dunning_users_around(cls.customer)
 
     def call_kw(self, model, method, args, kwargs=None):
         return self.make_jsonrpc_request(

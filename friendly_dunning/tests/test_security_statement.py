@@ -4,7 +4,7 @@ import time
 from datetime import timedelta
 
 from odoo import fields
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
 from .common import DunningCommon
@@ -40,20 +40,7 @@ class TestStatementAccess(DunningCommon, HttpCase):
             555,
             company_id=cls.company_b.id,
         )
-        cls.employee = new_test_user(
-            cls.env,
-            login="employee",
-            groups="base.group_user",
-            company_id=cls.company_a.id,
-            company_ids=[cls.company_a.id],
-        )
-        cls.billing = cls._dunning_new_user(
-            "billing", cls.company_a, "account.group_account_invoice"
-        )
-        cls.portal_user = new_test_user(
-            cls.env, login="acme_portal", groups="base.group_portal"
-        )
-        cls.portal_user.partner_id.parent_id = cls.customer
+        cls._dunning_users_around(cls.customer)
 
     def statement(self, partner, converter="html", **params):
         return self.url_open(
