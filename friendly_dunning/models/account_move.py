@@ -46,6 +46,22 @@ def open_invoice_field_domain(*extra):
     return "[{}]".format(", ".join([*map(repr, OPEN_INVOICE_DOMAIN), *extra]))
 
 
+def open_instalment_sql(line, move):
+    """The instalments collections chase, as an SQL condition: the receivable
+    lines (``line``, an alias of account_move_line) of the open invoices
+    (``move``, an alias of account_move joined on ``line.move_id``) that are
+    still owed. Each has its own due date (``date_maturity``) and residual
+    (``amount_residual`` in the company's currency,
+    ``amount_residual_currency`` in the invoice's); an invoice with a single
+    due date has exactly one."""
+    return SQL(
+        "%s AND %s.display_type = 'payment_term' AND NOT %s.reconciled",
+        open_invoice_sql(move),
+        SQL.identifier(line),
+        SQL.identifier(line),
+    )
+
+
 PAUSE_REASONS = [
     ("dispute", "Disputed"),
     ("promise", "Promise to pay"),
@@ -117,6 +133,20 @@ class AccountMove(models.Model):
     def _dunning_open_invoice_domain(self):
         """The customer invoices collections chase: posted and not fully paid."""
         return Domain(list(OPEN_INVOICE_DOMAIN))
+
+    @api.model
+    def _dunning_open_instalment_domain(self):
+        """The ORM form of ``open_instalment_sql``, on account.move.line."""
+        return Domain(
+            [
+                *(
+                    (f"move_id.{name}", operator, value)
+                    for name, operator, value in OPEN_INVOICE_DOMAIN
+                ),
+                ("display_type", "=", "payment_term"),
+                ("reconciled", "=", False),
+            ]
+        )
 
     def _dunning_ensure_access_tokens(self):
         """Give the invoices without one their portal access token, in one
