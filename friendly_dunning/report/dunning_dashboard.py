@@ -4,9 +4,11 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from ..models.account_move import open_instalment_sql
 from ..models.raw_sql import sql_settings
 from ..tools import kpi
 from .dunning_kpi import KPI_SQL_SETTINGS
+from .dunning_report_aging import UNAPPLIED_BUCKET
 from .ledger_sql import aging_bucket
 
 
@@ -43,7 +45,11 @@ class DunningKpi(models.AbstractModel):
             # (its query is the costliest of the KPIs) and the channels of the
             # current period only.
             prefetched = {
-                "open_at": self._kpi_open_at(companies, None, [previous_to, today]),
+                "open_at": self._kpi_open_at(
+                    companies,
+                    None,
+                    [previous_from - timedelta(days=1), previous_to, today],
+                ),
                 "collected": self._kpi_collected(
                     companies, None, [(previous_from, previous_to), (date_from, today)]
                 ),
@@ -101,6 +107,8 @@ class DunningKpi(models.AbstractModel):
             "previous_to": fields.Date.to_string(previous_to),
             "receivables": current["receivables"],
             "overdue_receivables": current["overdue_receivables"],
+            "unapplied_credits": current["unapplied_credits"],
+            "receivables_help": definitions["receivables"],
             "headline": headline,
             "trend": trend,
             "aging": aging,
@@ -133,41 +141,45 @@ class DunningKpi(models.AbstractModel):
     def _dashboard_trend(self, company, today, ledger=None, months=12):
         """DSO and CEI of each of the last ``months`` calendar months (the
         current one up to today): one ledger query (unless ``ledger`` covering
-        them is given) and one query for the receivables not yet due at each
-        month end."""
+        them is given) and one query for what was owed at each month end."""
         self._kpi_flush()
         windows = kpi.last_months(today, months)
         windows[-1] = (windows[-1][0], today)
+        digits = company.currency_id.decimal_places
         with sql_settings(self.env, **KPI_SQL_SETTINGS):
             if ledger is None:
                 ledger = self._kpi_ledger(company, None, windows[0][0], today)
-            current = self._kpi_current_at(
-                company, None, [end for _start, end in windows]
-            )
-        ledger = ledger.get(company.id, {"base": 0.0, "days": {}})
+            owed = self._kpi_open_at(
+                company,
+                None,
+                [windows[0][0] - timedelta(days=1)] + [end for _start, end in windows],
+            )[company.id]
+        ledger = ledger.get(company.id, {})
         labels, dso_values, cei_values = [], [], []
         for start, end in windows:
-            opening = self._ledger_balance(ledger, start - timedelta(days=1))
-            closing = self._ledger_balance(ledger, end)
-            sales = self._ledger_sales(ledger, start, end)
-            not_due = current.get((company.id, end), 0.0)
+            before, after = owed[start - timedelta(days=1)], owed[end]
+            opening = round(before["current"] + before["overdue"], digits)
+            not_due = round(after["current"], digits)
+            closing = round(not_due + round(after["overdue"], digits), digits)
+            sales = round(self._ledger_sales(ledger, start, end), digits)
             labels.append(start.strftime("%Y-%m"))
             dso_values.append(kpi.dso(closing, sales, kpi.period_days(start, end)))
-            cei_values.append(kpi.cei(opening, sales, closing, not_due))
+            cei_values.append(kpi.cei(opening, sales, closing, not_due, digits))
         return {"labels": labels, "dso": dso_values, "cei": cei_values}
 
     @api.model
     def _dashboard_aging(self, company, limit=10):
-        """``(aging, at risk)``: the open receivables of ``company`` by bucket,
+        """``(aging, at risk)``: the open instalments of ``company`` by bucket,
         and the customers with the most overdue (with the part over 90
         days), aged today like ``dunning.report.aging``: one query over the
-        open items (the receivable accounts given as values, so the index of
-        unreconciled lines applies)."""
+        open instalments (the receivable accounts given as values, so the
+        index of unreconciled lines applies). Unapplied credits are not
+        aged (see ``ledger_sql``)."""
         rows = self.env.execute_query(
             SQL(
                 """
             WITH open AS MATERIALIZED (
-                SELECT COALESCE(m.commercial_partner_id, l.partner_id) AS partner_id,
+                SELECT m.commercial_partner_id AS partner_id,
                        CURRENT_DATE - COALESCE(l.date_maturity, l.date)
                            AS days_overdue,
                        l.amount_residual
@@ -175,8 +187,7 @@ class DunningKpi(models.AbstractModel):
                   JOIN account_move m ON m.id = l.move_id
                  WHERE l.account_id = ANY(%(accounts)s)
                    AND l.company_id = %(company)s
-                   AND l.parent_state = 'posted'
-                   AND l.reconciled IS NOT TRUE
+                   AND %(open_instalment)s
                    AND l.amount_residual != 0
             )
             (SELECT %(bucket)s, NULL::int, SUM(amount_residual), NULL::numeric,
@@ -197,16 +208,15 @@ class DunningKpi(models.AbstractModel):
                 """,
                 accounts=self._kpi_receivable_accounts(),
                 company=company.id,
+                open_instalment=open_instalment_sql("l", "m"),
                 bucket=aging_bucket(SQL("days_overdue")),
                 limit=limit,
             )
         )
-        Aging = self.env["dunning.report.aging"]
-        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
         totals = {bucket: amount for bucket, _p, amount, *_rest in rows if bucket}
         aging = [
             {"bucket": bucket, "label": label, "amount": totals.get(bucket, 0.0)}
-            for bucket, label in labels.items()
+            for bucket, label in self._dashboard_aging_buckets().items()
         ]
         risky = [row[1:] for row in rows if not row[0]]
         partners = (
@@ -228,3 +238,12 @@ class DunningKpi(models.AbstractModel):
             )
         ]
         return aging, at_risk
+
+    @api.model
+    def _dashboard_aging_buckets(self):
+        """``{bucket: label}`` of the aged buckets of the aging report (its
+        unapplied credits are not aged)."""
+        Aging = self.env["dunning.report.aging"]
+        labels = dict(Aging._fields["bucket"]._description_selection(self.env))
+        labels.pop(UNAPPLIED_BUCKET)
+        return labels

@@ -5,10 +5,11 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
+from ..models.account_move import open_instalment_sql
 from ..models.dunning_segment import partner_segment_sql
 from ..models.raw_sql import sql_settings
 from ..tools import kpi
-from .ledger_sql import payment_entry
+from .ledger_sql import invoice_instalment, payment_entry
 
 CHANNEL_TYPES = ("whatsapp", "sms", "email", "sandbox")
 # PostgreSQL settings for the KPI queries only (see models/raw_sql.py).
@@ -25,6 +26,7 @@ SUMMED = (
     "current_receivables",
     "overdue_receivables",
     "receivables_over_90",
+    "unapplied_credits",
     "credit_sales",
     "collected",
 )
@@ -90,6 +92,7 @@ class DunningKpi(models.AbstractModel):
             [per_company[company.id] for company in companies],
             date_from,
             date_to,
+            companies[0].currency_id.decimal_places,
         )
         result |= {
             "company_ids": companies.ids,
@@ -102,7 +105,10 @@ class DunningKpi(models.AbstractModel):
         if len(companies) > 1:
             result["companies"] = {
                 company.id: self._kpi_assemble(
-                    [per_company[company.id]], date_from, date_to
+                    [per_company[company.id]],
+                    date_from,
+                    date_to,
+                    company.currency_id.decimal_places,
                 )
                 for company in companies
             }
@@ -191,29 +197,27 @@ class DunningKpi(models.AbstractModel):
             oldest = min(kpi.countback_windows(date_to)[-1][0], date_from)
             ledger = self._kpi_ledger(companies, segment_ids, oldest, date_to)
         opening = date_from - timedelta(days=1)
-        for company in companies:
-            days = ledger.get(company.id, {"base": 0.0, "days": {}})
-            values = components[company.id]
-            values["opening_receivables"] = self._ledger_balance(days, opening)
-            values["receivables"] = self._ledger_balance(days, date_to)
-            values["credit_sales"] = self._ledger_sales(days, date_from, date_to)
-            values["countback"] = [
-                (kpi.period_days(start, end), self._ledger_sales(days, start, end))
-                for start, end in kpi.countback_windows(date_to)
-            ]
         prefetched = prefetched or {}
         open_at = (
             prefetched["open_at"]
             if "open_at" in prefetched
-            else self._kpi_open_at(companies, segment_ids, [date_to])
+            else self._kpi_open_at(companies, segment_ids, [opening, date_to])
         )
-        for company_id, day, current, overdue, over_90 in open_at:
-            if day != date_to:
-                continue
-            components[company_id] |= {
-                "current_receivables": current,
-                "overdue_receivables": overdue,
-                "receivables_over_90": over_90,
+        for company in companies:
+            sales = ledger.get(company.id, {})
+            owed = open_at.get(company.id, {})
+            before, after = owed[opening], owed[date_to]
+            components[company.id] |= {
+                "opening_receivables": before["current"] + before["overdue"],
+                "current_receivables": after["current"],
+                "overdue_receivables": after["overdue"],
+                "receivables_over_90": after["over_90"],
+                "unapplied_credits": after["unapplied"],
+                "credit_sales": self._ledger_sales(sales, date_from, date_to),
+                "countback": [
+                    (kpi.period_days(start, end), self._ledger_sales(sales, start, end))
+                    for start, end in kpi.countback_windows(date_to)
+                ],
             }
         collected = (
             prefetched["collected"]
@@ -263,179 +267,125 @@ class DunningKpi(models.AbstractModel):
 
     @api.model
     def _kpi_ledger(self, companies, segment_ids, start, end):
-        """``{company_id: {"base": AR the day before start, "days": {date:
-        (balance moved, credit sales)}}}`` from ``start`` to ``end``.
-
-        Receivables at any date of the window are the base plus the balances
-        moved up to it; credit sales are the customer invoices (credit notes
-        reduce the receivables like a payment, not the sales)."""
-        # The lines before the window only add up into the base: read them
-        # without joining their entries.
+        """``{company_id: {date: credit sales}}`` from ``start`` to ``end``:
+        the instalments of the customer invoices, by accounting date (credit
+        notes do not lower the sales: applied to an invoice, they lower what
+        is owed on it, like a payment)."""
         rows = self.env.execute_query(
             SQL(
                 """
-            SELECT l.company_id, %(base)s::date AS day, SUM(l.balance), 0
-              FROM account_move_line l
-             WHERE %(lines)s
-               AND l.date <= %(base)s
-          GROUP BY 1
-         UNION ALL
-            SELECT l.company_id, l.date AS day,
-                   SUM(l.balance),
-                   COALESCE(SUM(l.balance) FILTER (
-                       WHERE m.move_type = 'out_invoice'), 0)
+            SELECT l.company_id, l.date, SUM(l.balance)
               FROM account_move_line l
               JOIN account_move m ON m.id = l.move_id
              WHERE %(lines)s
-               AND l.date > %(base)s
-               AND l.date <= %(end)s
+               AND %(instalment)s
+               AND l.date BETWEEN %(start)s AND %(end)s
           GROUP BY 1, 2
                 """,
-                base=start - timedelta(days=1),
+                start=start,
                 end=end,
                 lines=self._kpi_receivable_lines(companies, segment_ids),
+                instalment=invoice_instalment("l", "m"),
             )
         )
-        ledger = {}
-        base_day = start - timedelta(days=1)
-        for company_id, day, balance, sales in rows:
-            entry = ledger.setdefault(company_id, {"base": 0.0, "days": {}})
-            if day == base_day:
-                entry["base"] += balance
-            else:
-                entry["days"][day] = (balance, sales)
-        return ledger
-
-    @staticmethod
-    def _ledger_balance(ledger, day):
-        return ledger["base"] + sum(
-            balance
-            for moved, (balance, _sales) in ledger["days"].items()
-            if moved <= day
-        )
+        ledger = defaultdict(dict)
+        for company_id, day, sales in rows:
+            ledger[company_id][day] = sales
+        return dict(ledger)
 
     @staticmethod
     def _ledger_sales(ledger, start, end):
-        return sum(
-            sales
-            for moved, (_balance, sales) in ledger["days"].items()
-            if start <= moved <= end
-        )
+        return sum(sales for day, sales in ledger.items() if start <= day <= end)
 
     @api.model
     def _kpi_open_at(self, companies, segment_ids, days):
-        """``(company_id, day, not due, overdue, over 90 days)`` for each of
-        ``days``: what customers owed on their invoices on that day (residual
-        at that date, so payments made later do not count). The items are
-        read once for all the days.
+        """``{company_id: {day: {"current", "overdue", "over_90",
+        "unapplied"}}}`` for each of ``days``: what customers owed on their
+        invoice instalments that day, not due and past due (a payment counts
+        from the day it was applied), and the credits not yet applied (see
+        ``kpi.open_amounts``).
 
-        Worked back from today: the open residual of the lines not yet fully
-        reconciled plus the payments applied after ``day``. Fully settled
-        lines are never read unless a payment on them came after ``day``, so
-        the cost follows the open items, not the history."""
-        lines = self._kpi_receivable_lines(companies, segment_ids)
-        return self.env.execute_query(
-            SQL(
-                """
-            WITH item AS (
-                SELECT l.company_id, l.date, COALESCE(l.date_maturity, l.date) AS due,
-                       l.amount_residual AS amount, NULL::date AS applied
-                  FROM account_move_line l
-                 WHERE %(lines)s
-                   AND l.balance > 0
-                   AND l.date <= %(last)s
-                   AND l.reconciled IS NOT TRUE
-             UNION ALL
-                SELECT l.company_id, l.date, COALESCE(l.date_maturity, l.date),
-                       pr.amount, pr.max_date
-                  FROM account_partial_reconcile pr
-                  JOIN account_move_line l ON l.id = pr.debit_move_id
-                 WHERE pr.max_date > %(first)s
-                   AND %(lines)s
-                   AND l.balance > 0
-                   AND l.date <= %(last)s
-            ), open AS (
-                -- Open today, or paid after the day: owed on the day.
-                SELECT item.company_id, day.day, item.due, item.amount
-                  FROM item
-                  JOIN unnest(%(days)s::date[]) AS day(day)
-                    ON item.date <= day.day
-                   AND (item.applied IS NULL OR item.applied > day.day)
-            )
-            SELECT company_id, day,
-                   COALESCE(SUM(amount) FILTER (WHERE due >= day), 0),
-                   COALESCE(SUM(amount) FILTER (WHERE due < day), 0),
-                   COALESCE(SUM(amount) FILTER (WHERE due < day - 90), 0)
-              FROM open
-          GROUP BY company_id, day
-                """,
-                days=sorted(set(days)),
-                first=min(days),
-                last=max(days),
-                lines=lines,
-            )
-        )
-
-    @api.model
-    def _kpi_current_at(self, companies, segment_ids, days):
-        """``{(company_id, day): not-due receivables on that day}``: the
-        invoices issued and not yet due on each day, less what was paid on
-        them by then.
-
-        Each open amount and each payment applied since the first day counts
-        on the run of ``days`` between its issue and the earlier of its due
-        date and the day before it was applied; amounts are summed per run
-        (``width_bucket`` gives its first and last day), so the rows are
-        read once whatever the number of days."""
+        Worked back from today: the residual of the open instalments and
+        credits, plus each payment or credit note applied after the first
+        day (owed until it was applied). Fully settled lines are never read
+        unless something was applied to them after the first day, so the
+        cost follows the open items, not the history; each piece is read
+        once whatever the number of days (``width_bucket`` gives its run of
+        days)."""
         days = sorted(set(days))
+        lines = self._kpi_receivable_lines(companies, segment_ids)
         rows = self.env.execute_query(
             SQL(
                 """
-            WITH line AS MATERIALIZED (
-                SELECT l.id, l.company_id, l.date,
+            WITH piece AS (
+                SELECT l.company_id, FALSE AS credit, l.date,
                        COALESCE(l.date_maturity, l.date) AS due,
-                       l.amount_residual AS residual
+                       NULL::date AS applied, l.amount_residual AS amount
+                  FROM account_move_line l
+                  JOIN account_move m ON m.id = l.move_id
+                 WHERE %(lines)s
+                   AND %(open_instalment)s
+                   AND l.date <= %(last)s
+             UNION ALL
+                SELECT l.company_id, FALSE, l.date,
+                       COALESCE(l.date_maturity, l.date), pr.max_date, pr.amount
+                  FROM account_partial_reconcile pr
+                  JOIN account_move_line l ON l.id = pr.debit_move_id
+                  JOIN account_move m ON m.id = l.move_id
+                 WHERE pr.max_date > %(first)s
+                   AND %(lines)s
+                   AND %(instalment)s
+                   AND l.date <= %(last)s
+             UNION ALL
+                -- Credits: payments and credit notes not applied, today or
+                -- on the days before they were.
+                SELECT l.company_id, TRUE, l.date, NULL, NULL, -l.amount_residual
                   FROM account_move_line l
                  WHERE %(lines)s
-                   AND l.balance > 0
+                   AND l.reconciled IS NOT TRUE
+                   AND l.amount_residual < 0
                    AND l.date <= %(last)s
-                   AND COALESCE(l.date_maturity, l.date) >= %(first)s
-            ), item AS (
-                -- What is open today, and each payment applied since the
-                -- first day (open on the days before it was applied).
-                SELECT company_id, date, due AS until, residual AS amount
-                  FROM line
              UNION ALL
-                SELECT line.company_id, line.date,
-                       LEAST(line.due, pr.max_date - 1), pr.amount
-                  FROM line
-                  JOIN account_partial_reconcile pr ON pr.debit_move_id = line.id
+                SELECT l.company_id, TRUE, l.date, NULL, pr.max_date, pr.amount
+                  FROM account_partial_reconcile pr
+                  JOIN account_move_line l ON l.id = pr.credit_move_id
                  WHERE pr.max_date > %(first)s
+                   AND %(lines)s
+                   AND l.date <= %(last)s
             )
-            SELECT company_id,
-                   width_bucket(date - 1, %(days)s::date[]) AS first_day,
-                   width_bucket(until, %(days)s::date[]) AS last_day,
+            SELECT company_id, credit,
+                   width_bucket(date - 1, %(days)s::date[]),
+                   COALESCE(width_bucket(applied - 1, %(days)s::date[]),
+                            %(count)s),
+                   COALESCE(width_bucket(due, %(days)s::date[]), 0),
+                   COALESCE(width_bucket(due + 90, %(days)s::date[]), 0),
                    SUM(amount)
-              FROM item
-          GROUP BY 1, 2, 3
+              FROM piece
+          GROUP BY 1, 2, 3, 4, 5, 6
                 """,
                 days=days,
+                count=len(days),
                 first=days[0],
                 last=days[-1],
-                lines=self._kpi_receivable_lines(companies, segment_ids),
+                lines=lines,
+                open_instalment=open_instalment_sql("l", "m"),
+                instalment=invoice_instalment("l", "m"),
             )
         )
-        current = defaultdict(float)
-        # first_day: days before the issue; last_day: days up to ``until``.
-        for company_id, before, up_to, amount in rows:
-            for day in days[before:up_to]:
-                current[company_id, day] += amount
-        return dict(current)
+        pieces = defaultdict(list)
+        for company_id, *piece in rows:
+            pieces[company_id].append(piece)
+        return {
+            company.id: dict(
+                zip(days, kpi.open_amounts(pieces[company.id], len(days)), strict=True)
+            )
+            for company in companies
+        }
 
     @api.model
     def _kpi_collected(self, companies, segment_ids, periods):
         """``(company_id, date_from, date_to, amount)``: payments applied to
-        customer debts in each of ``periods`` (``(date_from, date_to)``
+        customer invoices in each of ``periods`` (``(date_from, date_to)``
         pairs), read once for all of them."""
         return self.env.execute_query(
             SQL(
@@ -443,6 +393,7 @@ class DunningKpi(models.AbstractModel):
             SELECT l.company_id, period.date_from, period.date_to, SUM(pr.amount)
               FROM account_partial_reconcile pr
               JOIN account_move_line l ON l.id = pr.debit_move_id
+              JOIN account_move m ON m.id = l.move_id
               JOIN account_move_line pl ON pl.id = pr.credit_move_id
               JOIN unnest(%(starts)s::date[], %(ends)s::date[])
                    AS period(date_from, date_to)
@@ -450,11 +401,13 @@ class DunningKpi(models.AbstractModel):
              WHERE pr.max_date BETWEEN %(first)s AND %(last)s
                AND pr.company_id = ANY(%(companies)s)
                AND %(lines)s
+               AND %(instalment)s
                AND %(payment)s
           GROUP BY 1, 2, 3
                 """,
                 companies=companies.ids,
                 lines=self._kpi_receivable_lines(companies, segment_ids),
+                instalment=invoice_instalment("l", "m"),
                 starts=[start for start, _end in periods],
                 ends=[end for _start, end in periods],
                 first=min(start for start, _end in periods),
@@ -468,8 +421,10 @@ class DunningKpi(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
-    def _kpi_assemble(self, components, date_from, date_to):
-        """The KPI dict from the components of one or several companies."""
+    def _kpi_assemble(self, components, date_from, date_to, digits):
+        """The KPI dict from the components of one or several companies, whose
+        currency has ``digits`` decimals: the amounts are rounded to it, so
+        that sums of money compare exactly (see ``kpi.cei``)."""
         total = defaultdict(float)
         countback = defaultdict(float)
         channels = {channel: [0, 0, 0, 0, 0, 0.0, 0.0] for channel in CHANNEL_TYPES}
@@ -477,7 +432,7 @@ class DunningKpi(models.AbstractModel):
             for key, value in values.items():
                 if key == "countback":
                     for index, (_days, sales) in enumerate(value):
-                        countback[index] += sales
+                        countback[index] += round(sales, digits)
                 elif key == "channels":
                     for channel, counts in value.items():
                         target = channels.setdefault(channel, [0, 0, 0, 0, 0, 0.0, 0.0])
@@ -485,6 +440,8 @@ class DunningKpi(models.AbstractModel):
                             target[index] += count or 0
                 elif value is not None:
                     total[key] += value
+        for key in SUMMED:
+            total[key] = round(total[key], digits)
         days = kpi.period_days(date_from, date_to)
         windows = kpi.countback_windows(date_to)
         monthly = [
@@ -492,13 +449,15 @@ class DunningKpi(models.AbstractModel):
             for index, (start, end) in enumerate(windows)
         ]
         sales = total["credit_sales"]
+        # Receivables are their not-due and overdue parts, by definition.
+        total["receivables"] = round(
+            total["current_receivables"] + total["overdue_receivables"], digits
+        )
         receivables = total["receivables"]
         dso = kpi.dso(receivables, sales, days)
         best = kpi.best_possible_dso(total["current_receivables"], sales, days)
-        open_invoices = total["current_receivables"] + total["overdue_receivables"]
         result = {key: total[key] for key in SUMMED}
         result |= {
-            "unapplied_credits": open_invoices - receivables,
             "days": days,
             "dso": dso,
             "dso_countback": kpi.dso_countback(receivables, monthly),
@@ -509,12 +468,13 @@ class DunningKpi(models.AbstractModel):
                 sales,
                 receivables,
                 total["current_receivables"],
+                digits,
             ),
             "collection_rate": kpi.collection_rate(
-                total["collected"], total["opening_receivables"], sales
+                total["collected"], total["opening_receivables"], sales, digits
             ),
-            "overdue_ratio": kpi.ratio(total["overdue_receivables"], open_invoices),
-            "at_risk_ratio": kpi.ratio(total["receivables_over_90"], open_invoices),
+            "overdue_ratio": kpi.ratio(total["overdue_receivables"], receivables),
+            "at_risk_ratio": kpi.ratio(total["receivables_over_90"], receivables),
             "first_reminder_cure_rate": kpi.ratio(total["cured"], total["reminded"]),
             "dispute_rate": kpi.ratio(total["disputed"], total["invoiced"]),
             "retention_after_collection": kpi.ratio(total["retained"], total["cases"]),
@@ -544,63 +504,112 @@ class DunningKpi(models.AbstractModel):
 
     @api.model
     def _kpi_help(self):
-        """``{kpi: (label, definition)}``, translated."""
+        """``{kpi: (label, definition)}``, translated. The figures read from
+        the ledger all end on the one treatment of payments and credit notes
+        (see ``tools/kpi.py``)."""
+        treatment = self.env._(
+            "Receivables are the open instalments of customer invoices, each on "
+            "its own due date. A payment or credit note counts from the day it is "
+            "applied to an invoice; until then it is an unapplied credit and is "
+            "deducted from no figure."
+        )
+
+        def ledger(definition):
+            return f"{definition} {treatment}"
+
         return {
+            "receivables": (
+                self.env._("Receivables"),
+                ledger(
+                    self.env._(
+                        "What customers owe on their invoices: not yet due plus "
+                        "overdue. Unapplied credits are shown apart."
+                    )
+                ),
+            ),
+            "unapplied_credits": (
+                self.env._("Unapplied credits"),
+                self.env._(
+                    "Payments and credit notes not applied to any invoice: apply "
+                    "them to the customer's invoices to lower what is owed."
+                ),
+            ),
             "dso": (
                 self.env._("DSO"),
-                self.env._(
-                    "Days sales outstanding: receivables at the end of the period / "
-                    "credit sales of the period (customer invoices) x days in the "
-                    "period."
+                ledger(
+                    self.env._(
+                        "Days sales outstanding: receivables at the end of the "
+                        "period / credit sales of the period (customer invoices; "
+                        "credit notes do not lower them) x days in the period."
+                    )
                 ),
             ),
             "dso_countback": (
                 self.env._("DSO (countback)"),
-                self.env._(
-                    "Walk back month by month from the end of the period, taking "
-                    "each month's credit sales off the receivables until they are "
-                    "used up; the days walked are the DSO."
+                ledger(
+                    self.env._(
+                        "Walk back month by month from the end of the period, "
+                        "taking each month's credit sales off the receivables "
+                        "until they are used up; the days walked are the DSO."
+                    )
                 ),
             ),
             "best_possible_dso": (
                 self.env._("Best possible DSO"),
-                self.env._(
-                    "The DSO if everyone paid on the due date: receivables not yet "
-                    "due / credit sales x days in the period."
+                ledger(
+                    self.env._(
+                        "The DSO if everyone paid on the due date: receivables "
+                        "not yet due / credit sales x days in the period. Never "
+                        "above the DSO."
+                    )
                 ),
             ),
             "add": (
                 self.env._("Average days delinquent"),
-                self.env._("DSO - best possible DSO: the days lost to late payment."),
+                ledger(
+                    self.env._(
+                        "DSO - best possible DSO, i.e. overdue receivables / "
+                        "credit sales x days in the period: the days lost to late "
+                        "payment, never negative."
+                    )
+                ),
             ),
             "cei": (
                 self.env._("Collection effectiveness (CEI)"),
-                self.env._(
-                    "(opening receivables + credit sales - closing receivables) / "
-                    "(opening receivables + credit sales - closing receivables not "
-                    "yet due) x 100. 100 means everything that could be collected "
-                    "was."
+                ledger(
+                    self.env._(
+                        "(opening receivables + credit sales - closing "
+                        "receivables) / (opening receivables + credit sales - "
+                        "closing receivables not yet due) x 100, between 0 and "
+                        "100. 100 means everything that could be collected was."
+                    )
                 ),
             ),
             "collection_rate": (
                 self.env._("Collection rate"),
-                self.env._(
-                    "Payments applied to customer invoices in the period / "
-                    "(receivables at the start + credit sales of the period)."
+                ledger(
+                    self.env._(
+                        "Payments applied to customer invoices in the period / "
+                        "(receivables at the start + credit sales of the period)."
+                    )
                 ),
             ),
             "overdue_ratio": (
                 self.env._("Overdue"),
-                self.env._(
-                    "Share of the open invoice amounts at the end of the period "
-                    "that is past its due date."
+                ledger(
+                    self.env._(
+                        "Share of the receivables at the end of the period that "
+                        "is past its due date."
+                    )
                 ),
             ),
             "at_risk_ratio": (
                 self.env._("At risk (over 90 days)"),
-                self.env._(
-                    "Share of the open invoice amounts at the end of the period "
-                    "that is more than 90 days past its due date."
+                ledger(
+                    self.env._(
+                        "Share of the receivables at the end of the period that "
+                        "is more than 90 days past its due date."
+                    )
                 ),
             ),
             "promise_kept_rate": (

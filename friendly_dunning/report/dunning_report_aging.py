@@ -1,13 +1,21 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.account_move import open_instalment_sql
 from ..models.dunning_segment import partner_segment_sql
 from ..models.res_partner import AGING_BUCKET_LABELS
 from .ledger_sql import aging_bucket, payment_entry
 
+# The lines of the receivable accounts that are no invoice instalment.
+UNAPPLIED_BUCKET = "unapplied"
+
 
 class DunningReportAging(models.Model):
-    """Aged receivables: one row per open receivable line, aged today."""
+    """Aged receivables: one row per open receivable line. The instalments of
+    the open invoices are aged today on their own due dates; credit notes
+    and payments not applied to an invoice (and other entries) have no due
+    date: they are listed apart, in the unapplied bucket, so that the aged
+    buckets add up to the receivables of the KPIs."""
 
     _name = "dunning.report.aging"
     _description = "Aged Receivables"
@@ -42,13 +50,16 @@ class DunningReportAging(models.Model):
     days_overdue = fields.Integer(
         readonly=True,
         aggregator="max",
-        help="Days since the due date, today; zero or less: not due yet.",
+        help="Days since the instalment's due date, today; zero or less: not due yet.",
     )
     bucket = fields.Selection(
-        list(AGING_BUCKET_LABELS.items()),
+        [*AGING_BUCKET_LABELS.items(), (UNAPPLIED_BUCKET, "Unapplied")],
         string="Aging",
         readonly=True,
-        help="Not due, 1-30, 31-60, 61-90 or over 90 days past the due date, today.",
+        help="For an invoice instalment: not due, 1-30, 31-60, 61-90 or over 90 "
+        "days past its due date, today. Unapplied: a credit note or payment not "
+        "applied to an invoice, or another entry; it is not aged and the KPIs "
+        "do not deduct it.",
     )
     amount_residual = fields.Monetary(
         string="Open amount",
@@ -78,6 +89,13 @@ class DunningReportAging(models.Model):
     amount_over_90 = fields.Monetary(
         string="Over 90", currency_field="company_currency_id", readonly=True
     )
+    amount_unapplied = fields.Monetary(
+        string="Unapplied",
+        currency_field="company_currency_id",
+        readonly=True,
+        help="Credit notes and payments not applied to an invoice (negative), "
+        "and other entries on the receivable account.",
+    )
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
@@ -97,8 +115,9 @@ class DunningReportAging(models.Model):
                            END AS kind,
                            COALESCE(m.invoice_date, l.date) AS invoice_date,
                            COALESCE(l.date_maturity, l.date) AS date_maturity,
-                           CURRENT_DATE - COALESCE(l.date_maturity, l.date)
-                               AS days_overdue,
+                           CASE WHEN %(instalment)s
+                                THEN CURRENT_DATE - COALESCE(l.date_maturity, l.date)
+                           END AS days_overdue,
                            l.amount_residual, l.amount_residual_currency
                       FROM account_move_line l
                       JOIN account_account a ON a.id = l.account_id
@@ -110,7 +129,8 @@ class DunningReportAging(models.Model):
                 )
                 SELECT line.*,
                        %(segment)s AS segment_id,
-                       %(bucket)s AS bucket,
+                       CASE WHEN days_overdue IS NULL THEN %(unapplied)s
+                            ELSE %(bucket)s END AS bucket,
                        CASE WHEN days_overdue <= 0 THEN amount_residual ELSE 0 END
                            AS amount_not_due,
                        CASE WHEN days_overdue BETWEEN 1 AND 30
@@ -120,13 +140,17 @@ class DunningReportAging(models.Model):
                        CASE WHEN days_overdue BETWEEN 61 AND 90
                             THEN amount_residual ELSE 0 END AS amount_61_90,
                        CASE WHEN days_overdue > 90
-                            THEN amount_residual ELSE 0 END AS amount_over_90
+                            THEN amount_residual ELSE 0 END AS amount_over_90,
+                       CASE WHEN days_overdue IS NULL
+                            THEN amount_residual ELSE 0 END AS amount_unapplied
                   FROM line
              LEFT JOIN res_partner p ON p.id = line.partner_id
             )
                 """,
                 table=SQL.identifier(self._table),
                 bucket=aging_bucket(SQL("days_overdue")),
+                unapplied=UNAPPLIED_BUCKET,
+                instalment=open_instalment_sql("l", "m"),
                 payment=payment_entry("m"),
                 segment=partner_segment_sql(SQL("p"), SQL("line.company_id")),
             )

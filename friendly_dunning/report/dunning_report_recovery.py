@@ -2,12 +2,15 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..models.dunning_segment import partner_segment_sql
+from .ledger_sql import invoice_instalment
 
 
 class DunningReportRecovery(models.Model):
-    """Recovery: one row per customer invoice that was still unpaid when it
-    came due, with what was recovered after the due date and the last
-    collections step it reached."""
+    """Recovery: one row per customer invoice with an instalment still unpaid
+    when it came due, with what was recovered after the instalments' due
+    dates and the last collections step it reached. Each instalment counts on
+    its own due date; what went overdue is what was recovered plus what is
+    still open, so the recovery rate lies between 0 and 100 %."""
 
     _name = "dunning.report.recovery"
     _description = "Collections Recovery"
@@ -27,7 +30,11 @@ class DunningReportRecovery(models.Model):
         help="The last reminder step done for the invoice (empty: none yet).",
     )
     policy_id = fields.Many2one("dunning.policy", readonly=True)
-    date_due = fields.Date(string="Due date", readonly=True)
+    date_due = fields.Date(
+        string="Due date",
+        readonly=True,
+        help="The due date of the first instalment that went overdue.",
+    )
     state = fields.Selection(
         [("recovered", "Recovered"), ("open", "Still open")],
         readonly=True,
@@ -35,15 +42,19 @@ class DunningReportRecovery(models.Model):
     amount_overdue = fields.Monetary(
         string="Went overdue",
         readonly=True,
-        help="What was still unpaid on the due date, in company currency.",
+        help="What was still unpaid on their due dates of the instalments that "
+        "came due, in company currency.",
     )
     amount_recovered = fields.Monetary(
         string="Recovered",
         readonly=True,
-        help="Payments and credit notes applied after the due date.",
+        help="Payments and credit notes applied to those instalments after their "
+        "due dates.",
     )
     amount_open = fields.Monetary(
-        string="Still open", readonly=True, help="What remains unpaid today."
+        string="Still open",
+        readonly=True,
+        help="What remains unpaid today of the instalments that went overdue.",
     )
     days_to_recover = fields.Integer(
         readonly=True,
@@ -58,18 +69,46 @@ class DunningReportRecovery(models.Model):
             SQL(
                 """
             CREATE VIEW %(table)s AS (
-                WITH applied AS (
-                    SELECT l.move_id,
+                WITH instalment AS (
+                    -- The instalments that came due before today.
+                    SELECT l.id, l.move_id, COALESCE(l.date_maturity, l.date) AS due,
+                           l.balance, l.amount_residual
+                      FROM account_move_line l
+                      JOIN account_move m ON m.id = l.move_id
+                     WHERE %(instalment)s
+                       AND m.state = 'posted'
+                       AND m.payment_state != 'reversed'
+                       AND COALESCE(l.date_maturity, l.date) < CURRENT_DATE
+                ), applied AS (
+                    SELECT instalment.id,
                            SUM(pr.amount) FILTER (
-                               WHERE pr.max_date <= m.invoice_date_due) AS before_due,
+                               WHERE pr.max_date <= instalment.due) AS before_due,
                            SUM(pr.amount) FILTER (
-                               WHERE pr.max_date > m.invoice_date_due) AS after_due,
+                               WHERE pr.max_date > instalment.due) AS after_due,
                            MAX(pr.max_date) AS last_date
-                      FROM account_move m
-                      JOIN account_move_line l ON l.move_id = m.id AND l.balance > 0
-                      JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
-                     WHERE m.move_type = 'out_invoice' AND m.state = 'posted'
-                  GROUP BY l.move_id
+                      FROM instalment
+                      JOIN account_partial_reconcile pr
+                        ON pr.debit_move_id = instalment.id
+                  GROUP BY instalment.id
+                ), late AS (
+                    -- Each instalment still owed (in part) on its due date.
+                    SELECT instalment.move_id, instalment.due,
+                           instalment.balance - COALESCE(applied.before_due, 0)
+                               AS amount_overdue,
+                           COALESCE(applied.after_due, 0) AS amount_recovered,
+                           instalment.amount_residual AS amount_open,
+                           applied.last_date
+                      FROM instalment
+                 LEFT JOIN applied ON applied.id = instalment.id
+                     WHERE instalment.balance - COALESCE(applied.before_due, 0) > 0
+                ), late_invoice AS (
+                    SELECT move_id, MIN(due) AS date_due,
+                           SUM(amount_overdue) AS amount_overdue,
+                           SUM(amount_recovered) AS amount_recovered,
+                           SUM(amount_open) AS amount_open,
+                           MAX(last_date) AS last_date
+                      FROM late
+                  GROUP BY move_id
                 ), reminders AS (
                     SELECT rel.move_id, COUNT(*) AS reminder_count
                       FROM dunning_communication_account_move_rel rel
@@ -80,24 +119,16 @@ class DunningReportRecovery(models.Model):
                     SELECT m.id, m.company_id, comp.currency_id, m.id AS move_id,
                            m.commercial_partner_id AS partner_id,
                            progress.step_id, step.policy_id,
-                           m.invoice_date_due AS date_due,
-                           ABS(m.amount_total_signed)
-                               - COALESCE(applied.before_due, 0) AS amount_overdue,
-                           COALESCE(applied.after_due, 0) AS amount_recovered,
-                           ABS(m.amount_residual_signed) AS amount_open,
-                           applied.last_date,
+                           late.date_due, late.amount_overdue, late.amount_recovered,
+                           late.amount_open, late.last_date,
                            COALESCE(reminders.reminder_count, 0) AS reminder_count
-                      FROM account_move m
+                      FROM late_invoice late
+                      JOIN account_move m ON m.id = late.move_id
                       JOIN res_company comp ON comp.id = m.company_id
-                 LEFT JOIN applied ON applied.move_id = m.id
                  LEFT JOIN reminders ON reminders.move_id = m.id
                  LEFT JOIN dunning_invoice_progress progress
                         ON progress.move_id = m.id
                  LEFT JOIN dunning_step step ON step.id = progress.step_id
-                     WHERE m.move_type = 'out_invoice'
-                       AND m.state = 'posted'
-                       AND m.invoice_date_due < CURRENT_DATE
-                       AND m.payment_state != 'reversed'
                 )
                 SELECT invoice.id, invoice.company_id, invoice.currency_id,
                        invoice.move_id, invoice.partner_id,
@@ -113,9 +144,9 @@ class DunningReportRecovery(models.Model):
                        invoice.reminder_count
                   FROM invoice
              LEFT JOIN res_partner p ON p.id = invoice.partner_id
-                 WHERE invoice.amount_overdue > 0
             )
                 """,
+                instalment=invoice_instalment("l", "m"),
                 table=SQL.identifier(self._table),
                 segment=partner_segment_sql(SQL("p"), SQL("invoice.company_id")),
             )

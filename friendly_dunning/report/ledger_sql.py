@@ -1,5 +1,12 @@
 """SQL expressions over the receivable ledger that the reports and the KPIs
-share."""
+share.
+
+Every figure counts what customers owe on their invoices, instalment by
+instalment: the receivable lines of posted customer invoices, each with its
+own due date (``date_maturity``) and residual. A payment or a credit note
+counts from the day it is applied to (reconciled with) an instalment, and
+lowers that instalment's residual from then on; not applied, it lowers no
+figure and is shown apart as an unapplied credit (see docs/DESIGN.md)."""
 
 from odoo.tools import SQL
 
@@ -14,6 +21,19 @@ def aging_bucket(days_overdue):
                 ELSE 'over_90'
            END""",
         days=days_overdue,
+    )
+
+
+def invoice_instalment(line, move):
+    """SQL: ``line`` (an alias of account_move_line) is an instalment of a
+    customer invoice, open or not: a receivable line of ``move`` (an alias of
+    account_move joined on ``line.move_id``). The open ones today are
+    ``open_instalment_sql(line, move)``; this one also holds the paid ones,
+    whose payments the KPIs date."""
+    return SQL(
+        "%s.move_type = 'out_invoice' AND %s.display_type = 'payment_term'",
+        SQL.identifier(move),
+        SQL.identifier(line),
     )
 
 

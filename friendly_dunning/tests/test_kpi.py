@@ -24,8 +24,9 @@ class TestDunningKpi(KpiScenario):
         self.assertAlmostEqual(kpis["credit_sales"], 3100)
         # Collected: inv_0 1,000 + inv_1 500 (the credit note is no payment)
         self.assertAlmostEqual(kpis["collected"], 1500)
-        # Closing: 1,400 + 3,100 - 1,500 - 200; or 1,500 + 300 + 800 + 400 - 200
-        self.assertAlmostEqual(kpis["receivables"], 2800)
+        # Closing: 1,400 + 3,100 - 1,500; or 1,500 + 300 + 800 + 400 (the
+        # credit note, applied to no invoice, is an unapplied credit)
+        self.assertAlmostEqual(kpis["receivables"], 3000)
         self.assertAlmostEqual(kpis["current_receivables"], 800)  # inv_3
         self.assertAlmostEqual(kpis["overdue_receivables"], 2200)  # 1,500+300+400
         self.assertAlmostEqual(kpis["receivables_over_90"], 400)  # inv_old
@@ -35,14 +36,14 @@ class TestDunningKpi(KpiScenario):
     def test_dso_cei_and_rates(self):
         kpis = self.kpis()
         self.assertEqual(kpis["days"], 90)
-        self.assertAlmostEqual(kpis["dso"], 2800 / 3100 * 90)  # 81.3
+        self.assertAlmostEqual(kpis["dso"], 3000 / 3100 * 90)  # 87.1
         self.assertAlmostEqual(kpis["best_possible_dso"], 800 / 3100 * 90)  # 23.2
-        self.assertAlmostEqual(kpis["add"], 2000 / 3100 * 90)  # 58.1
-        # Countback from 2,800: March sold 800 (31 days), February 300 (28),
-        # January 2,000 of which 1,700 are left: 31 + 28 + 1,700/2,000 x 31
-        self.assertAlmostEqual(kpis["dso_countback"], 31 + 28 + 1700 / 2000 * 31)
-        # (1,400 + 3,100 - 2,800) / (1,400 + 3,100 - 800) x 100
-        self.assertAlmostEqual(kpis["cei"], 1700 / 3700 * 100)
+        self.assertAlmostEqual(kpis["add"], 2200 / 3100 * 90)  # 63.9
+        # Countback from 3,000: March sold 800 (31 days), February 300 (28),
+        # January 2,000 of which 1,900 are left: 31 + 28 + 1,900/2,000 x 31
+        self.assertAlmostEqual(kpis["dso_countback"], 31 + 28 + 1900 / 2000 * 31)
+        # (1,400 + 3,100 - 3,000) / (1,400 + 3,100 - 800) x 100
+        self.assertAlmostEqual(kpis["cei"], 1500 / 3700 * 100)
         # 1,500 paid / (1,400 + 3,100)
         self.assertAlmostEqual(kpis["collection_rate"], 1500 / 4500)
         # open invoices 3,000: 2,200 overdue, 400 over 90 days
@@ -239,22 +240,26 @@ class TestDunningKpi(KpiScenario):
                 kpis["collected"], 1500 if key == "value" else 0, msg=period
             )
         self.assertAlmostEqual(data["receivables"], Kpi.get_kpis(*Q1)["receivables"])
-        self.assertAlmostEqual(headline["dso"]["value"], 2800 / 3100 * 90)
+        self.assertAlmostEqual(headline["dso"]["value"], 3000 / 3100 * 90)
         self.assertTrue(headline["dso"]["help"])
         # Q4 2025 (92 days): 1,400 owed on 12-31 on sales of 400 + 1,000
         self.assertAlmostEqual(headline["dso"]["previous"], 1400 / 1400 * 92)
         self.assertEqual(len(data["trend"]["labels"]), 12)
         self.assertEqual(data["trend"]["labels"][-1], "2026-03")
-        # March: 2,800 owed at its end on 800 of sales over 31 days
-        self.assertAlmostEqual(data["trend"]["dso"][-1], 2800 / 800 * 31)
+        # March: 3,000 owed at its end on 800 of sales over 31 days
+        self.assertAlmostEqual(data["trend"]["dso"][-1], 3000 / 800 * 31)
         # March CEI: opened at 1,400 + 2,000 - 1,000 + 300 - 500 = 2,200 (end of
-        # February); (2,200 + 800 - 2,800) / (2,200 + 800 - 800) x 100
-        self.assertAlmostEqual(data["trend"]["cei"][-1], 200 / 2200 * 100)
-        # Top customer at risk: Bruno, 400 + 1,500 - 200 (aged on the
-        # database's own date, after 2026-04-14: everything is overdue)
+        # February); (2,200 + 800 - 3,000) / (2,200 + 800 - 800) x 100: nothing
+        # was applied to an invoice in March
+        self.assertAlmostEqual(data["trend"]["cei"][-1], 0.0)
+        # Top customer at risk: Bruno, 400 + 1,500 (aged on the database's own
+        # date, after 2026-04-14: everything is overdue; his credit note is
+        # applied to no invoice)
         self.assertEqual(data["at_risk"][0]["partner_id"], self.bruno.id)
-        self.assertAlmostEqual(data["at_risk"][0]["overdue"], 1700)
-        # the aging chart adds up like the aged receivables report
+        self.assertAlmostEqual(data["at_risk"][0]["overdue"], 1900)
+        self.assertAlmostEqual(data["unapplied_credits"], 200)
+        # the aging chart adds up like the aged receivables report, whose
+        # unapplied credits are not aged
         report = dict(
             self.env["dunning.report.aging"]._read_group(
                 [("company_id", "=", self.company_a.id)],
@@ -262,11 +267,13 @@ class TestDunningKpi(KpiScenario):
                 ["amount_residual:sum"],
             )
         )
+        self.assertAlmostEqual(report.pop("unapplied"), -200)
         self.assertEqual(
             {row["bucket"]: row["amount"] for row in data["aging"] if row["amount"]},
             report,
         )
-        self.assertAlmostEqual(sum(report.values()), 2800)
+        self.assertAlmostEqual(sum(report.values()), 3000)
+        self.assertAlmostEqual(sum(report.values()), data["receivables"])
 
     def test_dashboard_trend_month_by_month(self):
         trend = self.env["dunning.kpi"]._dashboard_trend(self.company_a, NOW.date())
@@ -417,7 +424,11 @@ class TestDunningReports(DunningCommon):
         credit = Aging.search([("partner_id", "=", self.other.id)])
         self.assertEqual(credit.kind, "credit_note")
         self.assertEqual(credit.amount_residual, -50)
-        self.assertEqual(credit[f"amount_{credit.bucket}"], -50)
+        # applied to no invoice: listed apart, not aged
+        self.assertEqual(credit.bucket, "unapplied")
+        self.assertEqual(credit.amount_unapplied, -50)
+        self.assertFalse(credit.days_overdue)
+        self.assertEqual(credit.amount_not_due, 0)
 
     def test_aging_respects_companies(self):
         Aging = self.env["dunning.report.aging"].with_user(self.dunning_user_a)

@@ -4,6 +4,16 @@ The ``dunning.kpi`` model gathers the balances with a few aggregate queries and
 hands them to these functions, so every formula can be read and tested alone.
 Amounts are in one company currency; a ratio whose denominator is zero is
 ``None`` (nothing to measure), never zero.
+
+One treatment of the ledger holds for every figure: receivables are what
+customers owe on their invoices, instalment by instalment (each receivable
+line of a customer invoice with its due date and residual). A payment or a
+credit note lowers an instalment from the day it is applied to it; until
+then it is an unapplied credit, kept apart and deducted from no figure.
+Credit sales are the invoices issued (credit notes do not lower them). So
+receivables are the not-due plus the overdue instalments, and what is owed
+at the end of a period never exceeds what was owed at its start plus what
+was invoiced in it.
 """
 
 import calendar
@@ -75,6 +85,42 @@ def countback_windows(date_to, count=COUNTBACK_MAX_MONTHS):
     return windows
 
 
+def open_amounts(pieces, day_count):
+    """What was owed on each of ``day_count`` days, from the pieces of the
+    ledger read once for all of them.
+
+    A piece is an amount owed from one day to another: what an instalment
+    still owes today, or a payment or credit note applied to it (owed until
+    the day it was applied); or, for a credit, what was not yet applied.
+    ``pieces`` holds ``(credit, first_open, end_open, first_overdue,
+    first_over_90, amount)``, the days given as indexes: the amount is owed
+    on the days ``first_open <= i < end_open``, past its due date from
+    ``first_overdue`` on and more than 90 days past it from
+    ``first_over_90`` on; a credit (``credit`` true) has no due date.
+
+    Returns one dict per day: ``current`` (not due), ``overdue``,
+    ``over_90`` (part of ``overdue``) and ``unapplied`` (credits not yet
+    applied, a positive amount). The receivables of a day are ``current +
+    overdue``.
+    """
+    days = [
+        {"current": 0.0, "overdue": 0.0, "over_90": 0.0, "unapplied": 0.0}
+        for _day in range(day_count)
+    ]
+    for credit, first_open, end_open, first_overdue, first_over_90, amount in pieces:
+        for index in range(first_open, min(end_open, day_count)):
+            day = days[index]
+            if credit:
+                day["unapplied"] += amount
+            elif index < first_overdue:
+                day["current"] += amount
+            else:
+                day["overdue"] += amount
+                if index >= first_over_90:
+                    day["over_90"] += amount
+    return days
+
+
 def dso(receivables, credit_sales, days):
     """Days sales outstanding: receivables at period end / credit sales in the
     period x days in the period."""
@@ -84,12 +130,14 @@ def dso(receivables, credit_sales, days):
 
 def best_possible_dso(current_receivables, credit_sales, days):
     """The DSO if every customer paid exactly on the due date: receivables not
-    yet due / credit sales x days."""
+    yet due / credit sales x days. The not-due instalments are part of the
+    receivables, so it never exceeds the DSO."""
     return dso(current_receivables, credit_sales, days)
 
 
 def average_days_delinquent(dso_value, best_dso_value):
-    """ADD = DSO - best possible DSO."""
+    """ADD = DSO - best possible DSO, i.e. overdue receivables / credit sales
+    x days: never negative."""
     if dso_value is None or best_dso_value is None:
         return None
     return dso_value - best_dso_value
@@ -117,17 +165,28 @@ def dso_countback(receivables, monthly_sales):
     return days
 
 
-def cei(opening_receivables, credit_sales, closing_receivables, closing_current):
+def cei(
+    opening_receivables, credit_sales, closing_receivables, closing_current, digits=2
+):
     """Collection effectiveness index, in percent: (opening AR + credit sales -
-    closing total AR) / (opening AR + credit sales - closing current AR) x 100."""
-    collectable = opening_receivables + credit_sales - closing_current
-    share = ratio(opening_receivables + credit_sales - closing_receivables, collectable)
+    closing total AR) / (opening AR + credit sales - closing current AR) x 100.
+
+    Between 0 and 100 with receivables counted as open instalments: closing
+    AR is at least its not-due part, and at most opening AR + credit sales.
+    The differences are amounts of money, rounded to the currency's
+    ``digits`` like the amounts they are made of (so that float arithmetic
+    cannot take them a fraction of a cent below zero)."""
+    available = opening_receivables + credit_sales
+    collectable = round(available - closing_current, digits)
+    share = ratio(round(available - closing_receivables, digits), collectable)
     return None if share is None else share * 100
 
 
-def collection_rate(collected, opening_receivables, credit_sales):
-    """Collected in the period / (opening AR + invoiced in the period)."""
-    return ratio(collected, opening_receivables + credit_sales)
+def collection_rate(collected, opening_receivables, credit_sales, digits=2):
+    """Collected in the period / (opening AR + invoiced in the period):
+    between 0 and 1, the payments being applied to those invoices. The sum is
+    rounded to the currency's ``digits``, like the amounts it adds up."""
+    return ratio(collected, round(opening_receivables + credit_sales, digits))
 
 
 def change(current, previous):
