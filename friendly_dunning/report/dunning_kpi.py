@@ -509,9 +509,9 @@ class DunningKpi(models.AbstractModel):
         (see ``tools/kpi.py``)."""
         treatment = self.env._(
             "Receivables are the open instalments of customer invoices, each on "
-            "its own due date. A payment or credit note counts from the day it is "
-            "applied to an invoice; until then it is an unapplied credit and is "
-            "deducted from no figure."
+            "its own due date. A payment or credit note counts once applied to an "
+            "invoice (from the later of its date and the invoice's); until then "
+            "it is an unapplied credit and is deducted from no figure."
         )
 
         def ledger(definition):

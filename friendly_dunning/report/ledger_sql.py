@@ -4,9 +4,11 @@ share.
 Every figure counts what customers owe on their invoices, instalment by
 instalment: the receivable lines of posted customer invoices, each with its
 own due date (``date_maturity``) and residual. A payment or a credit note
-counts from the day it is applied to (reconciled with) an instalment, and
-lowers that instalment's residual from then on; not applied, it lowers no
-figure and is shown apart as an unapplied credit (see docs/DESIGN.md)."""
+counts once applied to (reconciled with) an instalment, from the
+reconciliation's date (Odoo's ``max_date``: the later of the two documents'
+dates), and lowers that instalment's residual from then on; not applied, it
+lowers no figure and is shown apart as an unapplied credit (see
+docs/DESIGN.md)."""
 
 from odoo.tools import SQL
 

@@ -446,3 +446,176 @@ class TestDunningReports(DunningCommon):
             (500, 125, 375),
         )
         self.assertEqual(paid.state, "open")
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(NOW)
+class TestKpiDefinitions(DunningCommon):
+    """An unapplied payment lowers no figure, so the definitions hold.
+
+    March 2026 (31 days) of one customer: inv_a (500, dated 02-01, due
+    03-03) paid in full on 03-10; inv_b (1,000, dated 03-20, due 04-19) not
+    due at the end; 300 received on 03-25 and applied to no invoice.
+    Opening 500, credit sales 1,000, collected 500, closing 1,000 of which
+    1,000 not due. Netting the 300 into the closing receivables only (700)
+    gave a CEI of 800 / 500 = 160 %, a best possible DSO of 31 days above a
+    DSO of 21.7, and an ADD of -9.3 days."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gus = cls._dunning_customer("Gus")
+        cls.inv_a = cls._dunning_invoice(
+            cls.gus, date(2026, 3, 3), 500, date(2026, 2, 1)
+        )
+        cls.inv_b = cls._dunning_invoice(
+            cls.gus, date(2026, 4, 19), 1000, date(2026, 3, 20)
+        )
+        cls._dunning_pay(cls.inv_a, date(2026, 3, 10))
+        cls.on_account = cls.init_payment(
+            300, post=True, date=date(2026, 3, 25), partner=cls.gus
+        )
+
+    def kpis(self):
+        return self.env["dunning.kpi"].get_kpis(date(2026, 3, 1), date(2026, 3, 31))
+
+    def test_unapplied_payment_is_booked(self):
+        line = self.on_account.move_id.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        self.assertAlmostEqual(line.amount_residual, -300)
+        self.assertAlmostEqual(self.kpis()["unapplied_credits"], 300)
+
+    def test_receivables_are_open_instalments(self):
+        kpis = self.kpis()
+        self.assertAlmostEqual(kpis["opening_receivables"], 500)
+        self.assertAlmostEqual(kpis["credit_sales"], 1000)
+        self.assertAlmostEqual(kpis["collected"], 500)
+        self.assertAlmostEqual(kpis["receivables"], 1000)
+        self.assertAlmostEqual(kpis["current_receivables"], 1000)
+        self.assertAlmostEqual(kpis["overdue_receivables"], 0)
+
+    def test_best_possible_dso_not_above_dso(self):
+        kpis = self.kpis()
+        self.assertAlmostEqual(kpis["dso"], 1000 / 1000 * 31)
+        self.assertAlmostEqual(kpis["best_possible_dso"], 1000 / 1000 * 31)
+        self.assertLessEqual(kpis["best_possible_dso"], kpis["dso"])
+
+    def test_average_days_delinquent_not_negative(self):
+        self.assertEqual(self.kpis()["add"], 0.0)
+
+    def test_cei_at_most_100(self):
+        # (500 + 1,000 - 1,000) / (500 + 1,000 - 1,000) x 100
+        self.assertAlmostEqual(self.kpis()["cei"], 100.0)
+        self.assertAlmostEqual(self.kpis()["collection_rate"], 500 / 1500)
+
+    def test_applied_later_the_payment_counts_from_its_date(self):
+        """Odoo dates a reconciliation by the later of its two documents:
+        applied in April, the payment of 03-25 counts from 03-25."""
+        receivable = (self.inv_b | self.on_account.move_id).line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        with freeze_time(date(2026, 4, 2)):
+            receivable.reconcile()
+        kpis = self.kpis()
+        self.assertAlmostEqual(kpis["receivables"], 700)
+        self.assertAlmostEqual(kpis["collected"], 800)
+        self.assertAlmostEqual(kpis["unapplied_credits"], 0)
+        # (500 + 1,000 - 700) / (500 + 1,000 - 700)
+        self.assertAlmostEqual(kpis["cei"], 100.0)
+
+
+@tagged("post_install", "-at_install")
+class TestKpiInstalments(DunningCommon):
+    """Each instalment is due on its own date, in the aging, the KPIs and the
+    recovery report: an invoice of 1,000 on "50 % now, 50 % in 60 days"
+    issued 40 days ago owes 500 for 40 days and 500 not yet due. Aged on the
+    database's own date, like the reports."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.today = cls.env.execute_query(SQL("SELECT CURRENT_DATE"))[0][0]
+        cls.half_now = cls.env["account.payment.term"].create(
+            {
+                "name": "50 % now, 50 % in 60 days",
+                "line_ids": [
+                    fields.Command.create(
+                        {"value": "percent", "value_amount": 50, "nb_days": days}
+                    )
+                    for days in (0, 60)
+                ],
+            }
+        )
+        cls.hana = cls._dunning_customer("Hana")
+        cls.invoice = cls._create_invoice_one_line(
+            price_unit=1000,
+            tax_ids=[],
+            partner_id=cls.hana,
+            invoice_date=cls.today - timedelta(days=40),
+            invoice_payment_term_id=cls.half_now,
+        )
+        cls.invoice.action_post()
+        cls.env["dunning.report.aging"].flush_model()
+
+    def test_invoice_has_two_instalments(self):
+        self.assertEqual(
+            sorted(
+                self.invoice.line_ids.filtered(
+                    lambda line: line.display_type == "payment_term"
+                ).mapped("date_maturity")
+            ),
+            [self.today - timedelta(days=40), self.today + timedelta(days=20)],
+        )
+        # Odoo's due date of the invoice is the last instalment's
+        self.assertEqual(self.invoice.invoice_date_due, self.today + timedelta(days=20))
+
+    def test_aging(self):
+        rows = self.env["dunning.report.aging"]._read_group(
+            [("partner_id", "=", self.hana.id)], ["bucket"], ["amount_residual:sum"]
+        )
+        self.assertEqual(dict(rows), {"31_60": 500, "not_due": 500})
+        aging, at_risk = self.env["dunning.kpi"]._dashboard_aging(self.company_a)
+        amounts = {row["bucket"]: row["amount"] for row in aging}
+        self.assertEqual((amounts["31_60"], amounts["not_due"]), (500, 500))
+        self.assertEqual(
+            [(row["partner_id"], row["overdue"], row["days"]) for row in at_risk],
+            [(self.hana.id, 500, 40)],
+        )
+
+    def test_kpis(self):
+        kpis = self.env["dunning.kpi"].get_kpis(
+            self.today - timedelta(days=29), self.today
+        )
+        self.assertAlmostEqual(kpis["overdue_receivables"], 500)
+        self.assertAlmostEqual(kpis["current_receivables"], 500)
+        self.assertAlmostEqual(kpis["receivables"], 1000)
+        # 40 days ago it was issued: 1,000 owed at the start of the 30 days
+        self.assertAlmostEqual(kpis["opening_receivables"], 1000)
+        self.assertIsNone(kpis["dso"], "nothing sold in the period")
+        # (1,000 + 0 - 1,000) / (1,000 + 0 - 500)
+        self.assertEqual(kpis["cei"], 0.0)
+
+    def test_recovery_counts_the_first_instalment(self):
+        recovery = self.env["dunning.report.recovery"].search(
+            [("move_id", "=", self.invoice.id)]
+        )
+        self.assertEqual(recovery.date_due, self.today - timedelta(days=40))
+        self.assertEqual(
+            (recovery.amount_overdue, recovery.amount_recovered, recovery.amount_open),
+            (500, 0, 500),
+        )
+        self._dunning_pay(self.invoice, self.today - timedelta(days=10), amount=500)
+        self.env.flush_all()
+        recovery.invalidate_recordset()
+        self.assertEqual(
+            (recovery.amount_overdue, recovery.amount_recovered, recovery.amount_open),
+            (500, 500, 0),
+        )
+        self.assertEqual((recovery.state, recovery.days_to_recover), ("recovered", 30))
+        kpis = self.env["dunning.kpi"].get_kpis(
+            self.today - timedelta(days=29), self.today
+        )
+        self.assertAlmostEqual(kpis["overdue_receivables"], 0)
+        self.assertAlmostEqual(kpis["current_receivables"], 500)
+        self.assertAlmostEqual(kpis["collected"], 500)

@@ -8,8 +8,9 @@ Amounts are in one company currency; a ratio whose denominator is zero is
 One treatment of the ledger holds for every figure: receivables are what
 customers owe on their invoices, instalment by instalment (each receivable
 line of a customer invoice with its due date and residual). A payment or a
-credit note lowers an instalment from the day it is applied to it; until
-then it is an unapplied credit, kept apart and deducted from no figure.
+credit note lowers an instalment once applied to it, from the date of the
+reconciliation (the later of the two documents' dates); until then it is
+an unapplied credit, kept apart and deducted from no figure.
 Credit sales are the invoices issued (credit notes do not lower them). So
 receivables are the not-due plus the overdue instalments, and what is owed
 at the end of a period never exceeds what was owed at its start plus what
