@@ -106,7 +106,9 @@ class DunningKpi(models.AbstractModel):
     def _kpi_retention(self, companies, segment_filter, date_from, date_to):
         """``(company_id, cases, retained)``: customers whose late invoice was
         settled (paid in full, last payment) in the period, and how many of
-        them were invoiced again within six months of settling."""
+        them were invoiced again within six months of settling. An invoice
+        is late when one of its instalments was paid after its own due
+        date."""
         return self.env.execute_query(
             SQL(
                 """
@@ -124,22 +126,27 @@ class DunningKpi(models.AbstractModel):
               GROUP BY l.move_id
                 HAVING MAX(pr.max_date) <= %(date_to)s
             ), invoice AS (
-                SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id,
-                       m.invoice_date_due AS due
+                SELECT m.id, m.company_id, m.commercial_partner_id AS partner_id
                   FROM settled
                   JOIN account_move m ON m.id = settled.id
                  WHERE m.company_id = ANY(%(companies)s)
                    AND m.move_type = 'out_invoice'
                    AND m.state = 'posted'
                    AND m.payment_state IN ('paid', 'in_payment')
-                   AND m.invoice_date_due < %(date_to)s
                    %(segment_filter)s
             ), cases AS (
                 SELECT invoice.company_id, invoice.partner_id,
                        MIN(settled.settled) AS settled
                   FROM settled
                   JOIN invoice ON invoice.id = settled.id
-                 WHERE settled.settled > invoice.due
+                 -- Late: an instalment got a payment after its own due date.
+                 WHERE EXISTS (
+                     SELECT 1
+                       FROM account_move_line l
+                       JOIN account_partial_reconcile pr ON pr.debit_move_id = l.id
+                      WHERE l.move_id = invoice.id
+                        AND l.display_type = 'payment_term'
+                        AND pr.max_date > COALESCE(l.date_maturity, l.date))
               GROUP BY 1, 2
             ), retained AS (
                 SELECT DISTINCT cases.company_id, cases.partner_id

@@ -42,8 +42,8 @@ class DunningReportRecovery(models.Model):
     amount_overdue = fields.Monetary(
         string="Went overdue",
         readonly=True,
-        help="What was still unpaid on their due dates of the instalments that "
-        "came due, in company currency.",
+        help="What the instalments that came due still owed on their due dates, "
+        "in company currency.",
     )
     amount_recovered = fields.Monetary(
         string="Recovered",

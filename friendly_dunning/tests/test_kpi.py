@@ -619,3 +619,17 @@ class TestKpiInstalments(DunningCommon):
         self.assertAlmostEqual(kpis["overdue_receivables"], 0)
         self.assertAlmostEqual(kpis["current_receivables"], 500)
         self.assertAlmostEqual(kpis["collected"], 500)
+
+    def test_retention_counts_a_late_instalment(self):
+        """The first instalment paid 30 days late, the second before its due
+        date: the invoice was settled late, and the customer bought again."""
+        self._dunning_pay(self.invoice, self.today - timedelta(days=10), amount=500)
+        self._dunning_pay(self.invoice, self.today - timedelta(days=5))
+        self.assertEqual(self.invoice.payment_state, "paid")
+        self._dunning_invoice(
+            self.hana, self.today, 100, self.today - timedelta(days=2)
+        )
+        kpis = self.env["dunning.kpi"].get_kpis(
+            self.today - timedelta(days=29), self.today
+        )
+        self.assertEqual(kpis["retention_after_collection"], 1.0)
