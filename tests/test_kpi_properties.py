@@ -278,6 +278,7 @@ def test_money_differences_are_rounded_to_the_currency():
     # 0.30 + 0.60 - 0.90 is -1.1e-16 in floats: nothing collected, not less
     assert 0.3 + 0.6 - 0.9 < 0
     assert kpi.cei(0.3, 0.6, 0.9, 0.0) == 0.0
+    assert str(kpi.cei(0.3, 0.6, 0.9, 0.1)) == "0.0"  # not -0.0
     # 0.30 + 0.60 owed, 0.90 collected: all of it, not 100.00000000000001 %
     assert kpi.collection_rate(0.9, 0.3, 0.6) == 1.0
     assert kpi.cei(0.3, 0.6, 0.0, 0.0) == 100.0

@@ -245,5 +245,5 @@ class DunningKpi(models.AbstractModel):
         unapplied credits are not aged)."""
         Aging = self.env["dunning.report.aging"]
         labels = dict(Aging._fields["bucket"]._description_selection(self.env))
-        labels.pop(UNAPPLIED_BUCKET)
+        labels.pop(UNAPPLIED_BUCKET, None)
         return labels

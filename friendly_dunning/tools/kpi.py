@@ -179,7 +179,9 @@ def cei(
     cannot take them a fraction of a cent below zero)."""
     available = opening_receivables + credit_sales
     collectable = round(available - closing_current, digits)
-    share = ratio(round(available - closing_receivables, digits), collectable)
+    # + 0.0: a difference rounded from a hair below zero is 0, not -0.
+    collected = round(available - closing_receivables, digits) + 0.0
+    share = ratio(collected, collectable)
     return None if share is None else share * 100
 
 
