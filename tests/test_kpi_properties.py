@@ -24,7 +24,7 @@ scoring = load_tool("scoring")
 EPOCH = date(2025, 1, 1)
 HORIZON = 540  # days of history; "today" is the last one
 TODAY = HORIZON
-PROPERTIES = settings(max_examples=200, deadline=None, derandomize=True)
+PROPERTIES = settings(max_examples=300, deadline=None, derandomize=True)
 
 
 @dataclass

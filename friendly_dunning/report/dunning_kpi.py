@@ -302,7 +302,7 @@ class DunningKpi(models.AbstractModel):
         """``{company_id: {day: {"current", "overdue", "over_90",
         "unapplied"}}}`` for each of ``days``: what customers owed on their
         invoice instalments that day, not due and past due (a payment counts
-        from the day it was applied), and the credits not yet applied (see
+        from the reconciliation's date), and the credits not yet applied (see
         ``kpi.open_amounts``).
 
         Worked back from today: the residual of the open instalments and
