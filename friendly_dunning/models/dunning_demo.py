@@ -9,7 +9,9 @@ times, so the invoices live in the tables below and
 The customers themselves (``friendly_dunning.demo_partner_<slug>``) are plain
 records in ``demo/res_partner_demo.xml``. Their payment plans, promises and
 dispute, dated from today too, come from ``_load_demo_plans``
-(``demo/dunning_plan_demo.xml``).
+(``demo/dunning_plan_demo.xml``); the months of reminders before today, with
+their replies, promises, a completed plan and ratings, from
+``_load_demo_history`` (``dunning_demo_history.py``).
 """
 
 from datetime import timedelta
@@ -42,6 +44,9 @@ class DemoInvoice(NamedTuple):
     paid: int | None = None  # payment date in days after the due date (< 0: early)
     amount: float | None = None  # amount of a partial payment; default: all of it
     currency: str | None = None  # ISO code; default: the company currency
+    # xml id of the payment term; default: the customer's. With several
+    # instalments, due_in is the date of the last one.
+    term: str | None = None
 
 
 # The invoice date is the due date minus the customer's payment term, so each
@@ -175,6 +180,8 @@ DEMO_INVOICES = {
         DemoInvoice(1, -130, (("screens", 8),), paid=55),
         DemoInvoice(2, -95, (("large_desk", 3),), paid=30, amount=2000.0),
         DemoInvoice(3, -45, (("chair", 20),)),
+        # Paid through a payment plan: see DEMO_PLAN in dunning_demo_history.py.
+        DemoInvoice(4, -125, (("workplace", 2), ("assembly", 1, 400.0))),
     ),
     "foxglove_events": (
         DemoInvoice(1, -140, (("workplace", 3),), paid=38),
@@ -193,6 +200,13 @@ DEMO_INVOICES = {
         DemoInvoice(2, -91, (("large_desk", 2), ("assembly", 1, 800.0))),
         DemoInvoice(3, -52, (("cabinet", 5),)),
         DemoInvoice(4, 4, (("chair", 10),)),
+        # 30 % at once, overdue for 40 days; the balance due in 20 days.
+        DemoInvoice(
+            5,
+            20,
+            (("large_desk", 1), ("chair", 6)),
+            term="account.account_payment_term_advance_60days",
+        ),
     ),
     "taller_rambla": (
         DemoInvoice(1, -125, (("cabinet", 4),), paid=42),
@@ -250,15 +264,12 @@ class DunningDemo(models.AbstractModel):
         todo = []
         for slug, invoices in DEMO_INVOICES.items():
             partner = self.env.ref(f"friendly_dunning.demo_partner_{slug}")
-            term_days = max(
-                partner.with_company(company).property_payment_term_id.line_ids.mapped(
-                    "nb_days"
-                ),
-                default=0,
-            )
+            partner_term = partner.with_company(company).property_payment_term_id
             for invoice in invoices:
                 name = f"demo_invoice_{slug}_{invoice.number}"
                 if name not in existing:
+                    term = self.env.ref(invoice.term) if invoice.term else partner_term
+                    term_days = max(term.line_ids.mapped("nb_days"), default=0)
                     due_date = today + timedelta(days=invoice.due_in)
                     todo.append(
                         (name, partner, due_date - timedelta(days=term_days), invoice)
@@ -306,6 +317,8 @@ class DunningDemo(models.AbstractModel):
         }
         if invoice.currency:
             values["currency_id"] = self.env.ref(f"base.{invoice.currency}").id
+        if invoice.term:
+            values["invoice_payment_term_id"] = self.env.ref(invoice.term).id
         return values
 
     @api.model
@@ -479,8 +492,8 @@ class DunningDemo(models.AbstractModel):
 
     @api.model
     def _unload_demo_accounting(self):
-        """Delete the demo invoices, credit notes and payments; the module's
-        uninstall hook calls this.
+        """Delete the demo invoices, credit notes and payments, and the
+        messages of the demo history; the module's uninstall hook calls this.
 
         The uninstall proper cannot do it: Odoo refuses to delete a paid
         payment, and while it deletes records it no longer recomputes this
@@ -490,9 +503,17 @@ class DunningDemo(models.AbstractModel):
         data = self.env["ir.model.data"].search(
             [
                 ("module", "=", "friendly_dunning"),
-                ("model", "in", ("account.payment", "account.move")),
+                (
+                    "model",
+                    "in",
+                    ("account.payment", "account.move", "dunning.communication"),
+                ),
             ]
         )
+        # A message keeps its customer from being deleted.
+        self.env["dunning.communication"].browse(
+            data.filtered(lambda d: d.model == "dunning.communication").mapped("res_id")
+        ).unlink()
         payments = self.env["account.payment"].browse(
             data.filtered(lambda d: d.model == "account.payment").mapped("res_id")
         )
