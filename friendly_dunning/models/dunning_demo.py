@@ -510,16 +510,17 @@ class DunningDemo(models.AbstractModel):
                 ),
             ]
         )
-        # A message keeps its customer from being deleted.
-        self.env["dunning.communication"].browse(
-            data.filtered(lambda d: d.model == "dunning.communication").mapped("res_id")
-        ).unlink()
         payments = self.env["account.payment"].browse(
             data.filtered(lambda d: d.model == "account.payment").mapped("res_id")
         )
         moves = self.env["account.move"].browse(
             data.filtered(lambda d: d.model == "account.move").mapped("res_id")
         )
+        messages = self.env["dunning.communication"].browse(
+            data.filtered(lambda d: d.model == "dunning.communication").mapped("res_id")
+        )
+        # A message keeps its customer from being deleted.
+        messages.unlink()
         payments.action_draft()
         payments.unlink()
         # Deleted by the module's uninstallation, as posted entries may be.

@@ -71,6 +71,7 @@ DEMO_PROMISES = (
     DemoPromise("prairie_wind_events", 2, -64, "kept", "portal", 2000.0),
     DemoPromise("sabor_caribe", 2, -64, "kept", "reply", 800.0),
     DemoPromise("fiesta_brava", 3, -40, "broken", "reply"),
+    DemoPromise("ipe_moveis", 4, -46, "kept", "reply"),
     DemoPromise("rusty_anchor_diner", 3, -33, "broken", "accountant"),
     DemoPromise("thistle_tweed", 4, -22, "kept", "reply"),
     DemoPromise("libreria_tango", 4, -21, "kept", "portal"),
@@ -288,7 +289,13 @@ class DunningDemo(models.AbstractModel):
         }
         paused = defaultdict(list)  # invoice id: [(first day, last day)]
         promise_days = {}  # invoice id: (made, promised, source)
-        for _name, promise in promises:
+        # The broken promise of demo/dunning_plan_demo.xml was made a week
+        # before its date too.
+        broken = self.env.ref("friendly_dunning.demo_promise_foxglove_events")
+        self._demo_backdate(
+            broken, broken.promised_date - timedelta(days=PROMISE_MADE_BEFORE)
+        )
+        for promise in [record for _name, record in promises] + [broken]:
             made = promise.create_date.date()
             paused[promise.move_ids.id].append((made, promise.grace_date))
             promise_days[promise.move_ids.id] = (
