@@ -59,18 +59,21 @@ DEMO_INVOICES = {
         DemoInvoice(2, -65, (("lamp", 6),), paid=-3),
         DemoInvoice(3, -35, (("cabinet", 1),), paid=-7),
         DemoInvoice(4, 5, (("chair", 2), ("lamp", 2))),
+        DemoInvoice(5, -5, (("lamp", 4),), paid=-2),
     ),
     "hedgerow_gardens": (
         DemoInvoice(1, -100, (("workplace", 2),), paid=-8),
         DemoInvoice(2, -70, (("design", 12),), paid=-6),
         DemoInvoice(3, -40, (("cabinet", 2),), paid=-2),
         DemoInvoice(4, 12, (("screens", 3),)),
+        DemoInvoice(5, -10, (("chair", 3),), paid=-1),
     ),
     "atelier_mirabelle": (
         DemoInvoice(1, -135, (("screens", 2, 260.0),), paid=-12, currency="EUR"),
         DemoInvoice(2, -90, (("design", 20, 45.0),), paid=-10, currency="EUR"),
         DemoInvoice(3, -45, (("desk", 1, 520.0),), paid=-5, currency="EUR"),
         DemoInvoice(4, 20, (("design", 16, 45.0),), currency="EUR"),
+        DemoInvoice(5, -12, (("design", 10, 45.0),), paid=-1, currency="EUR"),
     ),
     "casa_do_azulejo": (
         DemoInvoice(1, -80, (("chair", 6),), paid=-4),
@@ -92,7 +95,7 @@ DEMO_INVOICES = {
     "cedar_lane_dental": (
         DemoInvoice(1, -50, (("chair", 3),), paid=-2),
         DemoInvoice(2, -35, (("cabinet", 1),), paid=-1),
-        DemoInvoice(3, -20, (("lamp", 4),), paid=-4),
+        DemoInvoice(3, -20, (("lamp", 4),), paid=-2),
         DemoInvoice(4, 1, (("design", 6),)),
     ),
     "olivar_del_sur": (
@@ -100,6 +103,7 @@ DEMO_INVOICES = {
         DemoInvoice(2, -85, (("large_desk", 1),), paid=-3),
         DemoInvoice(3, -55, (("chair", 6),), paid=-6),
         DemoInvoice(4, 8, (("cabinet", 2),)),
+        DemoInvoice(5, -25, (("lamp", 5),), paid=-2),
     ),
     # Occasional late payers: mostly on time, now and then a week or two late,
     # and one current invoice slightly overdue.
