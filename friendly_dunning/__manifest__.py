@@ -56,6 +56,8 @@
         "demo/account_move_demo.xml",
         "demo/dunning_consent_demo.xml",
         "demo/dunning_plan_demo.xml",
+        "demo/dunning_channel_demo.xml",
+        "demo/dunning_history_demo.xml",
     ],
     "post_init_hook": "_post_init_hook",
     "uninstall_hook": "_uninstall_hook",

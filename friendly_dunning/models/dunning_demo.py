@@ -9,7 +9,9 @@ times, so the invoices live in the tables below and
 The customers themselves (``friendly_dunning.demo_partner_<slug>``) are plain
 records in ``demo/res_partner_demo.xml``. Their payment plans, promises and
 dispute, dated from today too, come from ``_load_demo_plans``
-(``demo/dunning_plan_demo.xml``).
+(``demo/dunning_plan_demo.xml``); the months of reminders before today, with
+their replies, promises, a completed plan and ratings, from
+``_load_demo_history`` (``dunning_demo_history.py``).
 """
 
 from datetime import timedelta
@@ -42,6 +44,9 @@ class DemoInvoice(NamedTuple):
     paid: int | None = None  # payment date in days after the due date (< 0: early)
     amount: float | None = None  # amount of a partial payment; default: all of it
     currency: str | None = None  # ISO code; default: the company currency
+    # xml id of the payment term; default: the customer's. With several
+    # instalments, due_in is the date of the last one.
+    term: str | None = None
 
 
 # The invoice date is the due date minus the customer's payment term, so each
@@ -54,18 +59,21 @@ DEMO_INVOICES = {
         DemoInvoice(2, -65, (("lamp", 6),), paid=-3),
         DemoInvoice(3, -35, (("cabinet", 1),), paid=-7),
         DemoInvoice(4, 5, (("chair", 2), ("lamp", 2))),
+        DemoInvoice(5, -5, (("lamp", 4),), paid=-2),
     ),
     "hedgerow_gardens": (
         DemoInvoice(1, -100, (("workplace", 2),), paid=-8),
         DemoInvoice(2, -70, (("design", 12),), paid=-6),
         DemoInvoice(3, -40, (("cabinet", 2),), paid=-2),
         DemoInvoice(4, 12, (("screens", 3),)),
+        DemoInvoice(5, -10, (("chair", 3),), paid=-1),
     ),
     "atelier_mirabelle": (
         DemoInvoice(1, -135, (("screens", 2, 260.0),), paid=-12, currency="EUR"),
         DemoInvoice(2, -90, (("design", 20, 45.0),), paid=-10, currency="EUR"),
         DemoInvoice(3, -45, (("desk", 1, 520.0),), paid=-5, currency="EUR"),
         DemoInvoice(4, 20, (("design", 16, 45.0),), currency="EUR"),
+        DemoInvoice(5, -12, (("design", 10, 45.0),), paid=-1, currency="EUR"),
     ),
     "casa_do_azulejo": (
         DemoInvoice(1, -80, (("chair", 6),), paid=-4),
@@ -87,7 +95,7 @@ DEMO_INVOICES = {
     "cedar_lane_dental": (
         DemoInvoice(1, -50, (("chair", 3),), paid=-2),
         DemoInvoice(2, -35, (("cabinet", 1),), paid=-1),
-        DemoInvoice(3, -20, (("lamp", 4),), paid=-4),
+        DemoInvoice(3, -20, (("lamp", 4),), paid=-2),
         DemoInvoice(4, 1, (("design", 6),)),
     ),
     "olivar_del_sur": (
@@ -95,6 +103,7 @@ DEMO_INVOICES = {
         DemoInvoice(2, -85, (("large_desk", 1),), paid=-3),
         DemoInvoice(3, -55, (("chair", 6),), paid=-6),
         DemoInvoice(4, 8, (("cabinet", 2),)),
+        DemoInvoice(5, -25, (("lamp", 5),), paid=-2),
     ),
     # Occasional late payers: mostly on time, now and then a week or two late,
     # and one current invoice slightly overdue.
@@ -175,6 +184,8 @@ DEMO_INVOICES = {
         DemoInvoice(1, -130, (("screens", 8),), paid=55),
         DemoInvoice(2, -95, (("large_desk", 3),), paid=30, amount=2000.0),
         DemoInvoice(3, -45, (("chair", 20),)),
+        # Paid through a payment plan: see DEMO_PLAN in dunning_demo_history.py.
+        DemoInvoice(4, -125, (("workplace", 2), ("assembly", 1, 400.0))),
     ),
     "foxglove_events": (
         DemoInvoice(1, -140, (("workplace", 3),), paid=38),
@@ -193,6 +204,13 @@ DEMO_INVOICES = {
         DemoInvoice(2, -91, (("large_desk", 2), ("assembly", 1, 800.0))),
         DemoInvoice(3, -52, (("cabinet", 5),)),
         DemoInvoice(4, 4, (("chair", 10),)),
+        # 30 % at once, overdue for 40 days; the balance due in 20 days.
+        DemoInvoice(
+            5,
+            20,
+            (("large_desk", 1), ("chair", 6)),
+            term="account.account_payment_term_advance_60days",
+        ),
     ),
     "taller_rambla": (
         DemoInvoice(1, -125, (("cabinet", 4),), paid=42),
@@ -250,15 +268,12 @@ class DunningDemo(models.AbstractModel):
         todo = []
         for slug, invoices in DEMO_INVOICES.items():
             partner = self.env.ref(f"friendly_dunning.demo_partner_{slug}")
-            term_days = max(
-                partner.with_company(company).property_payment_term_id.line_ids.mapped(
-                    "nb_days"
-                ),
-                default=0,
-            )
+            partner_term = partner.with_company(company).property_payment_term_id
             for invoice in invoices:
                 name = f"demo_invoice_{slug}_{invoice.number}"
                 if name not in existing:
+                    term = self.env.ref(invoice.term) if invoice.term else partner_term
+                    term_days = max(term.line_ids.mapped("nb_days"), default=0)
                     due_date = today + timedelta(days=invoice.due_in)
                     todo.append(
                         (name, partner, due_date - timedelta(days=term_days), invoice)
@@ -306,6 +321,8 @@ class DunningDemo(models.AbstractModel):
         }
         if invoice.currency:
             values["currency_id"] = self.env.ref(f"base.{invoice.currency}").id
+        if invoice.term:
+            values["invoice_payment_term_id"] = self.env.ref(invoice.term).id
         return values
 
     @api.model
@@ -479,8 +496,8 @@ class DunningDemo(models.AbstractModel):
 
     @api.model
     def _unload_demo_accounting(self):
-        """Delete the demo invoices, credit notes and payments; the module's
-        uninstall hook calls this.
+        """Delete the demo invoices, credit notes and payments, and the
+        messages of the demo history; the module's uninstall hook calls this.
 
         The uninstall proper cannot do it: Odoo refuses to delete a paid
         payment, and while it deletes records it no longer recomputes this
@@ -490,7 +507,11 @@ class DunningDemo(models.AbstractModel):
         data = self.env["ir.model.data"].search(
             [
                 ("module", "=", "friendly_dunning"),
-                ("model", "in", ("account.payment", "account.move")),
+                (
+                    "model",
+                    "in",
+                    ("account.payment", "account.move", "dunning.communication"),
+                ),
             ]
         )
         payments = self.env["account.payment"].browse(
@@ -499,6 +520,11 @@ class DunningDemo(models.AbstractModel):
         moves = self.env["account.move"].browse(
             data.filtered(lambda d: d.model == "account.move").mapped("res_id")
         )
+        messages = self.env["dunning.communication"].browse(
+            data.filtered(lambda d: d.model == "dunning.communication").mapped("res_id")
+        )
+        # A message keeps its customer from being deleted.
+        messages.unlink()
         payments.action_draft()
         payments.unlink()
         # Deleted by the module's uninstallation, as posted entries may be.
