@@ -165,6 +165,13 @@ class DunningDispute(models.Model):
     state = fields.Selection(
         STATES, required=True, default="open", index=True, tracking=True
     )
+    date_opened = fields.Date(
+        string="Opened on",
+        required=True,
+        readonly=True,
+        default=fields.Date.context_today,
+        copy=False,
+    )
     date_review = fields.Date(string="Under review since", readonly=True, copy=False)
     date_closed = fields.Date(
         string="Closed on", readonly=True, copy=False, index="btree_not_null"
@@ -486,13 +493,15 @@ class DunningDispute(models.Model):
         ):
             self._dunning_scale(refund, amount / invoice.amount_total, amount)
         refund.action_post()
+        # Posting may have matched the credit note with its invoice already.
         receivable = refund.line_ids.filtered(
-            lambda line: line.display_type == "payment_term"
-        )
-        target = self.line_id or invoice.line_ids.filtered(
             lambda line: line.display_type == "payment_term" and not line.reconciled
         )
-        (receivable | target).reconcile()
+        target = (self.line_id or invoice.line_ids).filtered(
+            lambda line: line.display_type == "payment_term" and not line.reconciled
+        )
+        if receivable and target:
+            (receivable | target).reconcile()
         return refund
 
     @staticmethod
@@ -607,8 +616,8 @@ class DunningDispute(models.Model):
         disputes = self.sudo().search(
             Domain("partner_id", "=", partner.commercial_partner_id.id)
             & Domain("company_id", "=", company.id)
-            & (Domain("state", "in", OPEN_STATES) | Domain("create_date", ">=", since)),
-            order="create_date desc, id desc",
+            & (Domain("state", "in", OPEN_STATES) | Domain("date_opened", ">=", since)),
+            order="date_opened desc, id desc",
             limit=20,
         )
         states = dict(self._fields["state"]._description_selection(self.env))
@@ -620,7 +629,7 @@ class DunningDispute(models.Model):
                 "reason": reasons[dispute.reason],
                 "state": states[dispute.state],
                 "is_open": dispute.state in OPEN_STATES,
-                "opened": format_date(self.env, dispute.create_date),
+                "opened": format_date(self.env, dispute.date_opened),
                 "answer_by": format_date(self.env, dispute.date_deadline),
                 "amount": formatLang(
                     self.env, dispute.amount, currency_obj=dispute.currency_id

@@ -28,10 +28,10 @@ class DunningKpi(models.AbstractModel):
             & Domain("state", "in", OUTCOMES)
             & Domain("date_closed", ">=", date_from)
             & Domain("date_closed", "<=", date_to),
-            ["create_date", "date_closed", "state", "amount_credited"],
+            ["date_opened", "date_closed", "state", "amount_credited"],
         )
         days = [
-            (dispute.date_closed - dispute.create_date.date()).days
+            (dispute.date_closed - dispute.date_opened).days
             for dispute in closed
         ]
         by_outcome = dict.fromkeys(OUTCOMES, 0)
