@@ -137,9 +137,7 @@ class DunningDispute(models.Model):
         help="What the customer disputes, at most what the invoice (or the "
         "instalment) still owes. Accepting credits this amount.",
     )
-    reason = fields.Selection(
-        REASONS, string="Reason", required=True, default="other", tracking=True
-    )
+    reason = fields.Selection(REASONS, required=True, default="other", tracking=True)
     description = fields.Text(string="Customer's words")
     attachment_ids = fields.Many2many(
         "ir.attachment",
@@ -160,7 +158,9 @@ class DunningDispute(models.Model):
         help="The accountant who answers the dispute.",
     )
     date_deadline = fields.Date(
-        string="Answer by", tracking=True, help="When the customer should have an answer."
+        string="Answer by",
+        tracking=True,
+        help="When the customer should have an answer.",
     )
     state = fields.Selection(
         STATES, required=True, default="open", index=True, tracking=True
@@ -296,9 +296,7 @@ class DunningDispute(models.Model):
                 "user_id": partner._dunning_responsible_user(invoice).id,
                 "date_deadline": add_working_days(
                     today,
-                    policy.dispute_answer_days
-                    if policy
-                    else ANSWER_WORKING_DAYS,
+                    policy.dispute_answer_days if policy else ANSWER_WORKING_DAYS,
                 ),
             }
         )
@@ -521,8 +519,10 @@ class DunningDispute(models.Model):
             lambda line: line.display_type == "product" and line.quantity
         ).sorted("price_total", reverse=True)[:1]
         difference = amount - refund.amount_total
-        if largest and largest.price_total and not refund.currency_id.is_zero(
-            difference
+        if (
+            largest
+            and largest.price_total
+            and not refund.currency_id.is_zero(difference)
         ):
             share = largest.price_subtotal / largest.price_total
             largest.price_unit += difference * share / largest.quantity
@@ -594,7 +594,9 @@ class DunningDispute(models.Model):
             step=no_step,
             invoices=self.move_id.sudo(),
             kind="dispute",
-        ).routed(planner.route(no_step, partner, reach, self._dunning_answer_channels()))
+        ).routed(
+            planner.route(no_step, partner, reach, self._dunning_answer_channels())
+        )
         if decision.is_sendable:
             env = self.with_context(lang=contact.lang or partner.lang or "en_US").env
             decision = decision.with_text(

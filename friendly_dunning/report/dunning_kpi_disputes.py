@@ -30,10 +30,7 @@ class DunningKpi(models.AbstractModel):
             & Domain("date_closed", "<=", date_to),
             ["date_opened", "date_closed", "state", "amount_credited"],
         )
-        days = [
-            (dispute.date_closed - dispute.date_opened).days
-            for dispute in closed
-        ]
+        days = [(dispute.date_closed - dispute.date_opened).days for dispute in closed]
         by_outcome = dict.fromkeys(OUTCOMES, 0)
         for dispute in closed:
             by_outcome[dispute.state] += 1

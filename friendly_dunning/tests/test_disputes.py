@@ -84,20 +84,21 @@ class TestDisputes(DunningCommon):
             self.invoice, words="And the quantity too"
         )
         self.assertEqual(more, first)
-        self.assertTrue(
-            first.message_ids.filtered(lambda m: "quantity too" in m.body)
-        )
+        self.assertTrue(first.message_ids.filtered(lambda m: "quantity too" in m.body))
         # Two submissions at once: the second insert is refused by the database.
-        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
-            with self.env.cr.savepoint():
-                self.Dispute.create(
-                    {
-                        "partner_id": self.customer.id,
-                        "move_id": self.invoice.id,
-                        "amount": 10.0,
-                    }
-                )
-                self.env.flush_all()
+        with (
+            self.assertRaises(IntegrityError),
+            mute_logger("odoo.sql_db"),
+            self.env.cr.savepoint(),
+        ):
+            self.Dispute.create(
+                {
+                    "partner_id": self.customer.id,
+                    "move_id": self.invoice.id,
+                    "amount": 10.0,
+                }
+            )
+            self.env.flush_all()
 
     def test_a_closed_dispute_lets_a_new_one_open(self):
         first = self._dispute()
@@ -172,7 +173,9 @@ class TestDisputes(DunningCommon):
             {
                 "name": "Half now, half in 60 days",
                 "line_ids": [
-                    Command.create({"value": "percent", "value_amount": 50, "nb_days": 0}),
+                    Command.create(
+                        {"value": "percent", "value_amount": 50, "nb_days": 0}
+                    ),
                     Command.create(
                         {"value": "percent", "value_amount": 50, "nb_days": 60}
                     ),
