@@ -207,10 +207,11 @@ class DunningReply(models.AbstractModel):
 
     def _on_dispute(self, partner, invoices, channel):
         """A dispute of each invoice not paused otherwise, in the customer's
-        words."""
+        words; what they write about invoices already disputed goes to those
+        disputes."""
         company = self._company(partner, invoices)
         partner.with_company(company)._dunning_open_dispute(
-            self._not_paused(invoices),
+            invoices.filtered(lambda m: m.dunning_pause_reason in (False, "dispute")),
             words=self.env.context.get("dunning_reply_text") or False,
             source=channel if channel in ("whatsapp", "sms") else "accountant",
         )

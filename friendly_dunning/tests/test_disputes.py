@@ -65,6 +65,20 @@ class TestDisputes(DunningCommon):
         self.assertEqual(dispute.activity_ids.user_id, self.dunning_user_a)
         self.assertEqual(dispute.activity_ids.date_deadline, date(2026, 7, 7))
         self.assertEqual(self.invoice.dunning_pause_reason, "dispute")
+        # A second reply adds to the same dispute.
+        self.env["dunning.reply"]._handle(
+            self.company_a,
+            "+34612000009",
+            "The invoice is wrong, the goods went back on Monday",
+            channel="whatsapp",
+            provider_id="wamid.dispute-2",
+        )
+        self.assertEqual(
+            self.Dispute.search([("partner_id", "=", self.customer.id)]), dispute
+        )
+        self.assertTrue(
+            dispute.message_ids.filtered(lambda m: "back on Monday" in m.body)
+        )
 
     def test_policy_sets_the_days_to_answer(self):
         self.customer.with_company(
