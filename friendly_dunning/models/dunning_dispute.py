@@ -12,7 +12,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command, Domain
 from odoo.tools import float_compare, float_is_zero, format_date, formatLang
 
@@ -230,7 +230,7 @@ class DunningDispute(models.Model):
     def _check_amount(self):
         for dispute in self.filtered(lambda d: d.state in OPEN_STATES):
             if dispute.line_id and dispute.line_id.move_id != dispute.move_id:
-                raise UserError(
+                raise ValidationError(
                     self.env._("The instalment must be one of the invoice's.")
                 )
             if (
@@ -241,7 +241,7 @@ class DunningDispute(models.Model):
                 )
                 > 0
             ):
-                raise UserError(
+                raise ValidationError(
                     self.env._(
                         "At most %(residual)s is still owed on %(invoice)s: the "
                         "amount disputed cannot be more.",
@@ -554,12 +554,20 @@ class DunningDispute(models.Model):
             body = env._(
                 "Hello %(name)s, we looked into your dispute of invoice %(invoice)s "
                 "and agree with you: %(company)s issued credit note %(credit_note)s "
-                "of %(amount)s. Still to pay on this invoice: %(left)s.",
+                "of %(amount)s.",
                 credit_note=values["credit_note"],
                 amount=formatLang(env, values["amount"], currency_obj=currency),
-                left=formatLang(env, values["left"], currency_obj=currency),
                 **names,
             )
+            left = (
+                env._(
+                    "Still to pay on this invoice: %(left)s.",
+                    left=formatLang(env, values["left"], currency_obj=currency),
+                )
+                if not currency.is_zero(values["left"])
+                else env._("Nothing is left to pay on this invoice.")
+            )
+            body = f"{body} {left}"
         else:
             subject = env._(
                 "Your dispute of %(invoice)s: our answer", invoice=self.move_id.name

@@ -3,9 +3,10 @@ from datetime import date, timedelta
 from psycopg2 import IntegrityError
 
 from odoo import Command
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import freeze_time, new_test_user, tagged
 from odoo.tools import mute_logger
+from odoo.tools.safe_eval import safe_eval
 
 from .common import DunningCommon
 from .common_portal import PDF, PNG, PortalPageCommon
@@ -122,12 +123,26 @@ class TestDisputes(DunningCommon):
 
     def test_amount_never_above_what_is_owed(self):
         dispute = self._dispute()
-        with self.assertRaisesRegex(UserError, "cannot be more"):
+        with self.assertRaisesRegex(ValidationError, "cannot be more"):
             dispute.amount = 300.01
         dispute.amount = 120.0
         self.assertEqual(dispute.amount, 120.0)
 
     # -- the queue ----------------------------------------------------
+
+    def test_the_queue_replaces_the_review_list_for_disputes(self):
+        dispute = self._dispute()
+        review = self.env.ref("friendly_dunning.action_dunning_review")
+        self.assertFalse(
+            self.env["account.move"].search(
+                [("id", "=", self.invoice.id), *safe_eval(review.domain)]
+            )
+        )
+        queue = self.env.ref("friendly_dunning.action_dunning_dispute")
+        self.assertEqual(queue.res_model, "dunning.dispute")
+        self.assertEqual(
+            self.Dispute.search([("state", "in", ("open", "review"))]), dispute
+        )
 
     def test_answer_overdue_filter(self):
         dispute = self._dispute()
@@ -155,6 +170,7 @@ class TestDisputes(DunningCommon):
         answer = self._answers()
         self.assertEqual(len(answer), 1)
         self.assertIn(refund.name, answer.body)
+        self.assertIn("Nothing is left to pay", answer.body)
         self.assertTrue(dispute.message_ids.filtered(lambda m: refund.name in m.body))
 
     def test_accept_part_credits_that_part_and_reminders_resume(self):
