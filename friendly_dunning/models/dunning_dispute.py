@@ -14,7 +14,13 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command, Domain
-from odoo.tools import float_compare, float_is_zero, format_date, formatLang
+from odoo.tools import (
+    float_compare,
+    float_is_zero,
+    format_date,
+    formatLang,
+    plaintext2html,
+)
 
 from .dunning_decision import Decision
 from .dunning_planner import DunningPlanner
@@ -254,6 +260,24 @@ class DunningDispute(models.Model):
                     )
                 )
 
+    def write(self, vals):
+        result = super().write(vals)
+        # The to-do follows the owner and the date of the answer.
+        moved = {
+            activity_field: vals[field]
+            for field, activity_field in (
+                ("user_id", "user_id"),
+                ("date_deadline", "date_deadline"),
+            )
+            if vals.get(field)
+        }
+        if moved:
+            todo = self.env.ref("mail.mail_activity_data_todo")
+            self.activity_ids.filtered(
+                lambda activity: activity.activity_type_id == todo
+            ).write(moved)
+        return result
+
     def _dunning_residual(self):
         """What the invoice, or the instalment, still owes, in the invoice's
         currency."""
@@ -304,7 +328,7 @@ class DunningDispute(models.Model):
             "mail.mail_activity_data_todo",
             date_deadline=dispute.date_deadline,
             summary=self.env._("Answer the customer's dispute"),
-            note=dispute.description or "",
+            note=plaintext2html(dispute.description or ""),
             user_id=dispute.user_id.id,
         )
         return dispute, True

@@ -81,6 +81,15 @@ class TestDisputes(DunningCommon):
             dispute.message_ids.filtered(lambda m: "back on Monday" in m.body)
         )
 
+    def test_the_todo_follows_owner_and_answer_date(self):
+        dispute = self._dispute()
+        dispute.write({"user_id": self.dunning_manager_a.id})
+        dispute.date_deadline = date(2026, 7, 20)
+        self.assertEqual(
+            (dispute.activity_ids.user_id, dispute.activity_ids.date_deadline),
+            (self.dunning_manager_a, date(2026, 7, 20)),
+        )
+
     def test_policy_sets_the_days_to_answer(self):
         self.customer.with_company(
             self.company_a
