@@ -40,8 +40,10 @@
         "report/dunning_report_views.xml",
         "report/dunning_dashboard_views.xml",
         "report/dunning_statement_report.xml",
+        "views/dunning_dispute_views.xml",
         "views/friendly_dunning_menus.xml",
         "views/portal_templates.xml",
+        "views/dunning_dispute_portal_templates.xml",
     ],
     "assets": {
         "web.assets_frontend": [

@@ -18,6 +18,7 @@ from odoo.fields import Command
 from odoo.http import request
 from odoo.tools import format_date, formatLang
 
+from ..models.dunning_dispute import REASONS as DISPUTE_REASONS
 from ..models.dunning_step import CHANNELS
 from ..models.res_partner import BEST_TIMES
 from .portal import BASE, MAX_FORM_BYTES, ROUTE, DunningPortal
@@ -308,6 +309,9 @@ class DunningPortalForms(DunningPortal):
         reason = (post.get("reason") or "").strip()[:2000]
         if len(reason) < 3:
             raise _Refusal(env._("Please tell us what is wrong with this invoice."))
+        category = post.get("category") or "other"
+        if category not in dict(DISPUTE_REASONS):
+            raise _Refusal(env._("Please choose among the options shown."))
         upload = self._dunning_upload(env, post.get("attachment"))
         body = Markup("%s<br/>%s") % (
             env._(
@@ -317,7 +321,12 @@ class DunningPortalForms(DunningPortal):
             reason,
         )
         partner.with_company(company)._dunning_open_dispute(
-            picked, note=body, proof=upload
+            picked,
+            note=body,
+            proof=upload,
+            reason=category,
+            words=reason,
+            source="portal",
         )
         return picked, None
 

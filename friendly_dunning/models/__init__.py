@@ -40,3 +40,4 @@ from . import dunning_payment_plan_cron
 from . import dunning_payment_plan_installment
 from . import dunning_promise
 from . import dunning_demo_history
+from . import dunning_dispute

@@ -100,6 +100,7 @@ class DunningReply(models.AbstractModel):
         partner._message_log(body=body)
         invoices._message_log_batch(bodies=dict.fromkeys(invoices.ids, body))
         replier = self.with_context(
+            dunning_reply_text=text or payload,
             dunning_reply_date=sent_at,
             dunning_reply_receiver_id=receiver.id if receiver else None,
         )
@@ -205,8 +206,15 @@ class DunningReply(models.AbstractModel):
         self._answer(partner, invoices, channel, company, text)
 
     def _on_dispute(self, partner, invoices, channel):
+        """A dispute of each invoice not paused otherwise, in the customer's
+        words; what they write about invoices already disputed goes to those
+        disputes."""
         company = self._company(partner, invoices)
-        partner.with_company(company)._dunning_open_dispute(self._not_paused(invoices))
+        partner.with_company(company)._dunning_open_dispute(
+            invoices.filtered(lambda m: m.dunning_pause_reason in (False, "dispute")),
+            words=self.env.context.get("dunning_reply_text") or False,
+            source=channel if channel in ("whatsapp", "sms") else "accountant",
+        )
 
     def _record_consent(self, partner, channel, state):
         """Record the opt-in or opt-out as of when the customer sent it;

@@ -1,8 +1,8 @@
 """What a customer tells us about their invoices, on their collections page
 (controllers/portal_forms.py) or in a reply to a reminder
 (models/dunning_reply.py): that they already paid, or that an invoice is
-wrong. Both pause the reminders of the invoices concerned and give the
-accountant following the customer a to-do."""
+wrong (a dispute, models/dunning_dispute.py). Both pause the reminders of the
+invoices concerned and give the accountant following the customer a to-do."""
 
 from odoo import models
 
@@ -27,20 +27,56 @@ class ResPartner(models.Model):
         )
         return True
 
-    def _dunning_open_dispute(self, invoices, note=None, proof=None):
-        """The customer disputes ``invoices``: their reminders pause until
-        someone resumes them, with a to-do on the invoice (on the customer
-        when there are several). ``note`` and ``proof`` as for
-        ``_dunning_report_payment``."""
+    def _dunning_open_dispute(
+        self,
+        invoices,
+        note=None,
+        proof=None,
+        reason="other",
+        words=None,
+        source="accountant",
+        line=None,
+    ):
+        """The customer disputes ``invoices`` (or the instalment ``line`` of
+        one): a dispute (``dunning.dispute``) per invoice, with the category
+        ``reason``, the customer's ``words`` and ``proof`` attached, owned by
+        the accountant following the customer, who gets a to-do due by the
+        date of the answer; the invoices' reminders pause meanwhile. An
+        invoice (or instalment) with an open dispute keeps that one: what
+        the customer adds goes in its chatter. ``note`` (HTML) goes in the
+        chatter of the customer and of the invoices. Returns the disputes."""
         self.ensure_one()
-        self._dunning_claim(invoices, "dispute", note, proof)
-        self._dunning_todo(
-            self.env._("Look into the customer's dispute"),
-            invoices=invoices,
-            note=note,
-            record=invoices if len(invoices) == 1 else None,
-        )
-        return True
+        Dispute = self.env["dunning.dispute"].sudo()
+        disputes = Dispute
+        news = False  # a resubmission that adds nothing is not logged again
+        for invoice in invoices:
+            dispute, created = Dispute.with_company(invoice.company_id)._dunning_open(
+                self,
+                invoice,
+                {
+                    "reason": reason,
+                    "description": words or False,
+                    "source": source,
+                    "line_id": line.id if line else False,
+                },
+            )
+            # The same file sent twice (a double submit) is kept once.
+            known = proof and any(a.raw == proof[1] for a in dispute.attachment_ids)
+            attachments = self._dunning_attach(dispute, None if known else proof)
+            dispute.attachment_ids |= attachments
+            if created or attachments or (words and words != dispute.description):
+                news = True
+                dispute._message_log(
+                    body=words or note or "",
+                    author_id=self.id,
+                    attachment_ids=attachments.ids,
+                )
+            disputes |= dispute
+        if invoices:
+            invoices.action_dunning_pause("dispute")
+        if note and news:
+            self._dunning_log_from_customer(invoices, note)
+        return disputes
 
     def _dunning_claim(self, invoices, pause_reason, note, proof):
         if invoices:
@@ -51,7 +87,7 @@ class ResPartner(models.Model):
 
     def _dunning_attach(self, invoices, document):
         """Attach ``document`` (``(name, content, mimetype)``, or ``None``) to
-        each of ``invoices``."""
+        each of ``invoices`` (or of other records)."""
         Attachment = self.env["ir.attachment"].sudo()
         if not document:
             return Attachment
@@ -62,7 +98,7 @@ class ResPartner(models.Model):
                     "name": name,
                     "raw": content,
                     "mimetype": mimetype,
-                    "res_model": "account.move",
+                    "res_model": invoice._name,
                     "res_id": invoice.id,
                 }
                 for invoice in invoices

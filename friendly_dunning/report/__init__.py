@@ -6,3 +6,4 @@ from . import dunning_report_channel
 from . import dunning_report_recovery
 from . import dunning_report_promise
 from . import dunning_statement
+from . import dunning_kpi_disputes

@@ -121,6 +121,7 @@ class DunningKpi(models.AbstractModel):
                 key: definitions[key] for key in ("effectiveness", "collected_per_cost")
             },
             "at_risk": at_risk,
+            "disputes": self._kpi_disputes(company, date_from, today),
         }
 
     @api.model

@@ -23,3 +23,4 @@ from . import test_security_link
 from . import test_sending_crash
 from . import test_kpi_properties
 from . import test_demo_history
+from . import test_disputes

@@ -70,25 +70,30 @@ class TestCustomerClaims(DunningCommon):
         self.assertEqual(todo.user_id, self.dunning_user_a)
         self.assertIn("ref 42", str(todo.note))
 
-    def test_dispute_of_one_invoice_is_a_todo_on_that_invoice(self):
+    def test_dispute_of_one_invoice_is_a_dispute_with_a_todo(self):
         note = Markup("<p>%s</p>") % "We never ordered this"
-        self.customer._dunning_open_dispute(self.older, note=note)
+        dispute = self.customer._dunning_open_dispute(
+            self.older, note=note, words="We never ordered this"
+        )
         self.assertEqual(self.older.dunning_pause_reason, "dispute")
         self.assertFalse(self.newer.dunning_pause_reason)
-        self.assertFalse(self.older.dunning_pause_until, "until someone resumes it")
-        todo = self._todos(self.older)
-        self.assertEqual(todo.summary, "Look into the customer's dispute")
+        self.assertFalse(self.older.dunning_pause_until, "until it is answered")
+        self.assertEqual(
+            (dispute.move_id, dispute.amount, dispute.description),
+            (self.older, 300.0, "We never ordered this"),
+        )
+        todo = self._todos(dispute)
+        self.assertEqual(todo.summary, "Answer the customer's dispute")
         self.assertEqual(todo.user_id, self.dunning_user_a)
-        self.assertFalse(self._todos(self.customer))
+        self.assertEqual(todo.date_deadline, dispute.date_deadline)
+        self.assertFalse(self._todos(self.customer) | self._todos(self.older))
         self.assertTrue(self.older.message_ids.filtered(lambda m: "never" in m.body))
 
-    def test_dispute_of_several_invoices_is_a_todo_on_the_customer(self):
-        self.customer._dunning_open_dispute(self.invoices)
+    def test_dispute_of_several_invoices_is_one_dispute_each(self):
+        disputes = self.customer._dunning_open_dispute(self.invoices)
         self.assertEqual(set(self.invoices.mapped("dunning_pause_reason")), {"dispute"})
-        self.assertEqual(
-            self._todos(self.customer).summary, "Look into the customer's dispute"
-        )
-        self.assertFalse(self._todos(self.older) | self._todos(self.newer))
+        self.assertEqual(disputes.move_id, self.invoices)
+        self.assertEqual(len(disputes.activity_ids), 2)
 
     def test_without_a_salesperson_a_collections_user_gets_the_todo(self):
         self.customer.user_id = False
@@ -117,6 +122,13 @@ class TestCustomerClaims(DunningCommon):
         self.assertEqual(self._reply("The amount is wrong", "SM-claims-2"), "dispute")
         self.assertEqual(self.older.dunning_pause_reason, "dispute")
         self.assertEqual(self.newer.dunning_pause_reason, "plan")
-        todo = self._todos(self.older)
-        self.assertEqual(todo.summary, "Look into the customer's dispute")
+        dispute = self.env["dunning.dispute"].search(
+            [("partner_id", "=", self.customer.id)]
+        )
+        self.assertEqual(dispute.move_id, self.older)
+        self.assertEqual(
+            (dispute.source, dispute.description), ("sms", "The amount is wrong")
+        )
+        todo = self._todos(dispute)
+        self.assertEqual(todo.summary, "Answer the customer's dispute")
         self.assertEqual(todo.user_id, self.dunning_user_a)

@@ -133,15 +133,11 @@ class TestPortalActions(PortalPageCommon):
         self.assertIn("done=dispute", response.headers["Location"])
         self.assertEqual(self.late.dunning_pause_reason, "dispute")
         self.assertFalse(self.later.dunning_pause_reason)
-        attachment = self.env["ir.attachment"].search(
-            [("res_model", "=", "account.move"), ("res_id", "=", self.late.id)]
-        )
-        self.assertEqual(attachment.mimetype, "image/png")
+        dispute = self.env["dunning.dispute"].search([("move_id", "=", self.late.id)])
+        self.assertEqual(dispute.attachment_ids.mimetype, "image/png")
         self.assertTrue(logged(self.late, "blue ones"))
         self.assertTrue(logged(self.customer, "blue ones"))
-        self.assertEqual(
-            self.late.activity_ids.summary, "Look into the customer's dispute"
-        )
+        self.assertEqual(dispute.activity_ids.summary, "Answer the customer's dispute")
         log = self.env["dunning.portal.log"].search(
             [("partner_id", "=", self.customer.id)]
         )

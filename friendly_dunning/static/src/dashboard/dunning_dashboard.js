@@ -188,6 +188,10 @@ export class DunningDashboard extends Component {
     openChannels() {
         this.action.doAction("friendly_dunning.action_dunning_report_channel");
     }
+
+    openDisputes() {
+        this.action.doAction("friendly_dunning.action_dunning_dispute");
+    }
 }
 
 registry.category("actions").add("friendly_dunning.dashboard", DunningDashboard);
