@@ -8,7 +8,7 @@ times, so the invoices live in the tables below and
 
 The customers themselves (``friendly_dunning.demo_partner_<slug>``) are plain
 records in ``demo/res_partner_demo.xml``. Their payment plans, promises and
-dispute, dated from today too, come from ``_load_demo_plans``
+disputes, dated from today too, come from ``_load_demo_plans``
 (``demo/dunning_plan_demo.xml``); the months of reminders before today, with
 their replies, promises, a completed plan and ratings, from
 ``_load_demo_history`` (``dunning_demo_history.py``).
@@ -412,7 +412,7 @@ class DunningDemo(models.AbstractModel):
 
     @api.model
     def _load_demo_plans(self):
-        """Plans, promises and a dispute on the demo customers, dated from
+        """Plans, promises and disputes on the demo customers, dated from
         today (see demo/dunning_plan_demo.xml). Records that already have their
         xml id are left alone."""
         company = self.env.ref("base.main_company")
@@ -473,16 +473,43 @@ class DunningDemo(models.AbstractModel):
             )
             promise._dunning_break()
             created.append(("demo_promise_foxglove_events", promise))
-        dispute = invoices("colibri_verde", 5)
-        if dispute and not dispute.dunning_pause_reason:
-            dispute.action_dunning_pause("dispute")
-            dispute.message_post(
-                body=self.env._(
-                    "The customer disputes this invoice: the desk delivered is not "
-                    "the model they ordered."
+        if not ref("demo_dispute_colibri_verde"):
+            # Waiting for the accountant's answer, in the disputes queue.
+            dispute = self.env.ref(
+                "friendly_dunning.demo_partner_colibri_verde"
+            )._dunning_open_dispute(
+                invoices("colibri_verde", 5),
+                reason="not_received",
+                words=self.env._(
+                    "The desk delivered is not the model we ordered. We will pay "
+                    "once the right one arrives."
                 ),
-                subtype_xmlid="mail.mt_note",
+                source="portal",
             )
+            created.append(("demo_dispute_colibri_verde", dispute))
+        if not ref("demo_dispute_montana_azul"):
+            # Settled three weeks ago: a screen arrived damaged and was replaced.
+            dispute = self.env.ref(
+                "friendly_dunning.demo_partner_montana_azul"
+            )._dunning_open_dispute(
+                invoices("montana_azul", 5),
+                reason="quality",
+                words=self.env._(
+                    "One of the three screens arrived with a broken frame."
+                ),
+                source="whatsapp",
+            )
+            dispute.resolution = self.env._(
+                "A replacement screen was delivered; the customer confirmed it."
+            )
+            dispute.action_resolve()
+            dispute.write(
+                {
+                    "date_opened": today - timedelta(days=26),
+                    "date_closed": today - timedelta(days=21),
+                }
+            )
+            created.append(("demo_dispute_montana_azul", dispute))
         self.env["ir.model.data"]._update_xmlids(
             [
                 {

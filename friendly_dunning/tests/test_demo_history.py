@@ -232,6 +232,20 @@ class TestDemoHistory(TransactionCase):
                 if invoice.payment_state == "paid":
                     self.assertTrue(invoice.dunning_thanked)
 
+    def test_disputes_one_waiting_one_resolved(self):
+        """The disputes queue holds a dispute waiting for an answer, and the
+        dashboard counts one resolved weeks before the install."""
+        waiting = self.env.ref("friendly_dunning.demo_dispute_colibri_verde")
+        self.assertEqual(waiting.state, "open")
+        self.assertTrue(waiting.description)
+        self.assertEqual(waiting.move_id.dunning_pause_reason, "dispute")
+        resolved = self.env.ref("friendly_dunning.demo_dispute_montana_azul")
+        self.assertEqual(resolved.state, "resolved")
+        self.assertTrue(resolved.resolution)
+        self.assertFalse(resolved.move_id.dunning_pause_reason)
+        self.assertEqual((resolved.date_closed - resolved.date_opened).days, 5)
+        self.assertLess(resolved.date_closed, self.install_day)
+
     def _demo_tag(self):
         return self.env.ref("friendly_dunning.demo_category_collections")
 
