@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 
 from odoo.exceptions import AccessError
-from odoo.tests import Form, freeze_time, tagged
+from odoo.tests import Form, HttpCase, freeze_time, tagged
 
 from .common import DunningCommon
 
@@ -192,3 +192,40 @@ class TestAutoSendGate(DunningCommon):
                 self.env.ref(f"friendly_dunning.{xmlid}").id, "list"
             )["arch"]
             self.assertIn('js_class="dunning_notice_list"', arch, model)
+
+
+# Waits for the notice naming ``text`` above the list, then reports.
+NOTICE_CHECK = """
+const start = Date.now();
+const check = () => {
+    const notices = [...document.querySelectorAll(".o_dunning_notice")];
+    if (notices.some((n) => n.textContent.includes(%r))) {
+        console.log("test successful");
+    } else if (Date.now() - start > 20000) {
+        console.error("no notice: " + notices.map((n) => n.textContent).join(" | "));
+    } else {
+        setTimeout(check, 200);
+    }
+};
+check();
+"""
+
+
+@tagged("post_install", "-at_install")
+class TestAutoSendNoticeUi(DunningCommon, HttpCase):
+    """The notices, as the browser shows them above the list of messages."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a.dunning_auto_send = False
+
+    def test_the_messages_show_the_notices(self):
+        # The worklist uses the same list view class (checked on its arch in
+        # TestAutoSendGate).
+        for text in ("Automatic sending is off", "The sandbox is active"):
+            self.browser_js(
+                "/odoo/collections-messages",
+                NOTICE_CHECK % text,
+                login=self.dunning_manager_a.login,
+            )
