@@ -234,6 +234,8 @@ class ResCompany(models.Model):
         works in: automatic sending off, and the sandbox carrying messages that
         nobody receives. A list of ``{"id", "type", "message", "button",
         "action"}``; ``action`` (an action's XML id) only for administrators."""
+        if not self.env.user.has_group("friendly_dunning.group_dunning_user"):
+            return []
         companies = self.env.companies.sudo()
         manager = self.env.user.has_group("friendly_dunning.group_dunning_manager")
         labels = dict(

@@ -181,6 +181,8 @@ class TestAutoSendGate(DunningCommon):
             notice(self.dunning_manager_a)["action"],
             "friendly_dunning.action_dunning_run_preview",
         )
+        self._dunning_users_around(self.maria)
+        self.assertIsNone(notice(self.billing), "for collections users only")
         self.company.dunning_auto_send = True
         self.assertIsNone(notice(self.dunning_manager_a))
         # The worklist and the messages show the notices.
