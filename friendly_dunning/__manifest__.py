@@ -51,6 +51,7 @@
         ],
         "web.assets_backend": [
             "friendly_dunning/static/src/dashboard/*",
+            "friendly_dunning/static/src/notices/*",
         ],
     },
     "demo": [

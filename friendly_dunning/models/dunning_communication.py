@@ -12,6 +12,8 @@ STATES = [
     ("delivered", "Delivered"),
     ("read", "Read"),
     ("replied", "Replied"),
+    # Went through the sandbox channel: recorded, never sent to anyone.
+    ("sandbox", "Sandbox (not sent)"),
     ("failed", "Failed"),
     ("cancelled", "Cancelled"),
 ]
@@ -61,7 +63,8 @@ class DunningCommunication(models.Model):
     channel_id = fields.Many2one(
         "dunning.channel",
         string="Sent through",
-        help="The configured channel that carries it; the sandbox sends nothing.",
+        help="The configured channel that carries it; the sandbox sends nothing "
+        "(its messages end in the state Sandbox (not sent)).",
     )
     recipient = fields.Char(
         help="The phone number or e-mail address used.", index="btree_not_null"

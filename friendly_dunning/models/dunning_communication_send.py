@@ -96,5 +96,6 @@ class DunningCommunication(models.Model):
                 yield channel_type, grouped.pop(channel_type)
 
     def _send_sandbox(self):
-        """The sandbox records the message as sent; nothing leaves the server."""
-        self.write({"state": "sent", "sent_date": fields.Datetime.now()})
+        """The sandbox records the message and sends nothing: it is not sent
+        (no sent date), so that nobody, and no KPI, takes it for sent."""
+        self.write({"state": "sandbox"})

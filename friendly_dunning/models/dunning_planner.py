@@ -67,6 +67,8 @@ class DunningPlanner:
             .sudo()
             .search([("company_id", "=", company.id), ("active", "=", True)])
         )
+        # The sandbox carries only the channel types that no real active
+        # channel carries (see ``route``): a configured channel always sends.
         self.sandbox = self.channels.filtered(lambda c: c.channel_type == "sandbox")[:1]
         self.email_channel = self.channels.filtered(
             lambda c: c.channel_type == "email"
@@ -344,10 +346,10 @@ class DunningPlanner:
                     reasons.append(self.env._("e-mail: no valid address"))
                 elif email in reach.blocked_emails:
                     reasons.append(self.env._("e-mail: the address opted out"))
-                elif not (self.sandbox or self.email_channel):
+                elif not (self.email_channel or self.sandbox):
                     reasons.append(self.env._("e-mail: no active e-mail channel"))
                 else:
-                    return Route(channel, self.sandbox or self.email_channel, email)
+                    return Route(channel, self.email_channel or self.sandbox, email)
                 continue
             if channel == "whatsapp" and consent != "opted_in":
                 reasons.append(
@@ -376,14 +378,14 @@ class DunningPlanner:
                         "%(channel)s: the number opted out", channel=labels[channel]
                     )
                 )
-            elif not (self.sandbox or self.phone_channels[channel]):
+            elif not (self.phone_channels[channel] or self.sandbox):
                 reasons.append(
                     self.env._(
                         "%(channel)s: no active channel", channel=labels[channel]
                     )
                 )
             else:
-                channel_record = self.sandbox or self.phone_channels[channel]
+                channel_record = self.phone_channels[channel] or self.sandbox
                 return Route(channel, channel_record, e164)
         return Route(
             unreachable_reason=self.env._(

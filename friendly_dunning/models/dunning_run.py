@@ -42,7 +42,9 @@ class DunningRun(models.Model):
     def _cron_dunning(self):
         """The hourly job: bring every company's segmentation up to date (days
         overdue grow every day, and the segment picks the policy), plan its
-        reminders, then send them."""
+        reminders, then send them. A company whose automatic sending is off
+        (until a collections administrator turns it on from the preview of
+        the next run) gets its figures refreshed and nothing planned."""
         companies = (
             self.env["res.company"].sudo().search([("dunning_policy_id", "!=", False)])
         )
@@ -51,8 +53,27 @@ class DunningRun(models.Model):
                 companies=company
             )
             self._commit_progress(0, None)
-            self.sudo()._run_company(company)
+            if company.dunning_auto_send:
+                self.sudo()._run_company(company)
+            else:
+                self.sudo()._count_due_customers(company)
+        # What accountants sent or approved, whatever the companies' setting.
         self.env["dunning.communication"].sudo()._dunning_send_queued()
+
+    @api.model
+    def _count_due_customers(self, company, now=None):
+        """Keep, for the notice of the collections screens, how many
+        customers the next run would remind; end the pauses whose date has
+        passed, as a run does. Plans and sends nothing."""
+        planner = DunningPlanner(self.env, company, now or fields.Datetime.now())
+        planner.resume_expired_pauses()
+        company.write(
+            {
+                "dunning_due_customer_count": len(planner.due_partner_ids()),
+                "dunning_due_counted_on": planner.now,
+            }
+        )
+        self._commit_progress(0, None)
 
     @api.model
     def _run_company(self, company, now=None):

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 # What every new company starts with, copied from the main company's records.
 SHIPPED_POLICIES = (
@@ -63,6 +64,33 @@ class ResCompany(models.Model):
         default=30,
         help="How long the link to the customer's collections page, sent with "
         "every message, keeps working.",
+    )
+
+    dunning_auto_send = fields.Boolean(
+        string="Automatic sending",
+        readonly=True,
+        help="When on, the hourly run sends the reminders it decides. Off until a "
+        "collections administrator turns it on from the preview of the next run; "
+        "while off, the run only keeps the customers' figures up to date and "
+        "accountants send reminders themselves.",
+    )
+    dunning_auto_send_user_id = fields.Many2one(
+        "res.users",
+        string="Automatic sending changed by",
+        readonly=True,
+        help="Who last turned automatic sending on or off.",
+    )
+    dunning_auto_send_date = fields.Datetime(
+        string="Automatic sending changed on", readonly=True
+    )
+    dunning_due_customer_count = fields.Integer(
+        string="Customers due a reminder",
+        readonly=True,
+        help="How many customers the next run would remind, counted by the "
+        "hourly job while automatic sending is off.",
+    )
+    dunning_due_counted_on = fields.Datetime(
+        string="Customers due counted on", readonly=True
     )
 
     _dunning_portal_link_days_positive = models.Constraint(
@@ -135,3 +163,126 @@ class ResCompany(models.Model):
                         "policy_id": copies[segment.policy_id].id,
                     }
                 )
+
+    # -- automatic sending ----------------------------------------------
+
+    def _dunning_set_auto_send(self, enabled):
+        """Turn automatic sending on or off for these companies, recording who
+        and when. Only a collections administrator may; turning it on is done
+        from the preview of the next run (``dunning.run.preview``)."""
+        if not self.env.user.has_group("friendly_dunning.group_dunning_manager"):
+            raise AccessError(
+                self.env._(
+                    "Only a collections administrator can turn automatic sending "
+                    "on or off."
+                )
+            )
+        self.sudo().write(
+            {
+                "dunning_auto_send": enabled,
+                "dunning_auto_send_user_id": self.env.uid,
+                "dunning_auto_send_date": fields.Datetime.now(),
+            }
+        )
+        if not enabled:
+            # Reminders the run queued and nobody approved stay unsent.
+            self.env["dunning.communication"].sudo().search(
+                [
+                    ("company_id", "in", self.ids),
+                    ("state", "=", "queued"),
+                    ("kind", "in", ("reminder", "thank_you")),
+                    ("needs_review", "=", False),
+                ]
+            ).write(
+                {
+                    "state": "cancelled",
+                    "error_message": self.env._(
+                        "Automatic sending was turned off before it was sent."
+                    ),
+                }
+            )
+
+    def _dunning_sandbox_carried_channels(self):
+        """``{company: [channel types]}``: for each of these companies whose
+        sandbox is active, the channel types that no real active channel
+        carries, so that their messages go to the sandbox and nobody
+        receives them."""
+        channels = (
+            self.env["dunning.channel"]
+            .sudo()
+            .search([("company_id", "in", self.ids), ("active", "=", True)])
+        )
+        carried = {}
+        for company in self:
+            own = channels.filtered(lambda c, company=company: c.company_id == company)
+            if "sandbox" not in own.mapped("channel_type"):
+                continue
+            real = {
+                c.channel_type
+                for c in own
+                if c.channel_type != "sandbox"
+                and not (c.channel_type == "whatsapp" and c.wa_token_state == "expired")
+            }
+            types = [t for t in ("whatsapp", "sms", "email") if t not in real]
+            if types:
+                carried[company] = types
+        return carried
+
+    @api.model
+    def dunning_notices(self):
+        """What the collections screens warn about, for the companies the user
+        works in: automatic sending off, and the sandbox carrying messages that
+        nobody receives. A list of ``{"id", "type", "message", "button",
+        "action"}``; ``action`` (an action's XML id) only for administrators."""
+        if not self.env.user.has_group("friendly_dunning.group_dunning_user"):
+            return []
+        companies = self.env.companies.sudo()
+        manager = self.env.user.has_group("friendly_dunning.group_dunning_manager")
+        labels = dict(
+            self.env["dunning.communication"]
+            ._fields["channel"]
+            ._description_selection(self.env)
+        )
+        several = len(companies) > 1
+        notices = []
+        for company in companies.filtered(lambda c: not c.dunning_auto_send):
+            message = self.env._(
+                "Automatic sending is off: the hourly run sends no reminder; "
+                "reminders go out only when an accountant sends them."
+            )
+            if company.dunning_due_counted_on:
+                message += " " + self.env._(
+                    "The next run would remind %(count)s customers.",
+                    count=company.dunning_due_customer_count,
+                )
+            if not manager:
+                message += " " + self.env._(
+                    "A collections administrator can review the next run and turn "
+                    "automatic sending on."
+                )
+            notices.append(
+                {
+                    "id": f"auto_send_{company.id}",
+                    "type": "warning",
+                    "message": f"{company.name}: {message}" if several else message,
+                    "button": self.env._("Review the next run and turn it on"),
+                    "action": manager and "friendly_dunning.action_dunning_run_preview",
+                }
+            )
+        for company, types in companies._dunning_sandbox_carried_channels().items():
+            message = self.env._(
+                "The sandbox is active: %(channels)s messages are recorded but not "
+                "sent, and no customer receives them. Set up a channel for them or "
+                "archive the sandbox.",
+                channels=", ".join(labels[t] for t in types),
+            )
+            notices.append(
+                {
+                    "id": f"sandbox_{company.id}",
+                    "type": "info",
+                    "message": f"{company.name}: {message}" if several else message,
+                    "button": self.env._("Channels"),
+                    "action": manager and "friendly_dunning.action_dunning_channel",
+                }
+            )
+        return notices

@@ -31,3 +31,19 @@ class ResConfigSettings(models.TransientModel):
     dunning_portal_link_days = fields.Integer(
         related="company_id.dunning_portal_link_days", readonly=False
     )
+    dunning_auto_send = fields.Boolean(related="company_id.dunning_auto_send")
+    dunning_auto_send_user_id = fields.Many2one(
+        related="company_id.dunning_auto_send_user_id"
+    )
+    dunning_auto_send_date = fields.Datetime(
+        related="company_id.dunning_auto_send_date"
+    )
+
+    def action_dunning_review_next_run(self):
+        """Automatic sending is turned on from the preview of the next run,
+        never from a box here."""
+        return self.env["dunning.run.preview"].action_open()
+
+    def action_dunning_turn_off_auto_send(self):
+        self.company_id._dunning_set_auto_send(False)
+        return {"type": "ir.actions.client", "tag": "reload"}

@@ -24,3 +24,5 @@ from . import test_sending_crash
 from . import test_kpi_properties
 from . import test_demo_history
 from . import test_disputes
+from . import test_auto_send_gate
+from . import test_sandbox_precedence

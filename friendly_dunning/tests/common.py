@@ -16,6 +16,8 @@ class DunningCommon(AccountTestInvoicingCommon):
         cls.company_b = cls.setup_other_company(name="Company B")["company"]
         cls.companies = cls.company_a | cls.company_b
         cls.companies._dunning_ensure_defaults()
+        # As after a manager turned automatic sending on (off after install).
+        cls.companies.write({"dunning_auto_send": True})
         cls.dunning_user_a = cls._dunning_new_user(
             "dunning_user_a", cls.company_a, "friendly_dunning.group_dunning_user"
         )

@@ -63,8 +63,12 @@ class TestAccountantUi(DunningCommon):
             wizard.save().action_send()
 
     def test_preview_of_the_next_run(self):
-        action = self.env["dunning.run.preview"].action_open()
-        lines = self.env["dunning.run.preview.line"].search(action["domain"])
+        preview = self.env["dunning.run.preview"].browse(
+            self.env["dunning.run.preview"].action_open()["res_id"]
+        )
+        lines = self.env["dunning.run.preview.line"].search(
+            preview.action_view_lines()["domain"]
+        )
         line = lines.filtered(lambda line: line.partner_id == self.customer)
         self.assertEqual(line.outcome, "send")
         self.assertEqual(line.move_count, 2, "the overdue one and the one due soon")

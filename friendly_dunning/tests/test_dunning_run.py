@@ -103,7 +103,7 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(message.move_ids, self.maria_8 | self.maria_35)
         self.assertEqual(message.channel, "whatsapp")
         self.assertEqual(message.recipient, "+34612345678")
-        self.assertEqual(message.state, "sent")
+        self.assertEqual(message.state, "sandbox")
         self.assertIn(self.maria_8.name, message.body)
         self.assertIn(self.maria_35.name, message.body)
         self.assertIn("35 days overdue", message.body)
@@ -295,7 +295,7 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(message.state, "queued")
         message.with_user(self.dunning_user_a).action_approve()
         self.env["dunning.communication"]._dunning_send_queued()
-        self.assertEqual(message.state, "sent")
+        self.assertEqual(message.state, "sandbox")
 
     def test_email_channel_sends_a_real_email_when_the_sandbox_is_off(self):
         sandbox = self.env["dunning.channel"].search(
@@ -614,7 +614,7 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(message.state, "failed")
         self.assertIn("{importe}", message.error_message)
         self.assertEqual(run.unreachable_count, 1)
-        self.assertEqual(self._messages(other).state, "sent", "the run goes on")
+        self.assertEqual(self._messages(other).state, "sandbox", "the run goes on")
 
     def test_a_merged_customer_is_followed_up_under_the_surviving_one(self):
         twin = self._dunning_customer("Maria Twin", tz="UTC")

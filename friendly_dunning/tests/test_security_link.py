@@ -61,7 +61,8 @@ class TestLinkInChatter(DunningCommon):
                 [("partner_id", "=", customer.id)]
             )
             self.assertEqual(len(message), 1, customer.name)
-            self.assertEqual(message.state, "sent", customer.name)
+            # Maria's WhatsApp reminder goes to the sandbox, Bob's e-mail out.
+            self.assertIn(message.state, ("sandbox", "sent"), customer.name)
             # The outbox keeps the working link: it is what gets sent.
             token = SIGNED_TOKEN.search(message.body).group(0)
             self.assertEqual(

@@ -1,3 +1,5 @@
+from collections import Counter
+
 from odoo import api, fields, models
 
 from ..models.dunning_step import CHANNELS
@@ -12,7 +14,9 @@ OUTCOMES = [
 
 class DunningRunPreview(models.TransientModel):
     """Exactly what the next run would send, computed without sending or
-    changing anything."""
+    changing anything: how many customers, the messages per channel and per
+    step, who is held or unreachable and why. Automatic sending is turned on
+    from here, by a collections administrator who has seen it."""
 
     _name = "dunning.run.preview"
     _description = "Preview of the next collections run"
@@ -20,7 +24,40 @@ class DunningRunPreview(models.TransientModel):
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
     )
+    auto_send = fields.Boolean(related="company_id.dunning_auto_send")
     line_ids = fields.One2many("dunning.run.preview.line", "preview_id")
+    count_ids = fields.One2many("dunning.run.preview.count", "preview_id")
+    channel_count_ids = fields.One2many(
+        "dunning.run.preview.count",
+        "preview_id",
+        domain=[("kind", "=", "channel")],
+        string="Messages per channel",
+    )
+    step_count_ids = fields.One2many(
+        "dunning.run.preview.count",
+        "preview_id",
+        domain=[("kind", "=", "step")],
+        string="Messages per step",
+    )
+    problem_count_ids = fields.One2many(
+        "dunning.run.preview.count",
+        "preview_id",
+        domain=[("kind", "in", ("hold", "unreachable"))],
+        string="Not sent, and why",
+    )
+    customer_count = fields.Integer(
+        string="Customers due a reminder",
+        readonly=True,
+        help="Customers with a reminder due now, whether it can be sent or not.",
+    )
+    message_count = fields.Integer(
+        string="Messages",
+        readonly=True,
+        help="Messages the run would queue, those waiting for approval included.",
+    )
+    review_count = fields.Integer(string="Waiting for approval", readonly=True)
+    hold_count = fields.Integer(string="Held for now", readonly=True)
+    unreachable_count = fields.Integer(string="Cannot be reached", readonly=True)
 
     @api.model
     def action_open(self):
@@ -29,10 +66,41 @@ class DunningRunPreview(models.TransientModel):
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Next run"),
+            "res_model": self._name,
+            "res_id": preview.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    def action_view_lines(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Next run, customer by customer"),
             "res_model": "dunning.run.preview.line",
             "view_mode": "list",
-            "domain": [("preview_id", "=", preview.id)],
+            "domain": [("preview_id", "=", self.id)],
             "context": {"search_default_group_outcome": 1},
+        }
+
+    def action_turn_on_auto_send(self):
+        """Turn automatic sending on for the company of this preview: the
+        next hourly run sends what the preview showed, and is started now."""
+        self.ensure_one()
+        self.company_id._dunning_set_auto_send(True)
+        self.env.ref("friendly_dunning.ir_cron_dunning").sudo()._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "Automatic sending is on for %(company)s: the run starts in "
+                    "a moment and then every hour.",
+                    company=self.company_id.name,
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
         }
 
     def _compute_lines(self):
@@ -72,6 +140,73 @@ class DunningRunPreview(models.TransientModel):
                     }
                 )
             self.env["dunning.run.preview.line"].create(lines)
+            preview._count(lines)
+
+    def _count(self, lines):
+        """The preview's totals and its counts per channel, per step and per
+        reason for not sending, from its ``lines`` (values)."""
+        outcomes = Counter(line["outcome"] for line in lines)
+        queued = [line for line in lines if line["outcome"] in ("send", "review")]
+        counts = []
+        for kind, key in (("channel", "channel"), ("step", "step_id")):
+            totals = Counter(line[key] for line in queued)
+            reviews = Counter(
+                line[key] for line in queued if line["outcome"] == "review"
+            )
+            counts += [
+                {
+                    "preview_id": self.id,
+                    "kind": kind,
+                    key: value,
+                    "count": count,
+                    "review_count": reviews[value],
+                }
+                for value, count in totals.items()
+            ]
+        problems = Counter(
+            (line["outcome"], line["reason"])
+            for line in lines
+            if line["outcome"] in ("hold", "unreachable")
+        )
+        counts += [
+            {"preview_id": self.id, "kind": kind, "reason": reason, "count": count}
+            for (kind, reason), count in problems.items()
+        ]
+        self.env["dunning.run.preview.count"].create(counts)
+        self.write(
+            {
+                "customer_count": len(lines),
+                "message_count": len(queued),
+                "review_count": outcomes["review"],
+                "hold_count": outcomes["hold"],
+                "unreachable_count": outcomes["unreachable"],
+            }
+        )
+
+
+class DunningRunPreviewCount(models.TransientModel):
+    _name = "dunning.run.preview.count"
+    _description = "How many messages the next collections run would send, by kind"
+    _order = "kind, count desc, id"
+
+    preview_id = fields.Many2one(
+        "dunning.run.preview", required=True, ondelete="cascade"
+    )
+    kind = fields.Selection(
+        [
+            ("channel", "Channel"),
+            ("step", "Step"),
+            ("hold", "Held for now"),
+            ("unreachable", "Cannot be reached"),
+        ],
+        required=True,
+        readonly=True,
+    )
+    channel = fields.Selection(CHANNELS, readonly=True)
+    step_id = fields.Many2one("dunning.step", readonly=True)
+    reason = fields.Char(readonly=True)
+    count = fields.Integer(string="Messages", readonly=True)
+    review_count = fields.Integer(string="Waiting for approval", readonly=True)
 
 
 class DunningRunPreviewLine(models.TransientModel):
