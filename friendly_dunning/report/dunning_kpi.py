@@ -668,8 +668,8 @@ class DunningKpi(models.AbstractModel):
                 self.env._("Paid within 7 days"),
                 self.env._(
                     "Delivered messages followed by a payment on one of their "
-                    "invoices within 7 days / delivered messages. E-mail and sandbox "
-                    "messages count as delivered once sent."
+                    "invoices within 7 days / delivered messages. E-mail messages "
+                    "count as delivered once sent; the sandbox delivers nothing."
                 ),
             ),
             "collected_per_cost": (

@@ -284,7 +284,7 @@ class DunningKpi(models.AbstractModel):
                        c.delivered_date, c.read_date, COALESCE(c.cost, 0) AS cost,
                        COALESCE(ch.channel_type, c.channel) AS channel,
                        CASE WHEN COALESCE(ch.channel_type, c.channel)
-                                 IN ('email', 'sandbox')
+                                 = 'email'
                             THEN c.state IN ('sent', 'delivered', 'read', 'replied')
                                  AND COALESCE(mm.state, 'sent')
                                      NOT IN ('exception', 'cancel')

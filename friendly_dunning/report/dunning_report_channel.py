@@ -45,8 +45,9 @@ class DunningReportChannel(models.Model):
     delivered_count = fields.Integer(
         string="Delivered",
         readonly=True,
-        help="Messages the provider confirmed as delivered; e-mail and sandbox "
-        "messages count as delivered once sent (unless the mail server refused).",
+        help="Messages the provider confirmed as delivered; e-mail messages "
+        "count as delivered once sent (unless the mail server refused). The "
+        "sandbox delivers nothing.",
     )
     read_count = fields.Integer(
         string="Read", readonly=True, help="Messages the customer opened."
@@ -87,7 +88,7 @@ class DunningReportChannel(models.Model):
                                AS is_read,
                            c.state = 'replied' AS is_replied,
                            CASE WHEN COALESCE(ch.channel_type, c.channel)
-                                     IN ('email', 'sandbox')
+                                     = 'email'
                                 THEN COALESCE(mm.state, 'sent')
                                      NOT IN ('exception', 'cancel')
                                 ELSE c.delivered_date IS NOT NULL

@@ -51,11 +51,14 @@ class KpiScenario(DunningCommon):
         cls._dunning_pay(cls.inv_1, date(2026, 2, 20), amount=500)
         cls.inv_2.action_dunning_pause("dispute")
 
-        # Reminders: sandbox for inv_0 (then paid in 5 days) and inv_1 (a
+        # Reminders: e-mail for inv_0 (then paid in 5 days) and inv_1 (a
         # partial payment 5 days later), WhatsApp for inv_2 (read, no payment).
         channels = cls.env["dunning.channel"]
-        sandbox = channels.search(
-            [("company_id", "=", cls.company_a.id), ("channel_type", "=", "sandbox")]
+        email = channels.search(
+            [("company_id", "=", cls.company_a.id), ("channel_type", "=", "email")],
+            limit=1,
+        ) or channels.create(
+            {"name": "E-mail", "channel_type": "email", "company_id": cls.company_a.id}
         )
         whatsapp = channels.create(
             {
@@ -66,8 +69,8 @@ class KpiScenario(DunningCommon):
         )
         message = cls.env["dunning.communication"].create
         for move, channel, sent, values in (
-            (cls.inv_0, sandbox, datetime(2026, 1, 15, 9), {"state": "sent"}),
-            (cls.inv_1, sandbox, datetime(2026, 2, 15, 9), {"state": "sent"}),
+            (cls.inv_0, email, datetime(2026, 1, 15, 9), {"state": "sent"}),
+            (cls.inv_1, email, datetime(2026, 2, 15, 9), {"state": "sent"}),
             (
                 cls.inv_2,
                 whatsapp,

@@ -74,15 +74,15 @@ class TestDunningKpi(KpiScenario):
 
     def test_channels(self):
         channels = self.kpis()["channels"]
-        sandbox, whatsapp = channels["sandbox"], channels["whatsapp"]
+        email, whatsapp = channels["email"], channels["whatsapp"]
         self.assertEqual(
-            (sandbox["sent"], sandbox["delivered"], sandbox["paid_within_7_days"]),
+            (email["sent"], email["delivered"], email["paid_within_7_days"]),
             (2, 2, 2),
         )
         # inv_0's 1,000 on 01-20 and inv_1's 500 on 02-20, each 5 days after
-        self.assertAlmostEqual(sandbox["amount_collected"], 1500)
-        self.assertEqual(sandbox["effectiveness"], 1.0)
-        self.assertIsNone(sandbox["collected_per_cost"], "nothing was charged")
+        self.assertAlmostEqual(email["amount_collected"], 1500)
+        self.assertEqual(email["effectiveness"], 1.0)
+        self.assertIsNone(email["collected_per_cost"], "nothing was charged")
         self.assertEqual(
             (whatsapp["sent"], whatsapp["delivered"], whatsapp["read"]), (1, 1, 1)
         )
@@ -153,7 +153,7 @@ class TestDunningKpi(KpiScenario):
         b = self.kpis(company_ids=self.company_b.ids)
         self.assertAlmostEqual(b["credit_sales"], 5000)
         self.assertAlmostEqual(b["receivables"], 5000)
-        self.assertEqual(b["channels"]["sandbox"]["sent"], 0)
+        self.assertEqual(b["channels"]["email"]["sent"], 0)
         self.assertEqual(self.company_a.currency_id, self.company_b.currency_id)
         both = self.kpis(company_ids=(self.company_a | self.company_b).ids)
         self.assertAlmostEqual(both["credit_sales"], 8100)
