@@ -21,3 +21,5 @@ from . import test_raw_sql
 from . import test_security_statement
 from . import test_security_link
 from . import test_sending_crash
+from . import test_instalment_figures
+from . import test_install_segmentation
