@@ -6,8 +6,11 @@ page and the statement."""
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
+from lxml import etree
+
 from odoo import fields
 from odoo.tests import freeze_time, tagged
+from odoo.tools.safe_eval import safe_eval
 
 from .common import DunningCommon
 from .common_portal import CSRF, PortalPageCommon, shown
@@ -110,6 +113,25 @@ class TestInstalmentFigures(InstalmentCommon):
             self.env["account.move.line"].search(action["domain"]).date_maturity,
             days(20),
         )
+
+    def test_overdue_invoices_list_finds_an_overdue_first_instalment(self):
+        action = self.env.ref("friendly_dunning.action_dunning_worklist")
+        self.assertIn(
+            "search_default_dunning_instalment_overdue", safe_eval(action.context)
+        )
+        arch = self.env["account.move"].get_view(action.search_view_id.id, "search")[
+            "arch"
+        ]
+        domain = (
+            etree.fromstring(arch)
+            .xpath("//filter[@name='dunning_instalment_overdue']")[0]
+            .get("domain")
+        )
+        late = self.env["account.move"].search(
+            safe_eval(action.domain) + safe_eval(domain)
+        )
+        self.assertIn(self.invoice, late)
+        self.assertNotIn(self.paid_invoice, late)
 
     def test_statement_shows_each_instalment_with_its_due_date(self):
         statement = self.env[
