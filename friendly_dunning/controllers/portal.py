@@ -254,6 +254,7 @@ class DunningPortal(PortalAccount):
                         "number": item["number"],
                         "count": item["count"],
                         "days_late": days_late,
+                        "date": item["due"],
                         "due": format_date(env, item["due"]),
                         "residual": residual,
                         "amount": formatLang(env, residual, currency_obj=currency),
@@ -266,6 +267,7 @@ class DunningPortal(PortalAccount):
                     "move": move,
                     # The invoice is as late as its oldest unpaid instalment.
                     "days_late": first["days_late"] if first else 0,
+                    "first_due": first["date"] if first else move.invoice_date_due,
                     "due": first["due"] if first else "",
                     "date": format_date(env, move.invoice_date),
                     "amount": formatLang(
@@ -279,6 +281,9 @@ class DunningPortal(PortalAccount):
                     else None,
                 }
             )
+        # Oldest unpaid instalment first (Odoo's invoice due date is the
+        # last instalment's).
+        rows.sort(key=lambda row: row["first_due"])
         values = {
             "partner": partner.with_env(env(su=True)),
             "company": company,

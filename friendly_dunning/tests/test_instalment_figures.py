@@ -254,6 +254,10 @@ class TestPortalInstalments(PortalPageCommon, InstalmentCommon):
         cls.invoice = cls._instalment_invoice(
             cls.parcelas, cls.today - timedelta(days=40)
         )
+        # Due after the first instalment, before the last.
+        cls.single = cls._dunning_invoice(
+            cls.parcelas, cls.today - timedelta(days=20), 70.0
+        )
 
     def test_page_lists_each_instalment(self):
         page = self.open_page(self.page_url(self.parcelas)).text
@@ -265,11 +269,13 @@ class TestPortalInstalments(PortalPageCommon, InstalmentCommon):
         base = "/my/collections"
         self.assertIn(f"{base}/invoice/{self.invoice.id}/pay-due", page)
         self.assertIn(f"{base}/pay-due/{self.invoice.currency_id.id}", page)
-        # The summary: 500 overdue, 500 coming due.
-        summary = page.split("o_dunning_summary", 1)[1].split("o_dunning_invoices", 1)[
-            0
-        ]
-        self.assertEqual(summary.count("500.00"), 3)  # overdue, coming due, pay due
+        # The summary: 500 + 70 overdue (and due now), 500 coming due.
+        summary = page.split("o_dunning_summary", 1)[1].split("o_dunning_invoices")[0]
+        self.assertEqual(summary.count("570.00"), 2)
+        self.assertEqual(summary.count("500.00"), 1)
+        # The invoice whose oldest unpaid instalment is oldest comes first.
+        self.assertLess(page.index(shown(self.invoice)), page.index(shown(self.single)))
+        self.assertNotIn(f"/invoice/{self.single.id}/pay-due", page)
 
     def test_single_due_invoice_page_offers_no_instalments(self):
         page = self.open_page().text
@@ -315,7 +321,8 @@ class TestPortalInstalments(PortalPageCommon, InstalmentCommon):
     def test_pay_everything_due_or_the_whole_invoice(self):
         currency = self.invoice.currency_id.id
         transaction = self._pay(f"transaction-due/{currency}")
-        self.assertEqual(transaction.amount, 500.0)
+        self.assertEqual(transaction.invoice_ids, self.invoice | self.single)
+        self.assertEqual(transaction.amount, 570.0)
         transaction = self._pay(f"invoice/{self.invoice.id}/transaction")
         self.assertEqual(transaction.amount, 1000.0)
 
