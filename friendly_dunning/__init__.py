@@ -8,8 +8,12 @@ from .models.account_move import NO_FOLLOWUP_LINE_INDEX, OPEN_INVOICE_PARTNER_IN
 
 
 def _post_init_hook(env):
-    """Give every existing company its sandbox channel and default policy."""
+    """Give every existing company its sandbox channel and default policy,
+    then the figures of every customer with invoices (score, overdue amount,
+    aging, next reminder): the worklist and the dashboard are complete from
+    the first screen, not after the first run of the hourly job."""
     env["res.company"].search([])._dunning_ensure_defaults()
+    env["res.partner"]._dunning_refresh_segmentation()
 
 
 def _uninstall_hook(env):

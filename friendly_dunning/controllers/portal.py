@@ -184,31 +184,106 @@ class DunningPortal(PortalAccount):
             return resolved
         return self._dunning_render(*resolved, done=kwargs.get("done"))
 
+    @staticmethod
+    def _dunning_instalments(moves):
+        """``{move: [instalment, ...]}``: the unpaid instalments of ``moves``
+        (open invoices, already checked; sudo), oldest due first, each a dict
+        with its ``line``, ``due`` date, ``number`` among the invoice's
+        instalments and their ``count``; in one query. An invoice with one
+        due date has one instalment."""
+        Move = moves.env["account.move"]
+        terms = (
+            moves.env["account.move.line"]
+            .sudo()
+            .search(
+                Domain("move_id", "in", moves.ids)
+                & Domain("display_type", "=", "payment_term"),
+                order="date_maturity, id",
+            )
+        )
+        open_terms = terms.filtered_domain(Move._dunning_open_instalment_domain())
+        by_move = defaultdict(list)
+        for line in terms:
+            by_move[line.move_id].append(line)
+        instalments = {}
+        for move, lines in by_move.items():
+            instalments[move] = [
+                {
+                    "line": line,
+                    "due": line.date_maturity or move.invoice_date_due,
+                    "number": number,
+                    "count": len(lines),
+                }
+                for number, line in enumerate(lines, start=1)
+                if line in open_terms
+            ]
+        return instalments
+
+    @staticmethod
+    def _dunning_due_instalments(instalments, today):
+        """The lines of ``instalments`` (``_dunning_instalments``) due today or
+        earlier: what "pay what is due" pays."""
+        return [
+            item["line"]
+            for items in instalments.values()
+            for item in items
+            if item["due"] <= today
+        ]
+
     def _dunning_render(self, partner, company, base, error=None, status=200, **extra):
         request.update_context(lang=partner.lang or request.env.lang)
         env = request.env
         moves = self._dunning_open_moves(partner, company, self._dunning_via_link())
         today = fields.Date.context_today(partner)
+        instalments = self._dunning_instalments(moves)
         rows = []
         overdue_totals = defaultdict(float)
         due_totals = defaultdict(float)
+        due_now_totals = defaultdict(float)
         for move in moves:
-            days_late = (today - move.invoice_date_due).days
-            (overdue_totals if days_late > 0 else due_totals)[move.currency_id] += (
-                move.amount_residual
-            )
+            currency = move.currency_id
+            lines = []
+            for item in instalments.get(move, []):
+                days_late = (today - item["due"]).days
+                residual = item["line"].amount_residual_currency
+                (overdue_totals if days_late > 0 else due_totals)[currency] += residual
+                if days_late >= 0:
+                    due_now_totals[currency] += residual
+                lines.append(
+                    {
+                        "number": item["number"],
+                        "count": item["count"],
+                        "days_late": days_late,
+                        "date": item["due"],
+                        "due": format_date(env, item["due"]),
+                        "residual": residual,
+                        "amount": formatLang(env, residual, currency_obj=currency),
+                    }
+                )
+            first = lines[0] if lines else None
+            due_now = sum(line["residual"] for line in lines if line["days_late"] >= 0)
             rows.append(
                 {
                     "move": move,
-                    "days_late": days_late,
-                    "due": format_date(env, move.invoice_date_due),
+                    # The invoice is as late as its oldest unpaid instalment.
+                    "days_late": first["days_late"] if first else 0,
+                    "first_due": first["date"] if first else move.invoice_date_due,
+                    "due": first["due"] if first else "",
                     "date": format_date(env, move.invoice_date),
                     "amount": formatLang(
-                        env, move.amount_residual, currency_obj=move.currency_id
+                        env, move.amount_residual, currency_obj=currency
                     ),
                     "pay_url": f"{base}/invoice/{move.id}/pay",
+                    "instalments": lines if first and first["count"] > 1 else [],
+                    "due_now_amount": formatLang(env, due_now, currency_obj=currency),
+                    "pay_due_url": f"{base}/invoice/{move.id}/pay-due"
+                    if 0 < due_now < move.amount_residual - currency.rounding / 2
+                    else None,
                 }
             )
+        # Oldest unpaid instalment first (Odoo's invoice due date is the
+        # last instalment's).
+        rows.sort(key=lambda row: row["first_due"])
         values = {
             "partner": partner.with_env(env(su=True)),
             "company": company,
@@ -226,6 +301,17 @@ class DunningPortal(PortalAccount):
             "pay_currencies": list(
                 dict.fromkeys(move.currency_id for move in moves if move.currency_id)
             ),
+            # Per currency, what is due today or earlier when it is less than
+            # everything open: the page then offers to pay just that.
+            "pay_due": {
+                currency: formatLang(env, amount, currency_obj=currency)
+                for currency, amount in due_now_totals.items()
+                if currency.compare_amounts(amount, 0) > 0
+                and currency.compare_amounts(
+                    amount, overdue_totals[currency] + due_totals[currency]
+                )
+                < 0
+            },
             "has_overdue": bool(overdue_totals),
             "today": today,
             "error": error,
@@ -319,7 +405,8 @@ class DunningPortal(PortalAccount):
         )
 
     # ------------------------------------------------------------------
-    # Paying: everything in one currency, or one invoice
+    # Paying: everything in one currency, or one invoice; or of either only
+    # the instalments due today or earlier
     # ------------------------------------------------------------------
 
     @http.route(f"{BASE}/pay/<int:currency_id>", methods=["GET"], **ROUTE)
@@ -329,6 +416,14 @@ class DunningPortal(PortalAccount):
             f"transaction/{currency_id}",
         )
 
+    @http.route(f"{BASE}/pay-due/<int:currency_id>", methods=["GET"], **ROUTE)
+    def dunning_pay_all_due(self, currency_id, **kwargs):
+        return self._dunning_pay_page(
+            lambda move: move.currency_id.id == currency_id,
+            f"transaction-due/{currency_id}",
+            due_only=True,
+        )
+
     @http.route(f"{BASE}/invoice/<int:invoice_id>/pay", methods=["GET"], **ROUTE)
     def dunning_pay_invoice(self, invoice_id, **kwargs):
         return self._dunning_pay_page(
@@ -336,18 +431,41 @@ class DunningPortal(PortalAccount):
             f"invoice/{invoice_id}/transaction",
         )
 
-    def _dunning_pay_page(self, pick, transaction_path):
+    @http.route(f"{BASE}/invoice/<int:invoice_id>/pay-due", methods=["GET"], **ROUTE)
+    def dunning_pay_invoice_due(self, invoice_id, **kwargs):
+        return self._dunning_pay_page(
+            lambda move: move.id == invoice_id,
+            f"invoice/{invoice_id}/transaction-due",
+            due_only=True,
+        )
+
+    def _dunning_payable(self, partner, company, pick, due_only):
+        """``(invoices, amount in their currency, instalment lines)`` the
+        visitor may pay among the page's invoices picked by ``pick``: all
+        that is open, or with ``due_only`` the instalments due today or
+        earlier (and the invoices they belong to). The amount is computed
+        here, never taken from the browser."""
+        moves = self._dunning_open_moves(
+            partner, company, self._dunning_via_link()
+        ).filtered(pick)
+        if not due_only:
+            return moves, sum(moves.mapped("amount_residual")), None
+        today = fields.Date.context_today(partner)
+        due = self._dunning_due_instalments(self._dunning_instalments(moves), today)
+        lines = (
+            request.env["account.move.line"].sudo().browse([line.id for line in due])
+        )
+        return lines.move_id, sum(lines.mapped("amount_residual_currency")), lines
+
+    def _dunning_pay_page(self, pick, transaction_path, due_only=False):
         resolved = self._dunning_resolve(kind="pay")
         if not isinstance(resolved, tuple):
             return resolved
         partner, company, base = resolved
         request.update_context(lang=partner.lang or request.env.lang)
-        moves = self._dunning_open_moves(
-            partner, company, self._dunning_via_link()
-        ).filtered(pick)
+        moves, amount, lines = self._dunning_payable(partner, company, pick, due_only)
         if not moves:
             return request.redirect(base, local=True)
-        amount = sum(moves.mapped("amount_residual"))
         values = self._get_common_page_view_values(
             invoices_data={
                 "partner": partner,
@@ -366,6 +484,19 @@ class DunningPortal(PortalAccount):
             "amount": amount,
             "moves": moves,
             "total": formatLang(request.env, amount, currency_obj=moves.currency_id),
+            "due_only": due_only,
+            "due_lines": [
+                (
+                    line.move_id.name,
+                    format_date(request.env, line.date_maturity),
+                    formatLang(
+                        request.env,
+                        line.amount_residual_currency,
+                        currency_obj=line.currency_id,
+                    ),
+                )
+                for line in lines or []
+            ],
         }
         # The payment form runs Odoo's and the payment provider's scripts.
         return self._dunning_page(
@@ -392,7 +523,29 @@ class DunningPortal(PortalAccount):
     def dunning_pay_invoice_transaction(self, invoice_id, **kwargs):
         return self._dunning_transaction(lambda move: move.id == invoice_id, kwargs)
 
-    def _dunning_transaction(self, pick, kwargs):
+    @http.route(
+        f"{BASE}/transaction-due/<int:currency_id>",
+        type="jsonrpc",
+        auth="public",
+        max_content_length=MAX_FORM_BYTES,
+    )
+    def dunning_pay_all_due_transaction(self, currency_id, **kwargs):
+        return self._dunning_transaction(
+            lambda move: move.currency_id.id == currency_id, kwargs, due_only=True
+        )
+
+    @http.route(
+        f"{BASE}/invoice/<int:invoice_id>/transaction-due",
+        type="jsonrpc",
+        auth="public",
+        max_content_length=MAX_FORM_BYTES,
+    )
+    def dunning_pay_invoice_due_transaction(self, invoice_id, **kwargs):
+        return self._dunning_transaction(
+            lambda move: move.id == invoice_id, kwargs, due_only=True
+        )
+
+    def _dunning_transaction(self, pick, kwargs, due_only=False):
         resolved = self._dunning_resolve(kind="pay")
         if not isinstance(resolved, tuple):
             if getattr(resolved, "status_code", None) == 429:
@@ -402,9 +555,7 @@ class DunningPortal(PortalAccount):
             raise ValidationError(request.env._("This link has expired."))
         partner, company, _base = resolved
         request.update_context(lang=partner.lang or request.env.lang)
-        moves = self._dunning_open_moves(
-            partner, company, self._dunning_via_link()
-        ).filtered(pick)
+        moves, amount, _lines = self._dunning_payable(partner, company, pick, due_only)
         if not moves or len(moves.currency_id) != 1:
             raise ValidationError(request.env._("There is nothing left to pay."))
         kwargs.pop("access_token", None)
@@ -412,8 +563,9 @@ class DunningPortal(PortalAccount):
         logged_in = not request.env.user._is_public()
         kwargs.update(
             {
-                # The amount is what is open, whatever the browser sends.
-                "amount": sum(moves.mapped("amount_residual")),
+                # The amount is what is open (or due), whatever the browser
+                # sends.
+                "amount": amount,
                 "currency_id": moves.currency_id.id,
                 "partner_id": request.env.user.partner_id.id
                 if logged_in and not self._dunning_session()

@@ -117,10 +117,19 @@ class DunningPortalForms(DunningPortal):
     @staticmethod
     def _dunning_pick(env, moves, invoice_id, allow_all=True):
         """The invoices a form is about: one of ``moves`` or, with "all", the
-        overdue ones (all open ones when nothing is overdue yet)."""
+        overdue ones, those with an instalment past its due date (all open
+        ones when nothing is overdue yet)."""
         if allow_all and invoice_id in (None, "", "all"):
             today = fields.Date.context_today(moves)
-            return moves.filtered(lambda m: m.invoice_date_due < today) or moves
+            instalments = DunningPortal._dunning_instalments(moves)
+            return (
+                moves.filtered(
+                    lambda m: any(
+                        item["due"] < today for item in instalments.get(m, [])
+                    )
+                )
+                or moves
+            )
         if invoice_id in (None, ""):
             raise _Refusal(env._("Please choose an invoice."))
         try:

@@ -2,6 +2,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.fields import Domain
+from odoo.tools import SQL, format_date
 
 from ..tools.scoring import AGING_BUCKETS, score_factors
 from .dunning_segment import PROFILES
@@ -44,8 +45,9 @@ class ResPartner(models.Model):
         company_dependent=True,
         index=False,
         readonly=True,
-        help="Residual of this customer's invoices past their due date, in "
-        "company currency.",
+        help="What this customer owes past its due date: the residual of each "
+        "instalment of their invoices due before today (one per invoice with a "
+        "single due date), in company currency.",
         groups=RECEIVABLES_READERS,
     )
     dunning_currency_id = fields.Many2one(
@@ -56,7 +58,7 @@ class ResPartner(models.Model):
         company_dependent=True,
         index=False,
         readonly=True,
-        help="How late the oldest open invoice is.",
+        help="How late the oldest unpaid instalment is.",
         groups=RECEIVABLES_READERS,
     )
     dunning_aging_bucket = fields.Selection(
@@ -132,6 +134,23 @@ class ResPartner(models.Model):
         index=False,
         readonly=True,
         help="The earliest next reminder among the customer's open invoices.",
+        groups=RECEIVABLES_READERS,
+    )
+    # Computed against today, not stored: a stored flag would be stale the
+    # day after each refresh. The worklist sorts on both (``_field_to_sql``).
+    dunning_due_now = fields.Boolean(
+        string="Due now",
+        compute="_compute_dunning_due_now",
+        search="_search_dunning_due_now",
+        help="A reminder for this customer is due today or earlier: the next "
+        "run takes care of it.",
+        groups=RECEIVABLES_READERS,
+    )
+    dunning_next_label = fields.Char(
+        string="Next reminder due",
+        compute="_compute_dunning_due_now",
+        help='"Due now" when a reminder is due today or earlier, else the day '
+        "the next one falls due.",
         groups=RECEIVABLES_READERS,
     )
     dunning_score_explanation = fields.Html(
@@ -239,6 +258,46 @@ class ResPartner(models.Model):
             )
 
     @api.depends_context("company")
+    @api.depends("dunning_next_date")
+    def _compute_dunning_due_now(self):
+        today = fields.Date.context_today(self)
+        for partner in self:
+            next_date = partner.dunning_next_date
+            partner.dunning_due_now = bool(next_date and next_date <= today)
+            if partner.dunning_due_now:
+                partner.dunning_next_label = self.env._("Due now")
+            else:
+                partner.dunning_next_label = (
+                    format_date(self.env, next_date) if next_date else False
+                )
+
+    def _search_dunning_due_now(self, operator, value):
+        if operator != "in":
+            return NotImplemented  # the ORM negates "in" for "not in"
+        due = Domain("dunning_next_date", "<=", fields.Date.context_today(self))
+        not_due = Domain("dunning_next_date", "=", False) | Domain(
+            "dunning_next_date", ">", fields.Date.context_today(self)
+        )
+        if True in value and False in value:
+            return Domain.TRUE
+        return due if True in value else not_due
+
+    def _field_to_sql(self, alias, field_expr, query=None):
+        """The worklist sorts on ``dunning_due_now`` (due first) and on
+        ``dunning_next_label`` (by date) in the database, against today."""
+        if field_expr == "dunning_due_now":
+            self._check_field_access(self._fields[field_expr], "read")
+            return SQL(
+                "COALESCE(%s <= %s, FALSE)",
+                self._field_to_sql(alias, "dunning_next_date", query),
+                fields.Date.context_today(self),
+            )
+        if field_expr == "dunning_next_label":
+            self._check_field_access(self._fields[field_expr], "read")
+            return self._field_to_sql(alias, "dunning_next_date", query)
+        return super()._field_to_sql(alias, field_expr, query)
+
+    @api.depends_context("company")
     def _compute_dunning_currency_id(self):
         self.dunning_currency_id = self.env.company.currency_id
 
@@ -265,6 +324,33 @@ class ResPartner(models.Model):
             & Domain("company_id", "=", self.env.company.id)
             & Move._dunning_open_invoice_domain()
         )
+
+    def action_dunning_open_instalments(self):
+        """The customer's unpaid instalments with the current company, each
+        with its own due date and residual, oldest due first."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Open instalments"),
+            "res_model": "account.move.line",
+            "view_mode": "list",
+            "views": [
+                (
+                    self.env.ref(
+                        "friendly_dunning.view_move_line_list_dunning_instalments"
+                    ).id,
+                    "list",
+                )
+            ],
+            "domain": list(
+                Domain(
+                    "move_id.commercial_partner_id", "=", self.commercial_partner_id.id
+                )
+                & Domain("company_id", "=", self.env.company.id)
+                & self.env["account.move"]._dunning_open_instalment_domain()
+            ),
+            "context": {"create": False, "edit": False, "delete": False},
+        }
 
     def _dunning_responsible_user(self, invoices=None):
         """Who gets the accountant's to-do about this customer: the customer's

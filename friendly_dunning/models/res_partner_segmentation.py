@@ -11,7 +11,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.scoring import PaymentFacts, judge
-from .account_move import open_invoice_sql
+from .account_move import open_instalment_sql, open_invoice_sql
 from .dunning_segment import partner_segment_sql
 from .raw_sql import run_sql, sql_settings
 
@@ -44,7 +44,14 @@ NEXT_DATE_READS = {
 # What the payment facts are computed from: the invoices, their payments, and
 # what their next reminder dates are.
 FACTS_READS = NEXT_DATE_READS | {
-    "account.move.line": ["move_id", "display_type"],
+    "account.move.line": [
+        "move_id",
+        "display_type",
+        "date_maturity",
+        "balance",
+        "amount_residual",
+        "reconciled",
+    ],
     "account.partial.reconcile": None,
 }
 
@@ -185,6 +192,9 @@ class ResPartner(models.Model):
     @api.model
     def _dunning_payment_facts(self, company, partner_ids=None):
         """``{partner_id: PaymentFacts}`` for the customers of ``company``,
+        judged instalment by instalment (each receivable line of an invoice,
+        its own due date and residual; an invoice with one due date is one
+        instalment),
         ``{partner_id: earliest next reminder date}`` (under the customer's
         policy before this refresh) and ``{partner_id: stored segment id}``."""
         today = fields.Date.context_today(self)
@@ -197,44 +207,49 @@ class ResPartner(models.Model):
         next_joins, next_date = self._dunning_next_date_sql(company)
         query = SQL(
             """
-            WITH invoice AS (
-                SELECT m.id, m.commercial_partner_id AS partner_id,
-                       m.invoice_date, m.invoice_date_due AS due,
-                       m.amount_total_signed AS total,
-                       m.amount_residual_signed AS residual,
-                       m.payment_state IN ('not_paid', 'partial') AS is_open,
+            WITH instalment AS (
+                -- Each receivable line of an invoice is judged on its own:
+                -- its due date, its residual, when it was paid.
+                SELECT line.id, m.id AS move_id,
+                       m.commercial_partner_id AS partner_id,
+                       m.invoice_date,
+                       COALESCE(line.date_maturity, m.invoice_date_due) AS due,
+                       line.balance AS total,
+                       line.amount_residual AS residual,
+                       COALESCE(%(open_instalment)s, FALSE) AS is_open,
                        m.dunning_pause_reason
                   FROM account_move m
+                  JOIN account_move_line line
+                    ON line.move_id = m.id
+                   AND line.display_type = 'payment_term'
                  WHERE m.company_id = %(company)s
                    AND m.move_type = 'out_invoice'
                    AND m.state = 'posted'
                    AND m.payment_state != 'reversed'
-                   AND (m.invoice_date >= %(since)s
-                        OR m.payment_state IN ('not_paid', 'partial'))
+                   AND (m.invoice_date >= %(since)s OR %(open_invoice)s)
                    %(partner_filter)s
             ), settled AS (
-                SELECT line.move_id, MAX(partial.max_date) AS paid_date
-                  FROM account_move_line line
-                  JOIN account_partial_reconcile partial
-                    ON partial.debit_move_id = line.id
-                 WHERE line.move_id IN (SELECT id FROM invoice WHERE NOT is_open)
-                   AND line.display_type = 'payment_term'
-              GROUP BY line.move_id
+                SELECT partial.debit_move_id AS line_id,
+                       MAX(partial.max_date) AS paid_date
+                  FROM account_partial_reconcile partial
+                 WHERE partial.debit_move_id IN (
+                           SELECT id FROM instalment WHERE NOT is_open)
+              GROUP BY partial.debit_move_id
             ), judged AS (
-                SELECT invoice.*, settled.paid_date,
-                       invoice.due < %(today)s AS came_due,
-                       CASE WHEN invoice.is_open THEN %(today)s - invoice.due
-                            ELSE settled.paid_date - invoice.due
+                SELECT instalment.*, settled.paid_date,
+                       instalment.due < %(today)s AS came_due,
+                       CASE WHEN instalment.is_open THEN %(today)s - instalment.due
+                            ELSE settled.paid_date - instalment.due
                        END AS days_late
-                  FROM invoice
-             LEFT JOIN settled ON settled.move_id = invoice.id
+                  FROM instalment
+             LEFT JOIN settled ON settled.line_id = instalment.id
             ), next AS (
                 -- Only the open invoices have a next reminder.
                 SELECT m.commercial_partner_id AS partner_id,
                        MIN(%(next_date)s) AS next_date
                   FROM account_move m
                   %(next_joins)s
-                 WHERE m.id IN (SELECT id FROM invoice WHERE is_open)
+                 WHERE m.id IN (SELECT move_id FROM instalment WHERE is_open)
               GROUP BY 1
             )
             SELECT judged.partner_id,
@@ -247,7 +262,8 @@ class ResPartner(models.Model):
                    COALESCE(MAX(days_late) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(residual) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(total) FILTER (WHERE invoice_date >= %(since)s), 0),
-                   COUNT(*) FILTER (WHERE is_open AND dunning_pause_reason = 'dispute'),
+                   COUNT(DISTINCT move_id)
+                       FILTER (WHERE is_open AND dunning_pause_reason = 'dispute'),
                    MIN(next.next_date),
                    MAX(%(old_segment)s)
               FROM judged
@@ -261,6 +277,8 @@ class ResPartner(models.Model):
             partner_filter=partner_filter,
             next_joins=next_joins,
             next_date=next_date,
+            open_invoice=open_invoice_sql("m"),
+            open_instalment=open_instalment_sql("line", "m"),
             old_segment=partner_segment_sql(SQL("p"), company.id),
         )
         # The facts query is costed far above PostgreSQL's JIT threshold on a

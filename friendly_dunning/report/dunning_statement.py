@@ -88,9 +88,30 @@ class ReportDunningStatement(models.AbstractModel):
         return {}
 
     @api.model
+    def _instalment_numbers(self, moves):
+        """``{line id: (number, count)}`` for the receivable lines of the
+        invoices among ``moves`` that have several due dates, numbered by
+        due date; in one query."""
+        terms = self.env["account.move.line"].search_fetch(
+            [
+                ("move_id", "in", moves.ids),
+                ("display_type", "=", "payment_term"),
+            ],
+            ["move_id", "date_maturity"],
+            order="date_maturity, id",
+        )
+        numbers = {}
+        for move_terms in terms.grouped("move_id").values():
+            if len(move_terms) > 1:
+                for number, line in enumerate(move_terms, start=1):
+                    numbers[line.id] = (number, len(move_terms))
+        return numbers
+
+    @api.model
     def _statement(self, partner, company, payment_url=None):
         """What ``partner`` owes ``company`` today: its open receivable lines
-        (invoices, credit notes, unapplied payments), aged, in company currency,
+        (each instalment of an invoice with its own due date, credit notes,
+        unapplied payments), aged, in company currency,
         with the document currency beside them; read with the reader's rights
         (``_check_reader``)."""
         today = fields.Date.context_today(self)
@@ -106,6 +127,7 @@ class ReportDunningStatement(models.AbstractModel):
             order="date_maturity, id",
         )
         buckets = dict.fromkeys(AGING_BUCKETS, 0.0)
+        instalments = self._instalment_numbers(lines.move_id)
         invoices, credits = [], []
         for line in lines:
             due = line.date_maturity or line.date
@@ -121,6 +143,9 @@ class ReportDunningStatement(models.AbstractModel):
                 "currency": line.currency_id,
                 "residual_currency": line.amount_residual_currency,
                 "foreign": line.currency_id != company.currency_id,
+                # "2 of 3" for an instalment of an invoice with several
+                # due dates; None for an invoice with one.
+                "instalment": instalments.get(line.id),
             }
             if line.amount_residual > 0:
                 buckets[aging_bucket(days)] += line.amount_residual

@@ -26,3 +26,5 @@ from . import test_demo_history
 from . import test_disputes
 from . import test_auto_send_gate
 from . import test_sandbox_precedence
+from . import test_instalment_figures
+from . import test_install_segmentation
