@@ -12,6 +12,7 @@ from odoo.tools import SQL
 
 from ..tools.scoring import PaymentFacts, judge
 from .account_move import open_instalment_sql, open_invoice_sql
+from .dunning_dispute import OPEN_STATES as OPEN_DISPUTE_STATES
 from .dunning_segment import partner_segment_sql
 from .raw_sql import run_sql, sql_settings
 
@@ -53,6 +54,7 @@ FACTS_READS = NEXT_DATE_READS | {
         "reconciled",
     ],
     "account.partial.reconcile": None,
+    "dunning.dispute": ["move_id", "state"],
 }
 
 
@@ -217,7 +219,13 @@ class ResPartner(models.Model):
                        line.balance AS total,
                        line.amount_residual AS residual,
                        COALESCE(%(open_instalment)s, FALSE) AS is_open,
-                       m.dunning_pause_reason
+                       -- A dispute counts while it waits for an answer, not
+                       -- during the grace days after a rejection.
+                       EXISTS (
+                           SELECT 1 FROM dunning_dispute dispute
+                            WHERE dispute.move_id = m.id
+                              AND dispute.state IN %(open_dispute_states)s
+                       ) AS disputed
                   FROM account_move m
                   JOIN account_move_line line
                     ON line.move_id = m.id
@@ -262,8 +270,7 @@ class ResPartner(models.Model):
                    COALESCE(MAX(days_late) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(residual) FILTER (WHERE is_open AND came_due), 0),
                    COALESCE(SUM(total) FILTER (WHERE invoice_date >= %(since)s), 0),
-                   COUNT(DISTINCT move_id)
-                       FILTER (WHERE is_open AND dunning_pause_reason = 'dispute'),
+                   COUNT(DISTINCT move_id) FILTER (WHERE is_open AND disputed),
                    MIN(next.next_date),
                    MAX(%(old_segment)s)
               FROM judged
@@ -280,6 +287,7 @@ class ResPartner(models.Model):
             open_invoice=open_invoice_sql("m"),
             open_instalment=open_instalment_sql("line", "m"),
             old_segment=partner_segment_sql(SQL("p"), company.id),
+            open_dispute_states=OPEN_DISPUTE_STATES,
         )
         # The facts query is costed far above PostgreSQL's JIT threshold on a
         # large ledger, and compiling it takes longer than running it.

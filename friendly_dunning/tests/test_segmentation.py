@@ -43,7 +43,9 @@ class TestSegmentation(DunningCommon):
         cls.chronic_70 = cls._dunning_invoice(cls.chronic, date(2026, 4, 21), 500.0)
         cls.chronic_10 = cls._dunning_invoice(cls.chronic, date(2026, 6, 20), 200.0)
         cls._dunning_pay(cls.chronic_10, date(2026, 6, 25), amount=50.0)
-        cls.chronic_10.action_dunning_pause("dispute")
+        cls.chronic_dispute = cls.chronic._dunning_open_dispute(
+            cls.chronic_10, reason="price", words="The price is not the agreed one."
+        )
         # One invoice, not yet due.
         cls.newcomer = cls._dunning_customer("Newcomer")
         cls._dunning_invoice(cls.newcomer, date(2026, 7, 15), invoice_date=TODAY)
@@ -100,6 +102,18 @@ class TestSegmentation(DunningCommon):
         self.assertIn("Invoices paid on time: 0%", explanation)
         self.assertIn("Open disputes: 1", explanation)
         self.assertIn("5 / 10", explanation)
+
+    def test_a_rejected_dispute_no_longer_counts(self):
+        """During the grace days after a rejection the invoice stays paused,
+        but the dispute is answered: the score no longer counts it."""
+        self.chronic_dispute.resolution = "The price is the one of the order."
+        self.chronic_dispute.action_reject()
+        self.assertEqual(self.chronic_10.dunning_pause_reason, "dispute")
+        self.env["res.partner"]._dunning_refresh_segmentation(
+            companies=self.company_a, partners=self.chronic
+        )
+        self.assertEqual(self.chronic.dunning_open_disputes, 0)
+        self.assertEqual(self.chronic.dunning_score, 0 + 8 + 15 + 10 + 4)
 
     def test_values_are_per_company(self):
         other = self.chronic.with_company(self.company_b)
