@@ -21,3 +21,5 @@ from . import test_raw_sql
 from . import test_security_statement
 from . import test_security_link
 from . import test_sending_crash
+from . import test_escalation
+from . import test_instalments
