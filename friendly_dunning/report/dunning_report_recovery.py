@@ -79,7 +79,7 @@ class DunningReportRecovery(models.Model):
                 ), invoice AS (
                     SELECT m.id, m.company_id, comp.currency_id, m.id AS move_id,
                            m.commercial_partner_id AS partner_id,
-                           progress.step_id, step.policy_id,
+                           step.id AS step_id, step.policy_id,
                            m.invoice_date_due AS date_due,
                            ABS(m.amount_total_signed)
                                - COALESCE(applied.before_due, 0) AS amount_overdue,
@@ -91,9 +91,14 @@ class DunningReportRecovery(models.Model):
                       JOIN res_company comp ON comp.id = m.company_id
                  LEFT JOIN applied ON applied.move_id = m.id
                  LEFT JOIN reminders ON reminders.move_id = m.id
-                 LEFT JOIN dunning_invoice_progress progress
-                        ON progress.move_id = m.id
-                 LEFT JOIN dunning_step step ON step.id = progress.step_id
+                 -- The firmest step done on any of the invoice's instalments.
+                 LEFT JOIN LATERAL (
+                        SELECT step.id, step.policy_id
+                          FROM dunning_invoice_progress progress
+                          JOIN dunning_step step ON step.id = progress.step_id
+                         WHERE progress.move_id = m.id
+                      ORDER BY step.offset_days DESC
+                         LIMIT 1) step ON TRUE
                      WHERE m.move_type = 'out_invoice'
                        AND m.state = 'posted'
                        AND m.invoice_date_due < CURRENT_DATE
