@@ -18,7 +18,7 @@ import pytz
 from odoo.tools import SQL
 
 from ..tools.phones import to_e164
-from .account_move import open_instalment_sql
+from .account_move import open_instalment_sql, open_invoice_sql
 from .dunning_decision import (
     Decision,
     InvoiceLine,
@@ -32,6 +32,8 @@ from .dunning_renderer import DunningRenderer
 from .dunning_segment import partner_segment_sql
 from .raw_sql import run_sql, sql_settings
 
+# The last step of an instalment never reminded, in the selection's SQL.
+NEVER_REMINDED = -(2**31)
 # What the selection of due invoices reads, flushed before it runs.
 SELECTION_READS = {
     "account.move": None,
@@ -146,6 +148,32 @@ class DunningPlanner:
             if partner_ids is not None
             else SQL()
         )
+        # The instalments still owed of each open invoice, not excluded from
+        # follow-ups. For the whole company, PostgreSQL joins them from their
+        # index at once. For a batch of customers they are read invoice by
+        # invoice from that index (OFFSET 0 keeps PostgreSQL from flattening
+        # the subquery): a join would read every instalment of the company
+        # again for each batch.
+        instalment_condition = SQL(
+            "line.move_id = m.id AND %s AND line.no_followup IS NOT TRUE",
+            open_instalment_sql("line", "m"),
+        )
+        instalments = (
+            SQL(
+                """
+            JOIN LATERAL (
+                    SELECT line.id, line.date_maturity, line.amount_residual,
+                           line.amount_residual_currency
+                      FROM account_move_line line
+                     WHERE %s
+                    OFFSET 0
+                   ) line ON TRUE
+                """,
+                instalment_condition,
+            )
+            if partner_ids is not None
+            else SQL("JOIN account_move_line line ON %s", instalment_condition)
+        )
         return SQL(
             """
             SELECT line.id AS line_id, m.id, m.commercial_partner_id,
@@ -154,50 +182,79 @@ class DunningPlanner:
                    m.currency_id, line.amount_residual,
                    m.access_token IS NOT NULL
               FROM account_move m
-              -- Probes of the index of open instalments (see account.move's
-              -- init); lines excluded from follow-ups are skipped one by one.
-              JOIN account_move_line line
-                ON line.move_id = m.id AND line.no_followup IS NOT TRUE
+              %(instalments)s
               JOIN res_partner p ON p.id = m.commercial_partner_id
          LEFT JOIN dunning_segment segment ON segment.id = %(segment)s
-              JOIN dunning_policy policy
-                ON policy.id = COALESCE(segment.policy_id, %(default_policy)s)
          LEFT JOIN dunning_invoice_progress progress ON progress.line_id = line.id
          LEFT JOIN dunning_step last ON last.id = progress.step_id
+              JOIN (%(escalation)s) AS escalation(policy_id, last_offset,
+                                                  cap_offset, gap_days)
+                ON escalation.policy_id
+                   = COALESCE(segment.policy_id, %(default_policy)s)
+               AND escalation.last_offset
+                   = COALESCE(last.offset_days, %(never)s)
               JOIN LATERAL (
                     SELECT s.id, s.offset_days
                       FROM dunning_step s
-                     WHERE s.policy_id = policy.id
+                     WHERE s.policy_id = escalation.policy_id
                        AND s.offset_days <= %(today)s - line.date_maturity
                        AND (last.id IS NULL OR s.offset_days > last.offset_days)
-                       -- one overdue step at a time
-                       AND s.offset_days <= COALESCE(
-                            (SELECT MIN(overdue.offset_days)
-                               FROM dunning_step overdue
-                              WHERE overdue.policy_id = policy.id
-                                AND overdue.offset_days
-                                    > GREATEST(last.offset_days, 0)),
-                            s.offset_days)
+                       AND s.offset_days
+                           <= COALESCE(escalation.cap_offset, s.offset_days)
                   ORDER BY s.offset_days DESC
                      LIMIT 1
                    ) step ON TRUE
              WHERE m.company_id = %(company)s
-               AND %(open_instalment)s
+               AND %(open_invoice)s
                AND (m.dunning_pause_reason IS NULL
                     OR m.dunning_pause_until < %(today)s)
                AND (last.offset_days IS NULL
                     OR last.offset_days <= 0
-                    OR progress.last_date
-                       <= %(today)s - policy.escalation_gap_days)
+                    OR progress.last_date <= %(today)s - escalation.gap_days)
                %(partner_filter)s
             """,
+            escalation=self._escalation_sql(),
+            never=NEVER_REMINDED,
             company=self.company.id,
             segment=partner_segment_sql(SQL("p"), SQL("%s", self.company.id)),
             default_policy=default_policy,
             today=self.today,
             partner_filter=partner_filter,
-            open_instalment=open_instalment_sql("line", "m"),
+            open_invoice=open_invoice_sql("m"),
+            instalments=instalments,
         )
+
+    def _escalation_sql(self):
+        """A VALUES list of what bounds the next step of an instalment, per
+        policy and last step done (its offset, ``NEVER_REMINDED`` for none):
+        the first overdue step after it (NULL when none is left) and the
+        policy's gap between overdue steps. Worked out here from the few
+        steps rather than for each of thousands of instalments in SQL."""
+        steps = self.Step.with_context(active_test=False).search_fetch(
+            [], ["policy_id", "offset_days"]
+        )
+        offsets = sorted(set(steps.mapped("offset_days")))
+        rows = []
+        for policy in steps.policy_id:
+            overdue = sorted(
+                step.offset_days
+                for step in steps
+                if step.policy_id == policy and step.offset_days > 0
+            )
+            for last in (NEVER_REMINDED, *offsets):
+                cap = next((offset for offset in overdue if offset > last), None)
+                rows.append(
+                    SQL(
+                        "(%s, %s, %s::int, %s)",
+                        policy.id,
+                        last,
+                        cap,
+                        policy.escalation_gap_days,
+                    )
+                )
+        if not rows:
+            return SQL("SELECT NULL::int, NULL::int, NULL::int, NULL::int WHERE FALSE")
+        return SQL("VALUES %s", SQL(", ").join(rows))
 
     # -- decision -------------------------------------------------------
 
