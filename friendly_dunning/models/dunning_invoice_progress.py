@@ -51,7 +51,7 @@ class DunningInvoiceProgress(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         # Progress kept per invoice (one row for all its instalments) becomes
         # one row per receivable line, each next date moved by the gap
         # between the line's due date and the invoice's.
@@ -80,6 +80,7 @@ class DunningInvoiceProgress(models.Model):
                 """
             )
         )
+        return res
 
     def _dunning_record_steps(self, company, day, steps):
         """Record that instalments of ``company`` reached a step on ``day``:
