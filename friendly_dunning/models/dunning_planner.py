@@ -10,6 +10,7 @@ it decides is a :class:`~.dunning_decision.Decision`, worded by
 :class:`~.dunning_outbox.DunningOutbox`.
 """
 
+import json
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
@@ -32,8 +33,6 @@ from .dunning_renderer import DunningRenderer
 from .dunning_segment import partner_segment_sql
 from .raw_sql import run_sql, sql_settings
 
-# The last step of an instalment never reminded, in the selection's SQL.
-NEVER_REMINDED = -(2**31)
 # What the selection of due invoices reads, flushed before it runs.
 SELECTION_READS = {
     "account.move": None,
@@ -137,6 +136,7 @@ class DunningPlanner:
         and a firmer step only once the policy's gap has passed since the
         last overdue step."""
         default_policy = self.company.dunning_policy_id.id or None
+        caps, gaps = self._escalation_bounds()
         # The customers' ids on both sides of the join: PostgreSQL then reads
         # the batch's customers by primary key instead of hashing the whole
         # res_partner table for every batch.
@@ -163,7 +163,7 @@ class DunningPlanner:
                 """
             JOIN LATERAL (
                     SELECT line.id, line.date_maturity, line.amount_residual,
-                           line.amount_residual_currency
+                           line.amount_residual_currency, line.balance
                       FROM account_move_line line
                      WHERE %s
                     OFFSET 0
@@ -180,27 +180,25 @@ class DunningPlanner:
                    step.id, step.offset_days,
                    m.name, line.date_maturity, line.amount_residual_currency,
                    m.currency_id, line.amount_residual,
-                   m.access_token IS NOT NULL
+                   m.access_token IS NOT NULL,
+                   -- less than the invoice: one of several instalments
+                   line.balance <> m.amount_total_signed
               FROM account_move m
               %(instalments)s
               JOIN res_partner p ON p.id = m.commercial_partner_id
          LEFT JOIN dunning_segment segment ON segment.id = %(segment)s
          LEFT JOIN dunning_invoice_progress progress ON progress.line_id = line.id
          LEFT JOIN dunning_step last ON last.id = progress.step_id
-              JOIN (%(escalation)s) AS escalation(policy_id, last_offset,
-                                                  cap_offset, gap_days)
-                ON escalation.policy_id
-                   = COALESCE(segment.policy_id, %(default_policy)s)
-               AND escalation.last_offset
-                   = COALESCE(last.offset_days, %(never)s)
               JOIN LATERAL (
                     SELECT s.id, s.offset_days
                       FROM dunning_step s
-                     WHERE s.policy_id = escalation.policy_id
+                     WHERE s.policy_id = COALESCE(segment.policy_id, %(default_policy)s)
                        AND s.offset_days <= %(today)s - line.date_maturity
                        AND (last.id IS NULL OR s.offset_days > last.offset_days)
-                       AND s.offset_days
-                           <= COALESCE(escalation.cap_offset, s.offset_days)
+                       AND s.offset_days <= COALESCE(
+                            (%(caps)s::jsonb ->> (s.policy_id || ':'
+                                 || COALESCE(last.offset_days::text, 'never')))::int,
+                            s.offset_days)
                   ORDER BY s.offset_days DESC
                      LIMIT 1
                    ) step ON TRUE
@@ -210,11 +208,13 @@ class DunningPlanner:
                     OR m.dunning_pause_until < %(today)s)
                AND (last.offset_days IS NULL
                     OR last.offset_days <= 0
-                    OR progress.last_date <= %(today)s - escalation.gap_days)
+                    OR progress.last_date <= %(today)s
+                       - (%(gaps)s::jsonb ->> COALESCE(segment.policy_id,
+                                                      %(default_policy)s)::text)::int)
                %(partner_filter)s
             """,
-            escalation=self._escalation_sql(),
-            never=NEVER_REMINDED,
+            caps=json.dumps(caps),
+            gaps=json.dumps(gaps),
             company=self.company.id,
             segment=partner_segment_sql(SQL("p"), SQL("%s", self.company.id)),
             default_policy=default_policy,
@@ -224,37 +224,32 @@ class DunningPlanner:
             instalments=instalments,
         )
 
-    def _escalation_sql(self):
-        """A VALUES list of what bounds the next step of an instalment, per
-        policy and last step done (its offset, ``NEVER_REMINDED`` for none):
-        the first overdue step after it (NULL when none is left) and the
-        policy's gap between overdue steps. Worked out here from the few
-        steps rather than for each of thousands of instalments in SQL."""
+    def _escalation_bounds(self):
+        """What bounds the next step of an instalment, as two small JSON
+        objects the selection looks up per instalment: ``caps`` maps
+        ``"<policy id>:<offset of the last step done, or never>"`` to the
+        offset of the first overdue step after it (absent when none is
+        left); ``gaps`` maps a policy id to its days between overdue steps.
+        Worked out here from the few steps rather than in SQL for each of
+        thousands of instalments."""
         steps = self.Step.with_context(active_test=False).search_fetch(
             [], ["policy_id", "offset_days"]
         )
         offsets = sorted(set(steps.mapped("offset_days")))
-        rows = []
+        caps, gaps = {}, {}
         for policy in steps.policy_id:
+            gaps[str(policy.id)] = policy.escalation_gap_days
             overdue = sorted(
                 step.offset_days
                 for step in steps
                 if step.policy_id == policy and step.offset_days > 0
             )
-            for last in (NEVER_REMINDED, *offsets):
-                cap = next((offset for offset in overdue if offset > last), None)
-                rows.append(
-                    SQL(
-                        "(%s, %s, %s::int, %s)",
-                        policy.id,
-                        last,
-                        cap,
-                        policy.escalation_gap_days,
-                    )
-                )
-        if not rows:
-            return SQL("SELECT NULL::int, NULL::int, NULL::int, NULL::int WHERE FALSE")
-        return SQL("VALUES %s", SQL(", ").join(rows))
+            for last in ("never", *offsets):
+                floor = 0 if last == "never" else max(last, 0)
+                cap = next((offset for offset in overdue if offset > floor), None)
+                if cap is not None:
+                    caps[f"{policy.id}:{last}"] = cap
+        return caps, gaps
 
     # -- decision -------------------------------------------------------
 
@@ -268,17 +263,14 @@ class DunningPlanner:
         due_by_partner = defaultdict(dict)  # instalment id: step id
         lines_by_partner = defaultdict(list)
         offsets = {}
-        for line_id, move_id, partner_id, step_id, offset, *line in rows:
+        several = set()  # the invoices with more than one instalment
+        for line_id, move_id, partner_id, step_id, offset, *line, partial in rows:
             due_by_partner[partner_id][line_id] = step_id
             offsets[step_id] = offset
             lines_by_partner[partner_id].append((line_id, move_id, line))
-        numbering = self._instalment_numbers(
-            {
-                move_id
-                for lines in lines_by_partner.values()
-                for _l, move_id, _v in lines
-            }
-        )
+            if partial:
+                several.add(move_id)
+        numbering = self._instalment_numbers(several)
         partners = self.env["res.partner"].sudo().browse(list(due_by_partner))
         steps = self.Step.browse(
             {step for due in due_by_partner.values() for step in due.values()}
@@ -345,7 +337,7 @@ class DunningPlanner:
 
     def _instalment_numbers(self, move_ids):
         """``{line id: (number, count)}``: the place of each receivable line
-        of the invoices ``move_ids`` with more than one, in order of due date
+        of the invoices ``move_ids`` (with more than one), in order of due date
         (paid instalments count), and how many the invoice has."""
         if not move_ids:
             return {}
