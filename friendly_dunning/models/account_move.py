@@ -246,7 +246,7 @@ class AccountMove(models.Model):
         for move in self:
             rows = progress[move.id]
             owed = rows.filtered(
-                lambda row, move=move: row.line_id in instalments[move]
+                lambda row, move=move: row.line_id in instalments[move].ids
             )
             firmest = (owed or rows).sorted(
                 lambda row: (row.step_id.offset_days, row.last_date or date.min)
@@ -310,8 +310,8 @@ class AccountMove(models.Model):
         first_offset = None
         dates = []
         for line in instalments:
-            if line in stored:
-                next_date = stored[line]
+            if line.id in stored:
+                next_date = stored[line.id]
             else:
                 if first_offset is None:
                     policy = self.commercial_partner_id.with_company(

@@ -17,7 +17,7 @@ class DunningInvoiceProgress(models.Model):
     Kept on ``account_move`` or ``account_move_line`` they would cost a new
     version of a wide row each time, and (such a row rarely has room beside
     it on its page) a new entry in each of the table's many indexes. Here a
-    row is narrow and has four indexes (its id, its instalment, its invoice,
+    row is narrow and has three indexes (its id, its invoice and instalment,
     its company).
     """
 
@@ -25,17 +25,15 @@ class DunningInvoiceProgress(models.Model):
     _description = "Invoice Collections Progress"
 
     move_id = fields.Many2one(
-        "account.move",
-        string="Invoice",
-        required=True,
-        index=True,
-        ondelete="cascade",
+        "account.move", string="Invoice", required=True, ondelete="cascade"
     )
-    line_id = fields.Many2one(
-        "account.move.line",
+    # The id rather than a many2one: a foreign key to the journal items would
+    # cost a lookup in their large table for every row the run writes. The
+    # invoice's foreign key removes the rows with their invoice.
+    line_id = fields.Integer(
         string="Instalment",
-        ondelete="cascade",
-        help="The receivable line of the invoice this progress is about.",
+        help="The receivable line (journal item) of the invoice this progress "
+        "is about.",
     )
     company_id = fields.Many2one("res.company", required=True, index=True)
     step_id = fields.Many2one("dunning.step", string="Last step", ondelete="set null")
@@ -46,8 +44,9 @@ class DunningInvoiceProgress(models.Model):
         "before any pause.",
     )
 
-    _line_uniq = models.Constraint(
-        "UNIQUE(line_id)", "An instalment has one collections progress."
+    # Also the index the invoice's progress is read by.
+    _instalment_uniq = models.Constraint(
+        "UNIQUE(move_id, line_id)", "An instalment has one collections progress."
     )
 
     def init(self):
@@ -75,7 +74,8 @@ class DunningInvoiceProgress(models.Model):
                AND line.display_type = 'payment_term'
              WHERE progress.line_id IS NULL
                AND NOT EXISTS (SELECT 1 FROM dunning_invoice_progress done
-                                WHERE done.line_id = line.id);
+                                WHERE done.move_id = line.move_id
+                                  AND done.line_id = line.id);
             DELETE FROM dunning_invoice_progress WHERE line_id IS NULL;
                 """
             )
@@ -105,7 +105,7 @@ class DunningInvoiceProgress(models.Model):
               FROM unnest(%(line_ids)s::int[], %(move_ids)s::int[],
                           %(step_ids)s::int[], %(next_dates)s::date[])
                    AS v(line_id, move_id, step_id, next_date)
-                ON CONFLICT (line_id) DO UPDATE
+                ON CONFLICT (move_id, line_id) DO UPDATE
                SET step_id = EXCLUDED.step_id,
                    last_date = EXCLUDED.last_date,
                    next_date = EXCLUDED.next_date,

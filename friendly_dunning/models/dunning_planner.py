@@ -187,7 +187,8 @@ class DunningPlanner:
               %(instalments)s
               JOIN res_partner p ON p.id = m.commercial_partner_id
          LEFT JOIN dunning_segment segment ON segment.id = %(segment)s
-         LEFT JOIN dunning_invoice_progress progress ON progress.line_id = line.id
+         LEFT JOIN dunning_invoice_progress progress
+                ON progress.move_id = m.id AND progress.line_id = line.id
          LEFT JOIN dunning_step last ON last.id = progress.step_id
               JOIN LATERAL (
                     SELECT s.id, s.offset_days

@@ -110,7 +110,8 @@ class ResPartner(models.Model):
                   AND NOT next_line.reconciled
                   AND next_line.no_followup IS NOT TRUE
             LEFT JOIN dunning_invoice_progress next_progress
-                   ON next_progress.line_id = next_line.id
+                   ON next_progress.move_id = %(move)s.id
+                  AND next_progress.line_id = next_line.id
             """,
             move=alias,
         )

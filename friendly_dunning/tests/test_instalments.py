@@ -108,7 +108,7 @@ class TestInstalments(DunningCommon):
         progress = self.env["dunning.invoice.progress"].search(
             [("move_id", "=", self.invoice.id)]
         )
-        self.assertEqual(progress.line_id, self.first)
+        self.assertEqual(progress.line_id, self.first.id)
         self.assertEqual(self.invoice.dunning_step_id, self.step_at[7])
         self.assertEqual(self.invoice.dunning_last_date, TODAY)
         # Its next step waits for the policy's gap.
