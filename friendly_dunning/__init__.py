@@ -4,7 +4,7 @@ from . import controllers
 from . import models
 from . import report
 from . import wizards
-from .models.account_move import NO_FOLLOWUP_LINE_INDEX, OPEN_INVOICE_PARTNER_INDEX
+from .models.account_move import OPEN_INSTALMENT_INDEX, OPEN_INVOICE_PARTNER_INDEX
 
 
 def _post_init_hook(env):
@@ -20,5 +20,5 @@ def _uninstall_hook(env):
     """Remove the demo invoices and payments first: see dunning.demo. Drop the
     indexes the addon put on Odoo's own invoices and journal items tables."""
     env["dunning.demo"]._unload_demo_accounting()
-    for index in (OPEN_INVOICE_PARTNER_INDEX, NO_FOLLOWUP_LINE_INDEX):
+    for index in (OPEN_INVOICE_PARTNER_INDEX, OPEN_INSTALMENT_INDEX):
         env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(index)))

@@ -1,4 +1,5 @@
-from datetime import timedelta
+from collections import defaultdict
+from datetime import date, timedelta
 
 from odoo import api, fields, models
 from odoo.fields import Domain
@@ -9,8 +10,9 @@ from .raw_sql import run_sql
 
 # Open customer invoices by customer: what each planning batch selects from.
 OPEN_INVOICE_PARTNER_INDEX = "account_move_dunning_open_invoice_partner_index"
-# Journal items excluded from follow-ups (few): what the run checks them by.
-NO_FOLLOWUP_LINE_INDEX = "account_move_line_dunning_no_followup_index"
+# Receivable lines still owed (the instalments), by invoice: what the run reads
+# each open invoice's instalments from.
+OPEN_INSTALMENT_INDEX = "account_move_line_dunning_open_instalment_index"
 
 # The customer invoices collections chase: posted and not fully paid.
 # ``AccountMove._dunning_open_invoice_domain()`` is the ORM form; the helpers
@@ -189,16 +191,29 @@ class AccountMove(models.Model):
             ["commercial_partner_id"],
             where=open_invoice_sql().code,
         )
-        # The run skips the invoices whose payment term lines Odoo marks "No
-        # Follow-Up": with the few marked lines in an index of their own, each
-        # open invoice is checked by one probe of a tiny index instead of
-        # reading its journal items.
-        create_index(
-            self.env.cr,
-            NO_FOLLOWUP_LINE_INDEX,
-            "account_move_line",
-            ["move_id"],
-            where="no_followup",
+        # The run reads the instalments of each open invoice: only the
+        # receivable lines still owed are in this index, a small share of the
+        # journal items, so each invoice costs one probe of a small index
+        # rather than a walk through all its journal items. The lines marked
+        # "No Follow-Up" need no index of their own: the run reads that mark
+        # on the instalment.
+        self.env.cr.execute(
+            SQL(
+                "DROP INDEX IF EXISTS %s",
+                SQL.identifier("account_move_line_dunning_no_followup_index"),
+            )
+        )
+        # It carries what the run and the next dates read of an instalment, so
+        # that PostgreSQL answers from the index without visiting the journal
+        # items' wide rows, scattered over the table.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS %s ON account_move_line (move_id) "
+                "INCLUDE (id, date_maturity, amount_residual, "
+                "amount_residual_currency, balance, no_followup) "
+                "WHERE display_type = 'payment_term' AND NOT reconciled",
+                SQL.identifier(OPEN_INSTALMENT_INDEX),
+            )
         )
         return res
 
@@ -208,23 +223,54 @@ class AccountMove(models.Model):
         "invoice_date_due",
         "dunning_pause_reason",
         "dunning_pause_until",
+        "line_ids.reconciled",
+        "line_ids.date_maturity",
+        "line_ids.no_followup",
     )
     def _compute_dunning_progress(self):
-        """The three fields from the invoices' progress rows, in one query."""
-        progress = {
-            row.move_id.id: row
-            for row in self.env["dunning.invoice.progress"]
+        """The three fields from the progress rows of the invoices'
+        instalments, in two queries: the firmest step done on an instalment
+        still owed (else on any), the last reminder, and the earliest next
+        reminder of the instalments still owed."""
+        progress = defaultdict(lambda: self.env["dunning.invoice.progress"])
+        for row in (
+            self.env["dunning.invoice.progress"]
             .sudo()
             .search_fetch(
                 [("move_id", "in", self.ids)],
-                ["move_id", "step_id", "last_date", "next_date"],
+                ["move_id", "line_id", "step_id", "last_date", "next_date"],
             )
-        }
+        ):
+            progress[row.move_id.id] |= row
+        instalments = self._dunning_open_instalments()
         for move in self:
-            row = progress.get(move.id)
-            move.dunning_step_id = row.step_id.sudo(False) if row else False
-            move.dunning_last_date = row.last_date if row else False
-            move.dunning_next_date = move._dunning_compute_next_date(row)
+            rows = progress[move.id]
+            owed = rows.filtered(
+                lambda row, move=move: row.line_id in instalments[move].ids
+            )
+            firmest = (owed or rows).sorted(
+                lambda row: (row.step_id.offset_days, row.last_date or date.min)
+            )[-1:]
+            move.dunning_step_id = firmest.step_id.sudo(False)
+            move.dunning_last_date = max(rows.mapped("last_date"), default=False)
+            move.dunning_next_date = move._dunning_compute_next_date(
+                rows, instalments[move]
+            )
+
+    def _dunning_open_instalments(self):
+        """``{invoice: its instalments still owed}`` (``account.move.line``,
+        the lines excluded from follow-ups left out), in one query."""
+        Line = self.env["account.move.line"].sudo()
+        instalments = defaultdict(lambda: Line)
+        for line in Line.search_fetch(
+            self._dunning_open_instalment_domain()
+            & Domain("move_id", "in", self.ids)
+            & Domain("no_followup", "!=", True),
+            ["move_id", "date_maturity"],
+            order="date_maturity, id",
+        ):
+            instalments[line.move_id] |= line
+        return instalments
 
     def _search_dunning_step_id(self, operator, value):
         if operator not in ("in", "any"):
@@ -239,32 +285,51 @@ class AccountMove(models.Model):
             )
         return Domain("id", "in", reminded.select("move_id"))
 
-    def _dunning_compute_next_date(self, progress=None):
+    def _dunning_compute_next_date(self, progress=None, instalments=None):
         """The next reminder date of this invoice, as the worklist's SQL
-        computes it (``res.partner._dunning_next_date_sql``): the one its
-        last reminder stored (``progress``), or for an invoice never reminded
-        the first step of its customer's policy; after a pause's end."""
+        computes it (``res.partner._dunning_next_date_sql``): the earliest of
+        its instalments still owed (``instalments``, read when not given),
+        each the one its last reminder stored (in ``progress``, the
+        invoice's progress rows) or, for an instalment never reminded, its
+        due date moved by the first step of its customer's policy; after a
+        pause's end."""
         self.ensure_one()
-        if (
-            not self.filtered_domain(self._dunning_open_invoice_domain())
-            or not self.invoice_date_due
-            or (self.dunning_pause_reason and not self.dunning_pause_until)
+        if not self.filtered_domain(self._dunning_open_invoice_domain()) or (
+            self.dunning_pause_reason and not self.dunning_pause_until
         ):
             return False
-        if progress:
-            next_date = progress.next_date
-        else:
-            policy = self.commercial_partner_id.with_company(
-                self.company_id
-            ).dunning_policy_id
-            offsets = policy.step_ids.mapped("offset_days")
-            next_date = (
-                self.invoice_date_due + timedelta(days=min(offsets))
-                if offsets
-                else False
+        if instalments is None:
+            instalments = self._dunning_open_instalments()[self]
+        if progress is None:
+            progress = (
+                self.env["dunning.invoice.progress"]
+                .sudo()
+                .search([("move_id", "=", self.id)])
             )
-        if not next_date:
+        stored = {row.line_id: row.next_date for row in progress}
+        first_offset = None
+        dates = []
+        for line in instalments:
+            if line.id in stored:
+                next_date = stored[line.id]
+            else:
+                if first_offset is None:
+                    policy = self.commercial_partner_id.with_company(
+                        self.company_id
+                    ).dunning_policy_id
+                    first_offset = min(
+                        policy.step_ids.mapped("offset_days"), default=False
+                    )
+                next_date = (
+                    line.date_maturity + timedelta(days=first_offset)
+                    if first_offset is not False and line.date_maturity
+                    else False
+                )
+            if next_date:
+                dates.append(next_date)
+        if not dates:
             return False
+        next_date = min(dates)
         if self.dunning_pause_reason:
             next_date = max(next_date, self.dunning_pause_until + timedelta(days=1))
         return next_date

@@ -1,5 +1,5 @@
-"""What the planner decides, as plain values: the invoices a message speaks
-of (:class:`InvoiceLine`), the channel that reaches a contact
+"""What the planner decides, as plain values: the instalments a message
+speaks of (:class:`InvoiceLine`), the channel that reaches a contact
 (:class:`Route`), what one customer gets (:class:`Decision`) and what decides
 it (:class:`Reach`, :class:`SendingLimits`).
 """
@@ -10,21 +10,49 @@ from typing import NamedTuple
 
 
 class InvoiceLine(NamedTuple):
-    """What a message says of one invoice, and what the run records on it."""
+    """What a message says of one instalment due (for an invoice with a
+    single due date, of the invoice), and what the run records on it."""
 
-    id: int
+    id: int  # the invoice (account.move)
     name: str
     due: date
-    residual: float
+    residual: float  # in the invoice's currency
     currency_id: int
-    residual_signed: float
+    residual_signed: float  # in the company's currency
     has_access_token: bool
+    line_id: int | None = None  # the receivable line; None: the whole invoice
+    instalment: int = 1  # its place among the invoice's instalments
+    instalments: int = 1  # how many the invoice has
 
 
 def invoice_lines(invoices):
-    """The invoices ``invoices`` as :class:`InvoiceLine`, oldest due first."""
-    return sorted(
-        (
+    """The invoices ``invoices`` as :class:`InvoiceLine`, oldest due first:
+    one per instalment still owed of an open invoice with several, one per
+    invoice otherwise."""
+    lines = []
+    for move in invoices:
+        terms = move.line_ids.filtered(
+            lambda line: line.display_type == "payment_term"
+        ).sorted(lambda line: (line.date_maturity, line.id))
+        owed = terms.filtered(lambda line: not line.reconciled)
+        if len(terms) > 1 and owed and move.payment_state in ("not_paid", "partial"):
+            lines += [
+                InvoiceLine(
+                    move.id,
+                    move.name,
+                    line.date_maturity,
+                    line.amount_residual_currency,
+                    move.currency_id.id,
+                    line.amount_residual,
+                    bool(move.access_token),
+                    line.id,
+                    list(terms).index(line) + 1,
+                    len(terms),
+                )
+                for line in owed
+            ]
+            continue
+        lines.append(
             InvoiceLine(
                 move.id,
                 move.name,
@@ -34,14 +62,12 @@ def invoice_lines(invoices):
                 move.amount_residual_signed,
                 bool(move.access_token),
             )
-            for move in invoices
-        ),
-        key=_by_due_date,
-    )
+        )
+    return sorted(lines, key=_by_due_date)
 
 
 def _by_due_date(line):
-    return line.due, line.id
+    return line.due, line.id, line.line_id or 0
 
 
 @dataclass(frozen=True)
@@ -67,11 +93,12 @@ class Decision:
     contact: object  # res.partner written to
     step: object  # dunning.step whose wording (and bookkeeping) applies
     invoices: object  # account.move covered by the message
-    # The invoices as InvoiceLine, oldest due first (read from ``invoices``
-    # when not given).
+    # The instalments due as InvoiceLine, oldest due first (read from
+    # ``invoices`` when not given).
     lines: tuple | None = None
-    # Invoice id: id of the step it reaches (what the run records as done).
-    step_by_invoice: dict = field(default_factory=dict)
+    # Instalment (receivable line) id: id of the step it reaches (what the
+    # run records as done).
+    step_by_instalment: dict = field(default_factory=dict)
     kind: str = "reminder"
     # (record, subject field, body field) of the texts; None: the step's.
     texts: tuple | None = None

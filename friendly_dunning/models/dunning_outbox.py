@@ -311,7 +311,9 @@ class DunningOutbox:
         partner = decision.partner
         # Oldest due first: the salesperson of the oldest invoice comes first.
         invoices = (
-            decision.invoices.browse([line.id for line in decision.lines])
+            decision.invoices.browse(
+                list(dict.fromkeys(line.id for line in decision.lines))
+            )
             .with_prefetch(decision.invoices._prefetch_ids)
             .with_context(prefetch_fields=False)
         )
@@ -365,25 +367,29 @@ class DunningOutbox:
             )
 
     def _mark_steps_done(self, decisions):
-        """Remember, per invoice, the step reached, today, and when the next
-        step falls due (``dunning.invoice.progress``); and give the invoice
-        each sent message links to (the oldest it covers) its portal access
-        token, so that sending does not write one per message."""
-        steps = {}  # invoice id: (step id, next date)
+        """Remember, per instalment, the step reached, today, and when the
+        next step falls due (``dunning.invoice.progress``); and give the
+        invoice each sent message links to (the oldest it covers) its portal
+        access token, so that sending does not write one per message.
+
+        The next step falls due at its offset from the instalment's due date,
+        and after an overdue step not before the policy's gap has passed."""
+        steps = {}  # instalment id: (invoice id, step id, next date)
         without_token = []
         for decision in decisions:
             lines = decision.lines
             for line in lines:
-                step_id = decision.step_by_invoice.get(line.id)
+                step_id = decision.step_by_instalment.get(line.line_id)
                 if not step_id:
                     continue
-                next_offset = self._next_offset(step_id)
-                steps[line.id] = (
-                    step_id,
-                    line.due + timedelta(days=next_offset)
-                    if next_offset is not None
-                    else None,
-                )
+                next_offset, gap = self._next_offset(step_id)
+                next_date = None
+                if next_offset is not None:
+                    next_date = max(
+                        line.due + timedelta(days=next_offset),
+                        self.today + timedelta(days=gap),
+                    )
+                steps[line.line_id] = (line.id, step_id, next_date)
             if decision.is_sendable and lines and not lines[0].has_access_token:
                 without_token.append(lines[0].id)
         self.env["dunning.invoice.progress"]._dunning_record_steps(
@@ -396,7 +402,9 @@ class DunningOutbox:
         )._dunning_ensure_access_tokens()
 
     def _next_offset(self, step_id):
-        """The offset of the step that follows ``step_id`` in its policy."""
+        """``(offset, gap)``: the offset of the step that follows ``step_id``
+        in its policy (None after the last), and the days that must pass
+        before it (the policy's gap after an overdue step, else none)."""
         if step_id not in self._later_offsets:
             step = self.Step.browse(step_id)
             later = [
@@ -404,5 +412,8 @@ class DunningOutbox:
                 for offset in step.policy_id.step_ids.mapped("offset_days")
                 if offset > step.offset_days
             ]
-            self._later_offsets[step_id] = min(later) if later else None
+            self._later_offsets[step_id] = (
+                min(later) if later else None,
+                step.policy_id.escalation_gap_days if step.offset_days > 0 else 0,
+            )
         return self._later_offsets[step_id]

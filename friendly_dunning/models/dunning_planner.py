@@ -10,6 +10,7 @@ it decides is a :class:`~.dunning_decision.Decision`, worded by
 :class:`~.dunning_outbox.DunningOutbox`.
 """
 
+import json
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
@@ -18,7 +19,7 @@ import pytz
 from odoo.tools import SQL
 
 from ..tools.phones import to_e164
-from .account_move import open_invoice_sql
+from .account_move import open_instalment_sql, open_invoice_sql
 from .dunning_decision import (
     Decision,
     InvoiceLine,
@@ -35,11 +36,12 @@ from .raw_sql import run_sql, sql_settings
 # What the selection of due invoices reads, flushed before it runs.
 SELECTION_READS = {
     "account.move": None,
-    "account.move.line": ["no_followup"],
+    "account.move.line": None,
     "res.partner": None,
     "dunning.invoice.progress": None,
     "dunning.step": None,
     "dunning.segment": None,
+    "dunning.policy": ["escalation_gap_days"],
 }
 
 
@@ -106,8 +108,8 @@ class DunningPlanner:
         expired.write({"dunning_pause_reason": False, "dunning_pause_until": False})
 
     def due_partner_ids(self):
-        """The ids of the customers with an invoice whose policy has a step
-        due today that was not done yet, in id order."""
+        """The ids of the customers with an instalment whose policy has a
+        step due today that was not done yet, in id order."""
         rows = self._select(
             SQL(
                 "SELECT DISTINCT due.commercial_partner_id FROM (%s) AS due ORDER BY 1",
@@ -124,8 +126,19 @@ class DunningPlanner:
             return run_sql(self.env, query, reads=SELECTION_READS)
 
     def _due_invoices_sql(self, partner_ids=None):
-        """Open invoices whose policy has a step due today that was not done."""
+        """The instalments of open invoices (receivable lines, see
+        ``open_instalment_sql``) whose policy has a step due today that was
+        not done, with that step.
+
+        Each instalment goes through the policy on its own, counted from its
+        own due date, and escalates one step at a time: the steps up to the
+        due date follow the calendar, but past it an instalment reaches at
+        most the first overdue step after the last one done (a backlog never
+        reminded starts at the policy's first overdue step, however late),
+        and a firmer step only once the policy's gap has passed since the
+        last overdue step."""
         default_policy = self.company.dunning_policy_id.id or None
+        caps, gaps = self._escalation_bounds()
         # The customers' ids on both sides of the join: PostgreSQL then reads
         # the batch's customers by primary key instead of hashing the whole
         # res_partner table for every batch.
@@ -137,45 +150,109 @@ class DunningPlanner:
             if partner_ids is not None
             else SQL()
         )
+        # The instalments still owed of each open invoice, not excluded from
+        # follow-ups. For the whole company, PostgreSQL joins them from their
+        # index at once. For a batch of customers they are read invoice by
+        # invoice from that index (OFFSET 0 keeps PostgreSQL from flattening
+        # the subquery): a join would read every instalment of the company
+        # again for each batch.
+        instalment_condition = SQL(
+            "line.move_id = m.id AND %s AND line.no_followup IS NOT TRUE",
+            open_instalment_sql("line", "m"),
+        )
+        instalments = (
+            SQL(
+                """
+            JOIN LATERAL (
+                    SELECT line.id, line.date_maturity, line.amount_residual,
+                           line.amount_residual_currency, line.balance
+                      FROM account_move_line line
+                     WHERE %s
+                    OFFSET 0
+                   ) line ON TRUE
+                """,
+                instalment_condition,
+            )
+            if partner_ids is not None
+            else SQL("JOIN account_move_line line ON %s", instalment_condition)
+        )
         return SQL(
             """
-            SELECT m.id, m.commercial_partner_id, step.id, step.offset_days,
-                   m.name, m.invoice_date_due, m.amount_residual, m.currency_id,
-                   m.amount_residual_signed, m.access_token IS NOT NULL
+            SELECT line.id AS line_id, m.id, m.commercial_partner_id,
+                   step.id, step.offset_days,
+                   m.name, line.date_maturity, line.amount_residual_currency,
+                   m.currency_id, line.amount_residual,
+                   m.access_token IS NOT NULL,
+                   -- less than the invoice: one of several instalments
+                   line.balance <> m.amount_total_signed
               FROM account_move m
+              %(instalments)s
               JOIN res_partner p ON p.id = m.commercial_partner_id
          LEFT JOIN dunning_segment segment ON segment.id = %(segment)s
+         LEFT JOIN dunning_invoice_progress progress
+                ON progress.move_id = m.id AND progress.line_id = line.id
+         LEFT JOIN dunning_step last ON last.id = progress.step_id
               JOIN LATERAL (
                     SELECT s.id, s.offset_days
                       FROM dunning_step s
                      WHERE s.policy_id = COALESCE(segment.policy_id, %(default_policy)s)
-                       AND s.offset_days <= %(today)s - m.invoice_date_due
+                       AND s.offset_days <= %(today)s - line.date_maturity
+                       AND (last.id IS NULL OR s.offset_days > last.offset_days)
+                       AND s.offset_days <= COALESCE(
+                            (%(caps)s::jsonb ->> (s.policy_id || ':'
+                                 || COALESCE(last.offset_days::text, 'never')))::int,
+                            s.offset_days)
                   ORDER BY s.offset_days DESC
                      LIMIT 1
                    ) step ON TRUE
-         LEFT JOIN dunning_invoice_progress progress ON progress.move_id = m.id
-         LEFT JOIN dunning_step last ON last.id = progress.step_id
              WHERE m.company_id = %(company)s
                AND %(open_invoice)s
                AND (m.dunning_pause_reason IS NULL
                     OR m.dunning_pause_until < %(today)s)
-               AND (last.id IS NULL OR step.offset_days > last.offset_days)
-               -- Probes of the small index of lines excluded from follow-ups
-               -- (see account.move's init).
-               AND NOT EXISTS (
-                    SELECT 1 FROM account_move_line line
-                     WHERE line.move_id = m.id
-                       AND line.no_followup
-                       AND line.display_type = 'payment_term')
+               AND (last.offset_days IS NULL
+                    OR last.offset_days <= 0
+                    OR progress.last_date <= %(today)s
+                       - (%(gaps)s::jsonb ->> COALESCE(segment.policy_id,
+                                                      %(default_policy)s)::text)::int)
                %(partner_filter)s
             """,
+            caps=json.dumps(caps),
+            gaps=json.dumps(gaps),
             company=self.company.id,
             segment=partner_segment_sql(SQL("p"), SQL("%s", self.company.id)),
             default_policy=default_policy,
             today=self.today,
             partner_filter=partner_filter,
             open_invoice=open_invoice_sql("m"),
+            instalments=instalments,
         )
+
+    def _escalation_bounds(self):
+        """What bounds the next step of an instalment, as two small JSON
+        objects the selection looks up per instalment: ``caps`` maps
+        ``"<policy id>:<offset of the last step done, or never>"`` to the
+        offset of the first overdue step after it (absent when none is
+        left); ``gaps`` maps a policy id to its days between overdue steps.
+        Worked out here from the few steps rather than in SQL for each of
+        thousands of instalments."""
+        steps = self.Step.with_context(active_test=False).search_fetch(
+            [], ["policy_id", "offset_days"]
+        )
+        offsets = sorted(set(steps.mapped("offset_days")))
+        caps, gaps = {}, {}
+        for policy in steps.policy_id:
+            gaps[str(policy.id)] = policy.escalation_gap_days
+            overdue = sorted(
+                step.offset_days
+                for step in steps
+                if step.policy_id == policy and step.offset_days > 0
+            )
+            for last in ("never", *offsets):
+                floor = 0 if last == "never" else max(last, 0)
+                cap = next((offset for offset in overdue if offset > floor), None)
+                if cap is not None:
+                    caps[f"{policy.id}:{last}"] = cap
+        return caps, gaps
 
     # -- decision -------------------------------------------------------
 
@@ -186,13 +263,17 @@ class DunningPlanner:
         if not partner_ids:
             return []
         rows = self._select(self._due_invoices_sql(partner_ids))
-        due_by_partner = defaultdict(dict)
+        due_by_partner = defaultdict(dict)  # instalment id: step id
         lines_by_partner = defaultdict(list)
         offsets = {}
-        for move_id, partner_id, step_id, offset, *line in rows:
-            due_by_partner[partner_id][move_id] = step_id
+        several = set()  # the invoices with more than one instalment
+        for line_id, move_id, partner_id, step_id, offset, *line, partial in rows:
+            due_by_partner[partner_id][line_id] = step_id
             offsets[step_id] = offset
-            lines_by_partner[partner_id].append(InvoiceLine(move_id, *line))
+            lines_by_partner[partner_id].append((line_id, move_id, line))
+            if partial:
+                several.add(move_id)
+        numbering = self._instalment_numbers(several)
         partners = self.env["res.partner"].sudo().browse(list(due_by_partner))
         steps = self.Step.browse(
             {step for due in due_by_partner.values() for step in due.values()}
@@ -200,7 +281,15 @@ class DunningPlanner:
         moves = (
             self.env["account.move"]
             .sudo()
-            .browse([move for due in due_by_partner.values() for move in due])
+            .browse(
+                list(
+                    dict.fromkeys(
+                        move_id
+                        for lines in lines_by_partner.values()
+                        for _line, move_id, _values in lines
+                    )
+                )
+            )
         )
         reach = self.reach(partners)
         limits = self.sending_limits(partners)
@@ -219,14 +308,27 @@ class DunningPlanner:
                 if hold_reason or unreachable_reason
                 else self.route(step, partner, reach)
             )
+            lines = tuple(
+                sorted(
+                    (
+                        InvoiceLine(
+                            move_id, *values, line_id, *numbering.get(line_id, (1, 1))
+                        )
+                        for line_id, move_id, values in lines_by_partner[partner.id]
+                    ),
+                    key=_by_due_date,
+                )
+            )
             decisions.append(
                 Decision(
                     partner=partner,
                     contact=contact,
                     step=step,
-                    invoices=moves.browse(list(due)).with_prefetch(moves._prefetch_ids),
-                    lines=tuple(sorted(lines_by_partner[partner.id], key=_by_due_date)),
-                    step_by_invoice=due,
+                    invoices=moves.browse(
+                        list(dict.fromkeys(line.id for line in lines))
+                    ).with_prefetch(moves._prefetch_ids),
+                    lines=lines,
+                    step_by_instalment=due,
                     channel=route.channel,
                     channel_record=route.channel_record,
                     recipient=route.recipient,
@@ -235,6 +337,32 @@ class DunningPlanner:
                 )
             )
         return self.render(decisions)
+
+    def _instalment_numbers(self, move_ids):
+        """``{line id: (number, count)}``: the place of each receivable line
+        of the invoices ``move_ids`` (with more than one), in order of due date
+        (paid instalments count), and how many the invoice has."""
+        if not move_ids:
+            return {}
+        rows = run_sql(
+            self.env,
+            SQL(
+                """
+            SELECT id, number, count
+              FROM (SELECT line.id,
+                           ROW_NUMBER() OVER (PARTITION BY line.move_id
+                                 ORDER BY line.date_maturity, line.id) AS number,
+                           COUNT(*) OVER (PARTITION BY line.move_id) AS count
+                      FROM account_move_line line
+                     WHERE line.move_id = ANY(%s)
+                       AND line.display_type = 'payment_term') AS numbered
+             WHERE count > 1
+                """,
+                list(move_ids),
+            ),
+            reads={"account.move.line": ["move_id", "display_type", "date_maturity"]},
+        )
+        return {line_id: (number, count) for line_id, number, count in rows}
 
     def manual_decision(self, partner, invoices, step, channel):
         """The reminder an accountant sends now to ``partner`` about

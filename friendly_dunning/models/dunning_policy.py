@@ -24,6 +24,15 @@ class DunningPolicy(models.Model):
     )
     step_ids = fields.One2many("dunning.step", "policy_id", string="Steps", copy=True)
     step_count = fields.Integer(compute="_compute_step_count")
+    escalation_gap_days = fields.Integer(
+        string="Days between overdue steps",
+        default=7,
+        required=True,
+        help="A customer moves on to a firmer step only after the previous "
+        "overdue step was sent to them and this many days passed, however late "
+        "the invoice is: nobody receives the last step first, and no step is "
+        "skipped.",
+    )
     thank_you = fields.Boolean(
         string="Thank customers who pay late invoices",
         default=True,
@@ -36,6 +45,11 @@ class DunningPolicy(models.Model):
         translate=True,
         help="Same placeholders as the reminders: "
         + ", ".join("{" + name + "}" for name in PLACEHOLDERS),
+    )
+
+    _escalation_gap_positive = models.Constraint(
+        "CHECK(escalation_gap_days >= 0)",
+        "The days between overdue steps cannot be negative.",
     )
 
     @api.constrains("thank_you_subject", "thank_you_body")

@@ -92,14 +92,20 @@ class DunningRenderer:
         )
         if env.lang not in self._invoice_line_patterns:
             # Translated once per language, filled for each invoice.
-            self._invoice_line_patterns[env.lang] = env._(
-                "- %(number)s, due %(due)s: %(amount)s"
+            self._invoice_line_patterns[env.lang] = (
+                env._("- %(number)s, due %(due)s: %(amount)s"),
+                env._(
+                    "- %(number)s (instalment %(instalment)s of %(instalments)s), "
+                    "due %(due)s: %(amount)s"
+                ),
             )
-        pattern = self._invoice_line_patterns[env.lang]
+        single, instalment = self._invoice_line_patterns[env.lang]
         invoices = "\n".join(
-            pattern
+            (single if line.instalments == 1 else instalment)
             % {
                 "number": line.name,
+                "instalment": line.instalment,
+                "instalments": line.instalments,
                 "due": self.format_date(env, line.due),
                 "amount": self.format_amount(
                     env, line.residual, Currency.browse(line.currency_id)

@@ -24,9 +24,11 @@ class DunningStep(models.Model):
     offset_days = fields.Integer(
         string="Days from due date",
         required=True,
-        help="When this step happens, counted from the invoice due date: -3 is "
-        "three days before it (a preventive reminder), 0 the due date itself, "
-        "30 a month after it.",
+        help="When this step happens, counted from the due date of each "
+        "instalment (of the invoice, when it has one due date): -3 is three "
+        "days before it (a preventive reminder), 0 the due date itself, 30 a "
+        "month after it. Past the due date a customer reaches the steps one "
+        "at a time, never skipping one, however late the instalment is.",
     )
     tone = fields.Selection(
         [("friendly", "Friendly"), ("neutral", "Neutral"), ("firm", "Firm")],

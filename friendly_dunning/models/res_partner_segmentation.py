@@ -37,6 +37,13 @@ SEGMENTATION_COLUMNS = {
 # (``_dunning_next_date_sql``).
 NEXT_DATE_READS = {
     "account.move": None,
+    "account.move.line": [
+        "move_id",
+        "display_type",
+        "reconciled",
+        "no_followup",
+        "date_maturity",
+    ],
     "dunning.invoice.progress": None,
     "res.partner": ["dunning_segment_id"],
     "dunning.segment": ["policy_id"],
@@ -95,15 +102,25 @@ class ResPartner(models.Model):
         """``(joins, expression)``: SQL for when the next step of its
         customer's policy falls due for the invoice aliased ``move`` of
         ``company`` (``account.move.dunning_next_date``, computed in the
-        database): NULL unless open and posted, or while paused with no end;
-        never before the day after a pause ends. A reminded invoice's next
-        date is the one its last reminder stored; only an invoice never
-        reminded looks up the first step of its customer's policy."""
+        database). ``joins`` adds one row per instalment still owed (lines
+        excluded from follow-ups left out) and ``expression`` is that
+        instalment's next date: aggregate it with MIN per invoice or
+        customer. NULL unless open and posted, or while paused with no end;
+        never before the day after a pause ends. A reminded instalment's next
+        date is the one its last reminder stored (it holds the policy's gap
+        between overdue steps); only an instalment never reminded looks up
+        the first step of its customer's policy."""
         alias = SQL.identifier(move)
         joins = SQL(
             """
+            LEFT JOIN account_move_line next_line
+                   ON next_line.move_id = %(move)s.id
+                  AND next_line.display_type = 'payment_term'
+                  AND NOT next_line.reconciled
+                  AND next_line.no_followup IS NOT TRUE
             LEFT JOIN dunning_invoice_progress next_progress
                    ON next_progress.move_id = %(move)s.id
+                  AND next_progress.line_id = next_line.id
             """,
             move=alias,
         )
@@ -124,14 +141,14 @@ class ResPartner(models.Model):
         expression = SQL(
             """
             CASE WHEN NOT (%(open_invoice)s)
-                      OR %(move)s.invoice_date_due IS NULL
+                      OR next_line.id IS NULL
                       OR (%(move)s.dunning_pause_reason IS NOT NULL
                           AND %(move)s.dunning_pause_until IS NULL)
                  THEN NULL
                  ELSE (SELECT GREATEST(upcoming.day, %(move)s.dunning_pause_until + 1)
                          FROM (SELECT CASE WHEN next_progress.id IS NOT NULL
                                            THEN next_progress.next_date
-                                           ELSE %(move)s.invoice_date_due
+                                           ELSE next_line.date_maturity
                                                 + %(first_step)s
                                       END AS day) AS upcoming
                         WHERE upcoming.day IS NOT NULL)

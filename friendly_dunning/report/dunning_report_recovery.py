@@ -118,7 +118,7 @@ class DunningReportRecovery(models.Model):
                 ), invoice AS (
                     SELECT m.id, m.company_id, comp.currency_id, m.id AS move_id,
                            m.commercial_partner_id AS partner_id,
-                           progress.step_id, step.policy_id,
+                           step.id AS step_id, step.policy_id,
                            late.date_due, late.amount_overdue, late.amount_recovered,
                            late.amount_open, late.last_date,
                            COALESCE(reminders.reminder_count, 0) AS reminder_count
@@ -126,9 +126,14 @@ class DunningReportRecovery(models.Model):
                       JOIN account_move m ON m.id = late.move_id
                       JOIN res_company comp ON comp.id = m.company_id
                  LEFT JOIN reminders ON reminders.move_id = m.id
-                 LEFT JOIN dunning_invoice_progress progress
-                        ON progress.move_id = m.id
-                 LEFT JOIN dunning_step step ON step.id = progress.step_id
+                 -- The firmest step done on any of the invoice's instalments.
+                 LEFT JOIN LATERAL (
+                        SELECT step.id, step.policy_id
+                          FROM dunning_invoice_progress progress
+                          JOIN dunning_step step ON step.id = progress.step_id
+                         WHERE progress.move_id = m.id
+                      ORDER BY step.offset_days DESC
+                         LIMIT 1) step ON TRUE
                 )
                 SELECT invoice.id, invoice.company_id, invoice.currency_id,
                        invoice.move_id, invoice.partner_id,

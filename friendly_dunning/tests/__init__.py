@@ -28,3 +28,5 @@ from . import test_auto_send_gate
 from . import test_sandbox_precedence
 from . import test_instalment_figures
 from . import test_install_segmentation
+from . import test_escalation
+from . import test_instalments

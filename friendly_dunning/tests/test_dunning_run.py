@@ -39,7 +39,29 @@ class TestDunningRun(DunningCommon):
         cls.maria_8 = cls._dunning_invoice(cls.maria, days(-8), 120.0)
         cls.maria_35 = cls._dunning_invoice(cls.maria, days(-35), 300.0)
         cls.maria_future = cls._dunning_invoice(cls.maria, days(10), 50.0)
+        # Maria was reminded a week after its due date: the run moves her on
+        # to the next step (a customer never reminded starts at the first
+        # overdue step, see test_escalation.py).
+        cls._reminded(cls.maria_35, cls.step_at[7], days(-28), days(-5))
         cls.env["dunning.consent"]._record(cls.maria, "whatsapp", "opted_in", "portal")
+
+    @classmethod
+    def _reminded(cls, invoice, step, on, next_date):
+        """Record that ``invoice`` reached ``step`` on ``on``, the next step
+        falling due on ``next_date``."""
+        [line] = invoice.line_ids.filtered(
+            lambda line: line.display_type == "payment_term"
+        )
+        cls.env["dunning.invoice.progress"].sudo().create(
+            {
+                "move_id": invoice.id,
+                "line_id": line.id,
+                "company_id": invoice.company_id.id,
+                "step_id": step.id,
+                "last_date": on,
+                "next_date": next_date,
+            }
+        )
 
     def _run(self):
         run = self.env["dunning.run"]._run_company(self.company, now=NOW)
@@ -126,8 +148,9 @@ class TestDunningRun(DunningCommon):
 
     def test_the_worklist_shows_the_next_reminder_after_a_run(self):
         self.env["res.partner"]._dunning_refresh_segmentation(companies=self.company)
-        # No reminder yet: the first step of the 35-day one is long due.
-        self.assertEqual(self.maria.dunning_next_date, days(-35 - 3))
+        # The 8-day one was never reminded: its first step is long due (the
+        # 35-day one's next step came due later).
+        self.assertEqual(self.maria.dunning_next_date, days(-8 - 3))
         self._run()
         # Both overdue invoices moved on a step: the preventive reminder of the
         # one due in 10 days comes next.
@@ -318,7 +341,8 @@ class TestDunningRun(DunningCommon):
 
     def test_a_firm_step_gives_the_accountant_a_to_do(self):
         self.maria.user_id = self.dunning_user_a
-        self._dunning_invoice(self.maria, days(-95), 80.0)
+        old = self._dunning_invoice(self.maria, days(-95), 80.0)
+        self._reminded(old, self.step_at[60], days(-35), days(-5))
         self._run()
         message = self._messages(self.maria)
         self.assertTrue(message.step_id.create_activity)
@@ -355,9 +379,10 @@ class TestDunningRun(DunningCommon):
         # A subscription the accountant chose stays as it is.
         note = self.env.ref("mail.mt_note")
         bruno.message_subscribe(self.dunning_manager_a.partner_id.ids, note.ids)
-        self._dunning_invoice(
+        bruno_old = self._dunning_invoice(
             bruno, days(-95), 60.0, invoice_user_id=self.dunning_manager_a.id
         )
+        self._reminded(bruno_old, self.step_at[60], days(-35), days(-5))
         self._run()
         self.assertEqual(bruno.activity_ids.user_id, self.dunning_manager_a)
         self.assertEqual(
@@ -413,7 +438,8 @@ class TestDunningRun(DunningCommon):
         self.assertEqual(decision.partner, self.maria)
         self.assertEqual(decision.step, self.step_at[30])
         self.assertFalse(self._messages(self.maria))
-        self.assertFalse(self.maria_35.dunning_step_id)
+        self.assertEqual(self.maria_35.dunning_step_id, self.step_at[7])
+        self.assertFalse(self.maria_8.dunning_step_id)
 
     def test_queries_grow_with_batches_not_customers(self):
         self._assert_queries_grow_with_batches()
@@ -435,7 +461,8 @@ class TestDunningRun(DunningCommon):
                 )
                 self._dunning_invoice(partner, days(-8), **invoice_values)
                 # A step that also gives the accountant a to-do.
-                self._dunning_invoice(partner, days(-95), **invoice_values)
+                old = self._dunning_invoice(partner, days(-95), **invoice_values)
+                self._reminded(old, self.step_at[60], days(-35), days(-5))
             self.env.flush_all()
             # As in a real run, nothing of these customers is in memory yet.
             self.env.invalidate_all()
@@ -515,21 +542,11 @@ class TestDunningRun(DunningCommon):
         """A step done, changed and not yet written to the database, decides
         what is due again."""
         Progress = self.env["dunning.invoice.progress"].sudo()
-        progress = Progress.create(
-            [
-                {
-                    "move_id": invoice.id,
-                    "company_id": self.company.id,
-                    "step_id": step.id,
-                }
-                for invoice, step in (
-                    (self.maria_35, self.step_at[30]),
-                    (self.maria_8, self.step_at[7]),
-                )
-            ]
-        )
+        progress = Progress.search([("move_id", "=", self.maria_35.id)])
+        progress.step_id = self.step_at[30]
+        self._reminded(self.maria_8, self.step_at[7], days(-1), days(22))
         self.env.flush_all()
-        progress[0].step_id = self.step_at[7]
+        progress.step_id = self.step_at[7]
         self._run()
         message = self._messages(self.maria)
         self.assertEqual(message.step_id, self.step_at[30])

@@ -48,9 +48,30 @@ class TestLinkInChatter(DunningCommon):
         )
         cls.env["dunning.consent"]._record(cls.maria, "whatsapp", "opted_in", "portal")
         cls.bob = cls._dunning_customer("Bob")
-        cls._dunning_invoice(cls.maria, today - timedelta(days=35), 300.0)
+        maria_invoice = cls._dunning_invoice(
+            cls.maria, today - timedelta(days=35), 300.0
+        )
         cls.bob_invoice = cls._dunning_invoice(
             cls.bob, today - timedelta(days=35), 300.0
+        )
+        # Both were reminded a week after the due date: the run sends the
+        # month-late step, which says how late the invoice is.
+        step_7 = cls.company_a.dunning_policy_id.step_ids.filtered(
+            lambda step: step.offset_days == 7
+        )
+        cls.env["dunning.invoice.progress"].sudo().create(
+            [
+                {
+                    "move_id": invoice.id,
+                    "line_id": invoice.line_ids.filtered(
+                        lambda line: line.display_type == "payment_term"
+                    ).id,
+                    "company_id": cls.company_a.id,
+                    "step_id": step_7.id,
+                    "last_date": today - timedelta(days=28),
+                }
+                for invoice in maria_invoice | cls.bob_invoice
+            ]
         )
 
     def test_chatter_notes_mask_the_link(self):

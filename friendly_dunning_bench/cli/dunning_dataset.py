@@ -53,6 +53,9 @@ INVOICE_CONTACT_RATE = 0.25
 LOCAL_CURRENCY_SHARE = 0.6  # foreign customers invoiced in their own currency
 PAYMENT_RUN_SHARE = 0.5  # customers paying on a weekly run, several invoices at once
 PAYMENT_TERM_DAYS = ((15, 30), (30, 50), (60, 20))  # (days, weight)
+# Instalment terms (--instalment-share): equal parts due every 30 days.
+INSTALMENT_COUNTS = (2, 3)
+INSTALMENT_INTERVAL_DAYS = 30
 MOBILE_TYPES = (
     phonenumbers.PhoneNumberType.MOBILE,
     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
@@ -285,6 +288,7 @@ class InvoicePlan:
     invoice_date: date
     lines: list  # (Product, quantity, price_unit in invoice currency)
     reference: str | None
+    instalments: int = 1  # receivable lines, due INSTALMENT_INTERVAL_DAYS apart
     move_id: int = 0
     name: str = ""  # its number in the sales journal
 
@@ -330,6 +334,7 @@ class Catalog:
     product_ids: dict
     tag_ids: dict
     langs: set
+    instalment_term_ids: dict  # instalment count: account.payment.term id
 
 
 @dataclass
@@ -352,10 +357,12 @@ def generate(
     batch_size=DEFAULT_BATCH_SIZE,
     commit=None,
     unpaid=False,
+    instalment_share=0.0,
 ):
     """Create ``customers`` customers and ``invoices`` posted customer invoices,
     with credit notes and payments (none with ``unpaid``: every invoice stays
-    open), in one process, and return a summary dict.
+    open), in one process, and return a summary dict. A share
+    ``instalment_share`` of the invoices is on 2- or 3-instalment terms.
 
     The first company is ``env.company``; ``companies - 1`` more are created with
     a generic chart of accounts. ``commit`` is called after every batch (the CLI
@@ -368,7 +375,12 @@ def generate(
         batch_size=batch_size,
         commit=commit,
     )
-    plan = builder.prepare(customers=customers, invoices=invoices, companies=companies)
+    plan = builder.prepare(
+        customers=customers,
+        invoices=invoices,
+        companies=companies,
+        instalment_share=instalment_share,
+    )
     if unpaid:
         plan.settlements = []
     counts, invoice_ids = builder.build(plan.invoices, plan.settlements, plan.catalog)
@@ -391,6 +403,7 @@ def _by_company(items, company_index_of):
 class DatasetBuilder:
     def __init__(self, env, *, seed, today, batch_size, commit=None):
         self.rng = random.Random(seed)
+        self.seed = seed
         self.today = today
         self.batch_size = batch_size
         self.counts = Counter()
@@ -404,16 +417,25 @@ class DatasetBuilder:
         self.env = env(context=dict(env.context, **FAST_CONTEXT))
         self.commit = commit or (lambda: None)
 
-    def prepare(self, *, customers, invoices, companies):
+    def prepare(self, *, customers, invoices, companies, instalment_share=0.0):
         """Reference data and customers in the database, the rest planned."""
         if customers < 1 or invoices < 1:
             raise ValueError("customers and invoices must both be at least 1")
         if companies < 1:
             raise ValueError("companies must be at least 1")
+        if not 0 <= instalment_share <= 1:
+            raise ValueError("the instalment share must be between 0 and 1")
         catalog = self._prepare_catalog(companies)
         self._end_batch()
         customer_plans = self._plan_customers(customers, catalog)
         invoice_plans = self._plan_invoices(customer_plans, invoices, catalog)
+        if instalment_share:
+            # Drawn after the invoices, from a generator of its own: the same
+            # seed gives the same invoices with or without instalments.
+            rng = random.Random(f"{self.seed}-instalments")
+            for invoice in invoice_plans:
+                if rng.random() < instalment_share:
+                    invoice.instalments = rng.choice(INSTALMENT_COUNTS)
         settlements = self._plan_settlements(customer_plans, invoice_plans)
         self._number(invoice_plans, settlements, catalog)
         self._create_customers(customer_plans, catalog)
@@ -493,6 +515,7 @@ class DatasetBuilder:
             currency_ids=currency_ids,
             country_ids={country.code: country.id for country in countries},
             term_ids=self._payment_terms(),
+            instalment_term_ids=self._instalment_terms(),
             product_ids=self._products(),
             tag_ids=self._profile_tags(),
             langs={code for code, _name in env["res.lang"].get_installed()},
@@ -611,6 +634,37 @@ class DatasetBuilder:
                     }
                 )
             terms[days] = term.id
+        return terms
+
+    def _instalment_terms(self):
+        """Terms in equal instalments due every 30 days (the last one takes
+        the rounding), by instalment count."""
+        Term = self.env["account.payment.term"]
+        terms = {}
+        for count in INSTALMENT_COUNTS:
+            days = [INSTALMENT_INTERVAL_DAYS * number for number in range(1, count + 1)]
+            name = "/".join(map(str, days)) + " Days"
+            term = Term.search([("name", "=", name)], limit=1)
+            if not term:
+                share = round(100 / count, 2)
+                term = Term.create(
+                    {
+                        "name": name,
+                        "line_ids": [
+                            fields.Command.create(
+                                {
+                                    "value": "percent",
+                                    "value_amount": share
+                                    if number < count
+                                    else round(100 - share * (count - 1), 2),
+                                    "nb_days": day,
+                                }
+                            )
+                            for number, day in enumerate(days, start=1)
+                        ],
+                    }
+                )
+            terms[count] = term.id
         return terms
 
     def _products(self):
@@ -1065,20 +1119,33 @@ class DatasetBuilder:
             dict(tax_line, display_type="tax")
             for tax_line in tax_results["tax_lines_to_add"]
         ]
-        line_values.append(
-            {
-                "display_type": "payment_term",
-                "name": plan.get("reference") or "",
-                "account_id": receivable_account_id,
-                "partner_id": customer.partner_id,
-                "currency_id": currency.id,
-                "date_maturity": plan["due_date"],
-                "amount_currency": -sum(
-                    line["amount_currency"] for line in line_values
-                ),
-                "balance": -sum(line["balance"] for line in line_values),
-            }
-        )
+        amount_currency = -sum(line["amount_currency"] for line in line_values)
+        balance = -sum(line["balance"] for line in line_values)
+        due_dates = plan.get("due_dates") or [plan["due_date"]]
+        # As the payment term splits it: each instalment its share, rounded,
+        # the last one the rest.
+        share = round(100 / len(due_dates), 2) / 100
+        for number, due_date in enumerate(due_dates, start=1):
+            last = number == len(due_dates)
+            line_values.append(
+                {
+                    "display_type": "payment_term",
+                    "name": plan.get("reference") or "",
+                    "account_id": receivable_account_id,
+                    "partner_id": customer.partner_id,
+                    "currency_id": currency.id,
+                    "date_maturity": due_date,
+                    "amount_currency": amount_currency
+                    if last
+                    else currency.round(amount_currency * share),
+                    "balance": balance
+                    if last
+                    else company.currency_id.round(balance * share),
+                }
+            )
+            if not last:
+                amount_currency -= line_values[-1]["amount_currency"]
+                balance -= line_values[-1]["balance"]
         values = {
             "move_type": plan["move_type"],
             "name": plan["name"],
@@ -1142,11 +1209,7 @@ class DatasetBuilder:
                                 invoice.customer.currency_code
                             ],
                             "invoice_date": invoice.invoice_date,
-                            "due_date": invoice.invoice_date
-                            + timedelta(days=invoice.customer.term_days),
-                            "payment_term_id": catalog.term_ids[
-                                invoice.customer.term_days
-                            ],
+                            **self._terms(invoice, catalog),
                             "reference": invoice.reference,
                             "lines": invoice.lines,
                             "fraction": 1.0,
@@ -1160,6 +1223,26 @@ class DatasetBuilder:
                 invoice.move_id = move_id
             invoice_ids += moves.ids
         return invoice_ids
+
+    @staticmethod
+    def _terms(invoice, catalog):
+        """The payment term of ``invoice`` and its due date, or the due dates
+        of its instalments."""
+        if invoice.instalments > 1:
+            due_dates = [
+                invoice.invoice_date + timedelta(days=INSTALMENT_INTERVAL_DAYS * number)
+                for number in range(1, invoice.instalments + 1)
+            ]
+            return {
+                "due_date": due_dates[-1],
+                "due_dates": due_dates,
+                "payment_term_id": catalog.instalment_term_ids[invoice.instalments],
+            }
+        return {
+            "due_date": invoice.invoice_date
+            + timedelta(days=invoice.customer.term_days),
+            "payment_term_id": catalog.term_ids[invoice.customer.term_days],
+        }
 
     def _settlement_batches(self, settlements):
         """Batches in date order; a batch ends before a second payment of an
@@ -1662,6 +1745,14 @@ class DunningDataset(Command):
             "from not yet due to 18 months late (the worst case for a run)",
         )
         parser.add_argument(
+            "--instalment-share",
+            type=float,
+            default=0.0,
+            metavar="SHARE",
+            help="share of the invoices (0 to 1) on 30/60 or 30/60/90 days "
+            "instalment terms, one receivable line per instalment (default 0)",
+        )
+        parser.add_argument(
             "--template",
             action="store_true",
             help="when done, VACUUM (FREEZE, ANALYZE) and close connections, "
@@ -1670,6 +1761,8 @@ class DunningDataset(Command):
         options, odoo_args = parser.parse_known_args(cmdargs)
         if options.workers < 1:
             parser.error("--workers must be at least 1")
+        if not 0 <= options.instalment_share <= 1:
+            parser.error("--instalment-share must be between 0 and 1")
         config.parse_config(
             [*odoo_args, "-d", options.database, "--no-http"], setup_logging=True
         )
@@ -1732,6 +1825,7 @@ class DunningDataset(Command):
                 customers=options.customers,
                 invoices=options.invoices,
                 companies=options.companies,
+                instalment_share=options.instalment_share,
             )
         if options.unpaid:
             plan.settlements = []

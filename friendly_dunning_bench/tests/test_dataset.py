@@ -247,3 +247,70 @@ class TestDatasetUnpaid(AccountTestInvoicingCommon):
             120,
             "the oldest are long overdue",
         )
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestDatasetInstalments(AccountTestInvoicingCommon):
+    """``--instalment-share``: a share of the invoices owed in instalments."""
+
+    def test_share_of_invoices_in_instalments(self):
+        generate(
+            self.env,
+            customers=6,
+            invoices=40,
+            seed=11,
+            today=TODAY,
+            unpaid=True,
+            instalment_share=0.5,
+        )
+        invoices = self.env["account.move"].search(
+            [
+                ("company_id", "=", self.env.company.id),
+                ("move_type", "=", "out_invoice"),
+            ]
+        )
+        by_count = {}
+        for invoice in invoices:
+            terms = invoice.line_ids.filtered(
+                lambda line: line.display_type == "payment_term"
+            ).sorted("date_maturity")
+            by_count.setdefault(len(terms), []).append(invoice)
+            if len(terms) == 1:
+                continue
+            # 30 days apart from the invoice date, the last one the invoice's
+            # due date, the residual split between them
+            self.assertEqual(
+                [(line.date_maturity - invoice.invoice_date).days for line in terms],
+                [30 * number for number in range(1, len(terms) + 1)],
+                invoice.name,
+            )
+            self.assertEqual(terms[-1].date_maturity, invoice.invoice_date_due)
+            self.assertEqual(
+                invoice.invoice_payment_term_id.name,
+                "/".join(str(30 * n) for n in range(1, len(terms) + 1)) + " Days",
+            )
+            self.assertAlmostEqual(
+                sum(terms.mapped("amount_residual_currency")),
+                invoice.amount_residual,
+                places=2,
+            )
+            share = round(100 / len(terms), 2) / 100
+            self.assertAlmostEqual(
+                terms[0].amount_currency, invoice.amount_total * share, delta=0.01
+            )
+        self.assertEqual(set(by_count), {1, 2, 3})
+        self.assertTrue(8 <= sum(map(len, (by_count[2], by_count[3]))) <= 32)
+
+    def test_same_invoices_without_the_option(self):
+        summary = generate(
+            self.env, customers=4, invoices=20, seed=7, today=TODAY, unpaid=True
+        )
+        self.assertEqual(summary["invoices"], 20)
+        terms = self.env["account.move.line"].search_count(
+            [
+                ("company_id", "=", self.env.company.id),
+                ("display_type", "=", "payment_term"),
+            ]
+        )
+        self.assertEqual(terms, 20, "one due date per invoice")
