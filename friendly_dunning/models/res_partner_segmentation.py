@@ -53,12 +53,9 @@ NEXT_DATE_READS = {
 # what their next reminder dates are.
 FACTS_READS = NEXT_DATE_READS | {
     "account.move.line": [
-        "move_id",
-        "display_type",
-        "date_maturity",
+        *NEXT_DATE_READS["account.move.line"],
         "balance",
         "amount_residual",
-        "reconciled",
     ],
     "account.partial.reconcile": None,
     "dunning.dispute": ["move_id", "state"],
