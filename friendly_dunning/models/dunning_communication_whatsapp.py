@@ -9,6 +9,7 @@ from ..tools.rate_limiter import backoff_seconds
 from ..tools.whatsapp_client import AUTH, WhatsAppError
 from ..tools.whatsapp_payloads import currency_param
 from ..tools.whatsapp_sender import WhatsAppPool
+from .dunning_decision import instalments_due
 from .raw_sql import run_sql
 
 # HTTP calls to WhatsApp in flight at once; the rate limiter sets the pace.
@@ -171,35 +172,37 @@ class DunningCommunication(models.Model):
         self.ensure_one()
         lang = self.partner_id.lang or "en_US"
         env = self.with_context(lang=lang).env
-        moves = self.move_ids.sorted("invoice_date_due")
-        oldest = moves[:1]
         today = fields.Date.context_today(self)
+        # The instalments due, not the invoices' totals.
+        lines = instalments_due(self.move_ids, today)
         by_currency = {}
-        for move in moves:
-            by_currency[move.currency_id] = (
-                by_currency.get(move.currency_id, 0.0) + move.amount_residual
+        for line in lines:
+            by_currency[line.currency_id] = (
+                by_currency.get(line.currency_id, 0.0) + line.residual
             )
+        currencies = self.env["res.currency"].browse(list(by_currency))
         if len(by_currency) == 1:
-            [(currency, total)] = by_currency.items()
+            [total] = by_currency.values()
             amount = currency_param(
-                round(total, currency.decimal_places),
-                currency.name,
-                formatLang(env, total, currency_obj=currency),
+                round(total, currencies.decimal_places),
+                currencies.name,
+                formatLang(env, total, currency_obj=currencies),
             )
         else:
             amount = ", ".join(
-                formatLang(env, total, currency_obj=currency)
-                for currency, total in by_currency.items()
+                formatLang(env, by_currency[currency.id], currency_obj=currency)
+                for currency in currencies
             )
         values = {
             "name": self.partner_id.name,
             "amount": amount,
-            "invoices": ", ".join(moves.mapped("name")),
+            "invoices": ", ".join(dict.fromkeys(line.name for line in lines)),
             "company": self.company_id.name,
         }
-        if oldest.invoice_date_due:
-            values["due_date"] = format_date(env, oldest.invoice_date_due)
-            values["days_overdue"] = str(max(0, (today - oldest.invoice_date_due).days))
+        if lines and lines[0].due:
+            oldest_due = lines[0].due
+            values["due_date"] = format_date(env, oldest_due)
+            values["days_overdue"] = str(max(0, (today - oldest_due).days))
         return values
 
     def _whatsapp_template_params(self, picked=None):

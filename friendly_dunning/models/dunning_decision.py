@@ -66,6 +66,20 @@ def invoice_lines(invoices):
     return sorted(lines, key=_by_due_date)
 
 
+def instalments_due(invoices, today):
+    """What ``invoices`` ask the customer to pay by ``today``, as
+    :class:`InvoiceLine`, oldest due first: the instalments due by then, and
+    of an invoice with none due yet its next one (for an invoice with a single
+    due date, the invoice)."""
+    owed_by_invoice = {}
+    for line in invoice_lines(invoices):
+        owed_by_invoice.setdefault(line.id, []).append(line)
+    chosen = []
+    for owed in owed_by_invoice.values():
+        chosen += [line for line in owed if line.due and line.due <= today] or owed[:1]
+    return sorted(chosen, key=_by_due_date)
+
+
 def _by_due_date(line):
     return line.due, line.id, line.line_id or 0
 

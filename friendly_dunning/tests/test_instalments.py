@@ -115,6 +115,28 @@ class TestInstalments(DunningCommon):
         self.assertEqual(progress.next_date, days(7))
         self.assertEqual(self.invoice.dunning_next_date, days(7))
 
+    def test_whatsapp_template_values_name_the_instalment_due(self):
+        """A WhatsApp template carries the amount due now and the oldest
+        instalment's date, not the invoice's total and last date."""
+        single = self._dunning_invoice(self.customer, days(-9), 80.0)
+        message = self.env["dunning.communication"].create(
+            {
+                "partner_id": self.customer.id,
+                "company_id": self.company.id,
+                "channel": "whatsapp",
+                "move_ids": [Command.set((self.invoice | single).ids)],
+            }
+        )
+        values = message._whatsapp_values(None)
+        self.assertEqual(values["amount"]["currency"]["amount_1000"], 580000)
+        self.assertEqual(values["days_overdue"], "40")
+        self.assertEqual(values["invoices"], f"{self.invoice.name}, {single.name}")
+        self._dunning_pay(self.invoice, TODAY, amount=500.0)
+        values = message._whatsapp_values(None)
+        # Nothing of the invoice is due: its next instalment is named.
+        self.assertEqual(values["amount"]["currency"]["amount_1000"], 580000)
+        self.assertEqual(values["days_overdue"], "9")
+
     def test_reminded_at_the_step_for_40_days_overdue(self):
         self._reminded(self.first, self.step_at[7], days(-33), days(-10))
         message = self._run()
