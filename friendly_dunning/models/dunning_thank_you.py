@@ -45,16 +45,20 @@ def queue_thank_you(planner):
     paid = Move.browse([row[0] for row in rows]).try_lock_for_update()
     if not paid:
         return 0
-    still_overdue = {
-        partner.id
-        for [partner] in Move._read_group(
-            Move._dunning_open_invoice_domain()
+    # Overdue by any instalment, not by the invoice's last due date.
+    overdue_instalments = (
+        env["account.move.line"]
+        .sudo()
+        .search(
+            Move._dunning_open_instalment_domain()
             & Domain("company_id", "=", company.id)
-            & Domain("invoice_date_due", "<", planner.today)
-            & Domain("commercial_partner_id", "in", paid.commercial_partner_id.ids),
-            ["commercial_partner_id"],
+            & Domain("date_maturity", "<", planner.today)
+            & Domain(
+                "move_id.commercial_partner_id", "in", paid.commercial_partner_id.ids
+            )
         )
-    }
+    )
+    still_overdue = set(overdue_instalments.move_id.commercial_partner_id.ids)
     partners = paid.commercial_partner_id
     reach = planner.reach(partners)
     limits = planner.sending_limits(partners)

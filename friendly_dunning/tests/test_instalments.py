@@ -144,6 +144,36 @@ class TestInstalments(DunningCommon):
         self.assertIn("$\xa0500.00 is now 40 days overdue", message.subject)
         self.assertIn("(instalment 1 of 2)", message.body)
 
+    def test_send_now_proposes_the_step_of_the_oldest_instalment(self):
+        """An accountant's "Send reminder now" starts from the step the
+        overdue instalment calls for (40 days), not from the invoice's last
+        due date (in 20 days)."""
+        wizard = self.env["dunning.send.wizard"].with_context(
+            active_id=self.customer.id
+        )
+        self.assertEqual(
+            wizard.default_get(["step_id"])["step_id"], self.step_at[30].id
+        )
+
+    def test_no_thank_you_while_an_instalment_is_overdue(self):
+        """Paying a late invoice thanks the customer only once nothing else
+        is overdue, instalments included."""
+        late = self._dunning_invoice(self.customer, days(-9), 80.0)
+        late_line = late.line_ids.filtered(
+            lambda line: line.display_type == "payment_term"
+        )
+        self._reminded(late_line, self.step_at[7], days(-2), days(5))
+        self._dunning_pay(late, TODAY)
+        self.assertFalse(
+            self._run().filtered(lambda m: m.kind == "thank_you"),
+            "the first instalment of the other invoice is 40 days overdue",
+        )
+        self._dunning_pay(self.invoice, TODAY, amount=500.0)
+        self.assertEqual(
+            self._run(day=1).filtered(lambda m: m.kind == "thank_you").move_ids,
+            late,
+        )
+
     def test_an_instalment_not_due_is_not_chased(self):
         """Only the first instalment is overdue: once it is paid, nothing is
         due until the second one's first step."""

@@ -59,13 +59,24 @@ class DunningSendWizard(models.TransientModel):
             order="invoice_date_due",
         )
         policy = partner.with_company(company).dunning_policy_id
-        oldest = moves[:1]
+        # The step for the oldest instalment still owed, not for the invoice's
+        # last due date.
+        oldest_due = (
+            self.env["account.move.line"]
+            .search(
+                Move._dunning_open_instalment_domain()
+                & Domain("move_id", "in", moves.ids),
+                order="date_maturity",
+                limit=1,
+            )
+            .date_maturity
+        )
         step = (
             policy.step_ids.filtered(
                 lambda s: (
-                    oldest.invoice_date_due
+                    oldest_due
                     and s.offset_days
-                    <= (fields.Date.context_today(self) - oldest.invoice_date_due).days
+                    <= (fields.Date.context_today(self) - oldest_due).days
                 )
             ).sorted("offset_days")[-1:]
             or policy.step_ids[:1]
