@@ -542,12 +542,22 @@ class DunningDemo(models.AbstractModel):
         by_day = defaultdict(dict)
         for invoice, (step, day) in progress.items():
             next_offset = later[step.id]
-            by_day[day][invoice.id] = (
-                step.id,
-                invoice.invoice_date_due + timedelta(days=next_offset)
-                if next_offset is not None
-                else None,
-            )
+            # After an overdue step the next one waits for the policy's gap,
+            # as the run records it.
+            gap = step.policy_id.escalation_gap_days if step.offset_days > 0 else 0
+            for line in invoice.line_ids.filtered(
+                lambda line: line.display_type == "payment_term"
+            ):
+                by_day[day][line.id] = (
+                    invoice.id,
+                    step.id,
+                    max(
+                        line.date_maturity + timedelta(days=next_offset),
+                        day + timedelta(days=gap),
+                    )
+                    if next_offset is not None
+                    else None,
+                )
         Progress = self.env["dunning.invoice.progress"]
         for day, steps_done in sorted(by_day.items()):
             Progress._dunning_record_steps(company, day, steps_done)
