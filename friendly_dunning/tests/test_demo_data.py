@@ -1,6 +1,7 @@
 import phonenumbers
 import pytz
 
+from odoo import fields
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
@@ -66,7 +67,9 @@ class TestDemoData(TransactionCase):
         cls.invoices = cls.demo_moves.filtered(lambda m: m.move_type == "out_invoice")
         # The demo is dated relative to the day it was installed: measure from
         # that day, so that the test holds on a database tested days later.
-        cls.install_day = min(cls.demo_moves.mapped("create_date")).date()
+        cls.install_day = fields.Date.context_today(
+            cls.demo_moves[:1], timestamp=min(cls.demo_moves.mapped("create_date"))
+        )
 
     def setUp(self):
         super().setUp()

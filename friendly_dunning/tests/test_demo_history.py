@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from odoo import fields
 from odoo.tests import TransactionCase, freeze_time, tagged
 
 CHANNEL_TYPES = ("whatsapp", "sms", "email")
@@ -29,7 +30,9 @@ class TestDemoHistory(TransactionCase):
         moves = cls.env["account.move"].browse(demo_moves.mapped("res_id"))
         # Measured from the day the demo was installed, so that the tests hold
         # on a database tested days later.
-        cls.install_day = min(moves.mapped("create_date")).date()
+        cls.install_day = fields.Date.context_today(
+            moves[:1], timestamp=min(moves.mapped("create_date"))
+        )
         cls.manager = cls.env.ref("base.user_admin")
 
     def setUp(self):
