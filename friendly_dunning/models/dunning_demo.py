@@ -257,7 +257,7 @@ class DunningDemo(models.AbstractModel):
         """
         company = self.env.ref("base.main_company")
         Move = self.env["account.move"].with_company(company)
-        today = fields.Date.today()
+        today = fields.Date.context_today(self)
         existing = set(
             self.env["ir.model.data"]
             .search(
@@ -377,7 +377,7 @@ class DunningDemo(models.AbstractModel):
 
     @api.model
     def _load_demo_credit_notes(self, existing):
-        today = fields.Date.today()
+        today = fields.Date.context_today(self)
         for invoice_name, (days, reason, lines) in DEMO_CREDIT_NOTES.items():
             name = f"demo_credit_note_{invoice_name}"
             if name in existing:

@@ -123,12 +123,11 @@ class ResCompany(models.Model):
         """
         Channel = self.env["dunning.channel"].sudo().with_context(active_test=False)
         Policy = self.env["dunning.policy"].sudo().with_context(active_test=False)
-        has_channel = {
-            company
-            for [company] in Channel._read_group(
-                [("company_id", "in", self.ids)], ["company_id"]
-            )
-        }
+        channel_types = {}
+        for company, channel_type in Channel._read_group(
+            [("company_id", "in", self.ids)], ["company_id", "channel_type"]
+        ):
+            channel_types.setdefault(company, set()).add(channel_type)
         has_policy = {
             company
             for [company] in Policy._read_group(
@@ -137,8 +136,16 @@ class ResCompany(models.Model):
         }
         channel_vals = []
         for company in self:
-            if company not in has_channel:
-                channel_vals += Channel._dunning_default_channel_values(company)
+            # Every company has a sandbox, even one that already has channels
+            # (the demo's archived ones, say): its runs show what they would
+            # send until a real channel carries them.
+            types = channel_types.get(company, set())
+            channel_vals += [
+                values
+                for values in Channel._dunning_default_channel_values(company)
+                if not types
+                or (values["channel_type"] == "sandbox" and "sandbox" not in types)
+            ]
             if company not in has_policy:
                 self._dunning_copy_shipped_playbook(company)
             if not company.dunning_policy_id:

@@ -79,7 +79,20 @@ class TestAutoSendGate(DunningCommon):
         bob = self._dunning_customer("Bob", tz="Europe/Madrid")
         self._dunning_invoice(bob, days(-8), 80.0)
         dora = self._dunning_customer("Dora", tz="Europe/Madrid")
-        self._dunning_invoice(dora, days(-95), 500.0)
+        dora_invoice = self._dunning_invoice(dora, days(-95), 500.0)
+        # Dora had the 60-day reminder a month ago: the firm step is next.
+        self.env["dunning.invoice.progress"].sudo().create(
+            {
+                "move_id": dora_invoice.id,
+                "line_id": dora_invoice.line_ids.filtered(
+                    lambda line: line.display_type == "payment_term"
+                ).id,
+                "company_id": self.company.id,
+                "step_id": self.step_at[60].id,
+                "last_date": days(-30),
+                "next_date": days(-23),
+            }
+        )
         nobody = self._dunning_customer("Nobody", email=False, tz="Europe/Madrid")
         self._dunning_invoice(nobody, days(-8), 40.0)
         # 10:00 UTC is 22:00 in Auckland: outside the sending window.
@@ -105,8 +118,8 @@ class TestAutoSendGate(DunningCommon):
         self.assertEqual(
             {c.step_id: (c.count, c.review_count) for c in preview.step_count_ids},
             {
-                self.step_at[30]: (1, 0),  # Maria, her oldest invoice
-                self.step_at[7]: (1, 0),  # Bob
+                # Maria (never reminded, so the first overdue step) and Bob.
+                self.step_at[7]: (2, 0),
                 self.step_at[90]: (1, 1),  # Dora, waiting for approval
             },
         )
@@ -136,7 +149,9 @@ class TestAutoSendGate(DunningCommon):
         self.env["dunning.run"]._cron_dunning()
         message = self._messages(self.maria)
         self.assertEqual(len(message), 1)
-        self.assertEqual(message.step_id, self.step_at[30])
+        self.assertEqual(
+            message.step_id, self.step_at[7], "never reminded: the first overdue step"
+        )
         self.assertNotEqual(message.state, "queued", "handed to its channel")
 
     def test_turning_it_off_keeps_the_queued_reminders_from_leaving(self):

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from odoo import fields
 from odoo.tests import TransactionCase, freeze_time, tagged
@@ -80,6 +80,31 @@ class TestDemoHistory(TransactionCase):
                 else:
                     self.assertGreater(message.cost, 0)
         self.assertIn("read", reminders.mapped("state"))
+
+    def test_the_first_run_shows_in_the_sandbox_what_it_would_send(self):
+        company = self.env.ref("base.main_company")
+        sandbox = self.env["dunning.channel"].search(
+            [("company_id", "=", company.id), ("channel_type", "=", "sandbox")]
+        )
+        self.assertEqual(len(sandbox), 1, "the demo company has its sandbox")
+        company.write(
+            {
+                "dunning_hold_weekends": False,
+                "dunning_hold_holidays": False,
+                "dunning_quiet_hour_start": 0.0,
+                "dunning_quiet_hour_end": 24.0,
+            }
+        )
+        now = datetime.combine(self.install_day, time(12))
+        with freeze_time(now):
+            run = self.env["dunning.run"]._run_company(company, now=now)
+        messages = self.env["dunning.communication"].search(
+            [("company_id", "=", company.id), ("date", "=", run.date)]
+        )
+        queued = messages.filtered(lambda m: m.state == "queued")
+        self.assertGreaterEqual(run.queued_count, 5)
+        self.assertGreater(run.queued_count, run.unreachable_count)
+        self.assertEqual(queued.channel_id, sandbox, "a trial database sends nothing")
 
     def test_replies_answer_read_messages(self):
         replies = self.messages.filtered(lambda m: m.kind == "reply")
