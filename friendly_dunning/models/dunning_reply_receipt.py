@@ -20,7 +20,6 @@ RECEIPT_STATES = [
 MAX_RECEIPT_ATTEMPTS = 12
 RETRY_BASE_SECONDS = 60
 RETRY_CAP_SECONDS = 3600
-CRON_BATCH = 50
 
 
 class DunningCommunication(models.Model):
@@ -162,7 +161,8 @@ class DunningReply(models.AbstractModel):
         channel = reply.channel_id.sudo()
         if error.kind == AUTH:
             channel._whatsapp_token_expired(error)
-        reason = channel._whatsapp_error_message(error)
+        # The client's own words say which step failed (never the token).
+        reason = f"{channel._whatsapp_error_message(error)} {error.message}"
         partner = reply.partner_id
         if (
             error.kind in RETRYABLE_KINDS
@@ -241,20 +241,21 @@ class DunningReply(models.AbstractModel):
         """Fetch again the files WhatsApp could not hand over, once their
         time has come."""
         Communication = self.env["dunning.communication"].sudo()
+        now = fields.Datetime.now()
         domain = [
             ("receipt_state", "=", "pending"),
-            ("receipt_retry_date", "<=", fields.Datetime.now()),
+            ("receipt_retry_date", "<=", now),
         ]
         pending = Communication.search(domain, order="receipt_retry_date, id")
-        for start in range(0, len(pending), CRON_BATCH):
-            batch = pending[start : start + CRON_BATCH].try_lock_for_update()
-            # Another worker may have fetched some since the search.
-            batch.invalidate_recordset(["receipt_state", "receipt_attempts"])
-            for reply in batch.filtered(lambda r: r.receipt_state == "pending"):
-                self._fetch_receipt(
-                    reply, self._open_invoices(reply.partner_id, reply.company_id)
-                )
+        for index, reply in enumerate(pending):
+            # Each one committed on its own: its answer has left already.
+            if not reply.try_lock_for_update():
+                continue  # another worker is fetching it
+            reply.invalidate_recordset()
+            if reply.receipt_state == "pending" and reply.receipt_retry_date <= now:
+                invoices = self._open_invoices(reply.partner_id, reply.company_id)
+                self._fetch_receipt(reply, invoices)
             if self.env.context.get("cron_id"):
                 self.env["ir.cron"]._commit_progress(
-                    len(batch), remaining=len(pending) - start - len(batch)
+                    1, remaining=len(pending) - index - 1
                 )

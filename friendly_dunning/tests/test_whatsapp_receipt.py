@@ -209,8 +209,10 @@ class TestWhatsAppReceipt(DunningCommon, HttpCase):
         self.assertFalse(elsewhere.requests)
         self.assertEqual(self.graph.fetched(), ["/v21.0/1007"])
         self.assertEqual(reply.receipt_state, "failed")
+        self.assertIn("off Meta's hosts", reply.error_message)
         self.assertNothingDone()
         self.assertEqual(self._todos(), [GET_IT])
+        self.assertIn("off Meta's hosts", self.customer.activity_ids.note)
         self.assertIn("check it shortly", self._answers()[0])
 
     def test_an_outage_loses_nothing_and_the_retry_attaches_the_file(self):
