@@ -108,7 +108,6 @@ class DunningReply(models.AbstractModel):
             dunning_reply_text=text or payload,
             dunning_reply_date=sent_at,
             dunning_reply_receiver_id=receiver.id if receiver else None,
-            dunning_reply_id=reply.id,
         )
         if media:
             replier._on_receipt(partner, invoices, channel, media)

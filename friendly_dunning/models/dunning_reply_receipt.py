@@ -67,16 +67,26 @@ class DunningReply(models.AbstractModel):
 
     def _on_receipt(self, partner, invoices, channel, media):
         """The customer sent a file (``media``, the webhook's event: its
-        ``media_id``, ``filename``, caption as ``text``) in the reply being
-        handled: fetched from WhatsApp through the number that received it,
-        checked like an upload of the customer's page, then attached to
-        their invoices as the proof of a payment they report. Kept on the
-        reply and fetched again later when WhatsApp cannot hand it over
-        now."""
+        ``wamid``, ``media_id``, ``filename``, caption as ``text``) to the
+        channel ``dunning_reply_receiver_id`` (context): fetched from
+        WhatsApp through that number, checked like an upload of the
+        customer's page, then attached to their invoices as the proof of a
+        payment they report. Kept on the reply and fetched again later when
+        WhatsApp cannot hand it over now."""
+        receiver_id = self.env.context["dunning_reply_receiver_id"]
+        # The reply ``_handle`` claimed for this message, before acting.
         reply = (
             self.env["dunning.communication"]
             .sudo()
-            .browse(self.env.context["dunning_reply_id"])
+            .search(
+                [
+                    ("kind", "=", "reply"),
+                    ("channel", "=", channel),
+                    ("channel_id", "=", receiver_id),
+                    ("provider_message_id", "=", media["wamid"]),
+                ],
+                limit=1,
+            )
         )
         reply.write(
             {
