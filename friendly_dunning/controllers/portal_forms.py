@@ -7,8 +7,6 @@ value checked, uploads by their content) and logged in
 
 import logging
 import math
-import os
-import re
 
 from markupsafe import Markup
 
@@ -21,17 +19,11 @@ from odoo.tools import format_date, formatLang
 from ..models.dunning_dispute import REASONS as DISPUTE_REASONS
 from ..models.dunning_step import CHANNELS
 from ..models.res_partner import BEST_TIMES
+from ..tools.uploads import MAX_UPLOAD_BYTES, TOO_LARGE, UploadRefused, check_upload
 from .portal import BASE, MAX_FORM_BYTES, ROUTE, DunningPortal
 
 _logger = logging.getLogger(__name__)
 
-# Proofs and dispute documents: what a customer may upload.
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-UPLOAD_TYPES = (
-    (b"%PDF-", "application/pdf", ".pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
-    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
-)
 # The whole body of a form with one upload: the file, its multipart framing
 # and the other fields. Larger bodies are refused (413) before being read.
 MAX_UPLOAD_FORM_BYTES = MAX_UPLOAD_BYTES + MAX_FORM_BYTES
@@ -40,7 +32,6 @@ UPLOAD_ROUTE = FORM_ROUTE | {"max_content_length": MAX_UPLOAD_FORM_BYTES}
 # Dates a customer can mean: payments of the last years, plans and promises
 # of the next ones (the plan and promise rules narrow this further).
 DATE_RANGE_DAYS = 5 * 366
-SAFE_NAME = re.compile(r"[^\w\- ]+")
 
 
 class _Refusal(Exception):
@@ -171,25 +162,26 @@ class DunningPortalForms(DunningPortal):
     def _dunning_upload(env, upload):
         """``(name, content, mimetype)`` of an uploaded proof, or ``None`` when
         none was sent; refuses anything that is not a PDF, PNG or JPEG by its
-        content, or that is too large. The stored name and type are the ones
-        of the content: the name the customer's file had is kept only as a
-        plain stem."""
+        content, or that is too large (``tools/uploads.py``)."""
         if upload is None or not getattr(upload, "filename", None):
             return None
         content = upload.read(MAX_UPLOAD_BYTES + 1)
-        if len(content) > MAX_UPLOAD_BYTES:
-            raise _Refusal(
-                env._("The file is too large: please send at most 5 MB."), status=413
+        try:
+            return check_upload(
+                upload.filename,
+                content,
+                default_stem=env._("document"),
+                max_bytes=MAX_UPLOAD_BYTES,
             )
-        for signature, mimetype, extension in UPLOAD_TYPES:
-            if content.startswith(signature):
-                stem = os.path.splitext(os.path.basename(upload.filename))[0]
-                stem = SAFE_NAME.sub("", stem).strip()[:100] or env._("document")
-                return f"{stem}{extension}", content, mimetype
-        raise _Refusal(
-            env._("Please send a PDF, PNG or JPEG file."),
-            status=415,
-        )
+        except UploadRefused as refusal:
+            if refusal.kind == TOO_LARGE:
+                raise _Refusal(
+                    env._("The file is too large: please send at most 5 MB."),
+                    status=413,
+                ) from None
+            raise _Refusal(
+                env._("Please send a PDF, PNG or JPEG file."), status=415
+            ) from None
 
     def _dunning_invoice_names(self, moves):
         return ", ".join(moves.mapped("name"))

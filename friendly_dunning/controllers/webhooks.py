@@ -44,6 +44,8 @@ WEBHOOK_ROUTE = {
 # so that refusing stays free of database work.
 WEBHOOK_REFUSALS = RefusalCounter(limit=120, window_seconds=60)
 REFUSED_CODES = (400, 403, 411, 413)
+# WhatsApp messages whose file is a receipt (see dunning.reply._on_receipt).
+RECEIPT_TYPES = ("image", "document")
 
 
 def _limit_refusals(handler):
@@ -166,6 +168,12 @@ class FriendlyDunningWebhooks(http.Controller):
         for message in events["messages"]:
             channel = by_number.get(message["phone_number_id"])
             if channel:
+                # A photo or a PDF the customer sends is their receipt.
+                media = (
+                    message
+                    if message["type"] in RECEIPT_TYPES and message.get("media_id")
+                    else None
+                )
                 Reply._handle(
                     channel.company_id,
                     "+" + message["from"].lstrip("+"),
@@ -175,6 +183,7 @@ class FriendlyDunningWebhooks(http.Controller):
                     replied_to=message.get("context_wamid"),
                     receiver=channel,
                     sent_at=_utc(message.get("timestamp")),
+                    media=media,
                 )
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 

@@ -13,6 +13,7 @@ from . import dunning_communication_send
 from . import dunning_consent
 from . import dunning_policy
 from . import dunning_reply
+from . import dunning_reply_receipt
 from . import dunning_outbox
 from . import dunning_decision
 from . import dunning_renderer

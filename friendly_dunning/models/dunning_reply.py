@@ -46,15 +46,20 @@ class DunningReply(models.AbstractModel):
         replied_to=None,
         receiver=None,
         sent_at=None,
+        media=None,
     ):
         """Log the reply on the customer and act on what it says, at most
         once per provider message id. ``receiver`` is the channel whose number
         received the reply (its company must be in ``companies``); ``sent_at``
         when the customer sent it, by the provider's clock: an older opt-in or
-        opt-out never undoes a newer one. Returns the intent, or ``None``
-        when the number belongs to no customer of ``companies`` or the reply
-        was seen before."""
+        opt-out never undoes a newer one. ``media``, the webhook's event of a
+        file the customer sent (``media_id``, ``filename``, ``text`` its
+        caption), is taken as a receipt (``_on_receipt``). Returns the
+        intent, or ``None`` when the number belongs to no customer of
+        ``companies`` or the reply was seen before."""
         intent, _rule = detect_intent(text or "", payload=payload)
+        if media:
+            intent = "receipt"
         partner = self._find_customer(companies, sender_e164)
         if not partner:
             # Nobody to log it on, so nothing to tell a repeat from a first
@@ -104,7 +109,11 @@ class DunningReply(models.AbstractModel):
             dunning_reply_date=sent_at,
             dunning_reply_receiver_id=receiver.id if receiver else None,
         )
-        getattr(replier, f"_on_{intent}", replier._on_other)(partner, invoices, channel)
+        if media:
+            replier._on_receipt(partner, invoices, channel, media)
+        else:
+            handler = getattr(replier, f"_on_{intent}", replier._on_other)
+            handler(partner, invoices, channel)
         return intent
 
     @api.model

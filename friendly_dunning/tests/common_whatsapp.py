@@ -1,7 +1,8 @@
 """Shared helpers of the WhatsApp tests: signed webhook payloads, and the
 Graph API answered in-process (``GraphMock``, patched in for the client's
 request function) or on loopback (``GraphMessagesServer``, the messages
-endpoint only, for the one end-to-end test)."""
+endpoint only, for the one end-to-end test; ``GraphMediaServer``, the files
+customers send, with the messages endpoint for our answers)."""
 
 import hashlib
 import hmac
@@ -74,9 +75,18 @@ def status(wamid, state, timestamp, **extra):
     }
 
 
-def inbound_payload(wamid, text=None, payload=None, context=None):
-    message = {"from": "34612345678", "id": wamid, "timestamp": "1700000200"}
-    if payload:
+def inbound_payload(
+    wamid, text=None, payload=None, context=None, media=None, sender="34612345678"
+):
+    """A webhook POST of one customer message: ``text``, a quick reply's
+    ``payload``, or ``media`` (the ``image`` or ``document`` object, with
+    ``type``, ``id``, ``mime_type``, ``sha256``, ``filename``, ``caption``)."""
+    message = {"from": sender, "id": wamid, "timestamp": "1700000200"}
+    if media:
+        media = dict(media)
+        kind = media.pop("type")
+        message |= {"type": kind, kind: media}
+    elif payload:
         message |= {"type": "button", "button": {"payload": payload, "text": "Paid"}}
     else:
         message |= {"type": "text", "text": {"body": text}}
@@ -275,11 +285,13 @@ class GraphMessagesServer:
     so far as each one arrives; when it answers False, the message counts as
     accepted but no answer is sent (the caller never learns its outcome)."""
 
+    handler_class = _MessagesHandler
+
     def __init__(self, on_message=None):
         self.sent = []
         self.on_message = on_message
         self.lock = threading.Lock()
-        handler = type("Handler", (_MessagesHandler,), {"server_state": self})
+        handler = type("Handler", (self.handler_class,), {"server_state": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -300,3 +312,95 @@ class GraphMessagesServer:
         self._server.shutdown()
         self._thread.join(timeout=2)
         self._server.server_close()
+
+
+MEDIA_DOWNLOAD_PATH = "/media-download/"
+
+
+class _MediaHandler(_MessagesHandler):
+    def do_GET(self):
+        state = self.server_state
+        path = urlsplit(self.path).path
+        with state.lock:
+            state.requests.append(("GET", path, self.headers.get("Authorization")))
+            failure = state.failures.pop(0) if state.failures else None
+        if failure:
+            status, code = failure
+            return self._json(status, graph_error(code) if code else {})
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self._json(401, graph_error(190))
+        if path.startswith(MEDIA_DOWNLOAD_PATH):
+            media = state.media.get(path[len(MEDIA_DOWNLOAD_PATH) :])
+            if media is None:
+                return self._json(404, graph_error(100))
+            content = media["content"]
+            self.send_response(200)
+            self.send_header("Content-Type", media["mime_type"])
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+            return None
+        version, _slash, media_id = path.strip("/").partition("/")
+        media = state.media.get(media_id)
+        if version != API_VERSION or media is None:
+            return self._json(400, graph_error(100))
+        answer = {
+            "messaging_product": "whatsapp",
+            "id": media_id,
+            "url": media["url"] or f"{state.base_url}{MEDIA_DOWNLOAD_PATH}{media_id}",
+            "mime_type": media["mime_type"],
+            "sha256": media["sha256"],
+            "file_size": media["file_size"],
+        }
+        return self._json(200, answer)
+
+    def do_POST(self):
+        with self.server_state.lock:
+            self.server_state.requests.append(
+                ("POST", urlsplit(self.path).path, self.headers.get("Authorization"))
+            )
+        return super().do_POST()
+
+
+class GraphMediaServer(GraphMessagesServer):
+    """The Graph API on loopback for the files customers send:
+
+    - ``GET /{version}/{media_id}`` -> ``{url, mime_type, sha256, file_size}``
+      of a file served with ``add_media``;
+    - ``GET /media-download/{media_id}`` (that ``url``) -> its bytes;
+    - ``POST /{version}/{phone_number_id}/messages`` -> our answers (``sent``).
+
+    Both GETs want our bearer token. ``fail_next`` scripts error answers of
+    the next GETs; ``requests`` records ``(method, path, Authorization)``."""
+
+    handler_class = _MediaHandler
+
+    def __init__(self):
+        self.media = {}
+        self.requests = []
+        self.failures = []
+        super().__init__()
+
+    def add_media(
+        self, media_id, content, mime_type, sha256=None, file_size=None, url=None
+    ):
+        """Serve ``content`` as the file ``media_id``; ``sha256`` and
+        ``file_size`` are what the metadata announces (by default those of
+        ``content``), ``url`` replaces its download address."""
+        self.media[media_id] = {
+            "content": content,
+            "mime_type": mime_type,
+            "sha256": sha256 or hashlib.sha256(content).hexdigest(),
+            "file_size": len(content) if file_size is None else file_size,
+            "url": url,
+        }
+
+    def fail_next(self, status=503, code=None, count=1):
+        """Answer the next ``count`` GETs with HTTP ``status`` (and a Graph
+        error of ``code``)."""
+        with self.lock:
+            self.failures += [(status, code)] * count
+
+    def fetched(self):
+        """The paths of the GETs received so far."""
+        return [path for method, path, _auth in self.requests if method == "GET"]

@@ -8,14 +8,19 @@ number). The access token is sent in a header only and never appears in an
 error message.
 """
 
+import hashlib
+import hmac
+import ipaddress
 import math
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import time
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from .json_values import as_dict, as_int
+from .json_values import as_dict, as_int, as_str
+from .uploads import TOO_LARGE, UploadRefused
 from .whatsapp_payloads import normalise_template
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -25,6 +30,15 @@ MAX_CALLBACK_DATA = 512
 # Bounds template listing even when the server keeps answering a next page.
 MAX_TEMPLATE_PAGES = 50
 TEMPLATE_FIELDS = "id,name,language,category,status,components,parameter_format"
+# Where Meta serves the files customers send (besides the Graph host itself).
+MEDIA_HOST_SUFFIXES = (".fbsbx.com", ".fbcdn.net")
+# A media id is a node of the Graph API: never a path of its own.
+_MEDIA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+MEDIA_CHUNK_BYTES = 64 * 1024
+MAX_MEDIA_REDIRECTS = 3
+# The whole download, however slowly the bytes trickle in.
+MEDIA_DEADLINE_SECONDS = 60
 
 OUTSIDE_WINDOW = "outside_window"
 RATE_LIMITED = "rate_limited"
@@ -153,6 +167,40 @@ def _error_from_response(response):
         http_status=response.status_code,
         trace_id=error.get("fbtrace_id"),
     )
+
+
+def _loopback(hostname):
+    try:
+        return ipaddress.ip_address(hostname or "").is_loopback
+    except ValueError:
+        return hostname == "localhost"
+
+
+def media_url_allowed(url, base_url):
+    """Whether the bearer token may go to ``url``, a media URL the Graph API
+    at ``base_url`` gave: over https, on the Graph host or Meta's file hosts,
+    with no credentials of its own; over http only on the loopback server
+    ``base_url`` itself names (a test or local fake)."""
+    try:
+        target, base = urlsplit(str(url)), urlsplit(base_url)
+        target_port, base_port = target.port, base.port
+    except ValueError:
+        return False
+    if target.username is not None or target.password is not None:
+        return False
+    host = (target.hostname or "").lower()
+    same_origin = (target.scheme, host, target_port) == (
+        base.scheme,
+        (base.hostname or "").lower(),
+        base_port,
+    )
+    if target.scheme == "http":
+        return same_origin and _loopback(host)
+    if target.scheme != "https" or not host:
+        return False
+    if same_origin:
+        return True
+    return target_port in (None, 443) and host.endswith(MEDIA_HOST_SUFFIXES)
 
 
 def _recipient(to):
@@ -393,3 +441,110 @@ class WhatsAppCloudClient:
             "verified_name": answer.get("verified_name"),
             "quality_rating": answer.get("quality_rating"),
         }
+
+    def media_info(self, media_id):
+        """What the Graph API says of a file a customer sent: ``url`` (valid
+        for a few minutes), ``mime_type``, ``sha256`` (hex) and ``file_size``
+        (``None`` when not given)."""
+        media_id = str(media_id or "")
+        if not _MEDIA_ID.fullmatch(media_id):
+            raise WhatsAppError(None, INVALID_REQUEST, "The media id is not valid.")
+        answer = self._request("GET", self._url(media_id))
+        url = as_str(answer.get("url"))
+        if not url:
+            raise WhatsAppError(
+                None, INVALID_REQUEST, "WhatsApp gave no address for this file."
+            )
+        sha256 = as_str(answer.get("sha256"))
+        return {
+            "url": url,
+            "mime_type": as_str(answer.get("mime_type")),
+            "sha256": sha256.lower() if sha256 and _SHA256.fullmatch(sha256) else None,
+            "file_size": as_int(answer.get("file_size")),
+        }
+
+    def download_media(self, media_id, max_bytes, deadline=MEDIA_DEADLINE_SECONDS):
+        """The bytes of a file a customer sent: asks the Graph API for a fresh
+        address, then downloads it with the same token, only from Meta's
+        hosts (see ``media_url_allowed``), within ``deadline`` seconds.
+        Raises ``UploadRefused`` (``too_large``) as soon as the file is known
+        to exceed ``max_bytes``, without reading the rest; ``WhatsAppError``
+        otherwise (a ``server`` error when the bytes do not match the
+        announced sha256). Both calls only read: repeating them is safe."""
+        try:
+            info = self.media_info(media_id)
+            if info["file_size"] is not None and info["file_size"] > max_bytes:
+                raise UploadRefused(TOO_LARGE)
+            content = self._download(info["url"], max_bytes, deadline)
+        except WhatsAppError as error:
+            error.outcome_unknown = False
+            raise
+        if info["sha256"]:
+            digest = hashlib.sha256(content).hexdigest()
+            if not hmac.compare_digest(digest, info["sha256"]):
+                raise WhatsAppError(
+                    None, SERVER, "The file WhatsApp sent does not match its checksum."
+                )
+        return content
+
+    def _download(self, url, max_bytes, deadline):
+        headers = {"Authorization": f"Bearer {self._access_token}"}
+        ends_at = time.monotonic() + deadline
+        for _hop in range(MAX_MEDIA_REDIRECTS + 1):
+            if not media_url_allowed(url, self.base_url):
+                # Never send the token anywhere but Meta's own hosts.
+                raise WhatsAppError(
+                    None,
+                    INVALID_REQUEST,
+                    "WhatsApp gave a file address off Meta's hosts: not fetched.",
+                )
+            try:
+                response = self.session.get(
+                    url,
+                    headers=headers,
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as error:
+                raise WhatsAppError(
+                    None,
+                    SERVER,
+                    f"The file could not be downloaded ({type(error).__name__}).",
+                ) from None
+            with response:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers.get("Location", ""))
+                    continue
+                return self._read_media(response, max_bytes, ends_at)
+        raise WhatsAppError(None, SERVER, "The file address kept redirecting.")
+
+    def _read_media(self, response, max_bytes, ends_at):
+        if response.status_code >= 400:
+            raise WhatsAppError(
+                None,
+                error_kind(None, response.status_code),
+                f"WhatsApp could not serve the file (HTTP {response.status_code}).",
+                retry_after=_retry_after(response),
+                http_status=response.status_code,
+            )
+        announced = as_int(response.headers.get("Content-Length"))
+        if announced is not None and announced > max_bytes:
+            raise UploadRefused(TOO_LARGE)
+        content = bytearray()
+        try:
+            for chunk in response.iter_content(MEDIA_CHUNK_BYTES):
+                content += chunk
+                if len(content) > max_bytes:
+                    raise UploadRefused(TOO_LARGE)
+                if time.monotonic() > ends_at:
+                    raise WhatsAppError(
+                        None, SERVER, "The file took too long to download."
+                    )
+        except requests.RequestException as error:
+            raise WhatsAppError(
+                None,
+                SERVER,
+                f"The file could not be downloaded ({type(error).__name__}).",
+            ) from None
+        return bytes(content)

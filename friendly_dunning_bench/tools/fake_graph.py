@@ -8,6 +8,9 @@ records every request. It answers like the WhatsApp Cloud API documents:
 - ``POST /{version}/{phone_number_id}/media`` (multipart) -> ``{"id": "media.N"}``
 - ``GET /{version}/{waba_id}/message_templates`` -> pages of ``fake.templates``
 - ``GET /{version}/{phone_number_id}`` -> the number's display name and quality
+- ``GET /{version}/{media_id}`` -> ``{url, mime_type, sha256, file_size, id}`` of a
+  file in ``fake.media`` (``fake.add_media(...)``), as a customer sends one
+- ``GET /media-download/{media_id}`` (the ``url`` above) -> the file's bytes
 
 A wrong bearer token gets 401 with code 190. ``fake.fail_next(...)`` scripts
 error answers, ``fake.latency`` delays every answer.
@@ -25,6 +28,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+MEDIA_DOWNLOAD_PATH = "/media-download/"
 
 TOKEN = "test-access-token"
 PHONE_NUMBER_ID = "106540352242922"
@@ -147,6 +152,9 @@ class FakeGraph:
         # Host used in paging.next links; another loopback host name tests
         # that the client never follows a link off its own base URL.
         self.next_host = None
+        # ``{media id: {"content", "mime_type", "sha256", "file_size", "url"}}``
+        # (see ``add_media``).
+        self.media = {}
         self.requests = []
         self._failures = []
         self._sequence = 0
@@ -199,6 +207,22 @@ class FakeGraph:
         with self._lock:
             self._failures += [(status, body, retry_after)] * count
 
+    def add_media(
+        self, media_id, content, mime_type, sha256=None, file_size=None, url=None
+    ):
+        """Serve ``content`` as the file ``media_id`` a customer sent.
+        ``sha256`` and ``file_size`` are what the metadata announces (by
+        default those of ``content``; ``False`` leaves them out); ``url``
+        replaces the download address it gives."""
+        digest = hashlib.sha256(content).hexdigest()
+        self.media[media_id] = {
+            "content": content,
+            "mime_type": mime_type,
+            "sha256": digest if sha256 is None else sha256,
+            "file_size": len(content) if file_size is None else file_size,
+            "url": url,
+        }
+
     def sent(self):
         """The JSON bodies of the messages POSTed so far."""
         return [
@@ -243,8 +267,17 @@ class FakeGraph:
             return self._answer(handler, status, error_body, headers)
         if handler.headers.get("Authorization") != f"Bearer {self.access_token}":
             return self._json(handler, 401, graph_error(190))
+        if method == "GET" and url.path.startswith(MEDIA_DOWNLOAD_PATH):
+            return self._download(handler, url.path[len(MEDIA_DOWNLOAD_PATH) :])
         status, answer = self._route(method, url.path.split("/")[1:], request)
         return self._json(handler, status, answer)
+
+    def _download(self, handler, media_id):
+        media = self.media.get(media_id)
+        if media is None:
+            return self._json(handler, 404, graph_error(100, "Unknown media"))
+        headers = {"Content-Type": media["mime_type"]}
+        return self._answer(handler, 200, media["content"], headers)
 
     def _route(self, method, parts, request):
         if len(parts) < 2 or parts[0] != self.api_version:
@@ -264,7 +297,22 @@ class FakeGraph:
                 }
         if node == self.waba_id and method == "GET" and edge == "message_templates":
             return self._templates(request)
+        if node in self.media and method == "GET" and not edge:
+            return self._media_info(node)
         return 400, graph_error(100, "Unsupported request")
+
+    def _media_info(self, media_id):
+        media = self.media[media_id]
+        answer = {
+            "messaging_product": "whatsapp",
+            "id": media_id,
+            "url": media["url"] or f"{self.base_url}{MEDIA_DOWNLOAD_PATH}{media_id}",
+            "mime_type": media["mime_type"],
+        }
+        for key in ("sha256", "file_size"):
+            if media[key] is not False:
+                answer[key] = media[key]
+        return 200, answer
 
     def _message(self, request):
         payload = request["json"]
