@@ -205,7 +205,9 @@ odoo.cli.main()
 """
 
 
-def start_server(options):
+def start_server(options, extra_args=()):
+    """Odoo serving ``options.database`` on ``options.port`` with
+    ``options.workers`` workers and no cron, once ``/web/health`` answers."""
     command = [
         sys.executable,
         "-c",
@@ -219,6 +221,7 @@ def start_server(options):
         "--http-interface=127.0.0.1",
         f"--http-port={options.port}",
         "--log-level=warn",
+        *extra_args,
     ]
     server = subprocess.Popen(command)
     deadline = time.monotonic() + 120
