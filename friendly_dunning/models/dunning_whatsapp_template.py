@@ -40,9 +40,6 @@ _STATE_BY_STATUS = {
 # Review outcomes a webhook may set. PENDING is ours to set when we submit:
 # a late PENDING never undoes an outcome.
 REVIEW_EVENTS = frozenset({"APPROVED", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL"})
-# A reminder is a utility message: a template Meta counts as marketing is
-# never sent as one.
-SENDABLE_CATEGORIES = frozenset({"UTILITY", "AUTHENTICATION", False, ""})
 
 
 def _event_time(timestamp):
@@ -179,8 +176,10 @@ class DunningWhatsAppTemplate(models.Model):
 
     def _is_usable(self):
         self.ensure_one()
-        return self.status == "APPROVED" and (
-            (self.category or "").upper() in SENDABLE_CATEGORIES
+        # A reminder is a utility message: a template Meta counts as
+        # marketing is never sent as one.
+        return (
+            self.status == "APPROVED" and (self.category or "").upper() != "MARKETING"
         )
 
     def _why_unusable(self):
@@ -472,48 +471,47 @@ class DunningWhatsAppTemplate(models.Model):
         return messages
 
     def _problem_message(self, code, details):
-        _ = self.env._
         if code == authoring.NAME:
-            return _(
+            return self.env._(
                 "The name “%(name)s” may only hold lower case letters (a-z), digits "
                 "and underscores, up to %(max)s characters.",
                 name=details,
                 max=authoring.MAX_NAME,
             )
         if code == authoring.LANGUAGE:
-            return _(
+            return self.env._(
                 "The language “%(language)s” is not one of Meta's codes, such as "
                 "en, es, es_MX or pt_BR.",
                 language=details or "",
             )
         if code == authoring.CATEGORY:
-            return _(
+            return self.env._(
                 "The category must be UTILITY (reminders), MARKETING or AUTHENTICATION."
             )
         if code == authoring.BODY_EMPTY:
-            return _("The message is empty.")
+            return self.env._("The message is empty.")
         if code == authoring.BODY_LENGTH:
-            return _(
+            return self.env._(
                 "The message has %(length)s characters; Meta accepts %(max)s at most.",
                 length=details,
                 max=authoring.MAX_BODY,
             )
         if code == authoring.VARIABLE_FORMAT:
-            return _(
+            return self.env._(
                 "Write variables as numbers in double braces ({{1}}, {{2}} ...), "
                 "not %(names)s.",
                 names=", ".join("{{" + name + "}}" for name in details),
             )
         if code == authoring.VARIABLE_ORDER:
-            return _(
+            return self.env._(
                 "Number the variables 1, 2, 3 ... in the order they appear, with no "
                 "gap (found %(numbers)s).",
                 numbers=", ".join(str(number) for number in details),
             )
         if code == authoring.VARIABLE_EDGE:
-            return _("The message may neither start nor end with a variable.")
+            return self.env._("The message may neither start nor end with a variable.")
         if code == authoring.VARIABLE_VALUE:
-            return _(
+            return self.env._(
                 "The message has %(variables)s variables but Values names "
                 "%(values)s: name one value per variable, among %(available)s.",
                 variables=details[0],
@@ -521,37 +519,37 @@ class DunningWhatsAppTemplate(models.Model):
                 available=", ".join(VARIABLES),
             )
         if code == authoring.VARIABLE_EXAMPLE:
-            return _(
+            return self.env._(
                 "Variables %(numbers)s receive no value we know, so Meta would get "
                 "no example for them. Use values among %(available)s.",
                 numbers=", ".join("{{" + str(number) + "}}" for number in details),
                 available=", ".join(VARIABLES),
             )
         if code == authoring.BUTTON_COUNT:
-            return _(
+            return self.env._(
                 "%(count)s buttons: Meta accepts %(max)s at most.",
                 count=details,
                 max=authoring.MAX_BUTTONS,
             )
         if code == authoring.QUICK_REPLY_COUNT:
-            return _(
+            return self.env._(
                 "%(count)s quick replies: at most %(max)s.",
                 count=details,
                 max=authoring.MAX_QUICK_REPLIES,
             )
         if code == authoring.BUTTON_TEXT:
-            return _(
+            return self.env._(
                 "The button “%(text)s” needs a title of 1 to %(max)s characters.",
                 text=details,
                 max=authoring.MAX_BUTTON_TEXT,
             )
         if code == authoring.BUTTON_URL:
-            return _(
+            return self.env._(
                 "The link “%(url)s” must be a full web address (https://...) that "
                 "may end with {{1}}, the customer's page.",
                 url=details,
             )
-        return _(
+        return self.env._(
             "Document headers need a sample file uploaded to Meta: add them in "
             "Meta's WhatsApp Manager, then sync the templates."
         )
