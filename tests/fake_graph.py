@@ -22,4 +22,6 @@ WABA_ID = _module.WABA_ID
 FakeGraph = _module.FakeGraph
 graph_error = _module.graph_error
 signed_webhook = _module.signed_webhook
+template_category_webhook = _module.template_category_webhook
+template_review_webhook = _module.template_review_webhook
 template = _module.template

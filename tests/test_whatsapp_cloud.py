@@ -1033,7 +1033,7 @@ def test_parse_webhook_survives_malformed_entries(entry):
     events = wa_webhook.parse_webhook(
         {"object": "whatsapp_business_account", "entry": [entry]}
     )
-    assert set(events) == {"statuses", "messages"}
+    assert set(events) == {"statuses", "messages", "templates"}
     for event in events["statuses"]:
         assert event["wamid"] and event["status"] in wa_webhook.STATUSES
     for event in events["messages"]:

@@ -117,11 +117,12 @@ class FriendlyDunningWebhooks(http.Controller):
         return _limit_refusals(self._whatsapp_event)
 
     def _whatsapp_event(self):
-        """Statuses of our messages and the customers' messages. Each event
-        acts only for the channel that owns its receiving number
-        (``metadata.phone_number_id``), and only when that channel's app
-        secret signs the body; events for numbers we do not own change
-        nothing."""
+        """Statuses of our messages, the customers' messages and the reviews
+        of our templates. Each event acts only for the channel that owns its
+        receiving number (``metadata.phone_number_id``) or, for a template,
+        its business account (``entry.id``), and only when that channel's app
+        secret signs the body; events for numbers and accounts we do not own
+        change nothing."""
         _refuse_large_body()
         raw_body = request.httprequest.get_data()
         try:
@@ -142,9 +143,30 @@ class FriendlyDunningWebhooks(http.Controller):
                 len(unknown),
                 ", ".join(sorted(repr(number) for number in unknown)[:5]),
             )
-        # One HMAC per distinct secret among the receiving numbers' channels.
+        accounts = {event["waba_id"] for event in events["templates"]}
+        account_receivers = (
+            request.env["dunning.channel"]._whatsapp_template_receivers()
+            if accounts
+            else {}
+        )
+        if accounts - set(account_receivers):
+            _logger.info(
+                "WhatsApp template events for business accounts that are not ours "
+                "ignored: %s",
+                ", ".join(sorted(repr(a) for a in accounts - set(account_receivers)))[
+                    :200
+                ],
+            )
+        account_channels = [
+            receiver
+            for account in accounts & set(account_receivers)
+            for receiver in account_receivers[account]
+        ]
+        # One HMAC per distinct secret among the receiving channels.
         signature = request.httprequest.headers.get("X-Hub-Signature-256")
-        secrets = {receivers[number][1] for number in numbers - unknown}
+        secrets = {receivers[number][1] for number in numbers - unknown} | {
+            secret for _channel_id, secret in account_channels
+        }
         signed_with = {
             secret
             for secret in secrets
@@ -161,6 +183,16 @@ class FriendlyDunningWebhooks(http.Controller):
                 for number in numbers - unknown
                 if receivers[number][1] in signed_with
             )
+        )
+        request.env["dunning.whatsapp.template"].sudo()._apply_review_events(
+            request.env["dunning.channel"]
+            .sudo()
+            .browse(
+                channel_id
+                for channel_id, secret in account_channels
+                if secret in signed_with
+            ),
+            events["templates"],
         )
         self._apply_statuses(channels, events["statuses"])
         by_number = {channel.wa_phone_number_id: channel for channel in channels}

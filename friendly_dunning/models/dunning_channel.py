@@ -126,6 +126,13 @@ class DunningChannel(models.Model):
         "dunning.whatsapp.template", "channel_id", string="WhatsApp templates"
     )
     wa_template_count = fields.Integer(compute="_compute_wa_template_count")
+    wa_template_problems = fields.Text(
+        string="Templates not sent",
+        compute="_compute_wa_template_problems",
+        help="Templates Meta rejected, paused, disabled or counts as marketing: "
+        "the steps that use them go through their next channel.",
+    )
+    wa_template_last_event = fields.Char(string="Last template review", readonly=True)
 
     _wa_phone_number_uniq = models.Constraint(
         "UNIQUE(wa_phone_number_id)",
@@ -152,6 +159,27 @@ class DunningChannel(models.Model):
         for channel in self:
             channel.wa_template_count = counts.get(channel, 0)
 
+    def _compute_wa_template_problems(self):
+        templates = self.env["dunning.whatsapp.template"].search(
+            [
+                ("channel_id", "in", self.ids),
+                "|",
+                ("state", "in", ("rejected", "paused", "disabled")),
+                "&",
+                ("state", "=", "approved"),
+                ("category", "=ilike", "MARKETING"),
+            ]
+        )
+        for channel in self:
+            channel.wa_template_problems = (
+                "\n".join(
+                    f"{template.name} ({template.language}): {template._why_unusable()}"
+                    for template in templates
+                    if template.channel_id == channel
+                )
+                or False
+            )
+
     @api.model_create_multi
     def create(self, vals_list):
         self.env.registry.clear_cache()  # _whatsapp_webhook_receivers
@@ -163,6 +191,7 @@ class DunningChannel(models.Model):
         if {
             "wa_app_secret",
             "wa_phone_number_id",
+            "wa_business_account_id",
             "channel_type",
             "active",
             "company_id",
@@ -242,6 +271,32 @@ class DunningChannel(models.Model):
             }
         )
 
+    @api.model
+    @ormcache()
+    def _whatsapp_template_receivers(self):
+        """``{business account id: ((channel id, app secret), ...)}`` of the
+        active WhatsApp channels: template reviews name the business account,
+        which several numbers (channels) may share."""
+        channels = (
+            self.sudo()
+            .with_context(active_test=True)
+            .search(
+                [
+                    ("channel_type", "=", "whatsapp"),
+                    ("wa_app_secret", "!=", False),
+                    ("wa_business_account_id", "!=", False),
+                ]
+            )
+        )
+        receivers = {}
+        for channel in channels:
+            receivers.setdefault(channel.wa_business_account_id, []).append(
+                (channel.id, channel.wa_app_secret)
+            )
+        return frozendict(
+            {waba: tuple(channels) for waba, channels in receivers.items()}
+        )
+
     def _whatsapp_rate_limiter(self):
         self.ensure_one()
         rate = max(self.wa_rate_limit or 80, 1)
@@ -297,6 +352,22 @@ class DunningChannel(models.Model):
         return self._notification(
             "success",
             self.env._("%(count)s WhatsApp templates synced.", count=count),
+        )
+
+    def action_create_shipped_templates(self):
+        """Drafts of the shipped reminder templates (English, Spanish,
+        Brazilian Portuguese), to adapt and submit to Meta."""
+        self.ensure_one()
+        Template = self.env["dunning.whatsapp.template"]
+        Template.check_access("create")
+        created = Template._create_shipped(self)
+        return self._notification(
+            "success",
+            self.env._(
+                "%(count)s template drafts created: review them, then submit them "
+                "to Meta.",
+                count=len(created),
+            ),
         )
 
     def _whatsapp_failure_notification(self, error):

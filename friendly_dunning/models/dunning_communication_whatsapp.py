@@ -212,10 +212,27 @@ class DunningCommunication(models.Model):
         self.ensure_one()
         picked = {} if picked is None else picked
         mapped = self.step_id.wa_template_id
-        key = (mapped.id, self.partner_id.lang)
+        name = mapped.name or self.step_id.wa_template_name
+        channel = mapped.channel_id or self.channel_id
+        key = (channel.id, name, mapped.id, self.partner_id.lang)
         if key not in picked:
-            picked[key] = mapped and mapped.sudo()._pick(self.partner_id.lang)
-        template = picked[key]
+            picked[key] = (
+                self.env["dunning.whatsapp.template"]
+                .sudo()
+                ._find(channel, name, self.partner_id.lang, mapped.sudo())
+                if name
+                else (mapped, mapped)
+            )
+        template, unusable = picked[key]
+        if unusable:
+            return None, self.env._(
+                "WhatsApp: the customer has not written in the last 24 hours and "
+                "the template “%(template)s” (%(language)s) cannot be sent: "
+                "%(why)s",
+                template=unusable.name,
+                language=unusable.language,
+                why=unusable._why_unusable(),
+            )
         if not template:
             return None, self.env._(
                 "WhatsApp: the customer has not written in the last 24 hours and the "
@@ -252,14 +269,7 @@ class DunningCommunication(models.Model):
                     template=template.name,
                 )
             index, url = url_button
-            link = oldest.get_base_url() + oldest.get_portal_url()
-            prefix = url.split("{{", 1)[0]
-            plan["url_button"] = (
-                index,
-                link[len(prefix) :]
-                if prefix and link.startswith(prefix)
-                else oldest.get_portal_url().lstrip("/"),
-            )
+            plan["url_button"] = (index, self._whatsapp_url_suffix(url, oldest))
         if (template.header_format or "").upper() == "DOCUMENT" and oldest:
             document = oldest._get_invoice_legal_documents("pdf", allow_fallback=True)
             if document and document.get("content"):
@@ -269,6 +279,20 @@ class DunningCommunication(models.Model):
                     "application/pdf",
                 )
         return plan, None
+
+    def _whatsapp_url_suffix(self, url, invoice):
+        """The variable end of a template's link button: the token of the
+        customer's collections page when the link leads there, else the part
+        of the invoice's page the link does not already hold."""
+        self.ensure_one()
+        prefix = url.split("{{", 1)[0]
+        if prefix.endswith("/collections/"):
+            partner = self.partner_id.commercial_partner_id.sudo()
+            return partner._dunning_portal_token(self.company_id)
+        link = invoice.get_base_url() + invoice.get_portal_url()
+        if prefix and link.startswith(prefix):
+            return link[len(prefix) :]
+        return invoice.get_portal_url().lstrip("/")
 
     def _whatsapp_record(self, channel, results):
         """Store what WhatsApp answered: ``results`` are ``(plan, wamid,

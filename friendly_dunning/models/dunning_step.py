@@ -65,13 +65,19 @@ class DunningStep(models.Model):
         string="Offer a payment plan",
         help="The message invites the customer to propose a payment plan.",
     )
+    wa_template_name = fields.Char(
+        string="WhatsApp template name",
+        help="Sent when the customer has not written to us in the last 24 hours: "
+        "the approved template of this name in the customer's language, as soon "
+        "as Meta approves it. When the customer's template is paused or "
+        "rejected, the step's next channel is used.",
+    )
     wa_template_id = fields.Many2one(
         "dunning.whatsapp.template",
-        string="WhatsApp template",
+        string="WhatsApp template (override)",
         domain="[('company_id', '=', company_id), ('status', '=', 'APPROVED')]",
-        help="The approved template sent when the customer has not written to us "
-        "in the last 24 hours. The same template in the customer's language is "
-        "used when Meta has it.",
+        help="A template chosen by hand instead of the one named above. The same "
+        "template in the customer's language is used when Meta has it.",
     )
     mail_template_id = fields.Many2one(
         "mail.template",

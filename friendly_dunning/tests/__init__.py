@@ -31,3 +31,4 @@ from . import test_install_segmentation
 from . import test_escalation
 from . import test_instalments
 from . import test_whatsapp_receipt
+from . import test_whatsapp_template_authoring

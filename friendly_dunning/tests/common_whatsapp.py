@@ -27,6 +27,7 @@ ERROR_MESSAGES = {
     131026: "(#131026) Message undeliverable",
     131047: "(#131047) Re-engagement message",
     190: "Error validating access token: Session has expired",
+    2388024: "Content in this language already exists",
 }
 
 
@@ -73,6 +74,71 @@ def status(wamid, state, timestamp, **extra):
         "recipient_id": "34612345678",
         **extra,
     }
+
+
+def template_review_payload(
+    template_id,
+    event,
+    timestamp,
+    name="fd_reminder_overdue",
+    language="es",
+    reason=None,
+    waba_id=WABA_ID,
+    **extra,
+):
+    """A ``message_template_status_update`` webhook POST, as Meta sends it
+    for the business account ``waba_id`` (Meta's template ids are numbers)."""
+    value = {
+        "event": event,
+        "message_template_id": int(template_id)
+        if template_id.isdigit()
+        else template_id,
+        "message_template_name": name,
+        "message_template_language": language,
+        "reason": reason or "NONE",
+        **extra,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": waba_id,
+                "time": timestamp,
+                "changes": [
+                    {"field": "message_template_status_update", "value": value}
+                ],
+            }
+        ],
+    }
+
+
+def template_category_payload(
+    template_id,
+    new_category,
+    timestamp,
+    previous_category="UTILITY",
+    name="fd_reminder_overdue",
+    language="es",
+    waba_id=WABA_ID,
+):
+    """A ``template_category_update`` webhook POST: Meta re-categorised the
+    template."""
+    payload = template_review_payload(
+        template_id, "-", timestamp, name, language, waba_id=waba_id
+    )
+    payload["entry"][0]["changes"] = [
+        {
+            "field": "template_category_update",
+            "value": {
+                "message_template_id": template_id,
+                "message_template_name": name,
+                "message_template_language": language,
+                "previous_category": previous_category,
+                "new_category": new_category,
+            },
+        }
+    ]
+    return payload
 
 
 def inbound_payload(
@@ -150,6 +216,10 @@ class GraphMock:
     - ``POST /{version}/{phone_number_id}/messages`` -> a wamid
     - ``POST /{version}/{phone_number_id}/media`` -> ``media.N``
     - ``GET /{version}/{waba_id}/message_templates`` -> ``templates``
+    - ``POST /{version}/{waba_id}/message_templates`` -> ``{id, status:
+      PENDING, category}``; the template joins ``templates`` (PENDING), and a
+      second one of the same name and language is refused as Meta does
+    - ``POST /{version}/{template_id}`` (an edit) -> ``{success: true}``
 
     A wrong token gets 401 with code 190; ``fail_next`` scripts errors.
     Every call is recorded in ``requests``. Calls come from the sender's
@@ -238,7 +308,35 @@ class GraphMock:
             return {"id": self._next_id("media")}
         if node == WABA_ID and method == "GET" and edge == "message_templates":
             return {"data": list(self.templates)}
+        if node == WABA_ID and method == "POST" and edge == "message_templates":
+            return self._create_template(kwargs["json"])
+        edited = [t for t in self.templates if t["id"] == node]
+        if edited and method == "POST" and not edge:
+            edited[0].update(
+                components=kwargs["json"]["components"],
+                category=kwargs["json"]["category"],
+                status="PENDING",
+            )
+            return {"success": True}
         raise self._error(400, 100)
+
+    def _create_template(self, payload):
+        if not all(payload.get(key) for key in ("name", "language", "category")):
+            raise self._error(400, 100)
+        if any(
+            (t["name"], t["language"]) == (payload["name"], payload["language"])
+            for t in self.templates
+        ):
+            raise self._error(400, 2388024)
+        self._sequence += 1
+        created = {
+            # Meta's template ids are numbers, sent as strings here.
+            "id": str(880000000000 + self._sequence),
+            "status": "PENDING",
+            "category": payload["category"],
+        }
+        self.templates.append(payload | created)
+        return created
 
 
 class _MessagesHandler(BaseHTTPRequestHandler):

@@ -428,6 +428,35 @@ class WhatsAppCloudClient:
             seen.add(url)
         return templates
 
+    def create_template(self, request):
+        """Submit a message template for review (``request`` from
+        ``template_request``); answers Meta's ``{id, status, category}``."""
+        if not self.waba_id:
+            raise ValueError("A WhatsApp Business Account id is required.")
+        answer = self._request(
+            "POST", self._url(self.waba_id, "message_templates"), json=request
+        )
+        if not answer.get("id"):
+            raise WhatsAppError(
+                None, SERVER, "WhatsApp accepted the template without an id."
+            )
+        return {
+            "id": str(answer["id"]),
+            "status": answer.get("status") or "PENDING",
+            "category": answer.get("category") or request.get("category"),
+        }
+
+    def edit_template(self, template_id, request):
+        """Submit new components (and category) of an existing template for
+        review again, e.g. after a rejection."""
+        fields = {key: request[key] for key in ("category", "components")}
+        answer = self._request("POST", self._url(str(template_id)), json=fields)
+        if answer.get("success") is not True:
+            raise WhatsAppError(
+                None, SERVER, "WhatsApp did not confirm the template's edit."
+            )
+        return answer
+
     def test_connection(self):
         """The business number as WhatsApp knows it: ``display_phone_number``,
         ``verified_name`` and ``quality_rating``."""

@@ -78,15 +78,65 @@ def _message_event(message, metadata, names):
     }
 
 
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+TEMPLATE_CATEGORY_FIELD = "template_category_update"
+
+
+def _template_event(field, value, entry):
+    """A review outcome or category change of one of our templates. These
+    entries name the business account (``entry.id``), not a number."""
+    template_id = as_str(value.get("message_template_id"))
+    waba_id = as_str(entry.get("id"))
+    if not template_id or not waba_id:
+        return None
+    event = {
+        "waba_id": waba_id,
+        "timestamp": _timestamp(entry.get("time")),
+        "template_id": template_id,
+        "name": as_str(value.get("message_template_name")),
+        "language": as_str(value.get("message_template_language")),
+    }
+    if field == TEMPLATE_STATUS_FIELD:
+        state = (as_str(value.get("event")) or "").upper()
+        if not state:
+            return None
+        details = as_dict(value.get("other_info")) or as_dict(
+            value.get("rejection_info")
+        )
+        return event | {
+            "kind": "status",
+            "event": state,
+            "reason": as_str(value.get("reason")),
+            "details": as_str(
+                details.get("description") or details.get("recommendation")
+            ),
+        }
+    new_category = (as_str(value.get("new_category")) or "").upper()
+    if not new_category:
+        return None
+    return event | {
+        "kind": "category",
+        # A notice sent ahead of a change names the category to come as
+        # ``correct_category``; ``new_category`` is then still the current one.
+        "new_category": new_category,
+        "upcoming_category": (as_str(value.get("correct_category")) or "").upper()
+        or None,
+    }
+
+
 def parse_webhook(payload):
     """The events of one webhook POST (already parsed JSON), as
-    ``{"statuses": [...], "messages": [...]}``.
+    ``{"statuses": [...], "messages": [...], "templates": [...]}``.
 
     Statuses are delivery updates of our messages (``wamid``, ``status`` in
     sent / delivered / read / failed, ``timestamp``, ``recipient``,
     ``error_code``, ``error_title``, ``pricing``, ``callback_data``); messages
     are customer replies (``wamid``, ``from``, ``timestamp``, ``type``,
     ``text``, ``payload``, ``title``, ``context_wamid``, ``media_id`` ...).
+    Templates are review outcomes and category changes of our message
+    templates (``kind`` status or category, ``waba_id``, ``timestamp``,
+    ``template_id``, ``name``, ``language``, then ``event``, ``reason``,
+    ``details`` or ``new_category``, ``upcoming_category``).
     Entries, fields and types we do not handle are skipped. Raises
     ``ValueError`` only when ``payload`` is not a WhatsApp Business Account
     envelope.
@@ -97,11 +147,20 @@ def parse_webhook(payload):
         or not isinstance(payload.get("entry"), list)
     ):
         raise ValueError("Not a WhatsApp Business Account webhook payload.")
-    statuses, messages = [], []
+    statuses, messages, templates = [], [], []
     for entry in payload["entry"]:
-        for change in as_list(as_dict(entry).get("changes")):
+        entry = as_dict(entry)
+        for change in as_list(entry.get("changes")):
             change = as_dict(change)
             value = as_dict(change.get("value"))
+            if value and change.get("field") in (
+                TEMPLATE_STATUS_FIELD,
+                TEMPLATE_CATEGORY_FIELD,
+            ):
+                event = _template_event(change["field"], value, entry)
+                if event:
+                    templates.append(event)
+                continue
             if change.get("field") != "messages" or not value:
                 continue
             metadata = as_dict(value.get("metadata"))
@@ -120,4 +179,4 @@ def parse_webhook(payload):
                 event = _message_event(as_dict(message), metadata, names)
                 if event:
                     messages.append(event)
-    return {"statuses": statuses, "messages": messages}
+    return {"statuses": statuses, "messages": messages, "templates": templates}

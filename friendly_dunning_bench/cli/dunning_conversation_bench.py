@@ -404,7 +404,9 @@ def measure(options, fake, created):
 def queries(log, options, created):
     """Queries per reply from the request log: the warm-up requests first,
     then the latency phase in order, then the burst."""
-    counts = [int(count) for status, count in _REQUEST_LOG.findall(log) if status == "200"]
+    counts = [
+        int(count) for status, count in _REQUEST_LOG.findall(log) if status == "200"
+    ]
     warm = 2 * options.workers
     sequential = counts[warm : warm + options.latency_replies]
     burst = counts[warm + options.latency_replies :]

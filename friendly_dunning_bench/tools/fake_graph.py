@@ -7,6 +7,10 @@ records every request. It answers like the WhatsApp Cloud API documents:
 - ``POST /{version}/{phone_number_id}/messages`` -> ``{"messages": [{"id": ...}]}``
 - ``POST /{version}/{phone_number_id}/media`` (multipart) -> ``{"id": "media.N"}``
 - ``GET /{version}/{waba_id}/message_templates`` -> pages of ``fake.templates``
+- ``POST /{version}/{waba_id}/message_templates`` -> ``{id, status: PENDING,
+  category}``; the template joins ``fake.templates``. ``fake.review(...)``
+  then decides it and answers the signed ``message_template_status_update``
+  webhook Meta would send (``template_review_webhook`` builds one alone).
 - ``GET /{version}/{phone_number_id}`` -> the number's display name and quality
 - ``GET /{version}/{media_id}`` -> ``{url, mime_type, sha256, file_size, id}`` of a
   file in ``fake.media`` (``fake.add_media(...)``), as a customer sends one
@@ -44,6 +48,7 @@ ERROR_MESSAGES = {
     131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
     132001: "(#132001) Template name does not exist in the translation",
     190: "Error validating access token: Session has expired",
+    2388024: "Content in this language already exists",
 }
 
 
@@ -101,6 +106,69 @@ def signed_webhook(app_secret, payload):
         "X-Hub-Signature-256": f"sha256={digest}",
     }
     return raw_body, headers
+
+
+def template_review_webhook(
+    waba_id,
+    template_id,
+    name,
+    language,
+    event,
+    reason=None,
+    timestamp=None,
+    **extra,
+):
+    """The ``message_template_status_update`` webhook payload of a review:
+    ``event`` APPROVED, REJECTED (with ``reason``), PAUSED, DISABLED ..."""
+    value = {
+        "event": event,
+        "message_template_id": int(template_id)
+        if str(template_id).isdigit()
+        else template_id,
+        "message_template_name": name,
+        "message_template_language": language,
+        "reason": reason or "NONE",
+        **extra,
+    }
+    return _template_envelope(
+        waba_id, timestamp, "message_template_status_update", value
+    )
+
+
+def template_category_webhook(
+    waba_id,
+    template_id,
+    name,
+    language,
+    new_category,
+    previous_category,
+    timestamp=None,
+):
+    """The ``template_category_update`` webhook payload of a re-categorised
+    template."""
+    value = {
+        "message_template_id": int(template_id)
+        if str(template_id).isdigit()
+        else template_id,
+        "message_template_name": name,
+        "message_template_language": language,
+        "previous_category": previous_category,
+        "new_category": new_category,
+    }
+    return _template_envelope(waba_id, timestamp, "template_category_update", value)
+
+
+def _template_envelope(waba_id, timestamp, field, value):
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": waba_id,
+                "time": int(timestamp if timestamp is not None else time.time()),
+                "changes": [{"field": field, "value": value}],
+            }
+        ],
+    }
 
 
 class _Server(ThreadingHTTPServer):
@@ -231,6 +299,24 @@ class FakeGraph:
             if request["path"].endswith("/messages") and request["method"] == "POST"
         ]
 
+    def review(self, template_id, event, app_secret, reason=None, timestamp=None):
+        """Decide the review of a template created here (its ``status``
+        becomes ``event``); answers ``(raw_body, headers)`` of the signed
+        webhook to POST to the addon."""
+        with self._lock:
+            [created] = [t for t in self.templates if t["id"] == template_id]
+            created["status"] = event
+        payload = template_review_webhook(
+            self.waba_id,
+            template_id,
+            created["name"],
+            created["language"],
+            event,
+            reason=reason,
+            timestamp=timestamp,
+        )
+        return signed_webhook(app_secret, payload)
+
     def _next_id(self, prefix):
         with self._lock:
             self._sequence += 1
@@ -299,6 +385,8 @@ class FakeGraph:
             return self._templates(request)
         if node in self.media and method == "GET" and not edge:
             return self._media_info(node)
+        if node == self.waba_id and method == "POST" and edge == "message_templates":
+            return self._create_template(request)
         return 400, graph_error(100, "Unsupported request")
 
     def _media_info(self, media_id):
@@ -353,6 +441,29 @@ class FakeGraph:
         ].get("file"):
             return 400, graph_error(100)
         return 200, {"id": self._next_id("media")}
+
+    def _create_template(self, request):
+        payload = request["json"]
+        if not isinstance(payload, dict) or not all(
+            payload.get(key) for key in ("name", "language", "category", "components")
+        ):
+            return 400, graph_error(100)
+        with self._lock:
+            if any(
+                (t.get("name"), t.get("language"))
+                == (payload["name"], payload["language"])
+                for t in self.templates
+            ):
+                return 400, graph_error(2388024)
+            self._sequence += 1
+            # Meta's template ids are numbers, sent as strings here.
+            created = {
+                "id": str(880000000000 + self._sequence),
+                "status": "PENDING",
+                "category": payload["category"],
+            }
+            self.templates.append(payload | created)
+        return 200, created
 
     def _templates(self, request):
         start = int(request["query"].get("after") or 0)
