@@ -49,7 +49,9 @@ class DunningCommunication(models.Model):
         help="Charged or free, and why.",
     )
 
-    @api.depends("charge", "cost", "channel", "channel_id.channel_type", "state")
+    @api.depends(
+        "kind", "charge", "cost", "channel", "channel_id.channel_type", "state"
+    )
     def _compute_charge_label(self):
         charges = dict(self._fields["charge"]._description_selection(self.env))
         for message in self:

@@ -26,7 +26,6 @@ class DunningWhatsAppRate(models.Model):
     )
     channel_id = fields.Many2one(
         "dunning.channel",
-        string="Channel",
         ondelete="cascade",
         check_company=True,
         domain="[('channel_type', '=', 'whatsapp')]",
