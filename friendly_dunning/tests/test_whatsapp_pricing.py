@@ -1,6 +1,7 @@
 import calendar
 from datetime import date, datetime, timedelta
 
+from odoo.exceptions import AccessError
 from odoo.tests import freeze_time, tagged
 
 from ..tools.whatsapp_webhook import parse_webhook
@@ -363,4 +364,43 @@ class TestWhatsAppPricing(DunningCommon):
             self._apply(events_batch)
         self.assertEqual(
             {m.charge for m in batch}, {"charged", "free_window", "free_service"}
+        )
+
+    def test_sending_records_the_pricing_category(self):
+        """A template is priced by its category, any other message as a
+        service message; a category Meta reported first stays."""
+        template, text, reported = (
+            self._message(state="sending", sent_date=False, provider_message_id=False)
+            for _ in range(3)
+        )
+        reported.cost_category = "marketing"
+        self.env["dunning.communication"].sudo()._whatsapp_record(
+            self.channel,
+            [
+                ({"id": template.id, "template_id": self.utility.id}, "wamid.T", None),
+                ({"id": text.id}, "wamid.X", None),
+                ({"id": reported.id, "template_id": self.utility.id}, "wamid.R", None),
+            ],
+        )
+        self.assertEqual(
+            [m.cost_category for m in (template, text, reported)],
+            ["utility", "service", "marketing"],
+        )
+        self.assertEqual(template.state, "sent")
+
+    def test_managers_keep_the_rate_card(self):
+        rate = self.env["dunning.whatsapp.rate"].search(
+            [("company_id", "=", self.company_a.id)], limit=1
+        )
+        self.assertTrue(rate.with_user(self.dunning_user_a).price)
+        with self.assertRaises(AccessError):
+            rate.with_user(self.dunning_user_a).write({"price": 0.0})
+        rate.with_user(self.dunning_manager_a).write({"price": 0.009})
+        self.assertEqual(rate.price, 0.009)
+        other = self.env["dunning.whatsapp.rate"].create(
+            {"company_id": self.company_b.id, "category": "utility", "price": 1.0}
+        )
+        self.assertFalse(
+            other.with_user(self.dunning_user_a).search_count([("id", "=", other.id)]),
+            "another company's rates stay hidden",
         )
