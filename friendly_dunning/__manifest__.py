@@ -27,6 +27,7 @@
         "data/ir_cron_data.xml",
         "data/mail_template_data.xml",
         "data/dunning_plan_data.xml",
+        "data/dunning_whatsapp_rate_data.xml",
         "views/dunning_policy_views.xml",
         "views/dunning_channel_views.xml",
         "views/dunning_segment_views.xml",

@@ -32,3 +32,17 @@ def test_valid_numbers_become_e164(number, country, expected):
 )
 def test_unusable_numbers_say_why(number, country, reason):
     assert phones.to_e164(number, country) == (None, reason)
+
+
+@pytest.mark.parametrize(
+    ("number", "region"),
+    [
+        ("+5511987654321", "BR"),
+        ("+34612345678", "ES"),
+        ("+15550100199", "US"),  # fictional, but +1's market
+        ("not a phone", None),
+        ("", None),
+    ],
+)
+def test_region_of_is_the_numbers_market(number, region):
+    assert phones.region_of(number) == region

@@ -5,6 +5,7 @@ from . import account_partial_reconcile
 from . import dunning_channel
 from . import dunning_communication
 from . import dunning_communication_status
+from . import dunning_communication_pricing
 from . import dunning_communication_whatsapp
 from . import dunning_communication_sms
 from . import dunning_communication_email
@@ -31,6 +32,7 @@ from . import res_partner_customer_claims
 from . import res_partner_segmentation
 from . import dunning_demo
 from . import dunning_whatsapp_template
+from . import dunning_whatsapp_rate
 from . import dunning_feedback
 from . import dunning_portal_log
 from . import dunning_portal_rate

@@ -1,4 +1,5 @@
 import threading
+from datetime import datetime
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -6,6 +7,7 @@ from odoo.tools import SQL, frozendict, ormcache
 
 from ..tools.rate_limiter import WindowRateLimiter
 from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
+from ..tools.whatsapp_pricing import CHARGED, NO_RATE
 
 # One token bucket per channel and rate in this process. A channel sends from
 # one worker at a time (see ``_whatsapp_sender_lock``), so the bucket holds
@@ -133,6 +135,20 @@ class DunningChannel(models.Model):
         "the steps that use them go through their next channel.",
     )
     wa_template_last_event = fields.Char(string="Last template review", readonly=True)
+    company_currency_id = fields.Many2one(related="company_id.currency_id")
+    wa_month_cost = fields.Monetary(
+        string="WhatsApp cost this month",
+        compute="_compute_wa_month_cost",
+        currency_field="company_currency_id",
+        help="What WhatsApp charges for the messages it delivered this month, "
+        "priced with the rate card.",
+    )
+    wa_month_charged_count = fields.Integer(
+        string="Charged this month", compute="_compute_wa_month_cost"
+    )
+    wa_month_free_count = fields.Integer(
+        string="Free this month", compute="_compute_wa_month_cost"
+    )
 
     _wa_phone_number_uniq = models.Constraint(
         "UNIQUE(wa_phone_number_id)",
@@ -179,6 +195,47 @@ class DunningChannel(models.Model):
                 )
                 or False
             )
+
+    def _month_start(self):
+        return datetime.combine(
+            fields.Date.context_today(self).replace(day=1), datetime.min.time()
+        )
+
+    def _compute_wa_month_cost(self):
+        totals = {channel: [0.0, 0, 0] for channel in self}
+        for channel, charge, cost, count in self.env[
+            "dunning.communication"
+        ]._read_group(
+            [
+                ("channel_id", "in", self.ids),
+                ("delivered_date", ">=", self._month_start()),
+                ("charge", "!=", False),
+            ],
+            ["channel_id", "charge"],
+            ["cost:sum", "__count"],
+        ):
+            total = totals[channel]
+            total[0] += cost
+            total[1 if charge in (CHARGED, NO_RATE) else 2] += count
+        for channel in self:
+            (
+                channel.wa_month_cost,
+                channel.wa_month_charged_count,
+                channel.wa_month_free_count,
+            ) = totals[channel]
+
+    def action_view_wa_month_messages(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("WhatsApp messages delivered this month"),
+            "res_model": "dunning.communication",
+            "view_mode": "list,form",
+            "domain": [
+                ("channel_id", "=", self.id),
+                ("delivered_date", ">=", self._month_start()),
+            ],
+        }
 
     @api.model_create_multi
     def create(self, vals_list):

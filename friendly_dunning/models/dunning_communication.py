@@ -93,8 +93,19 @@ class DunningCommunication(models.Model):
     provider_message_id = fields.Char(
         string="Provider message ID", readonly=True, index="btree_not_null", copy=False
     )
-    cost = fields.Float(readonly=True, help="What the provider charged, if it says.")
-    cost_category = fields.Char(readonly=True)
+    cost = fields.Float(
+        readonly=True,
+        help="What the provider charges for this message, in the company's "
+        "currency: for WhatsApp the rate card's price once delivered, unless "
+        "the message is free; for SMS the provider's price when it gives one; "
+        "e-mail and the sandbox cost nothing.",
+    )
+    cost_category = fields.Char(
+        readonly=True,
+        help="How WhatsApp prices the message: utility, marketing or "
+        "authentication for a template, service for any other message; "
+        "WhatsApp's own category once it reports one.",
+    )
     payment_link = fields.Char(
         compute="_compute_payment_link",
         help="The page where the customer sees and pays the oldest invoice.",

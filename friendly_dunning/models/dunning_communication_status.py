@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools.whatsapp_client import WhatsAppError, error_kind
+from ..tools.whatsapp_pricing import fold_pricing
 from .raw_sql import run_sql
 
 # How far a message got; a status update never moves it backwards.
@@ -25,7 +26,11 @@ STATUS_FIELDS = (
     "read_date",
     "cost",
     "cost_category",
+    "charge",
+    "wa_pricing_type",
 )
+# What a delivered WhatsApp message's charge follows.
+PRICING_INPUTS = ("delivered_date", "cost_category", "wa_pricing_type")
 
 
 class DunningCommunication(models.Model):
@@ -83,6 +88,7 @@ class DunningCommunication(models.Model):
             for message in messages
         }
         failed_before = {i for i, v in current.items() if v["state"] == "failed"}
+        original = {message_id: dict(values) for message_id, values in current.items()}
         changed = {}
         for event in sorted(statuses, key=lambda e: e.get("timestamp") or 0):
             channel = by_number[event["phone_number_id"]]
@@ -99,6 +105,19 @@ class DunningCommunication(models.Model):
                 changed[message.id] = values
         if not changed:
             return self.browse()
+        # Priced once delivered, and again only when a webhook tells more of
+        # the price: a repeated status prices nothing twice.
+        self._whatsapp_charges(
+            {
+                message_id: values
+                for message_id, values in changed.items()
+                if values["delivered_date"]
+                and any(
+                    values[name] != original[message_id][name]
+                    for name in PRICING_INPUTS
+                )
+            }
+        )
         self._write_statuses(changed)
         return self.browse(
             [
@@ -121,11 +140,9 @@ class DunningCommunication(models.Model):
         )
         if event.get("wamid") and not values["provider_message_id"]:
             values["provider_message_id"] = event["wamid"]
-        pricing = event.get("pricing") or {}
-        if pricing:
-            values["cost_category"] = pricing.get("category") or values["cost_category"]
-            if pricing.get("cost") is not None:
-                values["cost"] = float(pricing["cost"])
+        values["cost_category"], values["wa_pricing_type"] = fold_pricing(
+            event.get("pricing"), values["cost_category"], values["wa_pricing_type"]
+        )
         status = event.get("status")
         if status == "failed":
             if values["state"] not in ("delivered", "read", "replied", "failed"):
@@ -153,7 +170,7 @@ class DunningCommunication(models.Model):
         rows = SQL(", ").join(
             SQL(
                 "(%s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, "
-                "%s::float8, %s, %s)",
+                "%s::float8, %s, %s, %s, %s)",
                 message_id,
                 values["state"],
                 values["provider_message_id"] or None,
@@ -162,6 +179,8 @@ class DunningCommunication(models.Model):
                 values["read_date"] or None,
                 values["cost"] or 0.0,
                 values["cost_category"] or None,
+                values["charge"] or None,
+                values["wa_pricing_type"] or None,
                 values.get("error_message"),
             )
             for message_id, values in changed.items()
@@ -178,11 +197,14 @@ class DunningCommunication(models.Model):
                    read_date = v.read_date,
                    cost = v.cost,
                    cost_category = v.cost_category,
+                   charge = v.charge,
+                   wa_pricing_type = v.wa_pricing_type,
                    error_message = COALESCE(v.error_message, message.error_message),
                    write_date = NOW() AT TIME ZONE 'UTC',
                    write_uid = %s
               FROM (VALUES %s) AS v(id, state, wamid, sent_date, delivered_date,
-                                    read_date, cost, cost_category, error_message)
+                                    read_date, cost, cost_category, charge,
+                                    wa_pricing_type, error_message)
              WHERE message.id = v.id
                 """,
                 self.env.uid,

@@ -8,6 +8,7 @@ from ..tools.phones import to_e164
 from ..tools.rate_limiter import backoff_seconds
 from ..tools.whatsapp_client import AUTH, WhatsAppError
 from ..tools.whatsapp_payloads import currency_param
+from ..tools.whatsapp_pricing import template_category
 from ..tools.whatsapp_sender import WhatsAppPool
 from .dunning_decision import instalments_due
 from .raw_sql import run_sql
@@ -298,15 +299,21 @@ class DunningCommunication(models.Model):
         """Store what WhatsApp answered: ``results`` are ``(plan, wamid,
         error)`` of this channel's calls."""
         now = fields.Datetime.now()
+        Template = self.env["dunning.whatsapp.template"].sudo()
         fall_back = {}
         for plan, wamid, error in results:
             message = self.browse(plan["id"])
             if wamid:
+                template = Template.browse(plan.get("template_id"))
                 message.write(
                     {
                         "provider_message_id": message.provider_message_id or wamid,
                         "sent_date": message.sent_date or now,
-                        "wa_template_id": plan.get("template_id"),
+                        "wa_template_id": template.id,
+                        # Meta's own category, from a status that came first,
+                        # stays.
+                        "cost_category": message.cost_category
+                        or template_category(template.category),
                         "error_message": False,
                         "next_attempt": False,
                     }

@@ -38,8 +38,8 @@ EMAIL_CUSTOMERS = (
     "prairie_wind_events",
 )
 # What the provider charged per message, in the company currency, by the
-# customer's country: WhatsApp's utility template rates and SMS rates to
-# mobiles. E-mail costs nothing.
+# customer's country: WhatsApp's utility template rates (per delivered
+# message) and SMS rates to mobiles. E-mail costs nothing.
 MESSAGE_COSTS = {
     "whatsapp": {"US": 0.004, "BR": 0.008, "MX": 0.0085, "CO": 0.0008, "AR": 0.026},
     "sms": {"US": 0.0083, "BR": 0.0419, "MX": 0.0353, "ES": 0.0783, "PT": 0.0451},
@@ -407,9 +407,11 @@ class DunningDemo(models.AbstractModel):
         values |= self._demo_message_text(partner, moves, step, day, links)
         delivered_rate, read_rate = REACH[kind]
         if kind != "email":
-            values["cost"] = MESSAGE_COSTS[kind].get(
-                partner.country_id.code, DEFAULT_COSTS[kind]
-            )
+            cost = MESSAGE_COSTS[kind].get(partner.country_id.code, DEFAULT_COSTS[kind])
+            # WhatsApp charges a template once delivered; the SMS provider
+            # charges what it sends.
+            if kind == "sms":
+                values["cost"] = cost
             values["cost_category"] = "utility" if kind == "whatsapp" else "sms"
             values["provider_message_id"] = (
                 f"wamid.DEMO{rng.getrandbits(64):016X}"
@@ -419,6 +421,8 @@ class DunningDemo(models.AbstractModel):
             if rng.random() < delivered_rate:
                 delivered = sent + timedelta(seconds=rng.randrange(2, 90))
                 values |= {"state": "delivered", "delivered_date": delivered}
+                if kind == "whatsapp":
+                    values |= {"cost": cost, "charge": "charged"}
                 if rng.random() < read_rate:
                     values |= {
                         "state": "read",

@@ -677,7 +677,10 @@ class DunningKpi(models.AbstractModel):
                 self.env._(
                     "Payments within 7 days of a delivered message, each credited "
                     "to the last message before it, / what the provider charged "
-                    "for the channel's messages."
+                    "for the channel's messages: WhatsApp charges delivered "
+                    "templates at the rate card's price; messages inside the "
+                    "customer's 24-hour window (except marketing templates), "
+                    "undelivered ones, e-mails and the sandbox count 0."
                 ),
             ),
         }

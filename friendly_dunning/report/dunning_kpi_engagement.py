@@ -281,7 +281,10 @@ class DunningKpi(models.AbstractModel):
                 """
             WITH message AS (
                 SELECT c.id, c.company_id, c.sent_date::date AS sent, c.state,
-                       c.delivered_date, c.read_date, COALESCE(c.cost, 0) AS cost,
+                       c.delivered_date, c.read_date,
+                       -- The sandbox sends nothing, so it costs nothing.
+                       CASE WHEN COALESCE(ch.channel_type, c.channel) = 'sandbox'
+                            THEN 0 ELSE COALESCE(c.cost, 0) END AS cost,
                        COALESCE(ch.channel_type, c.channel) AS channel,
                        CASE WHEN COALESCE(ch.channel_type, c.channel)
                                  = 'email'

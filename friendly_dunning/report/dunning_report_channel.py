@@ -62,7 +62,11 @@ class DunningReportChannel(models.Model):
         "within 7 days.",
     )
     cost = fields.Monetary(
-        readonly=True, help="What the provider charged for the message, if it says."
+        readonly=True,
+        help="What the provider charges for the message: a delivered WhatsApp "
+        "template at the rate card's price, 0 for a free or undelivered one; an "
+        "SMS at the provider's price when it gives one; e-mail and the sandbox "
+        "nothing.",
     )
     amount_due = fields.Monetary(
         string="Amount covered",
@@ -82,7 +86,9 @@ class DunningReportChannel(models.Model):
                            c.partner_id, c.step_id, c.policy_id, c.kind,
                            c.wa_template_id AS template_id,
                            COALESCE(ch.channel_type, c.channel) AS channel,
-                           COALESCE(c.cost, 0) AS cost,
+                           -- The sandbox sends nothing, so it costs nothing.
+                           CASE WHEN COALESCE(ch.channel_type, c.channel) = 'sandbox'
+                                THEN 0 ELSE COALESCE(c.cost, 0) END AS cost,
                            COALESCE(c.amount_due, 0) AS amount_due,
                            c.read_date IS NOT NULL OR c.state IN ('read', 'replied')
                                AS is_read,

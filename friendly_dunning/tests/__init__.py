@@ -32,3 +32,4 @@ from . import test_escalation
 from . import test_instalments
 from . import test_whatsapp_receipt
 from . import test_whatsapp_template_authoring
+from . import test_whatsapp_pricing

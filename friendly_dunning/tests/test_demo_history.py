@@ -75,7 +75,10 @@ class TestDemoHistory(TransactionCase):
                     self.assertLessEqual(message.sent_date, message.delivered_date)
                 if message.read_date:
                     self.assertLessEqual(message.delivered_date, message.read_date)
-                if message.channel == "email":
+                # WhatsApp charges delivered templates only.
+                if message.channel == "email" or (
+                    message.channel == "whatsapp" and not message.delivered_date
+                ):
                     self.assertFalse(message.cost)
                 else:
                     self.assertGreater(message.cost, 0)

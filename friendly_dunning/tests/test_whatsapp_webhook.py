@@ -102,7 +102,21 @@ class TestWhatsAppWebhook(WhatsAppWebhookCommon):
             "wamid.A",
             "delivered",
             1700000050,
-            pricing={"billable": True, "category": "utility", "cost": 0.0042},
+            pricing={
+                "billable": True,
+                "pricing_model": "PMP",
+                "category": "utility",
+                "type": "regular",
+            },
+        )
+        self.env["dunning.whatsapp.rate"].create(
+            {
+                "company_id": self.company_a.id,
+                "country_id": self.env.ref("base.es").id,
+                "category": "utility",
+                "price": 0.0042,
+                "currency_id": self.company_a.currency_id.id,
+            }
         )
         for payload in (status_payload(read), status_payload(delivered, read)):
             response = self._post(*signed(payload))
@@ -186,6 +200,15 @@ class TestWhatsAppStatusBatches(WhatsAppWebhookCommon):
                 for index in range(102)
             ]
         )
+        cls.env["dunning.whatsapp.rate"].create(
+            {
+                "company_id": cls.company_a.id,
+                "country_id": cls.env.ref("base.es").id,
+                "category": "utility",
+                "price": 0.01,
+                "currency_id": cls.company_a.currency_id.id,
+            }
+        )
 
     def _events(self, messages, state="delivered"):
         return parse_webhook(
@@ -195,7 +218,7 @@ class TestWhatsAppStatusBatches(WhatsAppWebhookCommon):
                         message.provider_message_id,
                         state,
                         1700000000 + index,
-                        pricing={"category": "utility", "cost": 0.01},
+                        pricing={"pricing_model": "PMP", "category": "utility"},
                     )
                     for index, message in enumerate(messages)
                 )
@@ -216,7 +239,8 @@ class TestWhatsAppStatusBatches(WhatsAppWebhookCommon):
         one = self._queries(self.batch[1:2])
         hundred = self._queries(self.batch[2:])
         self.assertEqual(one, hundred)
-        self.assertLessEqual(hundred, 3)
+        # the messages, their prices' facts (window, market), the update
+        self.assertLessEqual(hundred, 4)
         self.assertEqual(set(self.batch.mapped("state")), {"delivered"})
         self.assertEqual(set(self.batch.mapped("cost")), {0.01})
         self.assertTrue(all(self.batch.mapped("delivered_date")))
