@@ -79,6 +79,18 @@ def _utc(timestamp):
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
 
 
+def _media(message):
+    """The photo or document an inbound message carries, or ``None``."""
+    if not message.get("media_id"):
+        return None
+    return {
+        "media_id": message["media_id"],
+        "mime_type": message.get("mime_type"),
+        "filename": message.get("filename"),
+        "type": message.get("type"),
+    }
+
+
 class FriendlyDunningWebhooks(http.Controller):
     @http.route(
         "/friendly_dunning/webhook/whatsapp",
@@ -175,6 +187,7 @@ class FriendlyDunningWebhooks(http.Controller):
                     replied_to=message.get("context_wamid"),
                     receiver=channel,
                     sent_at=_utc(message.get("timestamp")),
+                    media=_media(message),
                 )
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 
