@@ -191,10 +191,11 @@ class DunningConversation(models.Model):
         """Note the customer's message acted on; it opens a new window."""
         self.ensure_one()
         now = fields.Datetime.now()
+        moment = sent_at or now
+        if self.last_inbound_date and self.last_inbound_date > moment:
+            moment = self.last_inbound_date
         values = {
-            "last_inbound_date": max(sent_at or now, self.last_inbound_date or now)
-            if sent_at
-            else now,
+            "last_inbound_date": moment,
             "last_inbound_id": provider_id or False,
             "window_until": now + SERVICE_WINDOW,
         }

@@ -95,8 +95,10 @@ class DunningReply(models.AbstractModel):
         getattr(replier, f"_on_{intent}", replier._on_other)(partner, invoices, channel)
 
     def _conversation(self):
-        return self.env["dunning.conversation"].browse(
-            self.env.context.get("dunning_conversation_id")
+        return (
+            self.env["dunning.conversation"]
+            .sudo()
+            .browse(self.env.context.get("dunning_conversation_id"))
         )
 
     def _chosen_option(self, conversation, channel, text, payload):

@@ -30,3 +30,4 @@ from . import test_instalment_figures
 from . import test_install_segmentation
 from . import test_escalation
 from . import test_instalments
+from . import test_conversations
