@@ -2,6 +2,9 @@
 the in-process Graph API, a customer with an overdue invoice, and signed
 inbound webhooks of text, taps and media as Meta sends them."""
 
+import base64
+import hashlib
+import hmac
 from datetime import date, datetime, timezone
 
 from odoo.tests import HttpCase
@@ -19,6 +22,9 @@ from .common_whatsapp import (
 )
 
 URL = "/friendly_dunning/webhook/whatsapp"
+TWILIO_URL = "/friendly_dunning/webhook/twilio"
+TWILIO_TOKEN = "twilio-auth-token"
+OUR_SMS_NUMBER = "+15550100199"
 MARIA = "34612345678"
 # Monday 7 December 2026, 09:00 UTC.
 NOW = datetime(2026, 12, 7, 9, 0, 0)
@@ -26,6 +32,13 @@ NOW = datetime(2026, 12, 7, 9, 0, 0)
 
 def unix(moment):
     return int(moment.replace(tzinfo=timezone.utc).timestamp())
+
+
+def twilio_signature(url, params, token=TWILIO_TOKEN):
+    """Computed as Twilio documents it, independently of the addon."""
+    data = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    digest = hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
 
 
 def inbound(wamid, moment, sender=MARIA, **content):
@@ -99,6 +112,24 @@ class ConversationCommon(DunningCommon, HttpCase):
         body, headers = signed(payload)
         response = self.url_open(
             URL, data=body, headers=headers | {"Content-Type": "application/json"}
+        )
+        self.assertEqual(response.status_code, 200)
+        return response
+
+    def _sms(self, body, sid):
+        """A signed Twilio POST of an SMS from Maria to our number; answers
+        the TwiML."""
+        params = {
+            "From": "+" + MARIA,
+            "To": OUR_SMS_NUMBER,
+            "Body": body,
+            "MessageSid": sid,
+        }
+        url = f"{self.base_url()}{TWILIO_URL}"
+        response = self.url_open(
+            url,
+            data=params,
+            headers={"X-Twilio-Signature": twilio_signature(url, params)},
         )
         self.assertEqual(response.status_code, 200)
         return response

@@ -266,6 +266,9 @@ class TestConversationReplies(ConversationCommon):
         self.assertEqual(answer.conversation_id, self._conversation())
 
     def test_queries_per_reply_do_not_grow_with_the_open_invoices(self):
+        """Two invoices or eight: the list of invoices, and the menu, take
+        as many queries."""
+        self._dunning_invoice(self.customer, date(2026, 11, 30), amount=5.0)
         many = self._dunning_customer(
             "Ana", phone="+34 612 00 00 01", country_id=self.env.ref("base.es").id
         )
@@ -274,13 +277,13 @@ class TestConversationReplies(ConversationCommon):
             self._dunning_invoice(many, date(2026, 11, day), amount=10.0 * day)
         Reply = self.env["dunning.reply"]
 
-        def queries(number, wamid):
+        def queries(number, text, wamid):
             self.env.invalidate_all()
             before = self.env.cr.sql_log_count
             Reply._handle(
                 self.company_a,
                 number,
-                "Which invoices?",
+                text,
                 provider_id=wamid,
                 receiver=self.channel,
                 sent_at=NOW,
@@ -288,7 +291,15 @@ class TestConversationReplies(ConversationCommon):
             self.env.flush_all()
             return self.env.cr.sql_log_count - before
 
-        queries("+34612345678", "warm-up")
-        one = queries("+34612345678", "q.1")
-        eight = queries("+34612000001", "q.2")
-        self.assertLessEqual(eight, one + 2, (one, eight))
+        # Each customer's first reply opens their conversation.
+        queries("+34612345678", "hello", "warm-up.1")
+        queries("+34612000001", "hello", "warm-up.2")
+        for index, text in enumerate(("I didn't get the invoice", "hello")):
+            two = queries("+34612345678", text, f"a.{index}")
+            eight = queries("+34612000001", text, f"b.{index}")
+            self.assertLessEqual(eight, two, text)
+        rows = self._last_sent(), self.graph.sent()[-3]
+        self.assertEqual(rows[0]["interactive"]["type"], "list")
+        self.assertEqual(
+            len(rows[1]["interactive"]["action"]["sections"][0]["rows"]), 8
+        )
