@@ -15,7 +15,6 @@
         "sms",
         "phone_validation",
         "mail",
-        "resource",
     ],
     "external_dependencies": {
         "python": ["phonenumbers", "requests"],
