@@ -1,3 +1,5 @@
+import time
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -10,6 +12,11 @@ from .raw_sql import run_sql
 # The "I have already paid" form of the customer's page
 # (views/portal_templates.xml).
 PAYMENT_REPORT_ANCHOR = "dunning_report_payment"
+# An answer whose number is busy sending (another worker's answer) is tried
+# again this many times, this many seconds apart; then it waits queued for
+# the worker sending through the number, or the next run.
+ANSWER_SEND_ATTEMPTS = 10
+ANSWER_SEND_PAUSE = 0.02
 # One reply per provider message id, company and channel: the unique index,
 # and the conflict target of the insert that claims a reply.
 REPLY_UNIQUE_KEY = (
@@ -281,5 +288,12 @@ class DunningReply(models.AbstractModel):
                 }
             )
         )
-        message._dunning_send()
+        busy = message._dunning_send()
+        # Another worker is answering through the same number: its send takes
+        # a moment, and the hourly job is too late for a chat.
+        for _attempt in range(ANSWER_SEND_ATTEMPTS):
+            if not busy:
+                break
+            time.sleep(ANSWER_SEND_PAUSE)
+            busy = busy._dunning_send()
         return message
