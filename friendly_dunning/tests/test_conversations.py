@@ -140,6 +140,15 @@ class TestConversationFlows(ConversationCommon):
                 f"/my/collections/pay-due/{self.invoice.currency_id.id}"
             )
         )
+        # Only that: any other "then" opens the page itself.
+        for then in ("//evil.example", "pay-due-1/../../web", "pay-due-"):
+            other = url.replace(
+                f"then=pay-due-{self.invoice.currency_id.id}", f"then={then}"
+            )
+            response = self.url_open(other, allow_redirects=False)
+            self.assertTrue(
+                response.headers["Location"].endswith("/my/collections"), then
+            )
 
     def test_talk_to_someone_gets_a_todo_and_an_honest_time(self):
         self._post(inbound("w.1", NOW, quick_reply="TALK"))
@@ -166,6 +175,18 @@ class TestConversationFlows(ConversationCommon):
         )
         self._post(inbound("w.2", NOW, tap=(options["Talk to someone"], "Talk")))
         self.assertIn("will write to you", self._last_sent()["text"]["body"])
+
+    def test_accountants_of_the_company_see_the_conversation(self):
+        self._post(inbound("w.1", NOW, text="I need more time"))
+        Conversation = self.env["dunning.conversation"]
+        seen = Conversation.with_user(self.dunning_user_a).search([])
+        self.assertEqual(seen.partner_id, self.customer)
+        self.assertIn("3 payments", seen.offer_text)
+        self.assertEqual(seen.message_ids.wa_interactive_text.count("payments"), 3)
+        other = self._dunning_new_user(
+            "dunning_user_b", self.company_b, "friendly_dunning.group_dunning_user"
+        )
+        self.assertFalse(Conversation.with_user(other).search([]))
 
 
 @tagged("post_install", "-at_install")
