@@ -12,6 +12,7 @@ through Odoo's invoice access tokens (which neither expire nor follow a
 revocation). Its forms are handled in portal_forms.py.
 """
 
+import re
 import time
 from collections import defaultdict
 
@@ -32,6 +33,8 @@ ROUTE = {
     "sitemap": False,
 }
 BASE = "/my/collections"
+# ``?then=pay-due-<currency id>`` on a link: straight to paying what is due.
+PAY_DUE_THEN = re.compile(r"^pay-due-(\d{1,9})$")
 PAGE_COOKIE = "fd_collections"
 # Requests without files carry a few form fields at most.
 MAX_FORM_BYTES = 64 * 1024
@@ -175,6 +178,11 @@ class DunningPortal(PortalAccount):
             httponly=True,
             samesite="Lax",
         )
+        # A chat's "Pay now" link opens the payment of what is due in one
+        # currency; the payment page checks what that is.
+        then = PAY_DUE_THEN.match(kwargs.get("then") or "")
+        if then:
+            return request.redirect(f"{base}/pay-due/{int(then.group(1))}", local=True)
         return request.redirect(base, local=True)
 
     @http.route(BASE, methods=["GET"], **ROUTE)

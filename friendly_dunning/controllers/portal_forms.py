@@ -221,21 +221,14 @@ class DunningPortalForms(DunningPortal):
         if "dunning.payment.plan" not in env:
             raise _Refusal(env._("Payment plans are not available yet."), status=404)
         Plan = env["dunning.payment.plan"].sudo().with_company(company)
-        picked = moves.filtered(lambda m: m.dunning_pause_reason != "dispute")
+        picked = Plan._dunning_plannable(moves)
         if not picked:
             raise _Refusal(env._("There is nothing to spread over a plan."))
         try:
             installments = int(post.get("installments") or 0)
         except ValueError:
             installments = 0
-        if installments < 1:
-            raise _Refusal(env._("Please choose the number of instalments."))
-        limits = Plan._dunning_limits(partner, company)
-        most = max(12, limits["max_installments"] or 0)
-        if installments > most:
-            raise _Refusal(
-                env._("Please choose at most %(count)s instalments.", count=most)
-            )
+        Plan._dunning_check_installment_choice(partner, company, installments)
         first_date = self._dunning_date(
             env, post.get("first_date"), env._("the first payment")
         )

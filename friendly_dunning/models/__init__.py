@@ -44,3 +44,5 @@ from . import dunning_payment_plan_installment
 from . import dunning_promise
 from . import dunning_demo_history
 from . import dunning_dispute
+from . import dunning_conversation
+from . import dunning_reply_flows

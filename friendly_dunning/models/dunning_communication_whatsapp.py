@@ -127,6 +127,9 @@ class DunningCommunication(models.Model):
                 skip(message, self.env._("WhatsApp: the number opted out"))
                 continue
             plan = {"id": message.id, "to": e164, "callback": str(message.id)}
+            if e164 in window_open and message.wa_interactive:
+                plans.append(plan | {"interactive": message.wa_interactive})
+                continue
             if e164 in window_open and message.body:
                 oldest = message.move_ids.sorted("invoice_date_due")[:1]
                 document = (

@@ -81,6 +81,24 @@ class DunningPaymentPlan(models.Model):
         ]
 
     @api.model
+    def _dunning_plannable(self, moves):
+        """The invoices a customer may spread over a plan: all but those
+        disputed."""
+        return moves.filtered(lambda move: move.dunning_pause_reason != "dispute")
+
+    @api.model
+    def _dunning_check_installment_choice(self, partner, company, installments):
+        """Refuse a number of instalments a customer may not ask for: beyond
+        the segment's limit (or 12, when higher) it is not even proposed."""
+        if installments < 1:
+            raise UserError(self.env._("Please choose the number of instalments."))
+        most = max(12, self._dunning_limits(partner, company)["max_installments"] or 0)
+        if installments > most:
+            raise UserError(
+                self.env._("Please choose at most %(count)s instalments.", count=most)
+            )
+
+    @api.model
     def _dunning_propose(
         self,
         partner,

@@ -1,3 +1,5 @@
+import time
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -10,6 +12,11 @@ from .raw_sql import run_sql
 # The "I have already paid" form of the customer's page
 # (views/portal_templates.xml).
 PAYMENT_REPORT_ANCHOR = "dunning_report_payment"
+# An answer whose number is busy sending (another worker's answer) is tried
+# again this many times, this many seconds apart; then it waits queued for
+# the worker sending through the number, or the next run.
+ANSWER_SEND_ATTEMPTS = 10
+ANSWER_SEND_PAUSE = 0.02
 # One reply per provider message id, company and channel: the unique index,
 # and the conflict target of the insert that claims a reply.
 REPLY_UNIQUE_KEY = (
@@ -108,12 +115,12 @@ class DunningReply(models.AbstractModel):
             dunning_reply_text=text or payload,
             dunning_reply_date=sent_at,
             dunning_reply_receiver_id=receiver.id if receiver else None,
+            dunning_reply_number=sender_e164,
+            dunning_reply_provider_id=provider_id,
         )
-        if media:
-            replier._on_receipt(partner, invoices, channel, media)
-        else:
-            handler = getattr(replier, f"_on_{intent}", replier._on_other)
-            handler(partner, invoices, channel)
+        replier._converse(
+            partner, invoices, channel, intent, text=text, payload=payload, media=media
+        )
         return intent
 
     @api.model
@@ -196,24 +203,6 @@ class DunningReply(models.AbstractModel):
         none, and those already paused stay as they are (a plan, a promise)."""
         return invoices.filtered(lambda m: not m.dunning_pause_reason)
 
-    def _on_paid(self, partner, invoices, channel):
-        """Pause, and answer with the form of the customer's page where they
-        tell us when and how they paid (with the receipt)."""
-        company = self._company(partner, invoices)
-        partner.with_company(company)._dunning_report_payment(
-            self._not_paused(invoices)
-        )
-        link = partner.with_company(company)._dunning_portal_url()
-        lang = partner.lang or "en_US"
-        text = self.with_context(lang=lang).env._(
-            "Thank you for letting us know, %(name)s! We have paused our reminders "
-            "while we check. Tell us when and how you paid, and add the receipt "
-            "if you have it, here: %(link)s",
-            name=partner.name,
-            link=f"{link}#{PAYMENT_REPORT_ANCHOR}",
-        )
-        self._answer(partner, invoices, channel, company, text)
-
     def _on_dispute(self, partner, invoices, channel):
         """A dispute of each invoice not paused otherwise, in the customer's
         words; what they write about invoices already disputed goes to those
@@ -248,50 +237,22 @@ class DunningReply(models.AbstractModel):
         if recorded and channel == "sms" and partner.phone_sanitized:
             self.env["phone.blacklist"].sudo().remove(partner.phone_sanitized)
 
-    def _on_more_time(self, partner, invoices, channel):
-        """Answer with the link to the customer's page, where they can
-        propose a payment plan."""
-        company = self._company(partner, invoices)
-        link = partner.with_company(company)._dunning_portal_url()
-        lang = partner.lang or "en_US"
-        text = self.with_context(lang=lang).env._(
-            "No problem, %(name)s. Here you can propose a payment plan that "
-            "suits you: %(link)s",
-            name=partner.name,
-            link=link,
-        )
-        self._answer(partner, invoices, channel, company, text)
-        partner._dunning_todo(
-            self.env._("The customer asked for more time"), invoices=invoices
-        )
-
-    def _on_no_invoice(self, partner, invoices, channel):
-        """Send the invoice in the same chat: the PDF on WhatsApp, the link to
-        it by SMS."""
-        company = self._company(partner, invoices)
-        oldest = invoices.sorted("invoice_date_due")[:1]
-        if not oldest:
-            self._on_other(partner, invoices, channel)
-            return
-        lang = partner.lang or "en_US"
-        text = self.with_context(lang=lang).env._(
-            "Here is your invoice %(number)s: %(link)s",
-            number=oldest.name,
-            link=oldest.get_base_url() + oldest.get_portal_url(),
-        )
-        self._answer(
-            partner,
-            oldest,
-            channel,
-            company,
-            text,
-            attach_invoice=channel == "whatsapp",
-        )
-
-    def _answer(self, partner, invoices, channel, company, text, attach_invoice=False):
+    def _answer(
+        self,
+        partner,
+        invoices,
+        channel,
+        company,
+        text,
+        attach_invoice=False,
+        interactive=None,
+    ):
         """Send ``text`` back through the channel the customer wrote on, now
         (inside WhatsApp's 24-hour window, opened by their message to that
-        number: the number that received it answers)."""
+        number: the number that received it answers). ``interactive``: the
+        buttons, list or link button sent on WhatsApp instead of the plain
+        ``text`` (which says the same, for the accountant and other
+        channels). Answers the message, if one could be made."""
         channels = (
             self.env["dunning.channel"]
             .sudo()
@@ -309,7 +270,7 @@ class DunningReply(models.AbstractModel):
             partner._dunning_todo(
                 self.env._("Answer the customer's reply"), invoices=invoices
             )
-            return
+            return None
         message = (
             self.env["dunning.communication"]
             .sudo()
@@ -324,35 +285,17 @@ class DunningReply(models.AbstractModel):
                     "recipient": partner.phone_sanitized,
                     "body": text,
                     "attach_invoice": attach_invoice,
+                    "wa_interactive": interactive if channel == "whatsapp" else False,
+                    "conversation_id": self.env.context.get("dunning_conversation_id"),
                 }
             )
         )
-        message._dunning_send()
-
-    def _on_help(self, partner, invoices, channel):
-        """Answer with the replies we understand and the link to the
-        customer's page. By SMS the webhook's own answer (the carrier's HELP
-        text) says it already."""
-        if channel == "sms":
-            return
-        company = self._company(partner, invoices)
-        link = partner.with_company(company)._dunning_portal_url()
-        lang = partner.lang or "en_US"
-        text = self.with_context(lang=lang).env._(
-            "Hi %(name)s, this is %(company)s, about your invoices. You can "
-            "reply:\n"
-            '- "I already paid" if you have paid, and we pause the reminders\n'
-            '- "I need more time" to propose a payment plan\n'
-            "- STOP to receive no more messages\n"
-            "Or just write to us and someone will answer. To see and pay your "
-            "invoices: %(link)s",
-            name=partner.name,
-            company=company.name,
-            link=link,
-        )
-        self._answer(partner, invoices, channel, company, text)
-
-    def _on_other(self, partner, invoices, channel):
-        partner._dunning_todo(
-            self.env._("Answer the customer's reply"), invoices=invoices
-        )
+        busy = message._dunning_send()
+        # Another worker is answering through the same number: its send takes
+        # a moment, and the hourly job is too late for a chat.
+        for _attempt in range(ANSWER_SEND_ATTEMPTS):
+            if not busy:
+                break
+            time.sleep(ANSWER_SEND_PAUSE)
+            busy = busy._dunning_send()
+        return message

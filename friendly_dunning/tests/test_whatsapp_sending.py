@@ -1,5 +1,4 @@
 import json
-import re
 import sys
 from datetime import date, timedelta
 from unittest.mock import patch
@@ -8,7 +7,6 @@ from odoo import fields, sql_db
 from odoo.tests import HttpCase, freeze_time, tagged
 
 from ..models.dunning_planner import DunningPlanner
-from ..tools.intents import detect_intent
 from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
 from .common import DunningCommon
 from .common_whatsapp import (
@@ -565,21 +563,22 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
             self.company_a, "+34612345678", text, provider_id=wamid
         )
 
-    def test_need_more_time_gets_the_payment_plan_link(self):
+    def test_need_more_time_offers_the_plans_the_segment_allows(self):
         self.assertEqual(self._reply("I need more time", "wamid.in.1"), "more_time")
         [sent] = self.graph.sent()
-        self.assertEqual(sent["type"], "text", "inside the window opened by the reply")
-        # The customer's signed page (the token carries an expiry time).
-        link = f"/collections/{self.customer.id}-{self.company_a.id}-"
-        self.assertIn(link, sent["text"]["body"])
-        token = sent["text"]["body"].rsplit("/collections/", 1)[1]
-        self.assertTrue(
-            self.env["res.partner"]._dunning_portal_check_token(token),
-            "a link that really opens the customer's page",
+        self.assertEqual(
+            sent["type"], "interactive", "inside the window opened by the reply"
+        )
+        self.assertEqual(sent["interactive"]["type"], "list")
+        [section] = sent["interactive"]["action"]["sections"]
+        self.assertEqual(
+            [row["title"] for row in section["rows"]],
+            ["2 payments", "3 payments", "4 payments", "A new date"],
         )
         answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
         self.assertEqual(answer.state, "sent")
         self.assertEqual(answer.provider_message_id, "wamid.1")
+        self.assertEqual(answer.wa_interactive, sent["interactive"])
 
     def test_already_paid_pauses_and_sends_the_link_to_report_it(self):
         self.assertEqual(self._reply("Ya pagué ayer", "wamid.in.4"), "paid")
@@ -608,20 +607,16 @@ class TestWhatsAppReplyActions(WhatsAppSendingCommon):
             ["Check the payment the customer reported"],
         )
 
-    def test_help_on_whatsapp_says_what_to_reply_in_the_customers_language(self):
+    def test_help_on_whatsapp_shows_the_menu(self):
         self.customer.lang = "es_ES"
         self.assertEqual(self._reply("¿Qué puedo responder?", "wamid.in.5"), "help")
         [sent] = self.graph.sent()
-        self.assertEqual(sent["type"], "text")
-        body = sent["text"]["body"]
-        self.assertIn("Hola Maria", body)
-        self.assertIn(f"/collections/{self.customer.id}-{self.company_a.id}-", body)
-        # Each reply it suggests does what it says.
-        suggested = {
-            detect_intent(phrase)[0]
-            for phrase in re.findall(r'"([^"]+)"', body) + ["STOP"]
-        }
-        self.assertEqual(suggested, {"paid", "more_time", "stop"}, body)
+        self.assertEqual(sent["type"], "interactive")
+        body = sent["interactive"]["body"]["text"]
+        self.assertIn("Maria", body)
+        self.assertIn("STOP", body)
+        [section] = sent["interactive"]["action"]["sections"]
+        self.assertEqual(len(section["rows"]), 6)
         answer = self.env["dunning.communication"].search([("kind", "=", "answer")])
         self.assertEqual(answer.state, "sent")
         self.invoice.invalidate_recordset()

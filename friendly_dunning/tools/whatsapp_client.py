@@ -339,6 +339,19 @@ class WhatsAppCloudClient:
         }
         return self._send(payload, callback_data, gate)
 
+    def send_interactive(self, to, interactive, callback_data=None, gate=None):
+        """Send an interactive message (reply buttons, a list, a link button;
+        only inside the 24 h customer service window); answers the wamid.
+        ``interactive`` is built by ``whatsapp_interactive``."""
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": _recipient(to),
+            "type": "interactive",
+            "interactive": interactive,
+        }
+        return self._send(payload, callback_data, gate)
+
     def send_template(
         self, to, name, language, components=None, callback_data=None, gate=None
     ):

@@ -62,6 +62,14 @@ def deliver(client, limiter, plan):
     """One message on the wire (runs in a pool thread: no database access).
     Answers ``(plan, wamid, error)``."""
     try:
+        if "interactive" in plan:
+            wamid = client.send_interactive(
+                plan["to"],
+                plan["interactive"],
+                callback_data=plan["callback"],
+                gate=limiter.acquire,
+            )
+            return plan, wamid, None
         if "text" in plan and plan.get("document"):
             media_id = client.upload_media(*plan["document"])
             wamid = client.send_document(

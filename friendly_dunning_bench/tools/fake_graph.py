@@ -171,6 +171,39 @@ def _template_envelope(waba_id, timestamp, field, value):
     }
 
 
+def _interactive_ok(interactive):
+    """Whether an interactive message keeps WhatsApp's limits: at most three
+    reply buttons titled in 20 characters, at most ten list rows titled in
+    24, a link button with a display text and a URL."""
+    if not isinstance(interactive, dict) or not (interactive.get("body") or {}).get(
+        "text"
+    ):
+        return False
+    action = interactive.get("action") or {}
+    kind = interactive.get("type")
+    if kind == "button":
+        buttons = action.get("buttons") or []
+        return 0 < len(buttons) <= 3 and all(
+            0 < len(button["reply"]["title"]) <= 20 and button["reply"]["id"]
+            for button in buttons
+        )
+    if kind == "list":
+        rows = [
+            row for section in action.get("sections") or [] for row in section["rows"]
+        ]
+        return (
+            0 < len(rows) <= 10
+            and 0 < len(action.get("button") or "") <= 20
+            and all(0 < len(row["title"]) <= 24 and row["id"] for row in rows)
+        )
+    if kind == "cta_url":
+        parameters = action.get("parameters") or {}
+        return action.get("name") == "cta_url" and bool(
+            parameters.get("display_text") and parameters.get("url")
+        )
+    return False
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -411,6 +444,10 @@ class FakeGraph:
             or payload.get("type") not in payload
         ):
             return 400, graph_error(100)
+        if payload["type"] == "interactive" and not _interactive_ok(
+            payload["interactive"]
+        ):
+            return 400, graph_error(131009, "Parameter value is not valid")
         return 200, {
             "messaging_product": "whatsapp",
             "contacts": [{"input": payload["to"], "wa_id": payload["to"]}],
