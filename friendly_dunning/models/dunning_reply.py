@@ -261,10 +261,12 @@ class DunningReply(models.AbstractModel):
         receiver = channels.filtered(
             lambda c: c.id == self.env.context.get("dunning_reply_receiver_id")
         )
+        # As for reminders, a real channel carries its own type before the
+        # sandbox: the number the customer wrote to answers them.
         carrier = (
-            channels.filtered(lambda c: c.channel_type == "sandbox")[:1]
-            or receiver.filtered(lambda c: c.channel_type == channel)
-            or (channels.filtered(lambda c: c.channel_type == channel)[:1])
+            receiver.filtered(lambda c: c.channel_type == channel)
+            or channels.filtered(lambda c: c.channel_type == channel)[:1]
+            or channels.filtered(lambda c: c.channel_type == "sandbox")[:1]
         )
         if not carrier or not partner.phone_sanitized:
             partner._dunning_todo(

@@ -176,6 +176,22 @@ class TestConversationFlows(ConversationCommon):
         self._post(inbound("w.2", NOW, tap=(options["Talk to someone"], "Talk")))
         self.assertIn("will write to you", self._last_sent()["text"]["body"])
 
+    def test_the_number_written_to_answers_even_while_the_sandbox_is_active(self):
+        sandbox = (
+            self.env["dunning.channel"]
+            .with_context(active_test=False)
+            .search(
+                [
+                    ("company_id", "=", self.company_a.id),
+                    ("channel_type", "=", "sandbox"),
+                ]
+            )
+        )
+        sandbox.active = True
+        self._post(inbound("w.1", NOW, text="hmm, what is this about"))
+        self.assertEqual(len(self._rows()), 6, "the menu reached WhatsApp")
+        self.assertEqual(self._answers().channel_id, self.channel)
+
     def test_accountants_of_the_company_see_the_conversation(self):
         self._post(inbound("w.1", NOW, text="I need more time"))
         Conversation = self.env["dunning.conversation"]
