@@ -3,6 +3,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from odoo import api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from ..tools.rate_limiter import backoff_seconds
@@ -21,6 +22,9 @@ INBOUND_STATES = [
 MAX_INBOUND_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 60
 RETRY_CAP_SECONDS = 900
+# The advisory lock a webhook holds while it handles its messages itself
+# (the first key; the channels' locks use theirs).
+INBOUND_LOCK_CLASS = 7_346_002
 # WhatsApp messages whose file is a receipt (see dunning.reply._on_receipt).
 RECEIPT_TYPES = ("image", "document")
 
@@ -118,31 +122,33 @@ class DunningInbound(models.Model):
         )
         return self.browse(row[0] for row in sorted(inserted, key=lambda r: r[1:]))
 
-    def _has_backlog(self):
-        """Whether messages other than these wait to be handled for the first
-        time (one query). A message waiting for its retry does not count: it
-        would hold up every new reply until then."""
-        return bool(
-            run_sql(
-                self.env,
-                SQL(
-                    "SELECT 1 FROM dunning_inbound WHERE state = 'pending' "
-                    "AND next_attempt IS NULL AND id != ALL(%s) LIMIT 1",
-                    self.ids,
-                ),
-                reads={"dunning.inbound": ["state", "next_attempt"]},
-            )
-        )
+    def _handle_now(self):
+        """Whether the webhook that recorded these messages handles them
+        itself, in one query: only when no other message waits for its first
+        handling (committed by another request) and no other request is
+        handling messages at this moment (a lock held until the end of the
+        request). A message waiting for its retry does not count: it would
+        hold up every new reply until then."""
+        return run_sql(
+            self.env,
+            SQL(
+                "SELECT NOT EXISTS (SELECT 1 FROM dunning_inbound "
+                "WHERE state = 'pending' AND next_attempt IS NULL "
+                "AND id != ALL(%s)) AND pg_try_advisory_xact_lock(%s, 0)",
+                self.ids,
+                INBOUND_LOCK_CLASS,
+            ),
+            reads={"dunning.inbound": ["state", "next_attempt"]},
+        )[0][0]
 
     def _dispatch(self):
-        """Handle these new messages now when nothing else waits (a quiet
-        moment: the customer is answered within the webhook's request), else
-        leave them to the scheduled job, which takes them in the order they
-        were sent. Two webhooks recording at the same moment see each
-        other's messages and both leave them to the job."""
+        """Handle these new messages now in a quiet moment (the customer is
+        answered within the webhook's request), else leave them to the
+        scheduled job, which takes them in the order they were sent: under a
+        burst each webhook only records, and is answered at once."""
         if not self:
             return
-        if self._has_backlog():
+        if not self._handle_now():
             self.env.ref("friendly_dunning.ir_cron_dunning_inbound")._trigger()
             return
         for message in self:
@@ -151,11 +157,18 @@ class DunningInbound(models.Model):
     def _handle_one(self):
         """Act on this message through ``dunning.reply._handle``; an error
         rolls back what it did, and the message is tried again later (at most
-        ``MAX_INBOUND_ATTEMPTS`` times in all)."""
+        ``MAX_INBOUND_ATTEMPTS`` times in all). A clash with another worker
+        on the same chat is no error: the webhook's request is retried whole
+        (the record included), and the job takes the message again after
+        its commit, with a fresh snapshot."""
         self.ensure_one()
         try:
             with self.env.cr.savepoint():
                 self._handle_event()
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            if not self.env.context.get("cron_id"):
+                raise
+            return
         # Whatever goes wrong is kept on the message, which is tried again.
         except Exception as error:
             _logger.exception("Inbound message %s could not be handled", self.id)

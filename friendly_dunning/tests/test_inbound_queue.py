@@ -1,10 +1,11 @@
 from datetime import date, timedelta
 from unittest.mock import patch
 
+from odoo.sql_db import db_connect
 from odoo.tests import freeze_time, tagged
 from odoo.tools import mute_logger
 
-from ..models.dunning_inbound import MAX_INBOUND_ATTEMPTS
+from ..models.dunning_inbound import INBOUND_LOCK_CLASS, MAX_INBOUND_ATTEMPTS
 from ..tools.whatsapp_webhook import parse_webhook
 from .common_conversation import MARIA, NOW, ConversationCommon, inbound
 
@@ -106,6 +107,17 @@ class TestInboundQueue(ConversationCommon):
         self.env["dunning.inbound"]._cron_handle_inbound()
         self.assertEqual(len(self._replies()), 3, "once each")
         self.assertEqual(len(self.graph.sent()), answers)
+
+    def test_while_another_request_handles_replies_the_webhook_records_only(self):
+        with db_connect(self.env.cr.dbname).cursor() as other:
+            other.execute("SELECT pg_advisory_xact_lock(%s, 0)", [INBOUND_LOCK_CLASS])
+            self._post(inbound("w.1", NOW, text="I need more time"))
+            other.rollback()
+        self.assertEqual(self._inbound("w.1").state, "pending")
+        self.assertFalse(self.graph.sent())
+        self.env["dunning.inbound"]._cron_handle_inbound()
+        self.assertEqual(self._inbound("w.1").state, "done")
+        self.assertEqual(len(self.graph.sent()), 1)
 
     def test_a_repeated_delivery_is_recorded_and_acted_on_once(self):
         payload = inbound("w.1", NOW, text="I need more time")
