@@ -250,7 +250,13 @@ class DunningInbound(models.Model):
                     ("next_attempt", "<=", now),
                 ]
             )
-            if not self.env["ir.cron"]._commit_progress(1, remaining=remaining):
+            left = self.env["ir.cron"]._commit_progress(1, remaining=remaining)
+            if remaining and not left:
+                # Out of time: woken again at once for the others (a job left
+                # partially done otherwise waits for the cron worker's next
+                # poll).
+                self.env.ref("friendly_dunning.ir_cron_dunning_inbound")._trigger()
+                self.env["ir.cron"]._commit_progress()
                 return
 
     def action_retry(self):
