@@ -35,6 +35,7 @@
         "views/dunning_payment_plan_views.xml",
         "views/dunning_promise_views.xml",
         "views/dunning_conversation_views.xml",
+        "views/dunning_inbound_views.xml",
         "views/res_partner_views.xml",
         "views/dunning_communication_views.xml",
         "views/account_move_views.xml",

@@ -1,6 +1,5 @@
 import json
 import logging
-from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import (
@@ -44,8 +43,6 @@ WEBHOOK_ROUTE = {
 # so that refusing stays free of database work.
 WEBHOOK_REFUSALS = RefusalCounter(limit=120, window_seconds=60)
 REFUSED_CODES = (400, 403, 411, 413)
-# WhatsApp messages whose file is a receipt (see dunning.reply._on_receipt).
-RECEIPT_TYPES = ("image", "document")
 
 
 def _limit_refusals(handler):
@@ -72,13 +69,6 @@ def _refuse_large_body():
         raise LengthRequired()
     if length > WEBHOOK_MAX_BYTES:
         raise RequestEntityTooLarge()
-
-
-def _utc(timestamp):
-    """A provider's Unix time as a naive UTC datetime (``None`` stays)."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
 
 
 class FriendlyDunningWebhooks(http.Controller):
@@ -196,27 +186,15 @@ class FriendlyDunningWebhooks(http.Controller):
         )
         self._apply_statuses(channels, events["statuses"])
         by_number = {channel.wa_phone_number_id: channel for channel in channels}
-        Reply = request.env["dunning.reply"].sudo()
-        for message in events["messages"]:
-            channel = by_number.get(message["phone_number_id"])
-            if channel:
-                # A photo or a PDF the customer sends is their receipt.
-                media = (
-                    message
-                    if message["type"] in RECEIPT_TYPES and message.get("media_id")
-                    else None
-                )
-                Reply._handle(
-                    channel.company_id,
-                    "+" + message["from"].lstrip("+"),
-                    message.get("text") or message.get("title"),
-                    payload=message.get("payload"),
-                    provider_id=message.get("wamid"),
-                    replied_to=message.get("context_wamid"),
-                    receiver=channel,
-                    sent_at=_utc(message.get("timestamp")),
-                    media=media,
-                )
+        # Recorded first, in one statement: a repeated delivery is dropped
+        # here, and a burst is absorbed as fast as it comes (dunning.inbound).
+        request.env["dunning.inbound"].sudo()._record_whatsapp(
+            [
+                (by_number[message["phone_number_id"]], message)
+                for message in events["messages"]
+                if message["phone_number_id"] in by_number
+            ]
+        )._dispatch()
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])
 
     def _apply_statuses(self, channels, statuses):

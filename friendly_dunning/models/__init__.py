@@ -46,3 +46,4 @@ from . import dunning_demo_history
 from . import dunning_dispute
 from . import dunning_conversation
 from . import dunning_reply_flows
+from . import dunning_inbound

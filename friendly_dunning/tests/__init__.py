@@ -34,3 +34,4 @@ from . import test_whatsapp_receipt
 from . import test_whatsapp_template_authoring
 from . import test_whatsapp_pricing
 from . import test_conversations
+from . import test_inbound_queue
