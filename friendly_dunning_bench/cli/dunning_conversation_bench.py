@@ -18,8 +18,11 @@ handle the messages the webhook queued during a burst). Then:
   each a new customer's ``--text``; for each, the time from the moment the
   webhook is sent to the moment the fake receives our answer to that customer
   (the same monotonic clock on both sides). Median, 90th percentile, slowest.
-- **burst**: ``--burst`` inbound replies of as many other customers, one per
-  webhook, sent at once from ``--concurrency`` client threads. Replies per
+- **burst**: ``--burst`` inbound replies of as many other customers,
+  ``--per-webhook`` to a webhook (1 by default; Meta groups messages in one
+  delivery under load), sent at once from ``--concurrency`` client threads,
+  after 5 seconds of ``GET /web/health`` from the same threads (what Odoo's
+  HTTP stack serves on the machine with no work at all). Replies per
   second absorbed (the first request sent to the last one answered 200: each
   reply recorded, and acted on in the request only when nothing waited), and
   until the fake received the last of our answers (the replies handled).
@@ -35,6 +38,7 @@ import hashlib
 import hmac
 import http.client
 import importlib.util
+import itertools
 import json
 import multiprocessing
 import queue
@@ -90,6 +94,7 @@ class DunningConversationBench(Command):
         parser.add_argument("--latency-replies", type=int, default=100)
         parser.add_argument("--burst", type=int, default=1000)
         parser.add_argument("--concurrency", type=int, default=8)
+        parser.add_argument("--per-webhook", type=int, default=1)
         parser.add_argument("--invoices-max", type=int, default=4)
         parser.add_argument("--latency", type=float, default=0.05)
         parser.add_argument("--text", default="I need more time")
@@ -268,11 +273,12 @@ def setup(env, base_url, options):
     }
 
 
-def inbound_body(sender, text, index):
+def inbound_body(senders, text, index):
     """``(raw body, headers)`` of a signed webhook carrying one text message
-    from ``sender`` (E.164) to the bench's number."""
+    from each of ``senders`` (E.164) to the bench's number, as Meta groups
+    the messages of several customers in one delivery under load."""
     fake_graph = _load_fake_graph()
-    digits = sender.lstrip("+")
+    digits = [sender.lstrip("+") for sender in senders]
     payload = {
         "object": "whatsapp_business_account",
         "entry": [
@@ -288,17 +294,19 @@ def inbound_body(sender, text, index):
                                 "phone_number_id": fake_graph.PHONE_NUMBER_ID,
                             },
                             "contacts": [
-                                {"profile": {"name": "Bench"}, "wa_id": digits}
+                                {"profile": {"name": "Bench"}, "wa_id": number}
+                                for number in digits
                             ],
                             "messages": [
                                 {
-                                    "from": digits,
+                                    "from": number,
                                     "id": f"wamid.conversation-bench.{time.time_ns()}."
-                                    f"{index}",
+                                    f"{index}.{position}",
                                     "timestamp": str(int(time.time())),
                                     "type": "text",
                                     "text": {"body": text},
                                 }
+                                for position, number in enumerate(digits)
                             ],
                         },
                     }
@@ -348,20 +356,30 @@ def measure(options, fake, created):
     # The first requests of each worker load the registry: warm them up on a
     # harmless unknown sender.
     for index in range(2 * options.workers):
-        post(options.port, *inbound_body("+10000000000", options.text, -index - 1))
+        post(options.port, *inbound_body(["+10000000000"], options.text, -index - 1))
 
     latencies, statuses = [], []
     for index in range(options.latency_replies):
-        body, headers = inbound_body(numbers[index], options.text, index)
+        body, headers = inbound_body([numbers[index]], options.text, index)
         sent = time.monotonic()
         statuses.append(post(options.port, body, headers))
         arrived = _wait_for(fake, [numbers[index].lstrip("+")], sent + 30)
         if arrived:
             latencies.append(next(iter(arrived.values())) - sent)
 
+    # What Odoo's HTTP stack serves on this machine with no work at all, as
+    # a yardstick for the webhooks' rate.
+    health = itertools.repeat(("GET", "/web/health", None, {"Connection": "close"}))
+    ok, _errors, seconds = _webhook_bench.load(
+        options.port, 5, options.concurrency, health
+    )
+    health_rate = ok / seconds
+
     burst = numbers[options.latency_replies :]
+    size = options.per_webhook
     requests = [
-        inbound_body(number, options.text, index) for index, number in enumerate(burst)
+        inbound_body(burst[start : start + size], options.text, start)
+        for start in range(0, len(burst), size)
     ]
     lock = threading.Lock()
     answered = []
@@ -374,7 +392,7 @@ def measure(options, fake, created):
                 body, headers = requests.pop()
             status = post(options.port, body, headers)
             with lock:
-                answered.append((status, time.monotonic()))
+                answered.append((status, time.monotonic(), body.count(b'"from"')))
 
     threads = [threading.Thread(target=client) for _ in range(options.concurrency)]
     start = time.monotonic()
@@ -382,14 +400,14 @@ def measure(options, fake, created):
         thread.start()
     for thread in threads:
         thread.join()
-    absorbed = max(when for _status, when in answered) - start
+    absorbed = max(when for _status, when, _count in answered) - start
     # Queued replies are handled one after the other by the cron.
     arrivals = _wait_for(
         fake,
         [number.lstrip("+") for number in burst],
         time.monotonic() + 60 + len(burst) / 5,
     )
-    burst_ok = sum(1 for status, _when in answered if status == 200)
+    burst_ok = sum(count for status, _when, count in answered if status == 200)
     latencies.sort()
     return {
         "workers": options.workers,
@@ -407,8 +425,10 @@ def measure(options, fake, created):
         if latencies
         else None,
         "latency_max_ms": round(1000 * latencies[-1], 1) if latencies else None,
+        "health_requests_per_second": round(health_rate, 1),
         "burst_replies": options.burst,
-        "burst_webhooks_ok": burst_ok,
+        "burst_replies_per_webhook": size,
+        "burst_replies_recorded": burst_ok,
         "burst_seconds": round(absorbed, 2),
         "burst_replies_per_second": round(burst_ok / absorbed, 1),
         "burst_answered": len(arrivals),
@@ -437,10 +457,11 @@ def queries(log, options, created):
             str(invoices): {"median": statistics.median(values), "max": max(values)}
             for invoices, values in sorted(by_invoices.items())
         },
-        "queries_per_reply_burst": {
+        "queries_per_burst_webhook": {
             "median": statistics.median(burst) if burst else None,
             "min": min(burst, default=None),
             "max": max(burst, default=None),
+            "replies_per_webhook": options.per_webhook,
         },
     }
 
