@@ -34,4 +34,5 @@ from . import test_whatsapp_receipt
 from . import test_whatsapp_template_authoring
 from . import test_whatsapp_pricing
 from . import test_conversations
+from . import test_sms_conversation
 from . import test_inbound_queue

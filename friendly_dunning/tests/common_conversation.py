@@ -12,13 +12,10 @@ from odoo.tests import HttpCase
 from ..tools.whatsapp_client import WhatsAppCloudClient
 from .common import DunningCommon
 from .common_whatsapp import (
-    PHONE_NUMBER_ID,
-    SECRET,
-    TOKEN,
-    WABA_ID,
     GraphMock,
     signed,
     status_payload,
+    whatsapp_channel,
 )
 
 URL = "/friendly_dunning/webhook/whatsapp"
@@ -75,21 +72,7 @@ class ConversationCommon(DunningCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["dunning.channel"].search(
-            [("company_id", "=", cls.company_a.id), ("channel_type", "=", "sandbox")]
-        ).active = False
-        cls.channel = cls.env["dunning.channel"].create(
-            {
-                "name": "WhatsApp",
-                "channel_type": "whatsapp",
-                "company_id": cls.company_a.id,
-                "wa_phone_number_id": PHONE_NUMBER_ID,
-                "wa_business_account_id": WABA_ID,
-                "wa_access_token": TOKEN,
-                "wa_app_secret": SECRET,
-                "wa_rate_limit": 200,
-            }
-        )
+        cls.channel = whatsapp_channel(cls.env, cls.company_a, wa_rate_limit=200)
         cls.customer = cls._dunning_customer(
             "Maria", phone="+34 612 34 56 78", country_id=cls.env.ref("base.es").id
         )

@@ -36,6 +36,26 @@ ERROR_MESSAGES = {
 # ----------------------------------------------------------------------
 
 
+def whatsapp_channel(env, company, **values):
+    """A WhatsApp number of ``company`` that the tests' Graph API answers,
+    with the company's sandbox archived so that it carries nothing."""
+    env["dunning.channel"].search(
+        [("company_id", "=", company.id), ("channel_type", "=", "sandbox")]
+    ).active = False
+    return env["dunning.channel"].create(
+        {
+            "name": "WhatsApp",
+            "channel_type": "whatsapp",
+            "company_id": company.id,
+            "wa_phone_number_id": PHONE_NUMBER_ID,
+            "wa_business_account_id": WABA_ID,
+            "wa_access_token": TOKEN,
+            "wa_app_secret": SECRET,
+        }
+        | values
+    )
+
+
 def signed(payload, secret=SECRET):
     """``(raw body, headers)`` of a webhook POST of ``payload``, signed with
     ``secret`` as Meta documents it (independently of the addon's code)."""

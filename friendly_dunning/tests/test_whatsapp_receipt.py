@@ -6,12 +6,12 @@ from odoo.tests import HttpCase, freeze_time, tagged
 
 from .common import DunningCommon
 from .common_whatsapp import (
-    PHONE_NUMBER_ID,
     SECRET,
     TOKEN,
     GraphMediaServer,
     inbound_payload,
     signed,
+    whatsapp_channel,
 )
 
 URL = "/friendly_dunning/webhook/whatsapp"
@@ -48,19 +48,7 @@ class TestWhatsAppReceipt(DunningCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["dunning.channel"].search(
-            [("company_id", "=", cls.company_a.id), ("channel_type", "=", "sandbox")]
-        ).active = False
-        cls.channel = cls.env["dunning.channel"].create(
-            {
-                "name": "WhatsApp",
-                "channel_type": "whatsapp",
-                "company_id": cls.company_a.id,
-                "wa_phone_number_id": PHONE_NUMBER_ID,
-                "wa_access_token": TOKEN,
-                "wa_app_secret": SECRET,
-            }
-        )
+        cls.channel = whatsapp_channel(cls.env, cls.company_a)
         cls.customer = cls._dunning_customer(
             "Maria", phone="+34 612 34 56 78", country_id=cls.env.ref("base.es").id
         )

@@ -10,16 +10,13 @@ from ..models.dunning_planner import DunningPlanner
 from ..tools.whatsapp_client import WhatsAppCloudClient, WhatsAppError
 from .common import DunningCommon
 from .common_whatsapp import (
-    PHONE_NUMBER_ID,
-    SECRET,
-    TOKEN,
-    WABA_ID,
     GraphMessagesServer,
     GraphMock,
     signed,
     status,
     status_payload,
     template,
+    whatsapp_channel,
 )
 
 QUICK_REPLIES = [
@@ -52,21 +49,7 @@ class WhatsAppSendingCommon(DunningCommon, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["dunning.channel"].search(
-            [("company_id", "=", cls.company_a.id), ("channel_type", "=", "sandbox")]
-        ).active = False
-        cls.channel = cls.env["dunning.channel"].create(
-            {
-                "name": "WhatsApp",
-                "channel_type": "whatsapp",
-                "company_id": cls.company_a.id,
-                "wa_phone_number_id": PHONE_NUMBER_ID,
-                "wa_business_account_id": WABA_ID,
-                "wa_access_token": TOKEN,
-                "wa_app_secret": SECRET,
-                "wa_rate_limit": 200,
-            }
-        )
+        cls.channel = whatsapp_channel(cls.env, cls.company_a, wa_rate_limit=200)
         cls.customer = cls._dunning_customer(
             "Maria", phone="+34 612 34 56 78", country_id=cls.env.ref("base.es").id
         )

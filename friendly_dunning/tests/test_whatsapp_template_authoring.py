@@ -10,15 +10,14 @@ from ..tools.whatsapp_client import SERVER, WhatsAppCloudClient, WhatsAppError
 from ..tools.whatsapp_shipped_templates import SHIPPED_TEMPLATES
 from .common import DunningCommon
 from .common_whatsapp import (
-    PHONE_NUMBER_ID,
     SECRET,
-    TOKEN,
     WABA_ID,
     GraphMock,
     signed,
     template,
     template_category_payload,
     template_review_payload,
+    whatsapp_channel,
 )
 
 URL = "/friendly_dunning/webhook/whatsapp"
@@ -32,20 +31,7 @@ class WhatsAppTemplateCommon(DunningCommon, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env["res.lang"]._activate_lang("es_ES")
-        cls.env["dunning.channel"].search(
-            [("company_id", "=", cls.company_a.id), ("channel_type", "=", "sandbox")]
-        ).active = False
-        cls.channel = cls.env["dunning.channel"].create(
-            {
-                "name": "WhatsApp",
-                "channel_type": "whatsapp",
-                "company_id": cls.company_a.id,
-                "wa_phone_number_id": PHONE_NUMBER_ID,
-                "wa_business_account_id": WABA_ID,
-                "wa_access_token": TOKEN,
-                "wa_app_secret": SECRET,
-            }
-        )
+        cls.channel = whatsapp_channel(cls.env, cls.company_a)
         cls.customer = cls._dunning_customer(
             "Maria",
             phone="+34 612 34 56 78",
