@@ -46,7 +46,6 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -369,45 +368,37 @@ def measure(options, fake, created):
 
     # What Odoo's HTTP stack serves on this machine with no work at all, as
     # a yardstick for the webhooks' rate.
-    health = itertools.repeat(("GET", "/web/health", None, {"Connection": "close"}))
-    ok, _errors, seconds = _webhook_bench.load(
+    http_load = _webhook_bench.load_tool("http_load")
+    health = itertools.repeat(http_load.raw_request("GET", "/web/health"))
+    ok, _errors, seconds = http_load.send_for(
         options.port, 5, options.concurrency, health
     )
     health_rate = ok / seconds
 
     burst = numbers[options.latency_replies :]
     size = options.per_webhook
+    # Signed and turned into bytes before the clock starts.
     requests = [
-        inbound_body(burst[start : start + size], options.text, start)
+        http_load.raw_request(
+            "POST",
+            WEBHOOK,
+            *inbound_body(burst[start : start + size], options.text, start),
+        )
         for start in range(0, len(burst), size)
     ]
-    lock = threading.Lock()
-    answered = []
-
-    def client():
-        while True:
-            with lock:
-                if not requests:
-                    return
-                body, headers = requests.pop()
-            status = post(options.port, body, headers)
-            with lock:
-                answered.append((status, time.monotonic(), body.count(b'"from"')))
-
-    threads = [threading.Thread(target=client) for _ in range(options.concurrency)]
-    start = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    absorbed = max(when for _status, when, _count in answered) - start
+    start, results = http_load.send_all(options.port, requests, options.concurrency)
+    absorbed = max(when for _status, when in results) - start
+    answered = [
+        (status, request.count(b'"from"'))
+        for (status, _when), request in zip(results, requests, strict=True)
+    ]
     # Queued replies are handled one after the other by the cron.
     arrivals = _wait_for(
         fake,
         [number.lstrip("+") for number in burst],
         time.monotonic() + 60 + len(burst) / 5,
     )
-    burst_ok = sum(count for status, _when, count in answered if status == 200)
+    burst_ok = sum(count for status, count in answered if status == 200)
     latencies.sort()
     return {
         "workers": options.workers,
