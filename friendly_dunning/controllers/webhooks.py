@@ -125,8 +125,8 @@ class FriendlyDunningWebhooks(http.Controller):
             event["phone_number_id"]
             for event in events["statuses"] + events["messages"]
         }
-        receivers = request.env["dunning.channel"]._whatsapp_webhook_receivers()
-        unknown = numbers - set(receivers)
+        receivers = request.env["dunning.channel"]._whatsapp_receivers()
+        unknown = numbers - set(receivers["numbers"])
         if unknown:
             _logger.info(
                 "WhatsApp webhook events for %s numbers that are not ours ignored: %s",
@@ -134,28 +134,30 @@ class FriendlyDunningWebhooks(http.Controller):
                 ", ".join(sorted(repr(number) for number in unknown)[:5]),
             )
         accounts = {event["waba_id"] for event in events["templates"]}
-        account_receivers = (
-            request.env["dunning.channel"]._whatsapp_template_receivers()
-            if accounts
-            else {}
-        )
-        if accounts - set(account_receivers):
+        if accounts - set(receivers["accounts"]):
             _logger.info(
                 "WhatsApp template events for business accounts that are not ours "
                 "ignored: %s",
-                ", ".join(sorted(repr(a) for a in accounts - set(account_receivers)))[
-                    :200
-                ],
+                ", ".join(
+                    sorted(repr(a) for a in accounts - set(receivers["accounts"]))
+                )[:200],
             )
-        account_channels = [
+        number_receivers = {
+            number: receivers["numbers"][number] for number in numbers - unknown
+        }
+        account_receivers = [
             receiver
-            for account in accounts & set(account_receivers)
-            for receiver in account_receivers[account]
+            for account in accounts & set(receivers["accounts"])
+            for receiver in receivers["accounts"][account]
         ]
         # One HMAC per distinct secret among the receiving channels.
         signature = request.httprequest.headers.get("X-Hub-Signature-256")
-        secrets = {receivers[number][1] for number in numbers - unknown} | {
-            secret for _channel_id, secret in account_channels
+        secrets = {
+            secret
+            for _channel_id, secret, _company_id in [
+                *number_receivers.values(),
+                *account_receivers,
+            ]
         }
         signed_with = {
             secret
@@ -165,34 +167,33 @@ class FriendlyDunningWebhooks(http.Controller):
         if secrets and not signed_with:
             _logger.info("WhatsApp webhook refused: missing or wrong signature")
             raise Forbidden()
-        channels = (
-            request.env["dunning.channel"]
-            .sudo()
-            .browse(
-                receivers[number][0]
-                for number in numbers - unknown
-                if receivers[number][1] in signed_with
+        signed = {
+            number: receiver
+            for number, receiver in number_receivers.items()
+            if receiver[1] in signed_with
+        }
+        channels = request.env["dunning.channel"].sudo()
+        if events["templates"]:
+            request.env["dunning.whatsapp.template"].sudo()._apply_review_events(
+                channels.browse(
+                    channel_id
+                    for channel_id, secret, _company_id in account_receivers
+                    if secret in signed_with
+                ),
+                events["templates"],
             )
-        )
-        request.env["dunning.whatsapp.template"].sudo()._apply_review_events(
-            request.env["dunning.channel"]
-            .sudo()
-            .browse(
-                channel_id
-                for channel_id, secret in account_channels
-                if secret in signed_with
-            ),
-            events["templates"],
-        )
-        self._apply_statuses(channels, events["statuses"])
-        by_number = {channel.wa_phone_number_id: channel for channel in channels}
+        if events["statuses"]:
+            self._apply_statuses(
+                channels.browse(receiver[0] for receiver in signed.values()),
+                events["statuses"],
+            )
         # Recorded first, in one statement: a repeated delivery is dropped
         # here, and a burst is absorbed as fast as it comes (dunning.inbound).
         request.env["dunning.inbound"].sudo()._record_whatsapp(
             [
-                (by_number[message["phone_number_id"]], message)
+                (receiver[0], receiver[2], message)
                 for message in events["messages"]
-                if message["phone_number_id"] in by_number
+                if (receiver := signed.get(message["phone_number_id"]))
             ]
         )._dispatch()
         return request.make_response("ok", headers=[("Content-Type", "text/plain")])

@@ -239,7 +239,7 @@ class DunningChannel(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        self.env.registry.clear_cache()  # _whatsapp_webhook_receivers
+        self.env.registry.clear_cache()  # _whatsapp_receivers
         return super().create(vals_list)
 
     def write(self, vals):
@@ -253,11 +253,11 @@ class DunningChannel(models.Model):
             "active",
             "company_id",
         } & set(vals):
-            self.env.registry.clear_cache()  # _whatsapp_webhook_receivers
+            self.env.registry.clear_cache()  # _whatsapp_receivers
         return super().write(vals)
 
     def unlink(self):
-        self.env.registry.clear_cache()  # _whatsapp_webhook_receivers
+        self.env.registry.clear_cache()  # _whatsapp_receivers
         return super().unlink()
 
     @api.model
@@ -306,10 +306,14 @@ class DunningChannel(models.Model):
 
     @api.model
     @ormcache()
-    def _whatsapp_webhook_receivers(self):
-        """``{phone number id: (channel id, app secret)}`` of the active
-        WhatsApp channels, kept in memory: a webhook is checked against the
-        secret of the number it is for, and of no other."""
+    def _whatsapp_receivers(self):
+        """Who receives WhatsApp webhooks, kept in memory (one read after a
+        channel changes): ``{"numbers": {phone number id: receiver},
+        "accounts": {business account id: (receiver, ...)}}``, a receiver
+        being ``(channel id, app secret, company id)`` of an active WhatsApp
+        channel. A message or a status is checked against the secret of the
+        number it is for, and of no other; a template review names the
+        business account, which several numbers (channels) may share."""
         channels = (
             self.sudo()
             .with_context(active_test=True)
@@ -317,41 +321,24 @@ class DunningChannel(models.Model):
                 [
                     ("channel_type", "=", "whatsapp"),
                     ("wa_app_secret", "!=", False),
+                    "|",
                     ("wa_phone_number_id", "!=", False),
-                ]
-            )
-        )
-        return frozendict(
-            {
-                channel.wa_phone_number_id: (channel.id, channel.wa_app_secret)
-                for channel in channels
-            }
-        )
-
-    @api.model
-    @ormcache()
-    def _whatsapp_template_receivers(self):
-        """``{business account id: ((channel id, app secret), ...)}`` of the
-        active WhatsApp channels: template reviews name the business account,
-        which several numbers (channels) may share."""
-        channels = (
-            self.sudo()
-            .with_context(active_test=True)
-            .search(
-                [
-                    ("channel_type", "=", "whatsapp"),
-                    ("wa_app_secret", "!=", False),
                     ("wa_business_account_id", "!=", False),
                 ]
             )
         )
-        receivers = {}
+        numbers, accounts = {}, {}
         for channel in channels:
-            receivers.setdefault(channel.wa_business_account_id, []).append(
-                (channel.id, channel.wa_app_secret)
-            )
+            receiver = (channel.id, channel.wa_app_secret, channel.company_id.id)
+            if channel.wa_phone_number_id:
+                numbers[channel.wa_phone_number_id] = receiver
+            if channel.wa_business_account_id:
+                accounts.setdefault(channel.wa_business_account_id, []).append(receiver)
         return frozendict(
-            {waba: tuple(channels) for waba, channels in receivers.items()}
+            numbers=frozendict(numbers),
+            accounts=frozendict(
+                {account: tuple(found) for account, found in accounts.items()}
+            ),
         )
 
     def _whatsapp_rate_limiter(self):

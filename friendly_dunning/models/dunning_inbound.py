@@ -86,17 +86,17 @@ class DunningInbound(models.Model):
 
     @api.model
     def _record_whatsapp(self, messages):
-        """Record ``messages``, ``(channel, event)`` pairs of the webhook, in
-        one statement; a message already received is skipped. Returns the
-        new records, in the order they were sent."""
+        """Record ``messages``, ``(channel id, company id, event)`` of the
+        webhook, in one statement; a message already received is skipped.
+        Returns the new records, in the order they were sent."""
         if not messages:
             return self.browse()
         now = fields.Datetime.now()
         rows = [
             SQL(
                 "(%s, %s, %s, %s, %s, %s::jsonb, 'pending', 0, %s, %s, %s, %s)",
-                channel.company_id.id,
-                channel.id,
+                company_id,
+                channel_id,
                 "+" + event["from"].lstrip("+"),
                 event["wamid"],
                 _utc(event.get("timestamp")) or now,
@@ -106,7 +106,7 @@ class DunningInbound(models.Model):
                 self.env.uid,
                 now,
             )
-            for channel, event in messages
+            for channel_id, company_id, event in messages
         ]
         inserted = run_sql(
             self.env,
@@ -149,10 +149,46 @@ class DunningInbound(models.Model):
         if not self:
             return
         if not self._handle_now():
-            self.env.ref("friendly_dunning.ir_cron_dunning_inbound")._trigger()
+            self._wake_job()
             return
         for message in self:
             message._handle_one()
+
+    def _inbound_job(self):
+        """The scheduled job that handles waiting messages, found through
+        the registry's cache of XML ids (``env.ref`` would also query that
+        the record exists, on every webhook of a burst)."""
+        return (
+            self.env["ir.cron"]
+            .sudo()
+            .browse(
+                self.env["ir.model.data"]._xmlid_to_res_id(
+                    "friendly_dunning.ir_cron_dunning_inbound",
+                    raise_if_not_found=True,
+                )
+            )
+        )
+
+    def _wake_job(self):
+        """Make sure the inbound job runs after this transaction commits, in
+        one query under a burst: a trigger that is due and that no running
+        job has taken yet is locked until the commit (a job that starts
+        meanwhile waits for it before it clears its triggers, then sees
+        these messages); only when there is none is a new trigger created,
+        which notifies the cron workers. Each webhook of a burst creating
+        its own trigger (an insert and a notification) would cost more than
+        recording its messages."""
+        job = self._inbound_job()
+        claimed = self.env.execute_query(
+            SQL(
+                "SELECT id FROM ir_cron_trigger WHERE cron_id = %s "
+                "AND call_at <= %s LIMIT 1 FOR UPDATE SKIP LOCKED",
+                job.id,
+                fields.Datetime.now(),
+            )
+        )
+        if not claimed:
+            job._trigger()
 
     def _handle_one(self):
         """Act on this message through ``dunning.reply._handle``; an error
@@ -216,7 +252,7 @@ class DunningInbound(models.Model):
             )
         )
         self.write(values | {"next_attempt": retry})
-        self.env.ref("friendly_dunning.ir_cron_dunning_inbound")._trigger(at=retry)
+        self._inbound_job()._trigger(at=retry)
 
     @api.model
     def _cron_handle_inbound(self):
@@ -255,7 +291,7 @@ class DunningInbound(models.Model):
                 # Out of time: woken again at once for the others (a job left
                 # partially done otherwise waits for the cron worker's next
                 # poll).
-                self.env.ref("friendly_dunning.ir_cron_dunning_inbound")._trigger()
+                self._inbound_job()._trigger()
                 self.env["ir.cron"]._commit_progress()
                 return
 
@@ -267,5 +303,5 @@ class DunningInbound(models.Model):
             {"state": "pending", "attempts": 0, "next_attempt": fields.Datetime.now()}
         )
         if failed:
-            self.env.ref("friendly_dunning.ir_cron_dunning_inbound").sudo()._trigger()
+            self._inbound_job()._trigger()
         return True

@@ -53,7 +53,9 @@ class TestInboundQueue(ConversationCommon):
         """A message recorded earlier and not handled yet: a backlog."""
         payload = inbound(wamid, moment, sender=sender, text="I need more time")
         [event] = parse_webhook(payload)["messages"]
-        return self.env["dunning.inbound"]._record_whatsapp([(self.channel, event)])
+        return self.env["dunning.inbound"]._record_whatsapp(
+            [(self.channel.id, self.channel.company_id.id, event)]
+        )
 
     def _triggers(self):
         return self.env["ir.cron.trigger"].search_count(
@@ -107,6 +109,16 @@ class TestInboundQueue(ConversationCommon):
         self.env["dunning.inbound"]._cron_handle_inbound()
         self.assertEqual(len(self._replies()), 3, "once each")
         self.assertEqual(len(self.graph.sent()), answers)
+
+    def test_a_burst_wakes_the_job_once_until_it_runs(self):
+        self.env["ir.cron.trigger"].search([("cron_id", "=", self.cron.id)]).unlink()
+        self._waiting("w.ana", NOW - timedelta(minutes=2))
+        for index in range(3):
+            self._post(inbound(f"w.{index}", NOW, text="Hello"))
+        self.assertEqual(self._triggers(), 1, "one wake-up for the three webhooks")
+        self.assertEqual(
+            self.env["dunning.inbound"].search_count([("state", "=", "pending")]), 4
+        )
 
     def test_while_another_request_handles_replies_the_webhook_records_only(self):
         with db_connect(self.env.cr.dbname).cursor() as other:
