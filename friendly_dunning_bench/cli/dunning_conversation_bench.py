@@ -20,8 +20,9 @@ handle the messages the webhook queued during a burst). Then:
   (the same monotonic clock on both sides). Median, 90th percentile, slowest.
 - **burst**: ``--burst`` inbound replies of as many other customers,
   ``--per-webhook`` to a webhook (1 by default; Meta groups messages in one
-  delivery under load), sent at once from ``--concurrency`` client threads,
-  after 5 seconds of ``GET /web/health`` from the same threads (what Odoo's
+  delivery under load), signed and prepared before the clock starts, sent at
+  once over ``--concurrency`` connections at a time (tools/http_load.py),
+  after 5 seconds of ``GET /web/health`` sent the same way (what Odoo's
   HTTP stack serves on the machine with no work at all). Replies per
   second absorbed (the first request sent to the last one answered 200: each
   reply recorded, and acted on in the request only when nothing waited), and

@@ -7,7 +7,8 @@ Run it on a scratch database where friendly_dunning is installed::
 
 It creates a WhatsApp channel and ``--messages`` sent messages, starts Odoo on
 ``--port`` in prefork mode (``--workers``, 2 by default; no cron), then the
-same load tool -- ``--concurrency`` client threads, one connection per
+same load tool -- ``--concurrency`` connections at a time from one asyncio
+loop (tools/http_load.py), one connection per
 request -- spends ``--duration`` seconds on each of: ``GET /web/health``,
 signed webhooks carrying one status, signed webhooks carrying
 ``--batch-size`` statuses (100 by default, as Meta batches them). It prints
