@@ -37,3 +37,4 @@ from . import test_conversations
 from . import test_sms_conversation
 from . import test_inbound_queue
 from . import test_conversation_workers
+from . import test_migrations
