@@ -46,4 +46,6 @@ from . import dunning_demo_history
 from . import dunning_dispute
 from . import dunning_conversation
 from . import dunning_reply_flows
+from . import dunning_reply_agreements
+from . import dunning_reply_requests
 from . import dunning_inbound
