@@ -15,7 +15,7 @@ STATES = [
     ("draft", "Draft"),
     ("pending", "In review"),
     ("approved", "Approved"),
-    ("rejected", "Rejected"),
+    ("rejected", "Rejected by Meta"),
     ("paused", "Paused"),
     ("disabled", "Disabled"),
     ("other", "Other"),
