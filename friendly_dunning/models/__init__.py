@@ -32,6 +32,8 @@ from . import res_partner_customer_claims
 from . import res_partner_segmentation
 from . import dunning_demo
 from . import dunning_whatsapp_template
+from . import dunning_whatsapp_template_authoring
+from . import dunning_whatsapp_template_review
 from . import dunning_whatsapp_rate
 from . import dunning_feedback
 from . import dunning_portal_log
@@ -46,4 +48,6 @@ from . import dunning_demo_history
 from . import dunning_dispute
 from . import dunning_conversation
 from . import dunning_reply_flows
+from . import dunning_reply_agreements
+from . import dunning_reply_requests
 from . import dunning_inbound

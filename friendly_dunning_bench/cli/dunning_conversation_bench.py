@@ -41,7 +41,6 @@ import http.client
 import importlib.util
 import itertools
 import json
-import multiprocessing
 import queue
 import re
 import statistics
@@ -104,7 +103,9 @@ class DunningConversationBench(Command):
         config.parse_config(
             [*odoo_args, "-d", options.database, "--no-http"], setup_logging=True
         )
-        fake = _FakeProcess(options.latency)
+        fake = _webhook_bench.load_tool("fake_graph_process").FakeGraphProcess(
+            options.latency, lifetime=7200, stream=True
+        )
         registry = Registry(options.database)
         created = None
         try:
@@ -143,43 +144,6 @@ class DunningConversationBench(Command):
             return
         for name, value in figures.items():
             sys.stdout.write(f"{name:>44}: {value}\n")
-
-
-class _FakeProcess:
-    """The fake Graph API served from a child process, which reports each
-    message it receives as ``(recipient, monotonic arrival time)``."""
-
-    def __init__(self, latency):
-        context = multiprocessing.get_context("fork")
-        self._stop = context.Event()
-        self.arrivals = context.Queue()
-        ready = context.Queue()
-        self._process = context.Process(
-            target=_serve, args=(latency, ready, self._stop, self.arrivals)
-        )
-        self._process.daemon = True
-        self._process.start()
-        self.base_url = ready.get(timeout=30)
-
-    def stop(self):
-        self._stop.set()
-        if self._process.is_alive():
-            self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.terminate()
-
-
-def _serve(latency, ready, stop, arrivals):
-    fake_graph = _load_fake_graph()
-    with fake_graph.FakeGraph(latency=latency, lifetime=7200) as fake:
-        ready.put(fake.base_url)
-        reported = 0
-        while not stop.wait(0.002):
-            requests = fake.requests[reported:]
-            reported += len(requests)
-            for request in requests:
-                if request["path"].endswith("/messages") and request["json"]:
-                    arrivals.put((request["json"].get("to"), request["time"]))
 
 
 def setup(env, base_url, options):

@@ -22,7 +22,6 @@ import bisect
 import collections
 import importlib.util
 import json
-import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -35,14 +34,20 @@ from odoo.tools import config
 
 # Loaded by path: Odoo loads this command as odoo.cli.dunning_wa_bench, outside
 # the addon's package.
-_FAKE_GRAPH = Path(__file__).resolve().parent.parent / "tools" / "fake_graph.py"
+_TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
 
-def _load_fake_graph():
-    spec = importlib.util.spec_from_file_location("dunning_fake_graph", _FAKE_GRAPH)
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f"dunning_{name}", _TOOLS / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_fake_graph():
+    return _load_tool("fake_graph")
 
 
 def max_in_window(times, window=1.0):
@@ -76,7 +81,11 @@ class DunningWhatsAppBench(Command):
         fake_graph = _load_fake_graph()
         # The fake runs in its own process: its clock then sees arrivals as a
         # provider would, not slowed by our threads sharing one interpreter.
-        fake = _FakeProcess(options.latency)
+        fake = _load_tool("fake_graph_process").FakeGraphProcess(
+            options.latency,
+            lifetime=3600,
+            templates=[("bench_reminder", "Hi {{1}}, you owe {{2}}.")],
+        )
         registry = Registry(options.database)
         try:
             with registry.cursor() as cr:
@@ -96,53 +105,6 @@ class DunningWhatsAppBench(Command):
             return
         for name, value in figures.items():
             sys.stdout.write(f"{name:>36}: {value}\n")
-
-
-class _FakeProcess:
-    """The fake Graph API served from a child process."""
-
-    def __init__(self, latency):
-        context = multiprocessing.get_context("fork")
-        self._stop = context.Event()
-        self._results = context.Queue()
-        ready = context.Queue()
-        self._process = context.Process(
-            target=_serve, args=(latency, ready, self._stop, self._results)
-        )
-        self._process.daemon = True
-        self._process.start()
-        self.base_url = ready.get(timeout=30)
-
-    def message_times(self):
-        """Arrival times (monotonic clock) of the message POSTs so far."""
-        self._stop.set()
-        times = self._results.get(timeout=60)
-        self._process.join(timeout=10)
-        return times
-
-    def stop(self):
-        self._stop.set()
-        if self._process.is_alive():
-            self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.terminate()
-
-
-def _serve(latency, ready, stop, results):
-    fake_graph = _load_fake_graph()
-    templates = [fake_graph.template("bench_reminder", "Hi {{1}}, you owe {{2}}.")]
-    with fake_graph.FakeGraph(
-        latency=latency, lifetime=3600, templates=templates
-    ) as fake:
-        ready.put(fake.base_url)
-        stop.wait()
-        results.put(
-            sorted(
-                request["time"]
-                for request in fake.requests
-                if request["path"].endswith("/messages")
-            )
-        )
 
 
 def setup(env, fake, fake_graph, options):

@@ -19,8 +19,9 @@ records every request. It answers like the WhatsApp Cloud API documents:
 A wrong bearer token gets 401 with code 190. ``fake.fail_next(...)`` scripts
 error answers, ``fake.latency`` delays every answer.
 
-Standard library only: ``dunning_wa_bench`` serves it from a child process
-and the repository checks in tests/ load it without Odoo.
+Standard library only: the benches serve it from a child process
+(fake_graph_process.py) and the repository checks in tests/ load it without
+Odoo.
 """
 
 import hashlib
