@@ -102,13 +102,15 @@ class DunningWhatsAppTemplate(models.Model):
 
     def _review_summary(self):
         self.ensure_one()
+        # Why it cannot be sent names the state already ("rejected by Meta:
+        # INVALID_FORMAT"); a template that can be sent shows its state.
         return self.env._(
-            "%(date)s %(name)s (%(language)s): %(state)s%(why)s",
+            "%(date)s %(name)s (%(language)s): %(state)s",
             date=fields.Datetime.to_string(self.status_date or fields.Datetime.now()),
             name=self.name,
             language=self.language,
-            state=dict(self._fields["state"]._description_selection(self.env)).get(
+            state=self.unusable_reason
+            or dict(self._fields["state"]._description_selection(self.env)).get(
                 self.state, self.status
             ),
-            why=f" – {self.unusable_reason}" if self.unusable_reason else "",
         )

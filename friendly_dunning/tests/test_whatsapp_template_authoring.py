@@ -394,6 +394,12 @@ class TestWhatsAppTemplateReview(WhatsAppTemplateCommon):
             "fd_reminder_overdue (es): rejected by Meta: INVALID_FORMAT",
             self.channel.wa_template_problems,
         )
+        self.assertTrue(
+            self.channel.wa_template_last_event.endswith(
+                "fd_reminder_overdue (es): rejected by Meta: INVALID_FORMAT"
+            ),
+            "the last review says the state and its reason once",
+        )
 
     def test_paused_falls_back_to_the_next_channel_with_the_reason(self):
         draft = self._submitted()
