@@ -69,7 +69,12 @@ def _load_sibling(name):
 
 
 _webhook_bench = _load_sibling("dunning_webhook_bench")
-_load_fake_graph = _load_sibling("dunning_wa_bench")._load_fake_graph
+
+
+def _load_fake_graph():
+    return _webhook_bench.load_tool("fake_graph")
+
+
 SECRET = "conversation-bench-secret"
 WEBHOOK = "/friendly_dunning/webhook/whatsapp"
 # Odoo's request log ends with the request's query count, query time and
