@@ -154,31 +154,31 @@ class DunningInbound(models.Model):
         for message in self:
             message._handle_one()
 
-    def _inbound_job(self):
-        """The scheduled job that handles waiting messages, found through
-        the registry's cache of XML ids (``env.ref`` would also query that
-        the record exists, on every webhook of a burst)."""
+    def _inbound_job(self, xmlid="ir_cron_dunning_inbound"):
+        """A scheduled job that handles waiting messages (the first by
+        default), found through the registry's cache of XML ids (``env.ref``
+        would also query that the record exists, on every webhook of a
+        burst)."""
         return (
             self.env["ir.cron"]
             .sudo()
             .browse(
                 self.env["ir.model.data"]._xmlid_to_res_id(
-                    "friendly_dunning.ir_cron_dunning_inbound",
-                    raise_if_not_found=True,
+                    f"friendly_dunning.{xmlid}", raise_if_not_found=True
                 )
             )
         )
 
-    def _wake_job(self):
-        """Make sure the inbound job runs after this transaction commits, in
-        one query under a burst: a trigger that is due and that no running
-        job has taken yet is locked until the commit (a job that starts
-        meanwhile waits for it before it clears its triggers, then sees
-        these messages); only when there is none is a new trigger created,
-        which notifies the cron workers. Each webhook of a burst creating
-        its own trigger (an insert and a notification) would cost more than
-        recording its messages."""
-        job = self._inbound_job()
+    def _wake_job(self, job=None):
+        """Make sure ``job`` (the first inbound job by default) runs after
+        this transaction commits, in one query under a burst: a trigger that
+        is due and that no running job has taken yet is locked until the
+        commit (a job that starts meanwhile waits for it before it clears its
+        triggers, then sees these messages); only when there is none is a new
+        trigger created, which notifies the cron workers. Each webhook of a
+        burst creating its own trigger (an insert and a notification) would
+        cost more than recording its messages."""
+        job = job or self._inbound_job()
         claimed = self.env.execute_query(
             SQL(
                 "SELECT id FROM ir_cron_trigger WHERE cron_id = %s "
@@ -254,46 +254,86 @@ class DunningInbound(models.Model):
         self.write(values | {"next_attempt": retry})
         self._inbound_job()._trigger(at=retry)
 
+    def _next_waiting(self, now):
+        """The next message a job may handle, locked, or ``None``: the oldest
+        sent whose chat (channel and sender) has no older message waiting.
+        A chat whose first waiting message another job is handling (its row
+        locked) is skipped whole, so two jobs share the queue and a chat's
+        messages are still acted on in the order the customer sent them. A
+        message waiting for its retry holds up nobody."""
+        due = SQL(
+            "state = 'pending' AND (next_attempt IS NULL OR next_attempt <= %s)", now
+        )
+        rows = run_sql(
+            self.env,
+            SQL(
+                "SELECT id FROM dunning_inbound message WHERE %s AND NOT EXISTS ("
+                "SELECT 1 FROM dunning_inbound older WHERE %s "
+                "AND older.channel_id = message.channel_id "
+                "AND older.sender = message.sender "
+                "AND (older.sent_date, older.id) < (message.sent_date, message.id)) "
+                "ORDER BY sent_date, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                SQL("message.%s", due),
+                SQL("older.%s", due),
+            ),
+            reads={
+                "dunning.inbound": [
+                    "state",
+                    "next_attempt",
+                    "sent_date",
+                    "channel_id",
+                    "sender",
+                ]
+            },
+        )
+        return self.browse(rows[0][0]) if rows else None
+
     @api.model
     def _cron_handle_inbound(self):
-        """Handle the waiting messages, oldest sent first, each locked (two
-        jobs never take the same one) and committed on its own: its answer
-        has left already."""
+        """Handle the waiting messages (see ``_next_waiting``), each committed
+        on its own: its answer has left already. With several waiting, the
+        first job wakes the second, and both take from the queue."""
         now = fields.Datetime.now()
+        cron_id = self.env.context.get("cron_id")
+        in_cron = bool(cron_id)
+        if cron_id == self._inbound_job().id and self._waiting_count(now) > 1:
+            self._wake_job(self._inbound_job("ir_cron_dunning_inbound_second"))
+            self.env["ir.cron"]._commit_progress()
         while True:
-            rows = run_sql(
-                self.env,
-                SQL(
-                    "SELECT id FROM dunning_inbound WHERE state = 'pending' "
-                    "AND (next_attempt IS NULL OR next_attempt <= %s) "
-                    "ORDER BY sent_date, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                    now,
-                ),
-                reads={"dunning.inbound": ["state", "next_attempt", "sent_date"]},
-            )
-            if not rows:
+            try:
+                message = self._next_waiting(now)
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                # A message the other job finished after this transaction
+                # began: looked for again with a fresh snapshot.
+                if not in_cron:
+                    raise
+                self.env.cr.rollback()
+                continue
+            if not message:
                 return
-            message = self.browse(rows[0][0])
             message.invalidate_recordset()
             message._handle_one()
-            if not self.env.context.get("cron_id"):
+            if not in_cron:
                 continue
-            remaining = self.search_count(
-                [
-                    ("state", "=", "pending"),
-                    "|",
-                    ("next_attempt", "=", False),
-                    ("next_attempt", "<=", now),
-                ]
-            )
+            remaining = self._waiting_count(now)
             left = self.env["ir.cron"]._commit_progress(1, remaining=remaining)
             if remaining and not left:
                 # Out of time: woken again at once for the others (a job left
                 # partially done otherwise waits for the cron worker's next
                 # poll).
-                self._inbound_job()._trigger()
+                self.env["ir.cron"].browse(cron_id)._trigger()
                 self.env["ir.cron"]._commit_progress()
                 return
+
+    def _waiting_count(self, now):
+        return self.search_count(
+            [
+                ("state", "=", "pending"),
+                "|",
+                ("next_attempt", "=", False),
+                ("next_attempt", "<=", now),
+            ]
+        )
 
     def action_retry(self):
         """Try these failed messages again now."""

@@ -184,6 +184,62 @@ class TestConversationWorkers(TransactionCase):
             sorted(r["provider_message_id"] for r in replies), ["w.new", "w.old"]
         )
 
+    def test_two_jobs_share_the_queue_and_keep_each_chat_in_order(self):
+        now = datetime.now().replace(microsecond=0)
+        other = "34699003344"
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["dunning.inbound"]._record_whatsapp(
+                [
+                    (self.channel_id, self.company_id, event)
+                    for wamid, moment, sender, text in (
+                        ("w.x1", now - timedelta(minutes=3), SENDER, "Hello"),
+                        ("w.y1", now - timedelta(minutes=2), other, "Hello"),
+                        (
+                            "w.x2",
+                            now - timedelta(minutes=1),
+                            SENDER,
+                            "I need more time",
+                        ),
+                    )
+                    for event in parse_webhook(
+                        inbound(wamid, moment, sender=sender, text=text)
+                    )["messages"]
+                ]
+            )
+        first, second = self._worker(), self._worker()
+        # The first job is acting on the chat's first message.
+        first.cr.execute(
+            "SELECT id FROM dunning_inbound WHERE provider_message_id = 'w.x1' "
+            "FOR UPDATE"
+        )
+        second["dunning.inbound"]._cron_handle_inbound()
+        second.cr.commit()
+        self.assertEqual(
+            self._states(),
+            {"w.x1": "pending", "w.y1": "done", "w.x2": "pending"},
+            "the second job takes another chat, never the chat's later message",
+        )
+        first.cr.rollback()
+        third = self._worker()
+        third["dunning.inbound"]._cron_handle_inbound()
+        third.cr.commit()
+        self.assertEqual(set(self._states().values()), {"done"})
+        replies = self._committed("dunning.communication", [("kind", "=", "reply")])
+        self.assertEqual(
+            [r["provider_message_id"] for r in replies],
+            ["w.x1", "w.x2"],
+            "the customer's messages acted on in the order sent",
+        )
+
+    def _states(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            messages = env["dunning.inbound"].search(
+                [("channel_id", "=", self.channel_id)]
+            )
+            return {m.provider_message_id: m.state for m in messages}
+
     def test_the_clash_is_a_serialization_failure_not_an_error(self):
         """The clash the two tests above rely on, seen directly: the second
         worker's conversation lock fails with a serialization failure, which

@@ -162,9 +162,10 @@ def setup(env, base_url, options):
     others.active = False
     # Only the job that handles queued replies runs: a reminder run would
     # send the customers messages the bench would take for answers.
-    crons = env["ir.cron"].search(
-        [("id", "!=", env.ref("friendly_dunning.ir_cron_dunning_inbound").id)]
+    handlers = env.ref("friendly_dunning.ir_cron_dunning_inbound") | env.ref(
+        "friendly_dunning.ir_cron_dunning_inbound_second"
     )
+    crons = env["ir.cron"].search([("id", "not in", handlers.ids)])
     crons.active = False
     channel = env["dunning.channel"].create(
         {
