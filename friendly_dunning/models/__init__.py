@@ -35,6 +35,7 @@ from . import dunning_whatsapp_template
 from . import dunning_whatsapp_template_authoring
 from . import dunning_whatsapp_template_review
 from . import dunning_whatsapp_rate
+from . import dunning_reference_rate
 from . import dunning_feedback
 from . import dunning_portal_log
 from . import dunning_portal_rate
