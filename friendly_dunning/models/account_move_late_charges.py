@@ -56,6 +56,7 @@ class AccountMove(models.Model):
                 (partial.max_date, partial.debit_amount_currency)
             )
         reference_rates = None
+        fees = {}  # converted once per company, currency and due date
         charges = {}
         for invoice in invoices:
             company = invoice.company_id
@@ -108,14 +109,12 @@ class AccountMove(models.Model):
                 sum(item["accrual"].total for item in charges[invoice]["instalments"])
             )
             if late and company.dunning_recovery_fee:
-                charges[invoice]["fee"] = (
-                    company.dunning_recovery_fee_currency_id._convert(
-                        company.dunning_recovery_fee,
-                        currency,
-                        company,
-                        invoice.invoice_date_due,
+                key = (company, currency, invoice.invoice_date_due)
+                if key not in fees:
+                    fees[key] = company.dunning_recovery_fee_currency_id._convert(
+                        company.dunning_recovery_fee, currency, company, key[2]
                     )
-                )
+                charges[invoice]["fee"] = fees[key]
         return charges
 
     def _dunning_missing_rate_message(self, invoice, half_year_start):

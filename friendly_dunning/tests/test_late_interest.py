@@ -1,6 +1,6 @@
 from datetime import date
 
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command
 from odoo.tests import tagged
 
@@ -198,3 +198,20 @@ class TestLateInterest(DunningCommon):
             self.company.write(
                 {"dunning_interest_rule": "fixed", "dunning_interest_rate": 0.0}
             )
+
+    def test_collections_users_read_the_reference_rates_and_managers_keep_them(self):
+        as_user = self.env["dunning.reference.rate"].with_user(self.dunning_user_a)
+        self.assertEqual(
+            as_user.search([("date_from", "=", date(2024, 6, 12))]).rate, 4.25
+        )
+        with self.assertRaises(AccessError):
+            as_user.create({"date_from": date(2030, 1, 1), "rate": 1.0})
+        as_manager = self.env["dunning.reference.rate"].with_user(
+            self.dunning_manager_a
+        )
+        as_manager.create({"date_from": date(2030, 1, 1), "rate": 1.0})
+        self.assertEqual(
+            as_user.search([("date_from", "=", date(2030, 1, 1))]).rate, 1.0
+        )
+        views = as_manager.get_views([(False, "list"), (False, "search")])
+        self.assertEqual(set(views["views"]), {"list", "search"})
