@@ -4,9 +4,9 @@ Interest runs on each day ``d`` after the due date up to and including the day
 of the computation (``due < d <= as_of``), on what was owed that day: the
 amount less the payments dated strictly before ``d``. A payment made on day D
 therefore still bears interest for day D: an invoice paid 10 days after its due
-date bears 10 days of interest, as the EU Late Payment Directive counts them
-("from the day following the date for payment ... until payment"). Payments on
-or before the due date simply reduce what is owed.
+date bears 10 days of interest, as the EU Late Payment Directive counts them:
+from the day after the due date until payment. Payments on or before the due
+date simply reduce what is owed.
 
 Consecutive days with the same balance and the same annual rate form one
 period, whose interest is ``balance * rate / 100 * days / day_count``. Amounts
@@ -116,7 +116,7 @@ def half_year_start(day):
 
 def statutory_rate_on(changes, points=8.0):
     """``rate_on(day)`` for the statutory interest of the EU Late Payment
-    Directive (2011/7/EU, art. 2(6) and (7)): the reference rate in force on
+    Directive (2011/7/EU, articles 2 and 3): the reference rate in force on
     the first day of the half-year of ``day`` (1 January or 1 July), plus
     ``points`` percentage points (8 in the directive; a member state may set
     more).
