@@ -1,8 +1,11 @@
 from datetime import date
 
+from psycopg2 import IntegrityError
+
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import DunningCommon
 
@@ -215,3 +218,29 @@ class TestLateInterest(DunningCommon):
         )
         views = as_manager.get_views([(False, "list"), (False, "search")])
         self.assertEqual(set(views["views"]), {"list", "search"})
+
+    def test_negative_figures_and_a_second_rate_on_one_day_are_refused(self):
+        self.company.dunning_interest_rule = "none"
+        for field in (
+            "dunning_interest_rate",
+            "dunning_interest_points",
+            "dunning_recovery_fee",
+        ):
+            with (
+                self.subTest(field=field),
+                self.assertRaises(IntegrityError),
+                mute_logger("odoo.sql_db"),
+                self.env.cr.savepoint(),
+            ):
+                self.company.write({field: -1.0})
+                self.env.flush_all()
+        with (
+            self.assertRaises(IntegrityError),
+            mute_logger("odoo.sql_db"),
+            self.env.cr.savepoint(),
+        ):
+            self.env["dunning.reference.rate"].create(
+                {"date_from": date(2024, 6, 12), "rate": 1.0}
+            )
+            self.env.flush_all()
+        self.assertEqual(self.company.dunning_recovery_fee, 40.0)
