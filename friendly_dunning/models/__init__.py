@@ -1,5 +1,6 @@
 from . import raw_sql
 from . import account_move
+from . import account_move_late_charges
 from . import dunning_invoice_progress
 from . import account_partial_reconcile
 from . import dunning_channel
@@ -35,6 +36,7 @@ from . import dunning_whatsapp_template
 from . import dunning_whatsapp_template_authoring
 from . import dunning_whatsapp_template_review
 from . import dunning_whatsapp_rate
+from . import dunning_reference_rate
 from . import dunning_feedback
 from . import dunning_portal_log
 from . import dunning_portal_rate

@@ -1,5 +1,5 @@
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 
 # What every new company starts with, copied from the main company's records.
 SHIPPED_POLICIES = (
@@ -93,6 +93,55 @@ class ResCompany(models.Model):
         string="Customers due counted on", readonly=True
     )
 
+    dunning_interest_rule = fields.Selection(
+        [
+            ("none", "No interest"),
+            ("fixed", "Fixed annual rate"),
+            ("eu_statutory", "EU statutory (reference rate + points)"),
+        ],
+        string="Late-payment interest",
+        default="none",
+        required=True,
+        help="How late-payment interest and the recovery fee are computed. "
+        "Fixed: a fixed annual rate. EU statutory: the reference rate in force "
+        "on 1 January or 1 July of each half-year, plus the points below "
+        "(Late Payment Directive 2011/7/EU). No interest: neither interest nor "
+        "fee.",
+    )
+    dunning_interest_rate = fields.Float(
+        string="Annual interest rate (%)",
+        digits=(16, 4),
+        help="The fixed annual rate, in percent.",
+    )
+    dunning_interest_points = fields.Float(
+        string="Points above the reference rate",
+        digits=(16, 4),
+        default=8.0,
+        help="Percentage points added to the reference rate: 8 in the "
+        "directive; some member states set more.",
+    )
+    dunning_recovery_fee = fields.Float(
+        string="Recovery fee",
+        default=40.0,
+        help="Charged once per late invoice, converted to the invoice's currency "
+        "at its due date. 0: no fee.",
+    )
+    dunning_recovery_fee_currency_id = fields.Many2one(
+        "res.currency",
+        string="Recovery fee currency",
+        default=lambda self: self.env.ref("base.EUR", raise_if_not_found=False),
+    )
+    dunning_interest_consumers = fields.Boolean(
+        string="Charge consumers too",
+        help="When off, interest and the fee are charged to business customers "
+        "only (a customer whose company is marked as a company).",
+    )
+
+    _dunning_interest_figures_valid = models.Constraint(
+        "CHECK(dunning_interest_rate >= 0 AND dunning_interest_points >= 0 "
+        "AND dunning_recovery_fee >= 0)",
+        "Interest rates, points and the recovery fee cannot be negative.",
+    )
     _dunning_portal_link_days_positive = models.Constraint(
         "CHECK(dunning_portal_link_days >= 1)",
         "A collections link must stay valid for at least one day.",
@@ -107,6 +156,36 @@ class ResCompany(models.Model):
         "AND dunning_max_per_week >= dunning_max_per_day)",
         "Allow at least one message a day, and no fewer per week than per day.",
     )
+
+    @api.constrains(
+        "dunning_interest_rule",
+        "dunning_interest_rate",
+        "dunning_recovery_fee",
+        "dunning_recovery_fee_currency_id",
+    )
+    def _check_dunning_late_charges(self):
+        for company in self:
+            if (
+                company.dunning_interest_rule == "fixed"
+                and company.dunning_interest_rate <= 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(company)s: a fixed late-payment interest rule needs an "
+                        "annual rate above 0%%.",
+                        company=company.name,
+                    )
+                )
+            if (
+                company.dunning_recovery_fee
+                and not company.dunning_recovery_fee_currency_id
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(company)s: choose the currency of the recovery fee.",
+                        company=company.name,
+                    )
+                )
 
     @api.model_create_multi
     def create(self, vals_list):

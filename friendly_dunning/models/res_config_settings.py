@@ -31,6 +31,24 @@ class ResConfigSettings(models.TransientModel):
     dunning_portal_link_days = fields.Integer(
         related="company_id.dunning_portal_link_days", readonly=False
     )
+    dunning_interest_rule = fields.Selection(
+        related="company_id.dunning_interest_rule", readonly=False
+    )
+    dunning_interest_rate = fields.Float(
+        related="company_id.dunning_interest_rate", readonly=False
+    )
+    dunning_interest_points = fields.Float(
+        related="company_id.dunning_interest_points", readonly=False
+    )
+    dunning_recovery_fee = fields.Float(
+        related="company_id.dunning_recovery_fee", readonly=False
+    )
+    dunning_recovery_fee_currency_id = fields.Many2one(
+        related="company_id.dunning_recovery_fee_currency_id", readonly=False
+    )
+    dunning_interest_consumers = fields.Boolean(
+        related="company_id.dunning_interest_consumers", readonly=False
+    )
     dunning_auto_send = fields.Boolean(related="company_id.dunning_auto_send")
     dunning_auto_send_user_id = fields.Many2one(
         related="company_id.dunning_auto_send_user_id"

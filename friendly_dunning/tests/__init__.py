@@ -38,3 +38,4 @@ from . import test_sms_conversation
 from . import test_inbound_queue
 from . import test_conversation_workers
 from . import test_migrations
+from . import test_late_interest
