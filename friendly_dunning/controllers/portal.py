@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 
 from odoo import fields, http
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command, Domain
 from odoo.http import request
 from odoo.tools import format_date, formatLang
@@ -244,6 +244,12 @@ class DunningPortal(PortalAccount):
         moves = self._dunning_open_moves(partner, company, self._dunning_via_link())
         today = fields.Date.context_today(partner)
         instalments = self._dunning_instalments(moves)
+        try:
+            charges = moves.sudo()._dunning_late_charges(today)
+        except UserError:
+            # A reference rate is missing: the accountant sees why on the
+            # invoice; the customer's page shows no charges meanwhile.
+            charges = {}
         rows = []
         overdue_totals = defaultdict(float)
         due_totals = defaultdict(float)
@@ -287,6 +293,9 @@ class DunningPortal(PortalAccount):
                     "pay_due_url": f"{base}/invoice/{move.id}/pay-due"
                     if 0 < due_now < move.amount_residual - currency.rounding / 2
                     else None,
+                    "late_charges": self._dunning_charges_shown(
+                        env, charges.get(move), currency
+                    ),
                 }
             )
         # Oldest unpaid instalment first (Odoo's invoice due date is the
@@ -370,6 +379,21 @@ class DunningPortal(PortalAccount):
         return self._dunning_page(
             "friendly_dunning.portal_collections_page", values, status=status
         )
+
+    @staticmethod
+    def _dunning_charges_shown(env, charges, currency):
+        """The late-payment interest and fee of an invoice as the page shows
+        them (formatted), or ``None`` when there are none."""
+        if not charges or not (charges["interest"] or charges["fee"]):
+            return None
+        return {
+            "interest": formatLang(env, charges["interest"], currency_obj=currency)
+            if charges["interest"]
+            else None,
+            "fee": formatLang(env, charges["fee"], currency_obj=currency)
+            if charges["fee"]
+            else None,
+        }
 
     def _dunning_done_message(self, env, key):
         return {

@@ -1,7 +1,7 @@
 from collections import defaultdict
 from datetime import date
 
-from odoo import models
+from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools.misc import format_date
@@ -11,6 +11,45 @@ from ..tools import late_interest
 
 class AccountMove(models.Model):
     _inherit = "account.move"
+
+    dunning_interest_rule = fields.Selection(related="company_id.dunning_interest_rule")
+    dunning_late_interest = fields.Monetary(
+        string="Late-payment interest to date",
+        compute="_compute_dunning_late_charges",
+        help="Interest counted to today under the company's rule, per instalment "
+        "on what was still owed each day. Shown only: nothing is invoiced.",
+    )
+    dunning_late_fee = fields.Monetary(
+        string="Recovery compensation",
+        compute="_compute_dunning_late_charges",
+        help="The fixed compensation for a late invoice under the company's rule.",
+    )
+    dunning_late_charges_problem = fields.Char(
+        string="Charges not counted",
+        compute="_compute_dunning_late_charges",
+        help="Why the charges cannot be counted (a reference rate missing).",
+    )
+
+    def _compute_dunning_late_charges(self):
+        today = fields.Date.context_today(self)
+        values = dict.fromkeys(
+            (
+                "dunning_late_interest",
+                "dunning_late_fee",
+                "dunning_late_charges_problem",
+            ),
+            False,
+        )
+        self.update(values)
+        for company, invoices in self.grouped("company_id").items():
+            try:
+                charges = invoices.with_company(company)._dunning_late_charges(today)
+            except UserError as problem:
+                invoices.dunning_late_charges_problem = str(problem)
+                continue
+            for invoice, charge in charges.items():
+                invoice.dunning_late_interest = charge["interest"]
+                invoice.dunning_late_fee = charge["fee"]
 
     def _dunning_late_charges(self, as_of):
         """What each of these posted customer invoices owes for being paid

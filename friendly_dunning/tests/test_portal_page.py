@@ -509,3 +509,47 @@ class TestPortalQueries(PortalPageCommon):
         for _index in range(12):
             self._dunning_invoice(many, due)
         self.assertEqual(self._render_queries(many), self._render_queries(few))
+
+
+@tagged("post_install", "-at_install")
+class TestPortalLateCharges(PortalPageCommon):
+    """Late-payment charges, where the company counts them, are shown to
+    the customer per late invoice, apart from the amount to pay."""
+
+    def test_the_late_invoices_show_their_charges_to_date(self):
+        self.company_a.write(
+            {
+                "dunning_interest_rule": "fixed",
+                "dunning_interest_rate": 10.0,
+                "dunning_recovery_fee": 40.0,
+                "dunning_recovery_fee_currency_id": self.company_a.currency_id.id,
+            }
+        )
+        page = self.open_page().text
+        # 300 owed for 20 days and 200 for 5 days, at 10 % a year.
+        interest = self.late.currency_id.round(300 * 10 / 100 * 20 / 365)
+        self.assertEqual(interest, 1.64)
+        self.assertIn("Late-payment charges under our terms, to date", page)
+        self.assertIn("1.64", page)
+        self.assertIn(str(self.later.currency_id.round(200 * 10 / 100 * 5 / 365)), page)
+        self.assertIn("40.00", page)
+        self.assertEqual(page.count("o_dunning_late_charges"), 2, "not the coming one")
+        self.assertEqual(
+            (self.late.dunning_late_interest, self.late.dunning_late_fee),
+            (1.64, 40.0),
+            "the accountant sees the same on the invoice",
+        )
+
+    def test_no_charges_are_shown_under_the_rule_no_interest(self):
+        self.assertEqual(self.company_a.dunning_interest_rule, "none")
+        self.assertNotIn("o_dunning_late_charges", self.open_page().text)
+
+    def test_a_missing_reference_rate_leaves_the_page_working(self):
+        self.company_a.dunning_interest_rule = "eu_statutory"
+        self.env["dunning.reference.rate"].search([]).unlink()
+        page = self.open_page()
+        self.assertEqual(page.status_code, 200)
+        self.assertNotIn("o_dunning_late_charges", page.text)
+        self.assertIn(
+            "No reference rate is known", self.late.dunning_late_charges_problem
+        )
