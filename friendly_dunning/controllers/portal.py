@@ -250,6 +250,7 @@ class DunningPortal(PortalAccount):
             # A reference rate is missing: the accountant sees why on the
             # invoice; the customer's page shows no charges meanwhile.
             charges = {}
+        early_discounts = moves._dunning_early_discounts(today)
         rows = []
         overdue_totals = defaultdict(float)
         due_totals = defaultdict(float)
@@ -296,6 +297,15 @@ class DunningPortal(PortalAccount):
                     "late_charges": self._dunning_charges_shown(
                         env, charges.get(move), currency
                     ),
+                    "early_discount": move._dunning_early_discount_text(
+                        early_discounts[move],
+                        lambda day: format_date(env, day),
+                        lambda amount, currency=currency: formatLang(
+                            env, amount, currency_obj=currency
+                        ),
+                    )
+                    if move in early_discounts
+                    else None,
                 }
             )
         # Oldest unpaid instalment first (Odoo's invoice due date is the
@@ -476,13 +486,18 @@ class DunningPortal(PortalAccount):
         visitor may pay among the page's invoices picked by ``pick``: all
         that is open, or with ``due_only`` the instalments due today or
         earlier (and the invoices they belong to). The amount is computed
-        here, never taken from the browser."""
+        here, never taken from the browser. One invoice paid in full before
+        its early-payment discount date costs the discounted amount: Odoo
+        books the discount for a payment of that amount on one invoice."""
         moves = self._dunning_open_moves(
             partner, company, self._dunning_via_link()
         ).filtered(pick)
-        if not due_only:
-            return moves, sum(moves.mapped("amount_residual")), None
         today = fields.Date.context_today(partner)
+        if not due_only:
+            discount = len(moves) == 1 and moves._dunning_early_discounts(today)
+            if discount:
+                return moves, discount[moves]["amount"], None
+            return moves, sum(moves.mapped("amount_residual")), None
         due = self._dunning_due_instalments(self._dunning_instalments(moves), today)
         lines = (
             request.env["account.move.line"].sudo().browse([line.id for line in due])

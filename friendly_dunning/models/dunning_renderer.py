@@ -1,6 +1,6 @@
 """The texts of the planner's decisions: each message's subject and body in
 its contact's language, with its placeholders ({name}, {amount}, {invoices},
-{link}, ...) filled in.
+{link}, {early_discount}, ...) filled in.
 
 A :class:`DunningRenderer` serves one planning (see
 :class:`~.dunning_planner.DunningPlanner`, which renders through it): the
@@ -123,7 +123,32 @@ class DunningRenderer:
             "days_overdue": max(0, (self.today - oldest_due).days) if lines else 0,
             "link": self._portal_url(decision.contact.commercial_partner_id),
             "credits": "",
+            "early_discount": self._early_discount(env, decision),
         }
+
+    def _early_discount(self, env, decision):
+        """The {early_discount} sentence: how much paying each invoice of
+        ``decision`` by its early-payment discount date saves, while that date
+        has not passed; empty otherwise."""
+        invoices = decision.invoices.with_env(env)
+        discounts = invoices._dunning_early_discounts(self.today)
+        sentences = [
+            (
+                invoice.name,
+                invoice._dunning_early_discount_text(
+                    discounts[invoice],
+                    lambda day: self.format_date(env, day),
+                    lambda amount, currency=invoice.currency_id: self.format_amount(
+                        env, amount, currency
+                    ),
+                ),
+            )
+            for invoice in invoices
+            if invoice in discounts
+        ]
+        if len(sentences) == 1:
+            return sentences[0][1]
+        return " ".join(f"{name}: {sentence}" for name, sentence in sentences)
 
     def _portal_url(self, partner):
         """The signed link of the commercial partner ``partner``'s collections

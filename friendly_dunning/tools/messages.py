@@ -15,6 +15,7 @@ PLACEHOLDERS = (
     "days_overdue",
     "link",
     "credits",
+    "early_discount",
 )
 
 
