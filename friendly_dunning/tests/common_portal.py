@@ -94,6 +94,32 @@ class PortalPageCommon(DunningCommon, HttpCase):
             allow_redirects=False,
         )
 
+    def pay_from_page(self, route, url=None):
+        """Start paying through the page's ``route`` (relative to the page,
+        e.g. ``invoice/<id>/transaction``) with the loopback provider, as the
+        payment form does; returns the transaction. The amount the browser
+        sends is ignored: the page's route decides it."""
+        provider = self._provider()
+        page = self.open_page(url)
+        base = urlsplit(page.url).path
+        response = self.make_jsonrpc_request(
+            f"{base}/{route}",
+            {
+                "provider_id": provider.id,
+                "payment_method_id": self.env.ref("payment.payment_method_unknown").id,
+                "token_id": None,
+                "amount": 1.0,
+                "flow": "redirect",
+                "tokenization_requested": False,
+                "landing_route": base,
+                "is_validation": False,
+                "csrf_token": CSRF.search(page.text).group(1),
+            },
+        )
+        return self.env["payment.transaction"].search(
+            [("reference", "=", response["reference"])]
+        )
+
 
 PAGE_COOKIE = "fd_collections"
 

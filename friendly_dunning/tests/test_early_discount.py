@@ -1,11 +1,10 @@
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from odoo import fields
 from odoo.tests import tagged
 
 from ..models.dunning_planner import DunningPlanner
-from .common_portal import CSRF, PortalPageCommon
+from .common_portal import PortalPageCommon
 
 
 @tagged("post_install", "-at_install")
@@ -85,30 +84,10 @@ class TestEarlyDiscount(PortalPageCommon):
         self.assertEqual(transaction.amount, 550.0 + 2000.0)
 
     def _pay_from_the_page(self, invoice):
-        provider = self._provider()
-        page = self.open_page()
-        url = urlsplit(page.url).path
-        route = (
-            f"{url}/invoice/{invoice.id}/transaction"
+        return self.pay_from_page(
+            f"invoice/{invoice.id}/transaction"
             if invoice
-            else f"{url}/transaction/{self.late.currency_id.id}"
-        )
-        response = self.make_jsonrpc_request(
-            route,
-            {
-                "provider_id": provider.id,
-                "payment_method_id": self.env.ref("payment.payment_method_unknown").id,
-                "token_id": None,
-                "amount": 1.0,
-                "flow": "redirect",
-                "tokenization_requested": False,
-                "landing_route": url,
-                "is_validation": False,
-                "csrf_token": CSRF.search(page.text).group(1),
-            },
-        )
-        return self.env["payment.transaction"].search(
-            [("reference", "=", response["reference"])]
+            else f"transaction/{self.late.currency_id.id}"
         )
 
     def _reminder(self, invoices, now=None):

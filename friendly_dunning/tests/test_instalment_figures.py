@@ -13,7 +13,7 @@ from odoo.tests import freeze_time, tagged
 from odoo.tools.safe_eval import safe_eval
 
 from .common import DunningCommon
-from .common_portal import CSRF, PortalPageCommon, shown
+from .common_portal import PortalPageCommon, shown
 
 TODAY = date(2026, 12, 2)
 
@@ -283,26 +283,7 @@ class TestPortalInstalments(PortalPageCommon, InstalmentCommon):
         self.assertNotIn(f"/invoice/{self.late.id}/pay-due", page)
 
     def _pay(self, route):
-        provider = self._provider()
-        page = self.open_page(self.page_url(self.parcelas))
-        url = urlsplit(page.url).path
-        response = self.make_jsonrpc_request(
-            f"{url}/{route}",
-            {
-                "provider_id": provider.id,
-                "payment_method_id": self.env.ref("payment.payment_method_unknown").id,
-                "token_id": None,
-                "amount": 1.0,  # the browser's amount is ignored
-                "flow": "redirect",
-                "tokenization_requested": False,
-                "landing_route": url,
-                "is_validation": False,
-                "csrf_token": CSRF.search(page.text).group(1),
-            },
-        )
-        return self.env["payment.transaction"].search(
-            [("reference", "=", response["reference"])]
-        )
+        return self.pay_from_page(route, self.page_url(self.parcelas))
 
     def test_pay_the_instalment_that_is_due(self):
         base = urlsplit(self.open_page(self.page_url(self.parcelas)).url).path
