@@ -295,7 +295,6 @@ class DunningInbound(models.Model):
         first job wakes the second, and both take from the queue."""
         now = fields.Datetime.now()
         cron_id = self.env.context.get("cron_id")
-        in_cron = bool(cron_id)
         if cron_id == self._inbound_job().id and self._waiting_count(now) > 1:
             self._wake_job(self._inbound_job("ir_cron_dunning_inbound_second"))
             self.env["ir.cron"]._commit_progress()
@@ -305,7 +304,7 @@ class DunningInbound(models.Model):
             except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
                 # A message the other job finished after this transaction
                 # began: looked for again with a fresh snapshot.
-                if not in_cron:
+                if not cron_id:
                     raise
                 self.env.cr.rollback()
                 continue
@@ -313,7 +312,7 @@ class DunningInbound(models.Model):
                 return
             message.invalidate_recordset()
             message._handle_one()
-            if not in_cron:
+            if not cron_id:
                 continue
             remaining = self._waiting_count(now)
             left = self.env["ir.cron"]._commit_progress(1, remaining=remaining)
