@@ -295,7 +295,7 @@ class DunningPortal(PortalAccount):
                     if 0 < due_now < move.amount_residual - currency.rounding / 2
                     else None,
                     "late_charges": self._dunning_charges_shown(
-                        env, charges.get(move), currency
+                        env, move, charges.get(move), today
                     ),
                     "early_discount": move._dunning_early_discount_text(
                         early_discounts[move],
@@ -391,17 +391,25 @@ class DunningPortal(PortalAccount):
         )
 
     @staticmethod
-    def _dunning_charges_shown(env, charges, currency):
-        """The late-payment interest and fee of an invoice as the page shows
-        them (formatted), or ``None`` when there are none."""
+    def _dunning_charges_shown(env, move, charges, today):
+        """The late-payment interest and fee of the invoice ``move`` as the page
+        shows them (formatted), whether they are invoiced separately, and the
+        date by which paying in full waives them, if one was offered; or
+        ``None`` when there are none."""
         if not charges or not (charges["interest"] or charges["fee"]):
             return None
+        currency = move.currency_id
+        waiver_until = move.sudo().dunning_waiver_until
         return {
             "interest": formatLang(env, charges["interest"], currency_obj=currency)
             if charges["interest"]
             else None,
             "fee": formatLang(env, charges["fee"], currency_obj=currency)
             if charges["fee"]
+            else None,
+            "invoiced": move.company_id.dunning_interest_use == "invoiced",
+            "waiver_until": format_date(env, waiver_until)
+            if waiver_until and waiver_until >= today
             else None,
         }
 

@@ -2,6 +2,7 @@ from . import raw_sql
 from . import account_move
 from . import account_move_late_charges
 from . import account_move_early_discount
+from . import account_move_charge_invoices
 from . import dunning_invoice_progress
 from . import account_partial_reconcile
 from . import dunning_channel

@@ -17,7 +17,8 @@ class AccountMove(models.Model):
         string="Late-payment interest to date",
         compute="_compute_dunning_late_charges",
         help="Interest counted to today under the company's rule, per instalment "
-        "on what was still owed each day. Shown only: nothing is invoiced.",
+        "on what was still owed each day; what interest invoices already charged "
+        "included.",
     )
     dunning_late_fee = fields.Monetary(
         string="Recovery compensation",
@@ -64,7 +65,8 @@ class AccountMove(models.Model):
         on what was still owed each day, payments read from the
         reconciliation. The fee is due once per invoice with an instalment late
         by ``as_of``. Nothing is charged under the rule "No interest", nor to
-        a consumer unless the company charges consumers too.
+        a consumer unless the company charges consumers too, nor on charges
+        waived or on an interest invoice.
         """
         invoices = self.filtered(
             lambda move: move.move_type == "out_invoice" and move.state == "posted"
@@ -101,9 +103,15 @@ class AccountMove(models.Model):
             company = invoice.company_id
             charges[invoice] = {"interest": 0.0, "fee": 0.0, "instalments": []}
             rule = company.dunning_interest_rule
-            if rule == "none" or not (
-                invoice.commercial_partner_id.is_company
-                or company.dunning_interest_consumers
+            # No interest on interest, nor on charges waived.
+            if (
+                rule == "none"
+                or invoice.dunning_charges_source_id
+                or invoice.dunning_charges_waived
+                or not (
+                    invoice.commercial_partner_id.is_company
+                    or company.dunning_interest_consumers
+                )
             ):
                 continue
             if rule == "fixed":

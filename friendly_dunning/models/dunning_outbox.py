@@ -44,6 +44,7 @@ class DunningOutbox:
         self.sandbox = planner.sandbox
         self.Communication = planner.env["dunning.communication"].sudo()
         self.Step = planner.Step
+        self.renderer = planner.renderer
         self._later_offsets = {}
         # Who gets the to-do about a customer with no salesperson of their own
         # nor on the invoices: the same user for the whole run.
@@ -96,7 +97,46 @@ class DunningOutbox:
         self._log_in_chatter(to_create)
         self._schedule_activities(done)
         self._mark_steps_done(done)
+        self._pull_charge_levers([d for d in done if d.is_sendable])
         return counts, messages
+
+    def _pull_charge_levers(self, decisions):
+        """For the reminders sent: record the waiver their step offered on the
+        invoices with late charges, and mark for invoicing the charges of the
+        invoices with an instalment that reached a step invoicing them."""
+        charges = self.renderer._late_charges
+        if not charges:
+            return
+        Move = self.env["account.move"].sudo()
+        offered = Move
+        to_invoice = Move
+        invoices_charges = self.company.dunning_interest_use == "invoiced"
+        for decision in decisions:
+            if decision.kind != "reminder":
+                continue
+            charged = decision.invoices.filtered(
+                lambda invoice: (
+                    (found := charges.get(invoice))
+                    and (found["interest"] or found["fee"])
+                )
+            )
+            if decision.step.offer_charge_waiver:
+                offered |= charged
+            if invoices_charges:
+                reached = Move.browse(
+                    {
+                        line.id
+                        for line in decision.lines
+                        if self.Step.browse(
+                            decision.step_by_instalment.get(line.line_id)
+                        ).invoice_late_charges
+                    }
+                )
+                to_invoice |= charged & reached
+        if offered:
+            offered._dunning_offer_waiver(self.renderer.waiver_until())
+        if to_invoice:
+            to_invoice.dunning_charges_to_invoice = True
 
     def _insert_messages(self, values_list):
         """Store the outbox records, in the order given, in one INSERT that

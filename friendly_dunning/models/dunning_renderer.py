@@ -1,6 +1,6 @@
 """The texts of the planner's decisions: each message's subject and body in
 its contact's language, with its placeholders ({name}, {amount}, {invoices},
-{link}, {early_discount}, ...) filled in.
+{link}, {early_discount}, {waiver_offer}, ...) filled in.
 
 A :class:`DunningRenderer` serves one planning (see
 :class:`~.dunning_planner.DunningPlanner`, which renders through it): the
@@ -10,7 +10,9 @@ for the whole run.
 
 import ast
 from collections import defaultdict
+from datetime import timedelta
 
+from odoo.exceptions import UserError
 from odoo.tools import get_lang
 
 from ..tools.formatting import amount_formatter, date_formatter
@@ -30,6 +32,7 @@ class DunningRenderer:
         self._amount_formats = {}
         self._invoice_line_patterns = {}
         self._portal_urls = {}  # commercial partner id: signed link
+        self._late_charges = {}  # invoice: its late charges (see render)
 
     def render(self, decisions):
         """``decisions`` with the subject and body of each sendable one, in
@@ -48,6 +51,9 @@ class DunningRenderer:
                 }
             )
         )
+        self._read_late_charges(
+            [decisions[index] for group in by_lang.values() for index in group]
+        )
         rendered = list(decisions)
         for lang, group in by_lang.items():
             env = self.env(context=dict(self.env.context, lang=lang))
@@ -60,10 +66,18 @@ class DunningRenderer:
                 )
                 source = source.with_env(env)
                 values = self.placeholder_values(env, decision)
+                body_template = source[body_field] or ""
+                if (
+                    decision.kind == "reminder"
+                    and decision.step.offer_charge_waiver
+                    and values["waiver_offer"]
+                    and "{waiver_offer}" not in body_template
+                ):
+                    body_template += "\n\n{waiver_offer}"
                 try:
                     rendered[index] = decision.with_text(
                         render_message(source[subject_field] or "", values),
-                        render_message(source[body_field] or "", values),
+                        render_message(body_template, values),
                     )
                 except TemplateError as error:
                     rendered[index] = decision.as_unreachable(
@@ -124,6 +138,64 @@ class DunningRenderer:
             "link": self._portal_url(decision.contact.commercial_partner_id),
             "credits": "",
             "early_discount": self._early_discount(env, decision),
+            **self._charges_sentences(env, decision),
+        }
+
+    def _read_late_charges(self, decisions):
+        """Count, once for the invoices of all ``decisions``, the late charges
+        the {late_charges} and {waiver_offer} sentences speak of."""
+        self._late_charges = {}
+        if self.company.dunning_interest_rule == "none":
+            return
+        invoices = self.env["account.move"].union(
+            *(decision.invoices for decision in decisions)
+        )
+        try:
+            self._late_charges = invoices.sudo()._dunning_late_charges(self.today)
+        except UserError:
+            # A reference rate is missing: the invoice shows why; the message
+            # goes without the sentences meanwhile.
+            self._late_charges = {}
+
+    def waiver_until(self):
+        """The date a waiver offered today runs to."""
+        return self.today + timedelta(days=self.company.dunning_waiver_days)
+
+    def _charges_sentences(self, env, decision):
+        """``{"late_charges", "waiver_offer"}``: what being late has cost the
+        invoices of ``decision`` so far, and the offer to waive it for a
+        payment in full within the company's waiver days (when the step makes
+        that offer); both empty when nothing is charged."""
+        totals = defaultdict(float)
+        for invoice in decision.invoices:
+            charges = self._late_charges.get(invoice._origin)
+            if charges:
+                totals[invoice.currency_id] += charges["interest"] + charges["fee"]
+        amount = self._join(
+            env,
+            [
+                self.format_amount(env, total, currency)
+                for currency, total in totals.items()
+                if not currency.is_zero(total)
+            ],
+        )
+        if not amount:
+            return {"late_charges": "", "waiver_offer": ""}
+        waiver = ""
+        if decision.step.offer_charge_waiver:
+            waiver = env._(
+                "Pay in full by %(date)s and we waive the late-payment interest "
+                "and fees (%(amount)s).",
+                date=self.format_date(env, self.waiver_until()),
+                amount=amount,
+            )
+        return {
+            "late_charges": env._(
+                "Under our terms, paying late has added %(amount)s in interest and "
+                "fees so far.",
+                amount=amount,
+            ),
+            "waiver_offer": waiver,
         }
 
     def _early_discount(self, env, decision):

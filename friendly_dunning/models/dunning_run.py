@@ -64,9 +64,14 @@ class DunningRun(models.Model):
     def _count_due_customers(self, company, now=None):
         """Keep, for the notice of the collections screens, how many
         customers the next run would remind; end the pauses whose date has
-        passed, as a run does. Plans and sends nothing."""
+        passed, honour the waivers paid for and invoice the late charges
+        steps asked for, as a run does. Plans and sends nothing."""
         planner = DunningPlanner(self.env, company, now or fields.Datetime.now())
         planner.resume_expired_pauses()
+        # Reminders sent by hand offer waivers and reach steps too.
+        Move = self.env["account.move"]
+        Move._dunning_honour_waivers(company, planner.today)
+        Move._dunning_invoice_pending_charges(company, planner.today)
         company.write(
             {
                 "dunning_due_customer_count": len(planner.due_partner_ids()),
@@ -81,6 +86,10 @@ class DunningRun(models.Model):
         run = self.sudo().create({"company_id": company.id, "date": now})
         planner = DunningPlanner(self.env, company, now)
         planner.resume_expired_pauses()
+        # Before planning: a customer who paid in time for a waiver is not
+        # told about charges that are gone.
+        Move = self.env["account.move"]
+        Move._dunning_honour_waivers(company, planner.today)
         partner_ids = planner.due_partner_ids()
         for start in range(0, len(partner_ids), PLAN_BATCH):
             batch = self.env["res.partner"].browse(
@@ -105,6 +114,7 @@ class DunningRun(models.Model):
             )
             self._commit_progress(len(batch), len(partner_ids) - start - len(batch))
         thanked = queue_thank_you(planner)
+        Move._dunning_invoice_pending_charges(company, planner.today)
         run.write(
             {
                 "state": "done",

@@ -65,6 +65,19 @@ class DunningStep(models.Model):
         string="Offer a payment plan",
         help="The message invites the customer to propose a payment plan.",
     )
+    offer_charge_waiver = fields.Boolean(
+        string="Offer to waive the late charges",
+        help="The message tells a customer whose invoices carry late-payment "
+        "interest or a fee that paying in full within the company's waiver days "
+        "waives them ({waiver_offer}, added at the end when the text lacks it); "
+        "a payment by that date waives them without anyone's action.",
+    )
+    invoice_late_charges = fields.Boolean(
+        string="Invoice the late charges",
+        help="When the company invoices its late-payment charges, reaching this "
+        "step raises a separate interest invoice for the interest and fee owed "
+        "so far (not while a waiver offer runs: then once it has lapsed).",
+    )
     wa_template_name = fields.Char(
         string="WhatsApp template name",
         help="Sent when the customer has not written to us in the last 24 hours: "

@@ -137,10 +137,35 @@ class ResCompany(models.Model):
         "only (a customer whose company is marked as a company).",
     )
 
+    dunning_interest_use = fields.Selection(
+        [
+            ("shown", "Shown to the customer"),
+            ("invoiced", "Invoiced at a step"),
+        ],
+        string="Use of the charges",
+        default="shown",
+        required=True,
+        help="Shown: the customer's page and the invoice show the charges, "
+        'nothing is invoiced. Invoiced: the steps marked "Invoice the '
+        'late-payment charges" raise a separate interest invoice for what the '
+        "invoice owes by then; the late invoice itself is never changed.",
+    )
+    dunning_waiver_days = fields.Integer(
+        string="Days to pay for a waiver",
+        default=7,
+        help="A step that offers to waive the charges gives the customer this "
+        "many days: paid in full by then, the invoice's interest and fee are "
+        "waived, and interest invoices already raised for it are credited.",
+    )
+
     _dunning_interest_figures_valid = models.Constraint(
         "CHECK(dunning_interest_rate >= 0 AND dunning_interest_points >= 0 "
         "AND dunning_recovery_fee >= 0)",
         "Interest rates, points and the recovery fee cannot be negative.",
+    )
+    _dunning_waiver_days_positive = models.Constraint(
+        "CHECK(dunning_waiver_days >= 1)",
+        "A waiver offer must give the customer at least one day to pay.",
     )
     _dunning_portal_link_days_positive = models.Constraint(
         "CHECK(dunning_portal_link_days >= 1)",

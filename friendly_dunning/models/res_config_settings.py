@@ -49,6 +49,12 @@ class ResConfigSettings(models.TransientModel):
     dunning_interest_consumers = fields.Boolean(
         related="company_id.dunning_interest_consumers", readonly=False
     )
+    dunning_interest_use = fields.Selection(
+        related="company_id.dunning_interest_use", readonly=False
+    )
+    dunning_waiver_days = fields.Integer(
+        related="company_id.dunning_waiver_days", readonly=False
+    )
     dunning_auto_send = fields.Boolean(related="company_id.dunning_auto_send")
     dunning_auto_send_user_id = fields.Many2one(
         related="company_id.dunning_auto_send_user_id"

@@ -540,6 +540,25 @@ class TestPortalLateCharges(PortalPageCommon):
             "the accountant sees the same on the invoice",
         )
 
+    def test_a_waiver_offer_is_shown_until_its_date(self):
+        self.company_a.write(
+            {
+                "dunning_interest_rule": "fixed",
+                "dunning_interest_rate": 10.0,
+                "dunning_interest_use": "invoiced",
+            }
+        )
+        self.late._dunning_offer_waiver(self.today + timedelta(days=7))
+        page = self.open_page().text
+        until = (self.today + timedelta(days=7)).strftime("%m/%d/%Y")
+        self.assertIn(f"Pay this invoice in full by {until}", page)
+        self.assertEqual(
+            page.count("o_dunning_waiver_offer"), 1, "only the offered one"
+        )
+        self.assertIn("we invoice them separately", page)
+        self.late.dunning_waiver_until = self.today - timedelta(days=1)
+        self.assertNotIn("o_dunning_waiver_offer", self.open_page().text)
+
     def test_no_charges_are_shown_under_the_rule_no_interest(self):
         self.assertEqual(self.company_a.dunning_interest_rule, "none")
         self.assertNotIn("o_dunning_late_charges", self.open_page().text)

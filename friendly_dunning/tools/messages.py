@@ -16,6 +16,8 @@ PLACEHOLDERS = (
     "link",
     "credits",
     "early_discount",
+    "late_charges",
+    "waiver_offer",
 )
 
 
