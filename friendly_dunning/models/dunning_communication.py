@@ -48,6 +48,7 @@ class DunningCommunication(models.Model):
         [
             ("reminder", "Reminder"),
             ("thank_you", "Thank you"),
+            ("reliable_thanks", "Thanks to a reliable payer"),
             ("manual", "Sent by an accountant"),
             ("reply", "Customer reply"),
             ("installment", "Instalment reminder"),

@@ -295,7 +295,9 @@ class DunningOutbox:
         e-mail per activity, which would be a flood: the to-dos wait in the
         accountant's list and the bell.
         """
-        with_activity = [d for d in decisions if d.step.create_activity]
+        with_activity = [
+            d for d in decisions if d.kind == "reminder" and d.step.create_activity
+        ]
         if not with_activity:
             return
         todo = self.env.ref("mail.mail_activity_data_todo")

@@ -47,15 +47,55 @@ class DunningPolicy(models.Model):
         + ", ".join("{" + name + "}" for name in PLACEHOLDERS),
     )
 
+    reliable_thanks = fields.Boolean(
+        string="Thank reliable payers",
+        help="A customer with a payer score at least the minimum below who "
+        "paid an invoice by its due date receives the company's thanks, at "
+        "most once in the days set, and only while nothing of theirs is "
+        "overdue.",
+    )
+    reliable_min_score = fields.Integer(
+        string="Minimum payer score",
+        default=80,
+        help="The payer score (0 to 100) from which a customer is thanked.",
+    )
+    reliable_thanks_days = fields.Integer(
+        string="At most once every",
+        default=90,
+        help="Days that pass at least between two thanks to the same customer.",
+    )
+    reliable_thanks_subject = fields.Char(string="Thanks subject", translate=True)
+    reliable_thanks_body = fields.Text(
+        string="Thanks message",
+        translate=True,
+        help="What a reliable payer reads. Same placeholders as the reminders: "
+        + ", ".join("{" + name + "}" for name in PLACEHOLDERS),
+    )
+
+    _reliable_thanks_figures_valid = models.Constraint(
+        "CHECK(reliable_min_score BETWEEN 0 AND 100 AND reliable_thanks_days >= 1)",
+        "The minimum payer score is between 0 and 100, and thanks are sent at "
+        "most once a day.",
+    )
     _escalation_gap_positive = models.Constraint(
         "CHECK(escalation_gap_days >= 0)",
         "The days between overdue steps cannot be negative.",
     )
 
-    @api.constrains("thank_you_subject", "thank_you_body")
+    @api.constrains(
+        "thank_you_subject",
+        "thank_you_body",
+        "reliable_thanks_subject",
+        "reliable_thanks_body",
+    )
     def _check_placeholders(self):
         for policy in self:
-            for text in (policy.thank_you_subject, policy.thank_you_body):
+            for text in (
+                policy.thank_you_subject,
+                policy.thank_you_body,
+                policy.reliable_thanks_subject,
+                policy.reliable_thanks_body,
+            ):
                 try:
                     check_template(text or "")
                 except TemplateError as error:
@@ -66,7 +106,7 @@ class DunningPolicy(models.Model):
     def _template_error_message(self, error):
         self.ensure_one()
         return self.env._(
-            "The thank-you message of policy “%(policy)s” cannot be used: "
+            "A thank-you message of policy “%(policy)s” cannot be used: "
             "%(problem)s. Write placeholders like {name}; available: %(available)s.",
             policy=self.name,
             problem=error.malformed

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 
 from .dunning_planner import DunningPlanner
-from .dunning_thank_you import queue_thank_you
+from .dunning_thank_you import queue_reliable_thanks, queue_thank_you
 
 # Customers decided and queued per transaction.
 PLAN_BATCH = 1000
@@ -113,7 +113,7 @@ class DunningRun(models.Model):
                 company, [d.partner.id for d in decisions if not d.is_held]
             )
             self._commit_progress(len(batch), len(partner_ids) - start - len(batch))
-        thanked = queue_thank_you(planner)
+        thanked = queue_thank_you(planner) + queue_reliable_thanks(planner)
         Move._dunning_invoice_pending_charges(company, planner.today)
         run.write(
             {

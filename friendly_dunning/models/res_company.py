@@ -301,7 +301,7 @@ class ResCompany(models.Model):
                 [
                     ("company_id", "in", self.ids),
                     ("state", "=", "queued"),
-                    ("kind", "in", ("reminder", "thank_you")),
+                    ("kind", "in", ("reminder", "thank_you", "reliable_thanks")),
                     ("needs_review", "=", False),
                 ]
             ).write(
