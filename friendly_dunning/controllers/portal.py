@@ -532,6 +532,7 @@ class DunningPortal(PortalAccount):
                 "transaction_route": f"{base}/{transaction_path}",
             },
         )
+        full = sum(moves.mapped("amount_residual"))
         values |= {
             "partner": partner,
             "res_company": company,
@@ -539,6 +540,12 @@ class DunningPortal(PortalAccount):
             "amount": amount,
             "moves": moves,
             "total": formatLang(request.env, amount, currency_obj=moves.currency_id),
+            # Why the amount is below what the invoice says.
+            "early_discount_saving": formatLang(
+                request.env, full - amount, currency_obj=moves.currency_id
+            )
+            if not due_only and moves.currency_id.compare_amounts(full, amount) > 0
+            else None,
             "due_only": due_only,
             "due_lines": [
                 (

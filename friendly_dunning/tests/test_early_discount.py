@@ -64,6 +64,8 @@ class TestEarlyDiscount(PortalPageCommon):
         self.assertNotIn("o_dunning_early_discount", self._card(page, self.late))
 
     def test_paying_before_the_date_charges_the_discounted_amount_and_settles(self):
+        pay_page = self.url_open(f"{self.page_base()}/invoice/{self.fresh.id}/pay").text
+        self.assertIn("the early-payment discount saves you $\u00a020.00", pay_page)
         transaction = self._pay_from_the_page(self.fresh)
         self.assertEqual(transaction.amount, 980.0)
         # Registered as Odoo registers a payment of that amount on the day.
@@ -76,6 +78,8 @@ class TestEarlyDiscount(PortalPageCommon):
         self.assertFalse(self.fresh.amount_residual)
 
     def test_paying_after_the_date_charges_the_full_amount(self):
+        pay_page = self.url_open(f"{self.page_base()}/invoice/{self.stale.id}/pay").text
+        self.assertNotIn("o_dunning_pay_discount", pay_page)
         self.assertEqual(self._pay_from_the_page(self.stale).amount, 1000.0)
 
     def test_paying_several_invoices_together_charges_them_in_full(self):
