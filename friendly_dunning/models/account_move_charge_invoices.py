@@ -219,28 +219,41 @@ class AccountMove(models.Model):
                 cancel=True,
             )
 
-    def _dunning_honour_waivers(self, company, today):
-        """Waive the late charges of the company's invoices paid in full by
+    def _dunning_waive_if_paid_in_time(self):
+        """Waive the late charges of these invoices that are paid in full by
         the date a reminder offered. Returns the invoices waived."""
-        offered = self.sudo().search(
-            Domain("company_id", "=", company.id)
-            & Domain("move_type", "=", "out_invoice")
-            & Domain("dunning_charges_waived", "=", False)
-            & Domain(
-                "dunning_waiver_until",
-                ">=",
-                today - timedelta(days=WAIVER_LOOKBACK_DAYS),
-            )
-            & Domain("payment_state", "in", ("paid", "in_payment"))
-        )
-        honoured = offered.filtered(
+        honoured = self.filtered(
             lambda invoice: (
-                (paid_on := invoice._dunning_payment_date())
+                invoice.dunning_waiver_until
+                and not invoice.dunning_charges_waived
+                and invoice.payment_state in ("paid", "in_payment")
+                and (paid_on := invoice._dunning_payment_date())
                 and paid_on <= invoice.dunning_waiver_until
             )
         )
         honoured._dunning_waive_late_charges()
         return honoured
+
+    def _dunning_honour_waivers(self, company, today):
+        """Waive the late charges of the company's invoices paid in full by
+        the date a reminder offered. A payment's reconciliation honours the
+        waiver at once (``_dunning_payment_check_pending``); the hourly job
+        makes sure that none is missed. Returns the invoices waived."""
+        return (
+            self.sudo()
+            .search(
+                Domain("company_id", "=", company.id)
+                & Domain("move_type", "=", "out_invoice")
+                & Domain("dunning_charges_waived", "=", False)
+                & Domain(
+                    "dunning_waiver_until",
+                    ">=",
+                    today - timedelta(days=WAIVER_LOOKBACK_DAYS),
+                )
+                & Domain("payment_state", "in", ("paid", "in_payment"))
+            )
+            ._dunning_waive_if_paid_in_time()
+        )
 
     def _dunning_invoice_pending_charges(self, company, today):
         """Invoice the late charges that steps asked for in the company, once

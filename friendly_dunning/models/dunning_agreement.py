@@ -130,8 +130,9 @@ class DunningAgreement(models.AbstractModel):
 
     @api.model
     def _dunning_schedule_payment_check(self, invoices):
-        """Match payments on ``invoices`` to their plans and promises once, just
-        before the transaction commits, after the reconciliation is complete."""
+        """Match payments on ``invoices`` to their plans and promises, and
+        honour the waivers of late charges they were offered, once, just before
+        the transaction commits, after the reconciliation is complete."""
         pending = self.env.cr.precommit.data.setdefault("friendly_dunning.plans", set())
         if not pending:
             self.env.cr.precommit.add(self._dunning_payment_check_pending)
@@ -152,6 +153,7 @@ class DunningAgreement(models.AbstractModel):
         env["dunning.promise"].search(
             [("move_ids", "in", moves.ids), ("state", "=", "open")]
         )._dunning_check_kept()
+        moves.filtered("dunning_waiver_until")._dunning_waive_if_paid_in_time()
 
     @api.model
     def _dunning_commit_progress(self, done, remaining):

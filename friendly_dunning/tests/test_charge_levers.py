@@ -102,7 +102,8 @@ class TestChargeLevers(DunningCommon):
         self.assertEqual(charge_invoice.payment_state, "not_paid")
         invoice._dunning_offer_waiver(days(3))
         self._dunning_pay(invoice, TODAY)
-        self.Move._dunning_honour_waivers(self.company, days(1))
+        # Honoured as the payment's reconciliation commits.
+        self.env.cr.precommit.run()
         self.assertTrue(invoice.dunning_charges_waived)
         self.assertEqual(charge_invoice.payment_state, "reversed")
         self.assertFalse(charge_invoice.amount_residual)
@@ -115,9 +116,23 @@ class TestChargeLevers(DunningCommon):
         invoice = self._dunning_invoice(self.acme, days(-40), 1000.0)
         invoice._dunning_offer_waiver(days(-2))
         self._dunning_pay(invoice, TODAY)
+        self.env.cr.precommit.run()
         self.assertFalse(self.Move._dunning_honour_waivers(self.company, TODAY))
         self.assertFalse(invoice.dunning_charges_waived)
         self.assertTrue(invoice.dunning_late_interest)
+
+    def test_the_hourly_job_honours_a_waiver_the_reconciliation_missed(self):
+        invoice = self._dunning_invoice(self.acme, days(-40), 1000.0)
+        self._dunning_pay(invoice, TODAY)
+        self.env.cr.precommit.run()
+        # An offer recorded after the payment was reconciled (a reminder
+        # queued in the same minute).
+        invoice._dunning_offer_waiver(days(3))
+        self.assertFalse(invoice.dunning_charges_waived)
+        self.assertEqual(
+            self.Move._dunning_honour_waivers(self.company, days(1)), invoice
+        )
+        self.assertTrue(invoice.dunning_charges_waived)
 
     def test_the_chosen_step_invoices_the_charges_apart_from_the_invoice(self):
         invoice = self._dunning_invoice(self.acme, days(-35), 1000.0)
