@@ -126,6 +126,11 @@ class DunningSendWizard(models.TransientModel):
         )
         if decision.is_unreachable:
             raise UserError(decision.unreachable_reason)
+        # Sent now, so never held: refused outside the contact hours of the
+        # customer's compliance pack (or while it lacks what it needs).
+        screening = planner.guard.screen(decision.partner, decision.contact)
+        if screening.hold_reason:
+            raise UserError(screening.note)
         _counts, message = planner.queue([decision.with_text(self.subject, self.body)])
         message._dunning_send()
         return {
