@@ -302,6 +302,41 @@ class TestComplianceGuard(DunningCommon):
                 wizard.action_send()
         self.assertFalse(self._messages(nora))
 
+    def test_instalment_reminders_wait_for_the_contact_hours_and_name_the_creditor(
+        self,
+    ):
+        bruna = self._consumer("Bruna", self.brazil, tz="America/Sao_Paulo")
+        Plan = self.env["dunning.payment.plan"]
+        with freeze_time(NIGHT):  # 23:00 in São Paulo
+            plan = Plan._dunning_propose(
+                bruna, bruna.invoice_ids, 2, TODAY + timedelta(days=3)
+            )
+            Plan._cron_dunning_plans()
+        first = plan.installment_ids.sorted("date_due")[0]
+        reminders = self._messages(bruna).filtered(lambda m: m.kind == "installment")
+        self.assertFalse(reminders)
+        self.assertFalse(first.reminded_before, "held, not lost")
+        with freeze_time(MORNING):
+            Plan._cron_dunning_plans()
+        reminder = self._messages(bruna).filtered(lambda m: m.kind == "installment")
+        self.assertEqual(len(reminder), 1)
+        self.assertIn(CNPJ, reminder.body)
+        self.assertEqual(reminder.compliance_pack_id, self.br_pack)
+
+    def test_a_fallback_to_email_gets_the_opt_out_line(self):
+        sam = self._consumer(
+            "Sam", self.us, tz="America/New_York", phone="+1 212 555 0100"
+        )
+        self.env["dunning.consent"]._record(sam, "sms", "opted_in", "portal")
+        self._run(MORNING)
+        sms = self._messages(sam)
+        self.assertEqual(sms.channel, "sms")
+        with freeze_time(MORNING):
+            email = sms._dunning_fall_back("The SMS provider refused the number.")
+        self.assertEqual(email.channel, "email")
+        self.assertTrue(email.body.endswith(self.us_pack.optout_line))
+        self.assertEqual(email.compliance_pack_id, self.us_pack)
+
     def test_queries_do_not_grow_with_customers_under_packs(self):
         def run_queries(count, prefix):
             for index in range(count):
@@ -316,6 +351,26 @@ class TestComplianceGuard(DunningCommon):
 
         run_queries(1, "warm-up")
         self.assertEqual(run_queries(2, "few"), run_queries(8, "many"))
+
+    def test_packs_add_a_constant_to_a_run(self):
+        """Enabled packs cost a run no query more than none: the guard's one
+        search for them runs either way, and what it reads per customer is
+        loaded already."""
+
+        def run_queries(prefix, enabled):
+            (self.us_pack | self.mx_pack | self.br_pack).enabled = enabled
+            for index in range(3):
+                self._consumer(f"{prefix}{index}", self.us, tz="America/New_York")
+            self.env.flush_all()
+            self.env.invalidate_all()
+            before = self.cr.sql_log_count
+            self._run(MORNING)
+            self.env.flush_all()
+            return self.cr.sql_log_count - before
+
+        run_queries("warm-up", True)
+        without = run_queries("off", False)
+        self.assertEqual(run_queries("on", True), without)
 
     # -- the packs themselves ------------------------------------------------
 
