@@ -57,7 +57,6 @@ class ComplianceGuard:
                     "optout_whatsapp",
                     "consent_email",
                     "consent_sms",
-                    "consent_whatsapp",
                 ],
             )
         )
@@ -144,8 +143,8 @@ class ComplianceGuard:
                         pack,
                         reason,
                         self.env._(
-                            "Held by %(pack)s: %(sent)s messages already, its "
-                            "limit is %(cap)s per %(period)s.",
+                            "Held by %(pack)s: its limit of %(cap)s per %(period)s "
+                            "is reached (%(sent)s sent).",
                             pack=pack.name,
                             sent=sent,
                             cap=pack_cap,

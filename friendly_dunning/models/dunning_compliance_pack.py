@@ -10,11 +10,8 @@ CHANNEL_FLAGS = {
         "sms": "optout_sms",
         "whatsapp": "optout_whatsapp",
     },
-    "consent": {
-        "email": "consent_email",
-        "sms": "consent_sms",
-        "whatsapp": "consent_whatsapp",
-    },
+    # WhatsApp always needs an opt-in (see ``DunningPlanner.route``).
+    "consent": {"email": "consent_email", "sms": "consent_sms"},
 }
 
 
@@ -70,6 +67,7 @@ class DunningCompliancePack(models.Model):
         "the company's cap applies. The stricter of the pack and the company wins.",
     )
     required_content = fields.Text(
+        string="Required content",
         translate=True,
         help="Added to every message. Placeholders: {creditor_name}, "
         "{creditor_address}, {creditor_vat} (the company's name, address and "
@@ -90,7 +88,6 @@ class DunningCompliancePack(models.Model):
         "next channel of the step.",
     )
     consent_sms = fields.Boolean(string="SMS needs prior consent")
-    consent_whatsapp = fields.Boolean(string="WhatsApp needs prior consent")
     sources = fields.Text(help="The laws and rules the pack follows, with links.")
     notes = fields.Text(help="Why the pack's values are what they are.")
 

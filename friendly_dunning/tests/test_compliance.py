@@ -161,7 +161,7 @@ class TestComplianceGuard(DunningCommon):
         self._sent(nora, timedelta(hours=2))
         line = self._preview_line(nora, MORNING)
         self.assertEqual(line.compliance_outcome, "held")
-        self.assertIn("its limit is 1 per day", line.compliance_note)
+        self.assertIn("its limit of 1 per day is reached", line.compliance_note)
         self.assertEqual(self._run(MORNING).held_count, 1)
         self.us_pack.max_per_day = 0  # the company's 5 a day apply
         self.assertEqual(self._run(MORNING).queued_count, 1)
@@ -170,7 +170,7 @@ class TestComplianceGuard(DunningCommon):
         nora = self._consumer("Nora", self.us, tz="America/New_York")
         self._sent(nora, *(timedelta(days=days) for days in (2, 3, 4)))
         line = self._preview_line(nora, MORNING)
-        self.assertIn("its limit is 3 per 7 days", line.compliance_note)
+        self.assertIn("its limit of 3 per 7 days is reached", line.compliance_note)
         self.assertEqual(self._run(MORNING).held_count, 1)
 
     # -- required content, opt-out line --------------------------------------
