@@ -323,6 +323,22 @@ class TestComplianceGuard(DunningCommon):
         self.assertIn(CNPJ, reminder.body)
         self.assertEqual(reminder.compliance_pack_id, self.br_pack)
 
+    def test_a_thank_you_waits_for_the_contact_hours(self):
+        nora = self._consumer("Nora", self.us, tz="America/New_York")
+        invoice = nora.invoice_ids
+        self._run(MORNING)
+        with freeze_time(MORNING):
+            self._dunning_pay(invoice, TODAY)
+        next_night = NIGHT + timedelta(days=1)  # 22:00 in New York
+        self._run(next_night)
+        thanks = self._messages(nora).filtered(lambda m: m.kind == "thank_you")
+        self.assertFalse(thanks)
+        self.assertFalse(invoice.dunning_thanked, "thanked later")
+        self._run(MORNING + timedelta(days=1))
+        thanks = self._messages(nora).filtered(lambda m: m.kind == "thank_you")
+        self.assertEqual(len(thanks), 1)
+        self.assertEqual(thanks.compliance_pack_id, self.us_pack)
+
     def test_a_fallback_to_email_gets_the_opt_out_line(self):
         sam = self._consumer(
             "Sam", self.us, tz="America/New_York", phone="+1 212 555 0100"
