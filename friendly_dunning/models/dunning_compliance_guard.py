@@ -64,6 +64,7 @@ class ComplianceGuard:
         self.packs = {pack.country_id.id: (pack, pack._rules()) for pack in packs}
         self._texts = {}  # (pack id, lang): (required content, opt-out line)
         self._creditor = None
+        self._missing = {}  # pack id: the company's details its texts lack
 
     # -- which pack ------------------------------------------------------
 
@@ -168,6 +169,13 @@ class ComplianceGuard:
         return Screening(pack)
 
     def _missing_details(self, pack):
+        """The company's details the texts of ``pack`` name but it lacks,
+        worked out once per pack and run."""
+        if pack.id not in self._missing:
+            self._missing[pack.id] = self._find_missing_details(pack)
+        return self._missing[pack.id]
+
+    def _find_missing_details(self, pack):
         labels = {
             "creditor_name": self.env._("name"),
             "creditor_address": self.env._("address"),
