@@ -298,6 +298,7 @@ class TestComplianceGuard(DunningCommon):
                 .with_context(active_id=nora.id)
                 .create({"channel": "email"})
             )
+            self.assertIn("outside the contact hours", wizard.problem)
             with self.assertRaisesRegex(UserError, "outside the contact hours"):
                 wizard.action_send()
         self.assertFalse(self._messages(nora))
