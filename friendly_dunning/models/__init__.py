@@ -15,6 +15,7 @@ from . import dunning_communication_email
 from . import dunning_communication_fallback
 from . import dunning_communication_send
 from . import dunning_consent
+from . import dunning_compliance_pack
 from . import dunning_policy
 from . import dunning_reply
 from . import dunning_reply_receipt

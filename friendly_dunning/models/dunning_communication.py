@@ -81,6 +81,17 @@ class DunningCommunication(models.Model):
     error_message = fields.Text(
         string="Reason", help="Why the message was not sent, in plain words."
     )
+    compliance_pack_id = fields.Many2one(
+        "dunning.compliance.pack",
+        string="Compliance pack",
+        readonly=True,
+        help="The compliance pack of the customer's country the message passed.",
+    )
+    compliance_note = fields.Text(
+        string="Compliance",
+        readonly=True,
+        help="Why the compliance guard allowed the message, or what it added.",
+    )
     amount_due = fields.Float(
         string="Amount covered",
         help="Residual of the covered invoices, in company currency.",

@@ -29,6 +29,13 @@ class DunningCommunication(models.Model):
                         f"{reason or message.error_message}\n{route.unreachable_reason}"
                     )
                     continue
+                # The next channel may ask for more (an opt-out line).
+                body, pack, _outcome, note = planner.guard.complete(
+                    message.partner_id,
+                    reach.contacts[message.partner_id.id],
+                    route.channel,
+                    message.body,
+                )
                 to_create.append(
                     {
                         "company_id": company.id,
@@ -38,7 +45,9 @@ class DunningCommunication(models.Model):
                         "step_id": message.step_id.id,
                         "amount_due": message.amount_due,
                         "subject": message.subject,
-                        "body": message.body,
+                        "body": body,
+                        "compliance_pack_id": pack.id,
+                        "compliance_note": note,
                         "channel": route.channel,
                         "channel_id": route.channel_record.id,
                         "recipient": route.recipient,

@@ -123,6 +123,11 @@ class Decision:
     body: str | None = None
     hold_reason: str | None = None
     unreachable_reason: str | None = None
+    # What the compliance guard did (see ComplianceGuard): the pack applied
+    # (a dunning.compliance.pack, or None), allowed / held / changed, and why.
+    compliance_pack: object = None
+    compliance_outcome: str | None = None
+    compliance_note: str | None = None
 
     def __post_init__(self):
         if self.lines is None:
@@ -153,6 +158,18 @@ class Decision:
     def with_text(self, subject, body):
         """This decision with its message's subject and body."""
         return replace(self, subject=subject, body=body)
+
+    def with_compliance(self, pack, outcome, note, body=None):
+        """This decision as the compliance guard left it: its ``pack``,
+        ``outcome`` and ``note``, and the ``body`` it completed (unchanged
+        when not given)."""
+        return replace(
+            self,
+            compliance_pack=pack,
+            compliance_outcome=outcome,
+            compliance_note=note,
+            body=self.body if body is None else body,
+        )
 
     def as_unreachable(self, reason):
         """This decision recorded as unreachable, for ``reason``."""

@@ -27,6 +27,8 @@ MESSAGE_COLUMNS = (
     ("subject", "varchar"),
     ("body", "text"),
     ("needs_review", "bool"),
+    ("compliance_pack_id", "int"),
+    ("compliance_note", "text"),
 )
 
 
@@ -42,6 +44,7 @@ class DunningOutbox:
         self.now = planner.now
         self.today = planner.today
         self.sandbox = planner.sandbox
+        self.guard = planner.guard
         self.Communication = planner.env["dunning.communication"].sudo()
         self.Step = planner.Step
         self.renderer = planner.renderer
@@ -52,8 +55,10 @@ class DunningOutbox:
 
     def queue(self, decisions):
         """Create the outbox records of ``decisions`` (a failed one, with the
-        reason, for each unreachable customer; nothing for a held one), log
-        them and mark the invoices' steps done. Returns the counts
+        reason, for each unreachable customer; nothing for a held one, whose
+        step stays due for a later run), log them and mark the invoices'
+        steps done. Every message passes the compliance guard last, whoever
+        wrote its text. Returns the counts
         ``{"queued", "unreachable", "held"}`` and the records created."""
         counts = {"queued": 0, "unreachable": 0, "held": 0}
         to_create = []
@@ -81,6 +86,7 @@ class DunningOutbox:
                 }
             else:
                 counts["queued"] += 1
+                decision = self.guard.finish(decision)
                 values |= {
                     "state": "queued",
                     "channel": decision.channel,
@@ -89,6 +95,8 @@ class DunningOutbox:
                     "subject": decision.subject,
                     "body": decision.body,
                     "needs_review": step.manual_review and decision.kind == "reminder",
+                    "compliance_pack_id": decision.compliance_pack.id or False,
+                    "compliance_note": decision.compliance_note,
                 }
             to_create.append(values)
             done.append(decision)

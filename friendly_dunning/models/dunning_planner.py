@@ -18,8 +18,10 @@ import pytz
 
 from odoo.tools import SQL
 
+from ..tools.compliance import HELD
 from ..tools.phones import to_e164
 from .account_move import open_instalment_sql, open_invoice_sql
+from .dunning_compliance_guard import ComplianceGuard
 from .dunning_decision import (
     Decision,
     InvoiceLine,
@@ -87,6 +89,7 @@ class DunningPlanner:
         # thousands of customers.
         self._channel_labels = {}
         self._time_zones = {}
+        self.guard = ComplianceGuard(self)
         self.renderer = DunningRenderer(self)
         self.outbox = DunningOutbox(self)
 
@@ -300,9 +303,11 @@ class DunningPlanner:
                 max(due.values(), key=offsets.__getitem__)
             ).with_prefetch(steps._prefetch_ids)
             contact = reach.contacts[partner.id]
+            screening = self.guard.screen(partner, contact, limits)
             hold_reason, unreachable_reason = self.hold_reasons(
-                partner, contact, limits
+                partner, contact, limits, screening
             )
+            held_by_pack = bool(hold_reason) and hold_reason == screening.hold_reason
             route = (
                 Route()
                 if hold_reason or unreachable_reason
@@ -334,6 +339,9 @@ class DunningPlanner:
                     recipient=route.recipient,
                     hold_reason=hold_reason,
                     unreachable_reason=unreachable_reason or route.unreachable_reason,
+                    compliance_pack=screening.pack if held_by_pack else None,
+                    compliance_outcome=HELD if held_by_pack else None,
+                    compliance_note=screening.note if held_by_pack else None,
                 )
             )
         return self.render(decisions)
@@ -433,9 +441,12 @@ class DunningPlanner:
             sent_week=counts(self.now - timedelta(days=7)),
         )
 
-    def hold_reasons(self, partner, contact, limits):
+    def hold_reasons(self, partner, contact, limits, screening=None):
         """``(hold_reason, unreachable_reason)`` for a message to ``partner``
-        written to ``contact`` now: at most one of them is set."""
+        written to ``contact`` now: at most one of them is set. After the
+        company's quiet days, sending window and caps, the compliance pack of
+        the customer's country may hold it too (``screening``, the guard's
+        :class:`~.dunning_compliance_guard.Screening` when already made)."""
         if limits.quiet_day:
             return limits.quiet_day, None
         if not partner.active:
@@ -448,13 +459,16 @@ class DunningPlanner:
             return "daily_cap", None
         if limits.sent_week.get(partner, 0) >= self.max_per_week:
             return "weekly_cap", None
-        return None, None
+        if screening is None:
+            screening = self.guard.screen(partner, contact, limits)
+        return screening.hold_reason, None
 
     def route(self, step, partner, reach, channels=None):
         """The :class:`Route` through the first channel of ``step`` (in the
         customer's order of preference), or of ``channels``, that reaches the
         customer's contact, or why none does."""
         contact = reach.contacts[partner.id]
+        pack, rules = self.guard.pack_for(partner, contact)
         reasons = []
         labels = self._channel_labels_of(self.env.lang)
         for channel in channels or partner._dunning_channel_order(
@@ -465,6 +479,16 @@ class DunningPlanner:
                 reasons.append(
                     self.env._(
                         "%(channel)s: the customer opted out", channel=labels[channel]
+                    )
+                )
+                continue
+            if self.guard.consent_needed(rules, channel, consent):
+                reasons.append(
+                    self.env._(
+                        "%(channel)s: %(pack)s asks for the customer's prior "
+                        "consent, not given",
+                        channel=labels[channel],
+                        pack=pack.name,
                     )
                 )
                 continue
@@ -617,8 +641,12 @@ class DunningPlanner:
 
     def render(self, decisions):
         """``decisions`` with the subject and body of each sendable one (see
-        :meth:`~.dunning_renderer.DunningRenderer.render`)."""
-        return self.renderer.render(decisions)
+        :meth:`~.dunning_renderer.DunningRenderer.render`), as the compliance
+        guard completes them."""
+        return [
+            self.guard.finish(decision) if decision.is_sendable else decision
+            for decision in self.renderer.render(decisions)
+        ]
 
     def placeholder_values(self, env, decision):
         """The values of the message placeholders for ``decision``, in the

@@ -30,8 +30,8 @@ class DunningRun(models.Model):
     held_count = fields.Integer(
         string="Customers held",
         readonly=True,
-        help="Customers due a reminder but held by quiet hours, quiet days or the "
-        "frequency cap; a later run reaches them.",
+        help="Customers due a reminder but held by quiet hours, quiet days, the "
+        "frequency cap or their country's compliance pack; a later run reaches them.",
     )
 
     # ------------------------------------------------------------------

@@ -42,3 +42,4 @@ from . import test_late_interest
 from . import test_early_discount
 from . import test_charge_levers
 from . import test_reliable_thanks
+from . import test_compliance

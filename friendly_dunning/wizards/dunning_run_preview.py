@@ -3,12 +3,19 @@ from collections import Counter
 from odoo import api, fields, models
 
 from ..models.dunning_step import CHANNELS
+from ..tools.compliance import ALLOWED, CHANGED, HELD
 
 OUTCOMES = [
     ("send", "Will be sent"),
     ("review", "Waits for approval"),
     ("hold", "Held for now"),
     ("unreachable", "Cannot be reached"),
+]
+
+COMPLIANCE_OUTCOMES = [
+    (ALLOWED, "Allowed"),
+    (CHANGED, "Changed"),
+    (HELD, "Held"),
 ]
 
 
@@ -110,6 +117,19 @@ class DunningRunPreview(models.TransientModel):
             "weekly_cap": self.env._("Reached the weekly message limit"),
             "weekend": self.env._("Messages are held on weekends"),
             "holiday": self.env._("Messages are held on public holidays"),
+            "compliance_hours": self.env._(
+                "Outside the contact hours of their country's compliance pack"
+            ),
+            "compliance_daily_cap": self.env._(
+                "Reached the daily limit of their country's compliance pack"
+            ),
+            "compliance_weekly_cap": self.env._(
+                "Reached the weekly limit of their country's compliance pack"
+            ),
+            "compliance_content": self.env._(
+                "The company lacks a detail their country's compliance pack "
+                "requires in every message"
+            ),
         }
         for preview in self:
             decisions = self.env["dunning.run"].sudo()._preview(preview.company_id)
@@ -137,6 +157,12 @@ class DunningRunPreview(models.TransientModel):
                         "body": decision.body or False,
                         "outcome": outcome,
                         "reason": reason,
+                        "compliance_outcome": decision.compliance_outcome or False,
+                        "compliance_pack_id": (
+                            decision.compliance_pack and decision.compliance_pack.id
+                        )
+                        or False,
+                        "compliance_note": decision.compliance_note or False,
                     }
                 )
             self.env["dunning.run.preview.line"].create(lines)
@@ -226,3 +252,14 @@ class DunningRunPreviewLine(models.TransientModel):
     body = fields.Text(string="Message", readonly=True)
     outcome = fields.Selection(OUTCOMES, readonly=True)
     reason = fields.Char(readonly=True)
+    compliance_outcome = fields.Selection(
+        COMPLIANCE_OUTCOMES,
+        string="Compliance",
+        readonly=True,
+        help="What the compliance guard did to the message: allowed it, changed "
+        "it (added the required content or the opt-out line) or held it.",
+    )
+    compliance_pack_id = fields.Many2one(
+        "dunning.compliance.pack", string="Compliance pack", readonly=True
+    )
+    compliance_note = fields.Char(string="Compliance note", readonly=True)

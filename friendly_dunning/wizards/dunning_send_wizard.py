@@ -95,14 +95,22 @@ class DunningSendWizard(models.TransientModel):
             if not (wizard.partner_id and wizard.move_ids and wizard.step_id):
                 wizard.subject = wizard.body = False
                 continue
-            decision = wizard._planner().manual_decision(
+            planner = wizard._planner()
+            decision = planner.manual_decision(
                 wizard.partner_id,
                 wizard.move_ids._origin,
                 wizard.step_id,
                 wizard.channel,
             )
             if decision.is_unreachable:
-                wizard.problem = decision.unreachable_reason
+                problem = decision.unreachable_reason
+            else:
+                # Outside the contact hours of the customer's pack, say so
+                # before the accountant tries to send.
+                screening = planner.guard.screen(decision.partner, decision.contact)
+                problem = screening.hold_reason and screening.note
+            if problem:
+                wizard.problem = problem
                 wizard.subject = wizard.body = False
                 continue
             wizard.recipient = decision.recipient
@@ -126,6 +134,11 @@ class DunningSendWizard(models.TransientModel):
         )
         if decision.is_unreachable:
             raise UserError(decision.unreachable_reason)
+        # Sent now, so never held: refused outside the contact hours of the
+        # customer's compliance pack (or while it lacks what it needs).
+        screening = planner.guard.screen(decision.partner, decision.contact)
+        if screening.hold_reason:
+            raise UserError(screening.note)
         _counts, message = planner.queue([decision.with_text(self.subject, self.body)])
         message._dunning_send()
         return {
