@@ -67,6 +67,11 @@ class DunningRunPreview(models.TransientModel):
     unreachable_count = fields.Integer(string="Cannot be reached", readonly=True)
 
     @api.model
+    def _compute_display_name(self):
+        # The breadcrumb of the lists opened from the preview.
+        for preview in self:
+            preview.display_name = self.env._("Next run")
+
     def action_open(self):
         preview = self.create({})
         preview._compute_lines()
