@@ -207,3 +207,23 @@ def test_no_history_at_all():
 )
 def test_weighted_quantiles(pairs, count, expected):
     assert forecast.weighted_quantiles(pairs, count) == expected
+
+
+def test_payment_runs_on_one_weekday_are_followed():
+    """A customer whose payments all fall on a Thursday is forecast to pay on
+    a Thursday."""
+    history = [
+        Paid(
+            invoice.customer,
+            invoice.group,
+            invoice.invoice_date,
+            invoice.due_date,
+            invoice.paid_date + timedelta(days=(3 - invoice.paid_date.weekday()) % 7),
+            invoice.amount,
+        )
+        for invoice in paid_history("thursdays", [5] * 8)
+    ]
+    result = forecast_for(others() + history, open_invoice("thursdays"))
+    assert result.payment_date.weekday() == 3
+    assert abs(result.delay_days - 8) <= 3
+    assert reason_codes(result)["payment_weekday"] == (3,)

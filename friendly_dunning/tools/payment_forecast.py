@@ -52,6 +52,8 @@ MAX_CUSTOMER_PAYMENTS = 40  # the most recent ones carry nearly all the weight
 AMOUNT_BANDS = 5  # quantiles of the amounts paid
 MIN_BETWEEN_VARIANCE = 1.0  # days squared: the shrinkage never becomes total
 RECENT_COUNT = 3
+WEEKDAY_MIN_PAYMENTS = 4
+WEEKDAY_SHARE = 0.8
 RECENT_SHIFT_DAYS = 5
 REASON_MIN_DAYS = 2  # effects smaller than this are not worth a reason
 HIGH_CONFIDENCE = (5.0, 7.0)  # effective invoices at least, spread (days) at most
@@ -145,6 +147,7 @@ class CustomerState:
     recent_shift: float  # last RECENT_COUNT delays against the earlier ones
     unpaid_share: float
     deviations: list  # sorted (deviation, weight); inf: not paid
+    payment_weekday: int | None = None  # pays on this weekday's run
 
 
 class PaymentForecaster:
@@ -312,6 +315,7 @@ class PaymentForecaster:
             delays = [invoice.delay for invoice in recent]
             earlier = delays[:-RECENT_COUNT]
             self.customers[customer] = CustomerState(
+                payment_weekday=self._payment_weekday(by_customer[customer]),
                 usual_delay=usual,
                 own_share=own_share,
                 effective_count=count,
@@ -340,6 +344,18 @@ class PaymentForecaster:
             (value, 1.0 / POOL_QUANTILES)
             for value in weighted_quantiles(pool, POOL_QUANTILES)
         ]
+
+    @staticmethod
+    def _payment_weekday(invoices):
+        """The weekday of the customer's payment runs, when nearly all their
+        payments fall on one."""
+        if len(invoices) < WEEKDAY_MIN_PAYMENTS:
+            return None
+        counts = defaultdict(int)
+        for invoice in invoices:
+            counts[invoice.paid_date.weekday()] += 1
+        weekday, count = max(counts.items(), key=lambda item: item[1])
+        return weekday if count >= WEEKDAY_SHARE * len(invoices) else None
 
     # ------------------------------------------------------------------
     # Forecasting
@@ -399,6 +415,10 @@ class PaymentForecaster:
             delay = math.ceil(weighted_quantiles(finite, 1)[0])
         else:
             delay = self._pool_delay_after(elapsed)
+        if state and state.payment_weekday is not None:
+            # the nearest run day: the median already holds the average wait
+            due_weekday = (invoice.due_date + timedelta(days=delay)).weekday()
+            delay += (state.payment_weekday - due_weekday + 3) % 7 - 3
         delay = max(delay, elapsed + 1)
         return Forecast(
             key=invoice.key,
@@ -452,6 +472,8 @@ class PaymentForecaster:
                 reasons.append(
                     ("recent_earlier", RECENT_COUNT, round(-state.recent_shift))
                 )
+            if state.payment_weekday is not None:
+                reasons.append(("payment_weekday", state.payment_weekday))
             if state.unpaid_share >= 0.1:
                 reasons.append(("unpaid_share", round(100 * state.unpaid_share)))
         if abs(effects["season"]) >= REASON_MIN_DAYS:
