@@ -37,44 +37,31 @@ from odoo.tools import SQL, config
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 
+# One pass over the invoices' receivable lines and what they were matched
+# with: an invoice is paid when every line is reconciled, on the last date.
 LEDGER_SQL = """
-    WITH receivable AS (
-        SELECT line.move_id,
-               bool_and(line.reconciled) AS reconciled
-          FROM account_move_line line
-          JOIN account_move move ON move.id = line.move_id
-         WHERE move.move_type = 'out_invoice'
-           AND move.state = 'posted'
-           AND line.display_type = 'payment_term'
-           AND move.company_id = %(company_id)s
-         GROUP BY line.move_id
-    ), matched AS (
-        SELECT line.move_id,
-               max(partial.max_date) AS last_date,
-               bool_or(counterpart_move.move_type = 'out_refund') AS credited
-          FROM account_move_line line
-          JOIN account_partial_reconcile partial
-            ON partial.debit_move_id = line.id
-          JOIN account_move_line counterpart
-            ON counterpart.id = partial.credit_move_id
-          JOIN account_move counterpart_move
-            ON counterpart_move.id = counterpart.move_id
-         WHERE line.move_id IN (SELECT move_id FROM receivable)
-           AND line.display_type = 'payment_term'
-         GROUP BY line.move_id
-    )
     SELECT move.id,
            move.commercial_partner_id,
            partner.country_id,
            move.invoice_date,
            move.invoice_date_due,
            move.amount_total_signed,
-           CASE WHEN receivable.reconciled THEN matched.last_date END,
-           coalesce(matched.credited, false)
+           CASE WHEN bool_and(line.reconciled) THEN max(partial.max_date) END,
+           coalesce(bool_or(counterpart_move.move_type = 'out_refund'), false)
       FROM account_move move
-      JOIN receivable ON receivable.move_id = move.id
       JOIN res_partner partner ON partner.id = move.commercial_partner_id
-      LEFT JOIN matched ON matched.move_id = move.id
+      JOIN account_move_line line
+        ON line.move_id = move.id AND line.display_type = 'payment_term'
+      LEFT JOIN account_partial_reconcile partial
+        ON partial.debit_move_id = line.id
+      LEFT JOIN account_move_line counterpart
+        ON counterpart.id = partial.credit_move_id
+      LEFT JOIN account_move counterpart_move
+        ON counterpart_move.id = counterpart.move_id
+     WHERE move.move_type = 'out_invoice'
+       AND move.state = 'posted'
+       AND move.company_id = %(company_id)s
+     GROUP BY move.id, partner.country_id
 """
 
 
