@@ -122,3 +122,19 @@ def test_evaluate_compares_with_both_baselines():
     assert brier["model"] == pytest.approx((0.01 + 0.04 + 0.01) / 3)
     assert brier["base rate"] == pytest.approx((0 + 0 + 1) / 3)
     assert figures["brier, less than 30 days past due at the cut-off"]["invoices"] == 3
+
+
+def test_evaluate_leaves_out_invoices_the_forecast_gives_no_date():
+    ledger = [
+        invoice(1, "a", day(-70), paid=day(-60)),
+        invoice(2, "a", day(-5), paid=day(7)),  # 12 days late, forecast 10
+        invoice(3, "a", day(-300), paid=day(10)),  # no date forecast
+    ]
+    training, open_invoices = backtest.split(ledger, CUTOFF)
+    forecasts = {2: (10, 0.9, "high"), 3: (None, 0.0, "low")}
+    figures = backtest.evaluate(open_invoices, forecasts, training, ledger, CUTOFF, END)
+    assert figures["paid after the cut-off"] == 2
+    assert figures["paid after, no date forecast"] == 1
+    assert figures["mae days"]["model"] == 2
+    assert figures["mae days"]["due date"] == 12
+    assert figures["brier, all with a known outcome"]["invoices"] == 2

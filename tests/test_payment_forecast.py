@@ -227,3 +227,14 @@ def test_payment_runs_on_one_weekday_are_followed():
     assert result.payment_date.weekday() == 3
     assert abs(result.delay_days - 8) <= 3
     assert reason_codes(result)["payment_weekday"] == (3,)
+
+
+def test_no_date_for_an_invoice_later_than_any_ever_paid():
+    """Nobody ever paid 200 days late: the forecast gives no date rather
+    than tomorrow, and says why."""
+    invoice = open_invoice("steady", due=AS_OF - timedelta(days=200))
+    result = forecast_for(others() + paid_history("steady", [12] * 10), invoice)
+    assert result.delay_days is None
+    assert result.payment_date is None
+    assert result.p90 == 0
+    assert "no_payment_date" in reason_codes(result)

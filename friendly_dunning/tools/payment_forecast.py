@@ -91,8 +91,10 @@ class OpenInvoice:
 @dataclass
 class Forecast:
     key: object
-    delay_days: int  # predicted days after the due date
-    payment_date: date
+    # predicted days after the due date; None when no paid invoice of the
+    # history ever took as long as this one already has
+    delay_days: int | None
+    payment_date: date | None
     p7: float  # probability of payment within 7 days of the due date
     p30: float
     p90: float
@@ -415,28 +417,35 @@ class PaymentForecaster:
             delay = math.ceil(weighted_quantiles(finite, 1)[0])
         else:
             delay = self._pool_delay_after(elapsed)
-        if state and state.payment_weekday is not None:
-            # the nearest run day: the median already holds the average wait
-            due_weekday = (invoice.due_date + timedelta(days=delay)).weekday()
-            delay += (state.payment_weekday - due_weekday + 3) % 7 - 3
-        delay = max(delay, elapsed + 1)
+        reasons = self._reasons(invoice, state, effects, elapsed)
+        if delay is None:
+            reasons.append(("no_payment_date",))
+        else:
+            if state and state.payment_weekday is not None:
+                # the nearest run day: the median already holds the average wait
+                due_weekday = (invoice.due_date + timedelta(days=delay)).weekday()
+                delay += (state.payment_weekday - due_weekday + 3) % 7 - 3
+            delay = max(delay, elapsed + 1)
         return Forecast(
             key=invoice.key,
             delay_days=delay,
-            payment_date=invoice.due_date + timedelta(days=delay),
+            payment_date=None
+            if delay is None
+            else invoice.due_date + timedelta(days=delay),
             p7=round(probabilities[0], 3),
             p30=round(probabilities[1], 3),
             p90=round(probabilities[2], 3),
             confidence=self._confidence(state),
-            reasons=self._reasons(invoice, state, effects, elapsed),
+            reasons=reasons,
         )
 
     def _pool_delay_after(self, elapsed):
         """The median delay of the paid invoices that took longer than
-        ``elapsed`` days, when the customer's distribution has none."""
+        ``elapsed`` days, when the customer's distribution has none; None
+        when none did."""
         start = bisect.bisect_right(self.pool_delays, elapsed)
         later = self.pool_delays[start:]
-        return later[len(later) // 2] if later else elapsed + 1
+        return later[len(later) // 2] if later else None
 
     @staticmethod
     def _confidence(state):

@@ -10,7 +10,9 @@ How invoices are counted:
 - *open at the cut-off*: invoiced on or before it and not fully paid by then;
   these are forecast;
 - the *mean absolute error* is taken over the open ones paid by the end of the
-  data (those still unpaid have no payment date to compare with);
+  data (those still unpaid have no payment date to compare with) and given a
+  date by the forecast (it gives none to an invoice already later than any
+  paid in the history), for the model and the baselines alike;
 - the *Brier score* of the 30-day probability over the open ones whose
   outcome is known at the end of the data: paid (within 30 days of the due
   date or not), or unpaid with 30 days past the due date gone by (not paid
@@ -111,6 +113,7 @@ def evaluate(open_invoices, forecasts, training, ledger, cutoff, end):
     delay in days, probability of payment within 30 days, confidence)."""
     averages, overall = average_delays(training)
     paid_after = [invoice for invoice in open_invoices if invoice.paid_date]
+    dated = [i for i in paid_after if forecasts[i.id][0] is not None]
     rate = base_rate(ledger, cutoff)
 
     def elapsed(invoice):
@@ -135,13 +138,13 @@ def evaluate(open_invoices, forecasts, training, ledger, cutoff, end):
     }
     mae = {
         name: mean_absolute_error(
-            (predict(invoice), invoice.delay) for invoice in paid_after
+            (predict(invoice), invoice.delay) for invoice in dated
         )
         for name, predict in predictors.items()
     }
     mae_by_confidence = {}
     for level in ("high", "medium", "low"):
-        chosen = [i for i in paid_after if forecasts[i.id][2] == level]
+        chosen = [i for i in dated if forecasts[i.id][2] == level]
         mae_by_confidence[level] = {
             "invoices": len(chosen),
             "model": mean_absolute_error((forecasts[i.id][0], i.delay) for i in chosen),
@@ -177,6 +180,7 @@ def evaluate(open_invoices, forecasts, training, ledger, cutoff, end):
         "open at the cut-off": len(open_invoices),
         "paid after the cut-off": len(paid_after),
         "still unpaid at the end": len(open_invoices) - len(paid_after),
+        "paid after, no date forecast": len(paid_after) - len(dated),
         "new customers among the paid after": sum(
             invoice.customer not in averages for invoice in paid_after
         ),
