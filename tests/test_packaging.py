@@ -149,6 +149,7 @@ def test_bench_commands_are_named_after_their_files():
     assert {path.stem for path in commands} >= {
         "dunning_bench",
         "dunning_dataset",
+        "dunning_forecast_backtest",
         "dunning_kpi_bench",
         "dunning_portal_bench",
         "dunning_wa_bench",

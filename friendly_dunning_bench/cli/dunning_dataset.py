@@ -207,63 +207,80 @@ PRODUCTS = (
 
 
 @dataclass(frozen=True)
-class Installment:
-    """A payment made ``first_delay`` to ``last_delay`` days after the due date;
-    a partial one pays part of what is left, the others pay all of it."""
-
-    first_delay: int
-    last_delay: int
-    partial: bool = False
-
-
-@dataclass(frozen=True)
 class Profile:
+    """How a profile's customers pay. Each customer draws a usual delay (days
+    after the due date) and a spread around it from the profile's ranges;
+    some invoices slip well past the habit, some are paid in two parts and
+    some are never paid."""
+
     label: str
     weight: int
-    outcomes: tuple  # (weight, installments); no installment: never paid
+    usual_delay: tuple  # (min, max) of a customer's usual delay
+    spread: tuple  # (min, max) of the standard deviation around it
+    slip_rate: float  # invoices paid SLIP_DAYS later than the habit says
+    partial_rate: float  # invoices paid in two parts
+    never_rate: float  # invoices never paid
 
 
 PROFILES = {
-    "reliable": Profile(
-        "Dataset: reliable payer",
-        40,
-        (
-            (92, (Installment(-10, 2),)),
-            (7, (Installment(3, 20),)),
-            (1, (Installment(0, 15, True), Installment(20, 60))),
-        ),
-    ),
+    "reliable": Profile("Dataset: reliable payer", 40, (-6, 2), (1, 4), 0.07, 0.01, 0),
     "occasional_late": Profile(
-        "Dataset: occasional late payer",
-        30,
-        (
-            (60, (Installment(-5, 3),)),
-            (27, (Installment(5, 60),)),
-            (8, (Installment(0, 30, True), Installment(31, 120))),
-            (5, ()),
-        ),
+        "Dataset: occasional late payer", 30, (-2, 15), (3, 10), 0.25, 0.08, 0.05
     ),
     "chronic_late": Profile(
-        "Dataset: chronic late payer",
-        20,
-        (
-            (10, (Installment(0, 10),)),
-            (45, (Installment(20, 150),)),
-            (25, (Installment(10, 60, True), Installment(61, 240))),
-            (20, ()),
-        ),
+        "Dataset: chronic late payer", 20, (15, 60), (8, 25), 0.2, 0.25, 0.2
     ),
-    "new": Profile(
-        "Dataset: new customer",
-        10,
-        (
-            (70, (Installment(-5, 5),)),
-            (15, (Installment(5, 45),)),
-            (8, (Installment(0, 30, True), Installment(31, 90))),
-            (7, ()),
-        ),
-    ),
+    "new": Profile("Dataset: new customer", 10, (-3, 12), (2, 8), 0.15, 0.08, 0.07),
 }
+SLIP_DAYS = (5, 60)
+# The first part of an invoice paid in two: days after the due date, and share.
+PARTIAL_DELAY = (0, 30)
+PARTIAL_SHARE = (0.25, 0.75)
+# The rest is paid this many days after the customer's habit, at least.
+REST_DELAY = (10, 60)
+# Habits change: every customer drifts by a few days a year, a share of them
+# changes behaviour once (a new accountant, cash trouble, a better process),
+# and everyone pays later in the holidays and on large invoices.
+DRIFT_DAYS_PER_YEAR = 6.0  # standard deviation over the customers
+CHANGE_SHARE = 0.2
+CHANGE_DAYS = (10, 35)  # size of the change, later or (less often) earlier
+CHANGE_LATER_SHARE = 0.6
+SEASON_DAYS = {1: 3, 8: 10, 12: 8}  # by month of the due date, for an average customer
+SEASON_SENSITIVITY = (0.5, 1.5)
+LARGE_INVOICE_USD = 2000.0  # above it, 3 days later per doubling, at most 8
+LARGE_INVOICE_DAYS_PER_DOUBLING = 3.0
+LARGE_INVOICE_MAX_DAYS = 8.0
+
+
+@dataclass(frozen=True)
+class Habit:
+    """One customer's payment behaviour, as the generator draws it."""
+
+    usual_delay: float
+    spread: float
+    drift_per_year: float
+    season_sensitivity: float
+    change_on: date | None = None
+    change_days: float = 0.0
+
+    def delay(self, due, history_start, amount_usd, rng):
+        """Days after ``due`` at which the customer pays an invoice of
+        ``amount_usd`` when nothing unusual happens."""
+        delay = (
+            self.usual_delay
+            + self.drift_per_year * (due - history_start).days / 365
+            + self.season_sensitivity * SEASON_DAYS.get(due.month, 0)
+            + rng.gauss(0, self.spread)
+        )
+        if self.change_on and due >= self.change_on:
+            delay += self.change_days
+        if amount_usd > LARGE_INVOICE_USD:
+            delay += min(
+                LARGE_INVOICE_MAX_DAYS,
+                LARGE_INVOICE_DAYS_PER_DOUBLING
+                * math.log2(amount_usd / LARGE_INVOICE_USD),
+            )
+        return round(delay)
 
 
 @dataclass(eq=False)
@@ -278,6 +295,7 @@ class CustomerPlan:
     weight: float
     values: dict
     contact_values: dict | None
+    habit: Habit
     partner_id: int = 0  # the commercial partner, once created
     invoice_partner_id: int = 0  # who invoices are addressed to
 
@@ -715,6 +733,9 @@ class DatasetBuilder:
         term_days = [days for days, _weight in PAYMENT_TERM_DAYS]
         term_weights = [weight for _days, weight in PAYMENT_TERM_DAYS]
         company_weights = [3] + [1] * (len(catalog.companies) - 1)
+        # Habits come from a generator of their own: the same seed gives the
+        # same customers and invoices whatever the habits are made of.
+        habit_rng = random.Random(f"{self.seed}-habits")
         plans = []
         for index in range(count):
             country_code = rng.choices(country_codes, country_weights)[0]
@@ -781,9 +802,26 @@ class DatasetBuilder:
                     * (0.3 if profile == "new" else 1.0),
                     values=values,
                     contact_values=contact_values,
+                    habit=self._habit(PROFILES[profile], habit_rng),
                 )
             )
         return plans
+
+    def _habit(self, profile, rng):
+        changes = rng.random() < CHANGE_SHARE
+        return Habit(
+            usual_delay=rng.uniform(*profile.usual_delay),
+            spread=rng.uniform(*profile.spread),
+            drift_per_year=rng.gauss(0, DRIFT_DAYS_PER_YEAR),
+            season_sensitivity=rng.uniform(*SEASON_SENSITIVITY),
+            change_on=self.today - timedelta(days=rng.randint(30, HISTORY_DAYS - 30))
+            if changes
+            else None,
+            change_days=rng.uniform(*CHANGE_DAYS)
+            * (1 if rng.random() < CHANGE_LATER_SHARE else -1)
+            if changes
+            else 0.0,
+        )
 
     def _mobile_number(self, country_code):
         """A random number that ``phonenumbers`` accepts as a valid mobile of the
@@ -848,6 +886,7 @@ class DatasetBuilder:
         Whatever would happen after today has not happened yet, which is what
         leaves invoices open, from not yet due to months overdue."""
         rng = self.rng
+        history_start = self.today - timedelta(days=HISTORY_DAYS)
         settlements = []
         payment_runs = defaultdict(list)  # (customer, date): invoices paid in full
         for invoice in invoice_plans:
@@ -877,34 +916,39 @@ class DatasetBuilder:
                         if fraction == 1.0:
                             continue  # fully credited: nothing left to pay
                         not_before = credit_date + timedelta(days=1)
-            outcomes = PROFILES[customer.profile].outcomes
-            installments = rng.choices(
-                [plan for _w, plan in outcomes], [w for w, _plan in outcomes]
-            )[0]
-            for installment in installments:
+            profile = PROFILES[customer.profile]
+            outcome = rng.random()
+            if outcome < profile.never_rate:
+                continue
+            delay = customer.habit.delay(
+                due, history_start, self._usd_amount(invoice), rng
+            )
+            if rng.random() < profile.slip_rate:
+                delay += rng.randint(*SLIP_DAYS)
+            if outcome < profile.never_rate + profile.partial_rate:
                 paid_on = max(
-                    due
-                    + timedelta(
-                        days=rng.randint(
-                            installment.first_delay, installment.last_delay
-                        )
-                    ),
-                    not_before,
+                    due + timedelta(days=rng.randint(*PARTIAL_DELAY)), not_before
                 )
-                if not installment.partial and customer.payment_weekday is not None:
-                    paid_on += timedelta(
-                        days=(customer.payment_weekday - paid_on.weekday()) % 7
-                    )
                 if paid_on > self.today:
-                    break
-                if installment.partial:
-                    fraction = round(rng.uniform(0.25, 0.75), 2)
-                    settlements.append(
-                        Settlement("payment", paid_on, customer, (invoice,), fraction)
+                    continue
+                settlements.append(
+                    Settlement(
+                        "payment",
+                        paid_on,
+                        customer,
+                        (invoice,),
+                        round(rng.uniform(*PARTIAL_SHARE), 2),
                     )
-                else:
-                    payment_runs[customer, paid_on].append(invoice)
+                )
                 not_before = paid_on + timedelta(days=1)
+                delay = max(delay, 0) + rng.randint(*REST_DELAY)
+            paid_on = max(due + timedelta(days=delay), not_before)
+            if customer.payment_weekday is not None:
+                paid_on += timedelta(
+                    days=(customer.payment_weekday - paid_on.weekday()) % 7
+                )
+            if paid_on <= self.today:
+                payment_runs[customer, paid_on].append(invoice)
         settlements += [
             Settlement("payment", paid_on, customer, tuple(invoices))
             for (customer, paid_on), invoices in payment_runs.items()
@@ -928,6 +972,14 @@ class DatasetBuilder:
             key=lambda settlement: (settlement.on, KIND_ORDER[settlement.kind])
         )
         return settlements
+
+    @staticmethod
+    def _usd_amount(invoice):
+        """The invoice's amount before taxes, in US dollars."""
+        return (
+            sum(quantity * price for _product, quantity, price in invoice.lines)
+            / CURRENCY_UNITS_PER_USD[invoice.customer.currency_code]
+        )
 
     def _number(self, invoice_plans, settlements, catalog):
         """Give every invoice, credit note and payment its journal number up

@@ -1,12 +1,13 @@
+import random
 from datetime import date
 
 import phonenumbers
 
 from odoo.fields import Command
-from odoo.tests import freeze_time, tagged
+from odoo.tests import BaseCase, freeze_time, tagged
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
-from odoo.addons.friendly_dunning_bench.cli.dunning_dataset import generate
+from odoo.addons.friendly_dunning_bench.cli.dunning_dataset import Habit, generate
 
 TODAY = date(2026, 6, 15)
 
@@ -314,3 +315,34 @@ class TestDatasetInstalments(AccountTestInvoicingCommon):
             ]
         )
         self.assertEqual(terms, 20, "one due date per invoice")
+
+
+@tagged("post_install", "-at_install")
+class TestHabits(BaseCase):
+    """A customer's payment habit: what the forecast has to find in the data."""
+
+    START = date(2025, 1, 1)
+
+    def delays(self, habit, due, amount_usd=500.0, count=200):
+        rng = random.Random(3)
+        return [habit.delay(due, self.START, amount_usd, rng) for _n in range(count)]
+
+    def mean(self, values):
+        return sum(values) / len(values)
+
+    def test_usual_delay_and_spread(self):
+        habit = Habit(12, 3, 0, 1)
+        delays = self.delays(habit, date(2025, 3, 10))
+        self.assertAlmostEqual(self.mean(delays), 12, delta=1)
+        self.assertLess(max(delays) - min(delays), 30)
+
+    def test_drift_change_season_and_large_invoices(self):
+        steady = Habit(10, 0, 0, 1)
+        self.assertEqual(self.delays(steady, date(2025, 3, 10), count=1), [10])
+        drifting = Habit(10, 0, 36.5, 1)  # a tenth of a day later each day
+        self.assertEqual(self.delays(drifting, date(2025, 3, 12))[0], 17)
+        changing = Habit(10, 0, 0, 1, change_on=date(2025, 6, 1), change_days=20)
+        self.assertEqual(self.delays(changing, date(2025, 5, 31))[0], 10)
+        self.assertEqual(self.delays(changing, date(2025, 6, 1))[0], 30)
+        self.assertEqual(self.delays(steady, date(2025, 8, 10))[0], 20, "August")
+        self.assertEqual(self.delays(steady, date(2025, 3, 10), amount_usd=8000)[0], 16)

@@ -1,0 +1,496 @@
+"""When an open invoice will be paid: a forecast learnt from the company's ledger.
+
+Plain Python with no ORM and no numerical library (the addon installs on a stock
+Odoo image, which has neither numpy nor scipy): every step is a weighted mean, a
+weighted variance or a weighted quantile.
+
+The method, in the order ``train`` follows it:
+
+1. A payment's delay is its payment date minus its due date, in days.
+2. Effects every customer shares are learnt from all paid invoices as the mean
+   gap between an invoice's delay and its customer's usual delay, by month of
+   the due date (seasonality), by payment term and by amount band, each shrunk
+   toward zero by its number of invoices.
+3. Each customer's usual delay is the mean of their delays with those effects
+   taken out, each payment weighted by how recent it is (its weight halves
+   every ``HALF_LIFE_DAYS``), so that a drift or a change of habit shows within
+   a few invoices. It is shrunk toward their group's usual delay (segment or
+   country, then everyone) by their effective number of invoices, as far as
+   the spread within customers and between customers says (empirical Bayes):
+   a new customer gets the group's behaviour.
+4. The spread around that: the customer's own recent deviations, mixed with
+   the deviations of everyone from their group's behaviour in the same
+   proportion as the shrinkage. Invoices still open ``UNPAID_AFTER_DAYS`` past
+   their due date count as "not paid" in it.
+5. For an open invoice, that distribution, taken after the days already
+   elapsed past the due date (it was not paid before), gives the probability
+   of payment within 7, 30 and 90 days of the due date, and its median gives
+   the predicted payment date (the median is what minimises the mean error in
+   days).
+
+Each forecast carries its reasons as ``(code, value, ...)`` tuples for the caller
+to word and translate, and a confidence from the effective history size and the
+spread of the customer's delays.
+"""
+
+import bisect
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+HORIZONS = (7, 30, 90)  # days after the due date
+HALF_LIFE_DAYS = 120
+# Delays are clipped to this range when means are taken: a year-late payment
+# says the customer pays late, not that they pay a year late.
+DELAY_CLIP = (-30, 150)
+UNPAID_AFTER_DAYS = 90
+EFFECT_PRIOR_INVOICES = 30  # invoices' worth of "no effect" behind each effect
+GROUP_PRIOR_CUSTOMERS = 10  # customers' worth of "everyone" behind each group
+POOL_QUANTILES = 100
+MAX_CUSTOMER_PAYMENTS = 40  # the most recent ones carry nearly all the weight
+AMOUNT_BANDS = 5  # quantiles of the amounts paid
+MIN_BETWEEN_VARIANCE = 1.0  # days squared: the shrinkage never becomes total
+RECENT_COUNT = 3
+WEEKDAY_MIN_PAYMENTS = 4
+WEEKDAY_SHARE = 0.8
+RECENT_SHIFT_DAYS = 5
+REASON_MIN_DAYS = 2  # effects smaller than this are not worth a reason
+HIGH_CONFIDENCE = (5.0, 7.0)  # effective invoices at least, spread (days) at most
+MEDIUM_CONFIDENCE = (2.0, 20.0)
+
+
+@dataclass(frozen=True)
+class PaidInvoice:
+    """An invoice of the history, fully paid on ``paid_date``."""
+
+    customer: object
+    group: object  # the customer's segment or country: whom they resemble
+    invoice_date: date
+    due_date: date
+    paid_date: date
+    amount: float  # in the company's currency
+
+    @property
+    def delay(self):
+        return (self.paid_date - self.due_date).days
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    """An invoice (or instalment) still owed on the forecast's date."""
+
+    key: object  # the caller's id, returned on its forecast
+    customer: object
+    group: object
+    invoice_date: date
+    due_date: date
+    amount: float
+
+
+@dataclass
+class Forecast:
+    key: object
+    # predicted days after the due date; None when no paid invoice of the
+    # history ever took as long as this one already has
+    delay_days: int | None
+    payment_date: date | None
+    p7: float  # probability of payment within 7 days of the due date
+    p30: float
+    p90: float
+    confidence: str  # high, medium or low
+    reasons: list = field(default_factory=list)  # (code, value, ...) tuples
+
+
+def clip_delay(delay):
+    return min(max(delay, DELAY_CLIP[0]), DELAY_CLIP[1])
+
+
+def weighted_mean(values, weights):
+    total = sum(weights)
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / total
+
+
+def weighted_quantiles(pairs, count):
+    """``count`` values splitting the weighted ``(value, weight)`` pairs into
+    equal weights (the midpoints of ``count`` equal slices), in order."""
+    pairs = sorted(pairs)
+    total = sum(weight for _value, weight in pairs)
+    quantiles, seen, index = [], 0.0, 0
+    for slice_number in range(count):
+        target = (slice_number + 0.5) / count * total
+        while index < len(pairs) - 1 and seen + pairs[index][1] < target:
+            seen += pairs[index][1]
+            index += 1
+        quantiles.append(pairs[index][0])
+    return quantiles
+
+
+def term_days(invoice):
+    return (invoice.due_date - invoice.invoice_date).days
+
+
+def effective_count(weights):
+    """How many equally weighted invoices the weights are worth."""
+    square_sum = sum(weight * weight for weight in weights)
+    return sum(weights) ** 2 / square_sum if square_sum else 0.0
+
+
+@dataclass
+class CustomerState:
+    """What one customer's history says, as of the training date."""
+
+    usual_delay: float  # shrunk, effects taken out
+    own_share: float  # weight of their own history against their group's
+    effective_count: float
+    spread: float  # weighted standard deviation of their adjusted delays
+    paid_count: int
+    typical_delay: int  # weighted median of the raw delays, for the reasons
+    recent_shift: float  # last RECENT_COUNT delays against the earlier ones
+    unpaid_share: float
+    deviations: list  # sorted (deviation, weight); inf: not paid
+    payment_weekday: int | None = None  # pays on this weekday's run
+
+
+class PaymentForecaster:
+    """Trained on a ledger's history as of one date; forecasts open invoices."""
+
+    def __init__(self, as_of):
+        self.as_of = as_of
+        self.month_effect = {}
+        self.term_effect = {}
+        self.amount_edges = []
+        self.amount_effect = {}
+        self.group_delay = {}
+        self.overall_delay = 0.0
+        self.shrink_invoices = 1.0
+        self.customers = {}
+        self.pool = []  # sorted (deviation, weight) around the group's delay
+        self.pool_delays = []  # sorted raw delays of every paid invoice
+
+    # ------------------------------------------------------------------
+    # Training
+    # ------------------------------------------------------------------
+
+    @classmethod
+    def train(cls, paid, open_invoices=(), as_of=None):
+        """Learn from ``paid`` (PaidInvoice, paid on or before ``as_of``) and
+        from the invoices still open on ``as_of`` (OpenInvoice), of which the
+        ones long overdue say how often a customer does not pay."""
+        paid = list(paid)
+        as_of = as_of or max(invoice.paid_date for invoice in paid)
+        model = cls(as_of)
+        if not paid:
+            return model
+        model.amount_edges = cls._amount_edges([invoice.amount for invoice in paid])
+        by_customer = defaultdict(list)
+        for invoice in paid:
+            by_customer[invoice.customer].append(invoice)
+        for invoices in by_customer.values():
+            invoices.sort(key=lambda invoice: invoice.due_date)
+        # Effects and usual delays depend on each other: two rounds settle them.
+        usual = {customer: 0.0 for customer in by_customer}
+        for _round in range(2):
+            usual = {
+                customer: weighted_mean(
+                    [model._adjusted(invoice) for invoice in invoices],
+                    [model._weight(invoice) for invoice in invoices],
+                )
+                for customer, invoices in by_customer.items()
+            }
+            model._learn_effects(by_customer, usual)
+        model._learn_customers(by_customer, open_invoices)
+        model.pool_delays = sorted(invoice.delay for invoice in paid)
+        return model
+
+    @staticmethod
+    def _amount_edges(amounts):
+        amounts = sorted(amounts)
+        return [
+            amounts[len(amounts) * band // AMOUNT_BANDS]
+            for band in range(1, AMOUNT_BANDS)
+        ]
+
+    def _amount_band(self, amount):
+        return bisect.bisect_right(self.amount_edges, amount)
+
+    def _effects(self, invoice):
+        """Days the shared effects add to this invoice's delay, by kind."""
+        return {
+            "season": self.month_effect.get(invoice.due_date.month, 0.0),
+            "term": self.term_effect.get(term_days(invoice), 0.0),
+            "amount": self.amount_effect.get(self._amount_band(invoice.amount), 0.0),
+        }
+
+    def _adjusted(self, invoice):
+        return clip_delay(invoice.delay) - sum(self._effects(invoice).values())
+
+    def _weight(self, invoice):
+        age = max((self.as_of - invoice.due_date).days, 0)
+        return 0.5 ** (age / HALF_LIFE_DAYS)
+
+    def _learn_effects(self, by_customer, usual):
+        """Each effect: the mean gap between an invoice's delay (the other
+        effects out) and its customer's usual delay, by key, shrunk toward
+        zero. Customers with one invoice say nothing about it."""
+        kinds = {
+            "season": (lambda invoice: invoice.due_date.month, self.month_effect),
+            "term": (term_days, self.term_effect),
+            "amount": (
+                lambda invoice: self._amount_band(invoice.amount),
+                self.amount_effect,
+            ),
+        }
+        for kind, (key_of, effect) in kinds.items():
+            sums, counts = defaultdict(float), defaultdict(int)
+            for customer, invoices in by_customer.items():
+                if len(invoices) < 2:
+                    continue
+                for invoice in invoices:
+                    others = sum(
+                        value
+                        for name, value in self._effects(invoice).items()
+                        if name != kind
+                    )
+                    key = key_of(invoice)
+                    sums[key] += clip_delay(invoice.delay) - others - usual[customer]
+                    counts[key] += 1
+            effect.clear()
+            effect.update(
+                {key: sums[key] / (counts[key] + EFFECT_PRIOR_INVOICES) for key in sums}
+            )
+            total = sum(counts.values())
+            if total:
+                centre = sum(effect[key] * counts[key] for key in effect) / total
+                for key in effect:
+                    effect[key] -= centre
+
+    def _learn_customers(self, by_customer, open_invoices):
+        unpaid = defaultdict(list)  # customer: weights of long-overdue invoices
+        for invoice in open_invoices:
+            if (self.as_of - invoice.due_date).days >= UNPAID_AFTER_DAYS:
+                unpaid[invoice.customer].append(self._weight(invoice))
+        raw = {}
+        for customer, invoices in by_customer.items():
+            recent = invoices[-MAX_CUSTOMER_PAYMENTS:]
+            weights = [self._weight(invoice) for invoice in recent]
+            adjusted = [self._adjusted(invoice) for invoice in recent]
+            mean = weighted_mean(adjusted, weights)
+            variance = weighted_mean([(a - mean) ** 2 for a in adjusted], weights)
+            raw[customer] = (recent, weights, adjusted, mean, variance)
+        # Empirical Bayes: the spread of delays within a customer against the
+        # spread of the customers' usual delays says how far to trust a
+        # customer's own few invoices.
+        counts = {c: effective_count(values[1]) for c, values in raw.items()}
+        judged = [c for c in raw if counts[c] >= 3]
+        if judged:
+            within = sum(raw[c][4] * counts[c] for c in judged) / sum(
+                counts[c] for c in judged
+            )
+            means = [raw[c][3] for c in judged]
+            centre = sum(means) / len(means)
+            between = sum((m - centre) ** 2 for m in means) / len(means) - sum(
+                within / counts[c] for c in judged
+            ) / len(judged)
+            self.shrink_invoices = within / max(between, MIN_BETWEEN_VARIANCE)
+        group_of = {c: invoices[-1].group for c, invoices in by_customer.items()}
+        self.overall_delay = sum(values[3] for values in raw.values()) / len(raw)
+        group_means = defaultdict(list)
+        for customer, values in raw.items():
+            group_means[group_of[customer]].append(values[3])
+        self.group_delay = {
+            group: (sum(means) + GROUP_PRIOR_CUSTOMERS * self.overall_delay)
+            / (len(means) + GROUP_PRIOR_CUSTOMERS)
+            for group, means in group_means.items()
+        }
+        pool = []
+        for customer, (recent, weights, adjusted, mean, variance) in raw.items():
+            count = counts[customer]
+            own_share = count / (count + self.shrink_invoices)
+            prior = self.group_delay[group_of[customer]]
+            usual = own_share * mean + (1 - own_share) * prior
+            deviations = [
+                (value - usual, weight)
+                for value, weight in zip(adjusted, weights, strict=True)
+            ]
+            deviations += [(math.inf, weight) for weight in unpaid[customer]]
+            delays = [invoice.delay for invoice in recent]
+            earlier = delays[:-RECENT_COUNT]
+            self.customers[customer] = CustomerState(
+                payment_weekday=self._payment_weekday(by_customer[customer]),
+                usual_delay=usual,
+                own_share=own_share,
+                effective_count=count,
+                spread=math.sqrt(variance),
+                paid_count=len(by_customer[customer]),
+                typical_delay=round(
+                    weighted_quantiles(list(zip(delays, weights, strict=True)), 1)[0]
+                ),
+                recent_shift=sum(delays[-RECENT_COUNT:]) / RECENT_COUNT
+                - sum(earlier) / len(earlier)
+                if len(earlier) >= 2
+                else 0.0,
+                unpaid_share=sum(unpaid[customer])
+                / (sum(unpaid[customer]) + sum(weights)),
+                deviations=sorted(deviations),
+            )
+            pool += [
+                (value - prior, weight)
+                for value, weight in zip(adjusted, weights, strict=True)
+            ]
+            pool += [(math.inf, weight) for weight in unpaid[customer]]
+        for customer, weights in unpaid.items():
+            if customer not in raw:
+                pool += [(math.inf, weight) for weight in weights]
+        self.pool = [
+            (value, 1.0 / POOL_QUANTILES)
+            for value in weighted_quantiles(pool, POOL_QUANTILES)
+        ]
+
+    @staticmethod
+    def _payment_weekday(invoices):
+        """The weekday of the customer's payment runs, when nearly all their
+        payments fall on one."""
+        if len(invoices) < WEEKDAY_MIN_PAYMENTS:
+            return None
+        counts = defaultdict(int)
+        for invoice in invoices:
+            counts[invoice.paid_date.weekday()] += 1
+        weekday, count = max(counts.items(), key=lambda item: item[1])
+        return weekday if count >= WEEKDAY_SHARE * len(invoices) else None
+
+    # ------------------------------------------------------------------
+    # Forecasting
+    # ------------------------------------------------------------------
+
+    def forecast(self, open_invoices):
+        """A Forecast per open invoice, in the same order."""
+        mixtures = {}
+        return [self._forecast_one(invoice, mixtures) for invoice in open_invoices]
+
+    def _mixture(self, customer, mixtures):
+        """The customer's deviations and the pool's, weighted by how much the
+        customer's own history counts, in order (computed once per customer)."""
+        if customer not in mixtures:
+            state = self.customers.get(customer)
+            if state is None:
+                mixtures[customer] = self.pool
+            else:
+                own_total = sum(weight for _value, weight in state.deviations)
+                mixtures[customer] = sorted(
+                    [
+                        (value, weight * state.own_share / own_total)
+                        for value, weight in state.deviations
+                    ]
+                    + [
+                        (value, weight * (1 - state.own_share))
+                        for value, weight in self.pool
+                    ]
+                )
+        return mixtures[customer]
+
+    def _forecast_one(self, invoice, mixtures):
+        state = self.customers.get(invoice.customer)
+        effects = self._effects(invoice)
+        usual = (
+            state.usual_delay
+            if state
+            else self.group_delay.get(invoice.group, self.overall_delay)
+        )
+        centre = usual + sum(effects.values())
+        elapsed = (self.as_of - invoice.due_date).days  # not paid by then
+        # The distribution of the delay, given it is more than ``elapsed``.
+        above = [
+            (centre + value, weight)
+            for value, weight in self._mixture(invoice.customer, mixtures)
+            if centre + value > elapsed
+        ]
+        mass = sum(weight for _value, weight in above)
+        probabilities = [
+            sum(weight for value, weight in above if value <= horizon) / mass
+            if mass
+            else 0.0
+            for horizon in HORIZONS
+        ]
+        finite = [(value, weight) for value, weight in above if value != math.inf]
+        if finite:
+            delay = math.ceil(weighted_quantiles(finite, 1)[0])
+        else:
+            delay = self._pool_delay_after(elapsed)
+        reasons = self._reasons(invoice, state, effects, elapsed)
+        if delay is None:
+            reasons.append(("no_payment_date",))
+        else:
+            if state and state.payment_weekday is not None:
+                # the nearest run day: the median already holds the average wait
+                due_weekday = (invoice.due_date + timedelta(days=delay)).weekday()
+                delay += (state.payment_weekday - due_weekday + 3) % 7 - 3
+            delay = max(delay, elapsed + 1)
+        return Forecast(
+            key=invoice.key,
+            delay_days=delay,
+            payment_date=None
+            if delay is None
+            else invoice.due_date + timedelta(days=delay),
+            p7=round(probabilities[0], 3),
+            p30=round(probabilities[1], 3),
+            p90=round(probabilities[2], 3),
+            confidence=self._confidence(state),
+            reasons=reasons,
+        )
+
+    def _pool_delay_after(self, elapsed):
+        """The median delay of the paid invoices that took longer than
+        ``elapsed`` days, when the customer's distribution has none; None
+        when none did."""
+        start = bisect.bisect_right(self.pool_delays, elapsed)
+        later = self.pool_delays[start:]
+        return later[len(later) // 2] if later else None
+
+    @staticmethod
+    def _confidence(state):
+        if state is None:
+            return "low"
+        for level, (count, spread) in (
+            ("high", HIGH_CONFIDENCE),
+            ("medium", MEDIUM_CONFIDENCE),
+        ):
+            if state.effective_count >= count and state.spread <= spread:
+                return level
+        return "low"
+
+    def _reasons(self, invoice, state, effects, elapsed):
+        if state is None:
+            reasons = [
+                ("new_customer",),
+                (
+                    "group_delay",
+                    round(self.group_delay.get(invoice.group, self.overall_delay)),
+                ),
+            ]
+        else:
+            reasons = [
+                ("usual_delay", state.typical_delay),
+                ("history", state.paid_count),
+            ]
+            if state.recent_shift >= RECENT_SHIFT_DAYS:
+                reasons.append(
+                    ("recent_later", RECENT_COUNT, round(state.recent_shift))
+                )
+            elif state.recent_shift <= -RECENT_SHIFT_DAYS:
+                reasons.append(
+                    ("recent_earlier", RECENT_COUNT, round(-state.recent_shift))
+                )
+            if state.payment_weekday is not None:
+                reasons.append(("payment_weekday", state.payment_weekday))
+            if state.unpaid_share >= 0.1:
+                reasons.append(("unpaid_share", round(100 * state.unpaid_share)))
+        if abs(effects["season"]) >= REASON_MIN_DAYS:
+            reasons.append(("season", invoice.due_date.month, round(effects["season"])))
+        if abs(effects["amount"]) >= REASON_MIN_DAYS:
+            reasons.append(("amount", round(effects["amount"])))
+        if abs(effects["term"]) >= REASON_MIN_DAYS:
+            reasons.append(("term", term_days(invoice), round(effects["term"])))
+        if elapsed > 0:
+            reasons.append(("overdue", elapsed))
+        return reasons

@@ -1,0 +1,240 @@
+"""The payment-date forecast, without Odoo: small ledgers checkable by hand."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from .conftest import load_tool
+
+forecast = load_tool("payment_forecast")
+Paid = forecast.PaidInvoice
+Open = forecast.OpenInvoice
+
+AS_OF = date(2026, 6, 1)
+TERM = timedelta(days=30)
+
+
+def paid_history(customer, delays, group="DE", amount=1000.0, last_due=None):
+    """Invoices of ``customer`` due a month apart up to ``last_due``, paid
+    ``delays`` days after their due dates, oldest first."""
+    last_due = last_due or AS_OF - timedelta(days=40)
+    invoices = []
+    for number, delay in enumerate(delays):
+        due = last_due - timedelta(days=30 * (len(delays) - 1 - number))
+        invoices.append(
+            Paid(customer, group, due - TERM, due, due + timedelta(days=delay), amount)
+        )
+    return invoices
+
+
+def open_invoice(customer, due=AS_OF + timedelta(days=10), group="DE", key=1):
+    return Open(key, customer, group, due - TERM, due, 1000.0)
+
+
+def others():
+    """A pool of other customers: some on time, some late, in two groups."""
+    history = []
+    for number in range(20):
+        group = "DE" if number % 2 else "ES"
+        base = 0 if group == "DE" else 20
+        history += paid_history(f"other-{number}", [base + number % 3] * 6, group)
+    return history
+
+
+def forecast_for(history, invoice, open_invoices=()):
+    model = forecast.PaymentForecaster.train(
+        history, [invoice, *open_invoices], as_of=AS_OF
+    )
+    return model.forecast([invoice])[0]
+
+
+def reason_codes(result):
+    return {reason[0]: reason[1:] for reason in result.reasons}
+
+
+def test_steady_customer_pays_with_their_usual_delay():
+    result = forecast_for(
+        others() + paid_history("steady", [12] * 10), open_invoice("steady")
+    )
+    assert abs(result.delay_days - 12) <= 1
+    assert result.payment_date == AS_OF + timedelta(days=10 + result.delay_days)
+    assert result.confidence == "high"
+    assert reason_codes(result)["usual_delay"] == (12,)
+    assert reason_codes(result)["history"] == (10,)
+    # paid 12 days late every time: surely within 30 days, not within 7
+    assert result.p7 < 0.2
+    assert result.p30 > 0.8
+
+
+def test_drifting_customer_follows_the_recent_payments():
+    """On time for five months, then 20 days late for five: the recent ones
+    weigh more (their weight halves every HALF_LIFE_DAYS)."""
+    delays = [0] * 5 + [20] * 5
+    result = forecast_for(
+        others() + paid_history("drifting", delays), open_invoice("drifting")
+    )
+    average = sum(delays) / len(delays)
+    assert abs(result.delay_days - 20) < abs(result.delay_days - average)
+    # the last three (20) against the seven before (about 6)
+    assert reason_codes(result)["recent_later"] == (3, 14)
+
+
+def test_customer_paying_earlier_now_says_so():
+    result = forecast_for(
+        others() + paid_history("improving", [30] * 6 + [5, 5, 5]),
+        open_invoice("improving"),
+    )
+    assert result.delay_days < 17
+    assert reason_codes(result)["recent_earlier"] == (3, 25)
+
+
+def test_new_customer_falls_back_on_their_group():
+    history = others()
+    late_group = forecast_for(history, open_invoice("newcomer", group="ES"))
+    on_time_group = forecast_for(history, open_invoice("newcomer", group="DE"))
+    assert late_group.delay_days > on_time_group.delay_days + 5
+    for result in (late_group, on_time_group):
+        assert result.confidence == "low"
+        assert "new_customer" in reason_codes(result)
+        assert "usual_delay" not in reason_codes(result)
+    assert (
+        reason_codes(on_time_group)["group_delay"][0] + 5
+        < reason_codes(late_group)["group_delay"][0]
+    )
+
+
+def test_confidence_grows_with_history():
+    levels = [
+        forecast_for(
+            others() + paid_history("growing", [12] * count), open_invoice("growing")
+        ).confidence
+        for count in (1, 3, 8)
+    ]
+    assert levels == ["low", "medium", "high"]
+
+
+def test_erratic_customer_is_not_a_confident_forecast():
+    erratic = [0, 45, 3, 60, 10, 50, 2, 40, 5, 55]
+    result = forecast_for(
+        others() + paid_history("erratic", erratic), open_invoice("erratic")
+    )
+    assert result.confidence == "low"
+
+
+def test_probabilities_are_monotone_and_bounded():
+    history = others() + paid_history("mixed", [0, 10, 25, 40, 80, 100, 5, 15])
+    invoices = [
+        open_invoice(customer, due=AS_OF + timedelta(days=offset), group=group, key=key)
+        for key, (customer, offset, group) in enumerate(
+            [
+                ("mixed", 5, "DE"),
+                ("mixed", -20, "DE"),
+                ("other-3", 0, "DE"),
+                ("nobody", 3, "ES"),
+                ("other-4", -50, "ES"),
+            ]
+        )
+    ]
+    model = forecast.PaymentForecaster.train(history, invoices, as_of=AS_OF)
+    for result in model.forecast(invoices):
+        assert 0 <= result.p7 <= result.p30 <= result.p90 <= 1, result
+        assert result.reasons
+
+
+def test_overdue_invoice_is_forecast_after_today():
+    invoice = open_invoice("steady", due=AS_OF - timedelta(days=20))
+    result = forecast_for(others() + paid_history("steady", [12] * 10), invoice)
+    assert result.payment_date > AS_OF
+    assert result.p7 == 0  # 20 days past due and not paid: not within 7
+    assert reason_codes(result)["overdue"] == (20,)
+
+
+def test_invoices_left_unpaid_lower_the_chance_of_payment():
+    history = others() + paid_history("sometimes", [10] * 6)
+    invoice = open_invoice("sometimes")
+    unpaid = [
+        open_invoice("sometimes", due=AS_OF - timedelta(days=100 + n), key=10 + n)
+        for n in range(4)
+    ]
+    paying = forecast_for(history, invoice)
+    not_paying = forecast_for(history, invoice, unpaid)
+    assert not_paying.p90 < paying.p90 - 0.2
+    assert reason_codes(not_paying)["unpaid_share"][0] >= 10
+
+
+def test_seasonal_month_is_learnt_from_everyone():
+    """Every customer pays 10 days later on invoices due in August."""
+    history = []
+    for number in range(90):
+        last_due = date(2026, 4, 15)
+        invoices = paid_history(f"c{number}", [number % 4] * 12, last_due=last_due)
+        history += [
+            Paid(
+                invoice.customer,
+                invoice.group,
+                invoice.invoice_date,
+                invoice.due_date,
+                invoice.paid_date + timedelta(days=10 * (invoice.due_date.month == 8)),
+                invoice.amount,
+            )
+            for invoice in invoices
+        ]
+    model = forecast.PaymentForecaster.train(history, as_of=AS_OF)
+    august, june = model.forecast(
+        [
+            open_invoice("c1", due=date(2026, 8, 14), key="aug"),
+            open_invoice("c1", due=date(2026, 6, 14), key="jun"),
+        ]
+    )
+    assert august.delay_days - june.delay_days >= 5
+    assert reason_codes(august)["season"][0] == 8
+
+
+def test_no_history_at_all():
+    model = forecast.PaymentForecaster.train([], as_of=AS_OF)
+    (result,) = model.forecast([open_invoice("anyone")])
+    assert result.confidence == "low"
+    assert 0 <= result.p7 <= result.p30 <= result.p90 <= 1
+
+
+@pytest.mark.parametrize(
+    ("pairs", "count", "expected"),
+    [
+        ([(1, 1.0), (2, 1.0), (3, 1.0)], 1, [2]),
+        ([(1, 3.0), (10, 1.0)], 1, [1]),
+        ([(5, 1.0), (1, 1.0)], 2, [1, 5]),
+    ],
+)
+def test_weighted_quantiles(pairs, count, expected):
+    assert forecast.weighted_quantiles(pairs, count) == expected
+
+
+def test_payment_runs_on_one_weekday_are_followed():
+    """A customer whose payments all fall on a Thursday is forecast to pay on
+    a Thursday."""
+    history = [
+        Paid(
+            invoice.customer,
+            invoice.group,
+            invoice.invoice_date,
+            invoice.due_date,
+            invoice.paid_date + timedelta(days=(3 - invoice.paid_date.weekday()) % 7),
+            invoice.amount,
+        )
+        for invoice in paid_history("thursdays", [5] * 8)
+    ]
+    result = forecast_for(others() + history, open_invoice("thursdays"))
+    assert result.payment_date.weekday() == 3
+    assert abs(result.delay_days - 8) <= 3
+    assert reason_codes(result)["payment_weekday"] == (3,)
+
+
+def test_no_date_for_an_invoice_later_than_any_ever_paid():
+    """Nobody ever paid 200 days late: the forecast gives no date rather
+    than tomorrow, and says why."""
+    invoice = open_invoice("steady", due=AS_OF - timedelta(days=200))
+    result = forecast_for(others() + paid_history("steady", [12] * 10), invoice)
+    assert result.delay_days is None
+    assert result.payment_date is None
+    assert result.p90 == 0
+    assert "no_payment_date" in reason_codes(result)
