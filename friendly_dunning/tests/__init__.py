@@ -40,3 +40,4 @@ from . import test_conversation_workers
 from . import test_migrations
 from . import test_late_interest
 from . import test_early_discount
+from . import test_autopay
