@@ -41,3 +41,4 @@ from . import test_migrations
 from . import test_late_interest
 from . import test_early_discount
 from . import test_autopay
+from . import test_autopay_page
