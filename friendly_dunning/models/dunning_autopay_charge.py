@@ -171,9 +171,9 @@ class DunningAutopayCharge(models.Model):
         return self.filtered(lambda charge: charge.partner_id in open_partners)
 
     def _dunning_charge(self, company):
-        """Charge these charges of ``company``: one transaction per charge
-        created in one go, sent one by one, then post-processed (payment,
-        reconciliation) and the customers told."""
+        """Charge these charges of ``company``: one transaction per charge,
+        sent one by one, then post-processed (payment, reconciliation) and
+        the customers told."""
         charges = self.try_lock_for_update()
         charges.invalidate_recordset(["state", "attempt", "transaction_id"])
         charges = charges.filtered(
@@ -243,8 +243,8 @@ class DunningAutopayCharge(models.Model):
         return self.move_line_id.move_id
 
     def _dunning_create_transactions(self):
-        """One transaction per charge, in one create; the reference names the
-        charge and the try, so that a try is never charged twice."""
+        """One transaction per charge; the reference names the charge and the
+        try, so that a try is never charged twice."""
         if not self:
             return
         values = []
@@ -263,7 +263,12 @@ class DunningAutopayCharge(models.Model):
                     "invoice_ids": [fields.Command.set(charge._dunning_invoices().ids)],
                 }
             )
-        transactions = self.env["payment.transaction"].create(values)
+        # One create per transaction: payment's check of the token
+        # (_check_token_is_active) reads one transaction at a time.
+        Transaction = self.env["payment.transaction"]
+        transactions = Transaction.union(
+            *(Transaction.create(tx_values) for tx_values in values)
+        )
         for charge, tx in zip(self, transactions, strict=True):
             charge.write(
                 {
