@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import format_date, formatLang
 
 from .dunning_agreement import CRON_BATCH
@@ -72,10 +73,15 @@ class DunningAutopayCharge(models.Model):
         CHARGE_STATES, required=True, default="pending", readonly=True, index=True
     )
     transaction_id = fields.Many2one(
-        "payment.transaction", string="Last transaction", readonly=True
+        "payment.transaction",
+        string="Last transaction",
+        compute="_compute_transaction_id",
     )
-    transaction_ids = fields.Many2many(
-        "payment.transaction", string="Transactions", readonly=True
+    transaction_ids = fields.One2many(
+        "payment.transaction",
+        "dunning_autopay_charge_id",
+        string="Transactions",
+        readonly=True,
     )
     failure_reason = fields.Char(readonly=True)
 
@@ -87,6 +93,11 @@ class DunningAutopayCharge(models.Model):
         "(autopay_id, move_line_id) WHERE move_line_id IS NOT NULL",
         "An invoice instalment is charged once per authorisation.",
     )
+
+    @api.depends("transaction_ids")
+    def _compute_transaction_id(self):
+        for charge in self:
+            charge.transaction_id = charge.transaction_ids.sorted("id")[-1:]
 
     # ------------------------------------------------------------------
     # The scheduled job
@@ -175,7 +186,9 @@ class DunningAutopayCharge(models.Model):
         sent one by one, then post-processed (payment, reconciliation) and
         the customers told."""
         charges = self.try_lock_for_update()
-        charges.invalidate_recordset(["state", "attempt", "transaction_id"])
+        charges.invalidate_recordset(
+            ["state", "attempt", "transaction_ids", "transaction_id"]
+        )
         charges = charges.filtered(
             lambda c: (
                 c.state in ("pending", "retry", "processing")
@@ -187,23 +200,98 @@ class DunningAutopayCharge(models.Model):
         fresh = charges.filtered(lambda c: c.state != "processing")
         fresh = fresh._dunning_refresh_amounts()
         fresh._dunning_create_transactions()
+        # The tries are recorded before any request leaves: after a crash the
+        # next run sends the same transaction again, never a new one.
+        self._dunning_commit(0, None)
         charges = charges.filtered(lambda c: c.state == "processing")
         for charge in charges:
             tx = charge.transaction_id
             if tx.state != "draft":
                 continue
+            # As payment's _charge_with_token, without its "transaction
+            # created" note on every invoice: the charge records the try.
             try:
-                with self.env.cr.savepoint():
-                    tx._charge_with_token()
-            except Exception as error:  # noqa: BLE001 -- any provider fault declines the try
-                _logger.warning("Automatic payment %s failed: %s", tx.reference, error)
+                tx._ensure_provider_is_not_disabled()
+                tx._send_payment_request()
+            except UserError as error:
+                _logger.info("Automatic payment %s declined: %s", tx.reference, error)
                 tx._set_error(str(error))
         done_txs = charges.transaction_id.filtered(
             lambda tx: tx.state == "done" and not tx.is_post_processed
         )
         if done_txs:
+            self._dunning_create_payments(done_txs)
             done_txs._post_process()
         charges._dunning_record_outcome(company)
+
+    @api.model
+    def _dunning_create_payments(self, transactions):
+        """The payments of these confirmed transactions, created, posted and
+        reconciled with their invoices for the whole batch at once, as the
+        register-payment wizard does, with the values Odoo's post-processing
+        gives a token payment (account_payment's
+        ``payment.transaction._create_payment``); the post-processing then
+        finds them made and does the rest (its messages, other modules'
+        steps). A transaction of an invoice whose terms grant an early-payment
+        discount is left to Odoo's post-processing, which books the discount."""
+        transactions = transactions.filtered(
+            lambda tx: (
+                not tx.payment_id
+                and tx.operation == "offline"
+                and tx.amount > 0
+                and tx.invoice_ids
+                and all(
+                    invoice.state == "posted"
+                    and not invoice.invoice_payment_term_id.early_discount
+                    for invoice in tx.invoice_ids
+                )
+            )
+        )
+        if not transactions:
+            return
+        values = []
+        for tx in transactions:
+            provider = tx.provider_id
+            method_line = provider.journal_id.inbound_payment_method_line_ids.filtered(
+                lambda line, provider=provider: line.payment_provider_id == provider
+            )
+            terms = tx.invoice_ids.line_ids.filtered(
+                lambda line: line.display_type == "payment_term"
+            )
+            values.append(
+                {
+                    "amount": tx.amount,
+                    "payment_type": "inbound",
+                    "currency_id": tx.currency_id.id,
+                    "partner_id": tx.partner_id.commercial_partner_id.id,
+                    "partner_type": "customer",
+                    "journal_id": provider.journal_id.id,
+                    "company_id": provider.company_id.id,
+                    "payment_method_line_id": method_line[:1].id,
+                    "payment_token_id": tx.token_id.id,
+                    "payment_transaction_id": tx.id,
+                    "memo": f"{tx.reference} - {tx.provider_reference or ''}",
+                    "invoice_ids": [fields.Command.set(tx.invoice_ids.ids)],
+                    "destination_account_id": terms[:1].account_id.id,
+                }
+            )
+        # Created posted, as Odoo's post-processing leaves them: there is no
+        # change of values to track on the way.
+        Payment = self.env["account.payment"].with_context(mail_notrack=True)
+        payments = Payment.create(values)
+        payments.action_post()
+        plan = []
+        for tx, payment in zip(transactions, payments, strict=True):
+            tx.payment_id = payment
+            plan.append(
+                (payment.move_id.line_ids + tx.invoice_ids.line_ids).filtered(
+                    lambda line, payment=payment: (
+                        line.account_id == payment.destination_account_id
+                        and not line.reconciled
+                    )
+                )
+            )
+        self.env["account.move.line"]._reconcile_plan(plan)
 
     def _dunning_refresh_amounts(self):
         """What is still owed on each charge's instalment now: an instalment
@@ -261,23 +349,17 @@ class DunningAutopayCharge(models.Model):
                     "partner_id": token.partner_id.id,
                     "operation": "offline",
                     "invoice_ids": [fields.Command.set(charge._dunning_invoices().ids)],
+                    "dunning_autopay_charge_id": charge.id,
                 }
             )
         # One create per transaction: payment's check of the token
         # (_check_token_is_active) reads one transaction at a time.
         Transaction = self.env["payment.transaction"]
-        transactions = Transaction.union(
-            *(Transaction.create(tx_values) for tx_values in values)
-        )
-        for charge, tx in zip(self, transactions, strict=True):
-            charge.write(
-                {
-                    "state": "processing",
-                    "attempt": charge.attempt + 1,
-                    "transaction_id": tx.id,
-                    "transaction_ids": [fields.Command.link(tx.id)],
-                }
-            )
+        for tx_values in values:
+            Transaction.create(tx_values)
+        for attempt, charges in self.grouped("attempt").items():
+            charges.write({"state": "processing", "attempt": attempt + 1})
+        self.invalidate_recordset(["transaction_ids", "transaction_id"])
 
     def _dunning_record_outcome(self, company):
         """Read each charge's transaction: paid, declined (tried again later,

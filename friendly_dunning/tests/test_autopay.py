@@ -1,4 +1,5 @@
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo.exceptions import UserError
 from odoo.tests import freeze_time, tagged
@@ -173,3 +174,79 @@ class TestAutopay(PlanCommon):
         for wrong in ("0", "1,x", "90"):
             with self.assertRaises(UserError):
                 self.company_a.dunning_autopay_retry_days = wrong
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(NOW)
+class TestAutopayBatch(PlanCommon):
+    """Many customers charged in one run: one transaction each, and the job's
+    own queries the same for three charges or nine."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.provider = demo_provider(
+            cls.env, cls.company_a, cls.company_data["default_journal_bank"]
+        )
+
+    def _customers(self, count, prefix):
+        autopays = self.env["dunning.autopay"]
+        for index in range(count):
+            customer = self._dunning_customer(f"{prefix} {index}")
+            self._dunning_invoice(customer, days(-1), 10.0 + index)
+            card = demo_card(self.env, self.provider, customer)
+            autopays |= self.env["dunning.autopay"]._dunning_start(
+                customer, self.company_a, card, customer
+            )
+        return autopays
+
+    def _own_queries(self):
+        """The job's queries outside Odoo's payment steps (creating a
+        transaction, the provider's request, posting and reconciling the
+        payments, the post-processing), which cost what they cost per
+        payment."""
+        cr = self.env.cr
+        inside = [0]
+        Tx = type(self.env["payment.transaction"])
+        Charge = type(self.env["dunning.autopay.charge"])
+
+        def counted(original):
+            def wrapper(*args, **kwargs):
+                before = cr.sql_log_count
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    inside[0] += cr.sql_log_count - before
+
+            return wrapper
+
+        self.env.flush_all()
+        before = cr.sql_log_count
+        with (
+            patch.object(Tx, "create", counted(Tx.create)),
+            patch.object(
+                Tx, "_send_payment_request", counted(Tx._send_payment_request)
+            ),
+            patch.object(Tx, "_post_process", counted(Tx._post_process)),
+            patch.object(
+                Charge,
+                "_dunning_create_payments",
+                counted(Charge._dunning_create_payments),
+            ),
+        ):
+            self.env["dunning.autopay.charge"]._cron_dunning_autopay()
+            self.env.flush_all()
+        return cr.sql_log_count - before - inside[0]
+
+    def test_many_customers_in_one_run(self):
+        few = self._customers(3, "Few")
+        few_queries = self._own_queries()
+        many = self._customers(9, "Many")
+        many_queries = self._own_queries()
+        for autopays in (few, many):
+            self.assertEqual(set(autopays.charge_ids.mapped("state")), {"paid"})
+            self.assertEqual(len(autopays.charge_ids.transaction_id), len(autopays))
+            for move in autopays.charge_ids.move_id:
+                self.assertIn(move.payment_state, ("paid", "in_payment"))
+                self.assertEqual(len(move.line_ids.matched_credit_ids), 1)
+        self.assertLessEqual(many_queries, few_queries)

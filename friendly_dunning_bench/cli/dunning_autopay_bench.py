@@ -156,12 +156,38 @@ def measure(env, count):
             (len(charges), cr.sql_log_count - before, time.perf_counter() - start)
         )
 
+    # Queries inside Odoo's steps of a payment, apart from the job's own.
+    steps = {}
+    Tx = type(env["payment.transaction"])
+
+    def counted(name, original):
+        def wrapper(*args, **kwargs):
+            before = cr.sql_log_count
+            try:
+                return original(*args, **kwargs)
+            finally:
+                steps[name] = steps.get(name, 0) + cr.sql_log_count - before
+
+        return wrapper
+
     now = datetime.combine(date.today(), datetime.min.time()).replace(hour=12)
     before, start = cr.sql_log_count, time.perf_counter()
     cpu_start = time.process_time()
     with (
         patch.object(type(Charge), "_dunning_charge", timed_batch),
         patch.object(fields.Datetime, "now", return_value=now),
+        patch.object(Tx, "create", counted("transaction_create", Tx.create)),
+        patch.object(
+            Tx,
+            "_send_payment_request",
+            counted("provider_request", Tx._send_payment_request),
+        ),
+        patch.object(
+            type(Charge),
+            "_dunning_create_payments",
+            counted("payments", type(Charge)._dunning_create_payments),
+        ),
+        patch.object(Tx, "_post_process", counted("post_process", Tx._post_process)),
     ):
         Charge._cron_dunning_autopay()
         env.flush_all()
@@ -187,6 +213,13 @@ def measure(env, count):
         "seconds_per_batch_median": round(
             statistics.median(t for _s, _q, t in batches), 2
         )
+        if batches
+        else 0,
+        **{
+            f"queries_per_instalment_{name}": round(count_ / count, 1)
+            for name, count_ in steps.items()
+        },
+        "own_queries_per_batch": round((queries - sum(steps.values())) / len(batches))
         if batches
         else 0,
         "invoices_paid": f"{len(paid)} of {len(moves)}",
