@@ -43,6 +43,12 @@ class DunningPortalAutopay(DunningPortalForms):
             )
         )
 
+    @staticmethod
+    def _dunning_token_label(token):
+        """How the page names a saved method: its kind and its masked
+        details."""
+        return f"{token.payment_method_id.name} {token.display_name}"
+
     def _dunning_autopay_author(self, partner):
         """Who acts: the logged-in user's contact, or the link's customer."""
         if request.env.user._is_public() or self._dunning_session():
@@ -58,7 +64,7 @@ class DunningPortalAutopay(DunningPortalForms):
             upcoming = autopay._dunning_next_charge()
             return {
                 "active": {
-                    "method": autopay.token_id.display_name,
+                    "method": self._dunning_token_label(autopay.token_id),
                     "plan": autopay.plan_id.name,
                     "next_date": format_date(env, upcoming[0]) if upcoming else None,
                     "next_amount": formatLang(
@@ -136,6 +142,7 @@ class DunningPortalAutopay(DunningPortalForms):
                 partner, company, plan, lang=env.lang
             ),
             "tokens": self._dunning_autopay_tokens(partner, company),
+            "token_label": self._dunning_token_label,
             # Odoo's payment form, in validation mode: it saves a method and
             # charges nothing.
             "mode": "validation",
