@@ -8,6 +8,10 @@ from odoo.fields import Domain
 from odoo.tools import formatLang
 
 AUTOPAY_STATES = [("active", "Active"), ("stopped", "Stopped")]
+# Invoices automatic payments without a plan leave alone: a plan charges its
+# own instalments; a disputed invoice or one the customer says is paid waits
+# for the collections team.
+NOT_CHARGED_PAUSES = ["plan", "dispute", "payment_reported"]
 
 
 class DunningAutopay(models.Model):
@@ -253,9 +257,7 @@ class DunningAutopay(models.Model):
                 & Domain("company_id", "in", without_plan.company_id.ids)
                 & Domain("date_maturity", "<=", until)
                 & Domain("move_id.move_type", "=", "out_invoice")
-                # Invoices of a plan are charged through the plan; disputed
-                # ones are not charged until the dispute is settled.
-                & Domain("move_id.dunning_pause_reason", "not in", ["plan", "dispute"]),
+                & Domain("move_id.dunning_pause_reason", "not in", NOT_CHARGED_PAUSES),
                 order="date_maturity, id",
             )
             by_customer = lines.grouped(
@@ -302,7 +304,7 @@ class DunningAutopay(models.Model):
             & Domain("move_id.commercial_partner_id", "=", self.partner_id.id)
             & Domain("company_id", "=", self.company_id.id)
             & Domain("move_id.move_type", "=", "out_invoice")
-            & Domain("move_id.dunning_pause_reason", "not in", ["plan", "dispute"]),
+            & Domain("move_id.dunning_pause_reason", "not in", NOT_CHARGED_PAUSES),
             order="date_maturity, id",
             limit=1,
         )

@@ -17,6 +17,7 @@ from odoo.exceptions import UserError
 from odoo.tools import format_date, formatLang
 
 from .dunning_agreement import CRON_BATCH
+from .dunning_autopay import NOT_CHARGED_PAUSES
 from .dunning_decision import SendingLimits
 from .dunning_planner import DunningPlanner
 
@@ -308,14 +309,18 @@ class DunningAutopayCharge(models.Model):
                 line = charge.move_line_id
                 amount = (
                     line.amount_residual_currency
-                    if not line.reconciled and line.move_id.state == "posted"
+                    if not line.reconciled
+                    and line.move_id.state == "posted"
+                    and line.move_id.dunning_pause_reason not in NOT_CHARGED_PAUSES
                     else 0.0
                 )
             if charge.currency_id.compare_amounts(amount, 0) <= 0:
                 charge.write(
                     {
                         "state": "cancelled",
-                        "failure_reason": self.env._("Already paid."),
+                        "failure_reason": self.env._(
+                            "Nothing left to charge: paid, disputed or in a plan."
+                        ),
                     }
                 )
             elif charge.currency_id.compare_amounts(amount, charge.amount):

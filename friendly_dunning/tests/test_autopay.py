@@ -161,6 +161,23 @@ class TestAutopay(PlanCommon):
         # A new authorisation starts afresh.
         self.assertNotEqual(self._start(self.card), autopay)
 
+    def test_disputed_or_reported_paid_invoices_are_not_charged(self):
+        self.paula_old.action_dunning_pause("dispute")
+        autopay = self._start(self.card)
+        self._run()
+        self.assertEqual(autopay.charge_ids.move_id, self.paula_new)
+        self.assertEqual(self.paula_old.payment_state, "not_paid")
+        # Reported paid after its charge was created: not charged either.
+        coming = self._dunning_invoice(self.paula, days(1), 70.0)
+        with freeze_time(NOW + timedelta(days=1, hours=-9)):
+            self._run()
+            coming.action_dunning_pause("payment_reported")
+        with freeze_time(NOW + timedelta(days=1)):
+            self._run()
+        charge = autopay.charge_ids.filtered(lambda c: c.move_id == coming)
+        self.assertFalse(charge.transaction_ids)
+        self.assertEqual(coming.payment_state, "not_paid")
+
     def test_only_the_customers_own_card(self):
         oscar_card = demo_card(self.env, self.provider, self.oscar)
         with self.assertRaises(UserError):
