@@ -197,17 +197,21 @@ class DunningAutopayCharge(models.Model):
             )
         )
         # A charge left "processing" by an interrupted run keeps its
-        # transaction: sent again if still a draft, read otherwise.
-        fresh = charges.filtered(lambda c: c.state != "processing")
-        fresh = fresh._dunning_refresh_amounts()
+        # transaction: sent again if still a draft (once it is older than a
+        # run, so as not to race a run still sending it), read otherwise.
+        resumed = charges.filtered(lambda c: c.state == "processing")
+        fresh = (charges - resumed)._dunning_refresh_amounts()
         fresh._dunning_create_transactions()
         # The tries are recorded before any request leaves: after a crash the
-        # next run sends the same transaction again, never a new one.
+        # next run sends the same transaction again, never a new one. The
+        # commit frees the rows: lock them again, another run may have them.
         self._dunning_commit(0, None)
         charges = charges.filtered(lambda c: c.state == "processing")
+        charges = charges.try_lock_for_update()
+        stale = fields.Datetime.now() - timedelta(hours=1)
         for charge in charges:
             tx = charge.transaction_id
-            if tx.state != "draft":
+            if tx.state != "draft" or (charge in resumed and tx.create_date > stale):
                 continue
             # As payment's _charge_with_token, without its "transaction
             # created" note on every invoice: the charge records the try.

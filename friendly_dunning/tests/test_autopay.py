@@ -178,6 +178,33 @@ class TestAutopay(PlanCommon):
         self.assertFalse(charge.transaction_ids)
         self.assertEqual(coming.payment_state, "not_paid")
 
+    def test_a_run_interrupted_after_recording_its_tries_sends_them_once(self):
+        autopay = self._start(self.card)
+        # As the job (superuser): the charges recorded, then a stop after
+        # the commit of the tries, before any request.
+        self.Charge.sudo()._dunning_create_due()
+        charges = autopay.charge_ids
+        charges.sudo()._dunning_create_transactions()
+        transactions = charges.transaction_ids
+        self.assertEqual(set(transactions.mapped("state")), {"draft"})
+        # A run meanwhile leaves them to the run that may still send them...
+        self._run()
+        self.assertEqual(set(transactions.mapped("state")), {"draft"})
+        # ...and once older than a run, sends the same transactions.
+        with freeze_time(NOW + timedelta(hours=2)):
+            self.env.cr.execute(
+                "UPDATE payment_transaction SET create_date = %s WHERE id IN %s",
+                (NOW, tuple(transactions.ids)),
+            )
+            transactions.invalidate_recordset(["create_date"])
+            self._run()
+        self.assertEqual(charges.transaction_ids, transactions)
+        self.assertEqual(set(transactions.mapped("state")), {"done"})
+        self.assertEqual(set(charges.mapped("state")), {"paid"})
+        self.assertEqual(set(charges.mapped("attempt")), {1})
+        for invoice in self.paula_moves:
+            self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+
     def test_only_the_customers_own_card(self):
         oscar_card = demo_card(self.env, self.provider, self.oscar)
         with self.assertRaises(UserError):
