@@ -35,6 +35,7 @@
         "views/dunning_segment_views.xml",
         "wizards/dunning_wizard_views.xml",
         "views/dunning_payment_plan_views.xml",
+        "views/dunning_autopay_views.xml",
         "views/dunning_promise_views.xml",
         "views/dunning_conversation_views.xml",
         "views/dunning_inbound_views.xml",

@@ -7,5 +7,8 @@
     "website": "https://github.com/friendly-dunning/friendly_dunning",
     "author": "friendly_dunning contributors",
     "license": "LGPL-3",
-    "depends": ["friendly_dunning"],
+    # payment_demo: the payment provider the automatic payments benchmark
+    # charges (friendly_dunning itself works with any provider that saves
+    # payment methods).
+    "depends": ["friendly_dunning", "payment_demo"],
 }

@@ -48,6 +48,9 @@ from . import dunning_payment_plan
 from . import dunning_payment_plan_proposal
 from . import dunning_payment_plan_cron
 from . import dunning_payment_plan_installment
+from . import dunning_autopay
+from . import dunning_autopay_charge
+from . import payment_transaction
 from . import dunning_promise
 from . import dunning_demo_history
 from . import dunning_dispute

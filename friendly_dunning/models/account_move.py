@@ -69,6 +69,7 @@ PAUSE_REASONS = [
     ("promise", "Promise to pay"),
     ("plan", "Payment plan"),
     ("payment_reported", "Payment reported"),
+    ("autopay", "Automatic payment to try again"),
     ("manual", "Paused by an accountant"),
 ]
 

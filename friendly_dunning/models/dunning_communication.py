@@ -53,6 +53,7 @@ class DunningCommunication(models.Model):
             ("reply", "Customer reply"),
             ("installment", "Instalment reminder"),
             ("answer", "Answer to a reply"),
+            ("autopay", "Automatic payment"),
         ],
         required=True,
         default="reminder",

@@ -56,6 +56,9 @@ class DunningPaymentPlan(models.Model):
     installment_ids = fields.One2many(
         "dunning.payment.plan.installment", "plan_id", string="Instalments"
     )
+    autopay_ids = fields.One2many(
+        "dunning.autopay", "plan_id", string="Automatic payments", readonly=True
+    )
     amount_total = fields.Monetary(
         string="Amount owed",
         readonly=True,

@@ -49,11 +49,24 @@ class DunningPaymentPlan(models.Model):
         for start in range(0, len(candidates), CRON_BATCH):
             batch = candidates[start : start + CRON_BATCH].try_lock_for_update()
             batch._dunning_match_payments()
+            # An instalment whose declined automatic payment is still to be
+            # tried again is not missed yet.
+            retrying = (
+                self.env["dunning.autopay.charge"]
+                .search(
+                    [
+                        ("installment_id", "in", batch.installment_ids.ids),
+                        ("state", "in", ("pending", "processing", "retry")),
+                    ]
+                )
+                .installment_id
+            )
             for plan in batch.filtered(lambda p: p.state == "active"):
                 grace = plan._dunning_grace_days()
                 missed = plan.installment_ids.filtered(
-                    lambda line, grace=grace: (
+                    lambda line, grace=grace, retrying=retrying: (
                         line.state == "pending"
+                        and line not in retrying
                         and line.date_due + timedelta(days=grace) < today
                     )
                 )

@@ -73,6 +73,13 @@ class DunningPaymentPlanInstallment(models.Model):
         # A fixed list: instalments held by the sending window stay due, and
         # must not be picked up again within this run.
         due = self.search(domain)
+        # The customer charged automatically hears of the charge instead.
+        charged = (
+            self.env["dunning.autopay"]
+            .search([("plan_id", "in", due.plan_id.ids), ("state", "=", "active")])
+            .plan_id
+        )
+        due = due.filtered(lambda line: line.plan_id not in charged)
         for start in range(0, len(due), CRON_BATCH):
             batch = due[start : start + CRON_BATCH].try_lock_for_update()
             batch._dunning_remind(today)
@@ -153,6 +160,8 @@ class DunningPaymentPlanInstallment(models.Model):
             if decision.is_sendable:
                 if "texts" in request:
                     [decision] = planner.render([decision])
+                elif "render" in request:
+                    decision = request["render"](planner, decision, request)
                 else:
                     decision = self._dunning_render_reminder(planner, decision, request)
             decisions.append(decision)

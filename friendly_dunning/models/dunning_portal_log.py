@@ -8,6 +8,8 @@ ACTIONS = [
     ("not_received", "Invoice not received"),
     ("preferences", "Contact preferences"),
     ("rating", "Rating"),
+    ("autopay", "Automatic payments started"),
+    ("autopay_stop", "Automatic payments stopped"),
 ]
 
 

@@ -47,6 +47,13 @@ class ResCompany(models.Model):
         string="Hold messages on weekends",
         help="When set, messages due on a Saturday or Sunday wait for Monday.",
     )
+    dunning_autopay_retry_days = fields.Char(
+        string="Retry declined automatic payments after",
+        default="1,3,7",
+        help="Days after a declined automatic payment when it is tried again, "
+        "separated by commas, each counted from the try before. After the last "
+        "try the instalment gets the normal reminders.",
+    )
     dunning_hold_holidays = fields.Boolean(
         string="Hold messages on public holidays",
         help="When set, messages due on a public holiday of the company's "
@@ -181,6 +188,28 @@ class ResCompany(models.Model):
         "AND dunning_max_per_week >= dunning_max_per_day)",
         "Allow at least one message a day, and no fewer per week than per day.",
     )
+
+    @api.constrains("dunning_autopay_retry_days")
+    def _check_dunning_autopay_retry_days(self):
+        for company in self:
+            company._dunning_autopay_retry_days()
+
+    def _dunning_autopay_retry_days(self):
+        """The retry days of declined automatic payments, as integers."""
+        self.ensure_one()
+        text = (self.dunning_autopay_retry_days or "").replace(" ", "")
+        try:
+            days = [int(part) for part in text.split(",") if part]
+        except ValueError:
+            days = None
+        if days is None or any(day < 1 or day > 60 for day in days) or len(days) > 10:
+            raise ValidationError(
+                self.env._(
+                    "Retry days are up to ten whole numbers of days between 1 and 60, "
+                    "separated by commas, such as 1,3,7."
+                )
+            )
+        return days
 
     @api.constrains(
         "dunning_interest_rule",

@@ -19,6 +19,9 @@ class ResConfigSettings(models.TransientModel):
     dunning_max_per_week = fields.Integer(
         related="company_id.dunning_max_per_week", readonly=False
     )
+    dunning_autopay_retry_days = fields.Char(
+        related="company_id.dunning_autopay_retry_days", readonly=False
+    )
     dunning_hold_weekends = fields.Boolean(
         related="company_id.dunning_hold_weekends", readonly=False
     )

@@ -43,3 +43,5 @@ from . import test_early_discount
 from . import test_charge_levers
 from . import test_reliable_thanks
 from . import test_compliance
+from . import test_autopay
+from . import test_autopay_page
