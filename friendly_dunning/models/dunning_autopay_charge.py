@@ -282,7 +282,9 @@ class DunningAutopayCharge(models.Model):
             )
         # Created posted, as Odoo's post-processing leaves them: there is no
         # change of values to track on the way.
-        Payment = self.env["account.payment"].with_context(mail_notrack=True)
+        Payment = self.env["account.payment"].with_context(
+            tracking_disable=True, mail_create_nolog=True
+        )
         payments = Payment.create(values)
         payments.action_post()
         plan = []
