@@ -33,8 +33,10 @@ ROUTE = {
     "sitemap": False,
 }
 BASE = "/my/collections"
-# ``?then=pay-due-<currency id>`` on a link: straight to paying what is due.
+# ``?then=pay-due-<currency id>`` on a link: straight to paying what is due;
+# ``?then=autopay``: straight to saving a method for automatic payments.
 PAY_DUE_THEN = re.compile(r"^pay-due-(\d{1,9})$")
+AUTOPAY_THEN = "autopay"
 PAGE_COOKIE = "fd_collections"
 # Requests without files carry a few form fields at most.
 MAX_FORM_BYTES = 64 * 1024
@@ -183,6 +185,8 @@ class DunningPortal(PortalAccount):
         then = PAY_DUE_THEN.match(kwargs.get("then") or "")
         if then:
             return request.redirect(f"{base}/pay-due/{int(then.group(1))}", local=True)
+        if kwargs.get("then") == AUTOPAY_THEN:
+            return request.redirect(f"{base}/autopay", local=True)
         return request.redirect(base, local=True)
 
     @http.route(BASE, methods=["GET"], **ROUTE)

@@ -175,6 +175,13 @@ class DunningReply(models.AbstractModel):
                 name=partner.name,
                 schedule=schedule,
             )
+            if self._autopay_offered(partner, company):
+                text += " " + lang_env._(
+                    "Want each payment made on its date without a thought? Save "
+                    "a card for automatic payments: %(link)s",
+                    link=partner.with_company(company)._dunning_portal_url()
+                    + "?then=autopay",
+                )
         else:
             text = lang_env._(
                 "Thank you, %(name)s. Your proposal (%(schedule)s) needs our "
@@ -184,6 +191,24 @@ class DunningReply(models.AbstractModel):
                 schedule=schedule,
             )
         self._say(partner, plan.move_ids, channel, text, "more_time", "done")
+
+    def _autopay_offered(self, partner, company):
+        """Whether a customer who just agreed a plan in the chat is offered
+        automatic payments: not on yet, and a provider of the company can save
+        a payment method."""
+        if self.env["dunning.autopay"].sudo()._dunning_active(partner, company):
+            return False
+        return bool(
+            self.env["payment.provider"]
+            .sudo()
+            ._get_compatible_providers(
+                company.id,
+                partner.id,
+                0.0,
+                force_tokenization=True,
+                is_validation=True,
+            )
+        )
 
     # ------------------------------------------------------------------
     # "I'll pay on ...": dates within the promise horizon, the promise

@@ -3,6 +3,7 @@ from unittest.mock import patch
 
 from odoo.tests import freeze_time, tagged
 
+from .common_autopay import demo_provider
 from .common_conversation import NOW, ConversationCommon, inbound
 
 
@@ -49,6 +50,23 @@ class TestConversationFlows(ConversationCommon):
         self.assertEqual((conversation.flow, conversation.step), ("more_time", "done"))
         self.assertEqual(conversation.last_inbound_id, "w.3")
         self.assertEqual(len(conversation.message_ids), 3)
+
+    def test_a_plan_agreed_in_the_chat_offers_automatic_payments(self):
+        demo_provider(
+            self.env, self.company_a, self.company_data["default_journal_bank"]
+        )
+        self._post(inbound("w.1", NOW, text="I need more time"))
+        options = self._rows()
+        self._post(inbound("w.2", NOW, tap=(options["3 payments"], "3 payments")))
+        confirm = self._rows()["Confirm"]
+        self._post(inbound("w.3", NOW, button=(confirm, "Confirm")))
+        body = self._last_sent()["text"]["body"]
+        self.assertIn("Save a card for automatic payments:", body)
+        link = body.rsplit(" ", 1)[-1]
+        self.assertTrue(link.endswith("?then=autopay"), link)
+        opened = self.url_open(link.removeprefix(self.base_url()))
+        self.assertEqual(opened.status_code, 200)
+        self.assertTrue(opened.url.endswith("/my/collections/autopay"), opened.url)
 
     def test_a_plan_beyond_the_limits_waits_for_the_accountant(self):
         segment = self.env["dunning.segment"].search([], limit=1)
