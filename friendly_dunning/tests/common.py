@@ -1,6 +1,17 @@
+from datetime import datetime, timedelta
+
 from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+# The moment most engine tests freeze: a Tuesday, inside the sending window.
+NOW = datetime(2026, 6, 30, 10, 0)  # 10:00 UTC
+TODAY = NOW.date()
+
+
+def days(offset):
+    """The date ``offset`` days from ``TODAY``."""
+    return TODAY + timedelta(days=offset)
 
 
 class DunningCommon(AccountTestInvoicingCommon):

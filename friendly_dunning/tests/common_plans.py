@@ -1,13 +1,4 @@
-from datetime import datetime, timedelta
-
-from .common import DunningCommon
-
-NOW = datetime(2026, 6, 30, 10, 0)  # a Tuesday, 10:00 UTC
-TODAY = NOW.date()
-
-
-def days(offset):
-    return TODAY + timedelta(days=offset)
+from .common import DunningCommon, days
 
 
 class PlanCommon(DunningCommon):

@@ -4,8 +4,9 @@ from unittest.mock import patch
 from odoo.exceptions import UserError
 from odoo.tests import freeze_time, tagged
 
+from .common import NOW, days
 from .common_autopay import demo_card, demo_provider
-from .common_plans import NOW, PlanCommon, days
+from .common_plans import PlanCommon
 
 
 @tagged("post_install", "-at_install")

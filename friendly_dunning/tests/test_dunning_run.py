@@ -13,14 +13,7 @@ from odoo.tools import format_date, formatLang, mute_logger
 from odoo.addons.friendly_dunning.models import dunning_run
 from odoo.addons.friendly_dunning.models.dunning_planner import DunningPlanner
 
-from .common import DunningCommon
-
-NOW = datetime(2026, 6, 30, 10, 0)  # a Tuesday, 10:00 UTC
-TODAY = NOW.date()
-
-
-def days(offset):
-    return TODAY + timedelta(days=offset)
+from .common import NOW, TODAY, DunningCommon, days
 
 
 @tagged("post_install", "-at_install")

@@ -1,16 +1,9 @@
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from odoo.fields import Command
 from odoo.tests import freeze_time, tagged
 
-from .common import DunningCommon
-
-NOW = datetime(2026, 6, 30, 10, 0)  # a Tuesday, 10:00 UTC
-TODAY = NOW.date()
-
-
-def days(offset):
-    return TODAY + timedelta(days=offset)
+from .common import NOW, TODAY, DunningCommon, days
 
 
 @tagged("post_install", "-at_install")

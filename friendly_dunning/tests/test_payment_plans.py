@@ -3,7 +3,8 @@ from datetime import datetime, timedelta
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import freeze_time, tagged
 
-from .common_plans import NOW, TODAY, PlanCommon, days
+from .common import NOW, TODAY, days
+from .common_plans import PlanCommon
 
 
 @tagged("post_install", "-at_install")

@@ -4,7 +4,8 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, TransactionCase, freeze_time, tagged
 
 from ..tools.scoring import PaymentFacts
-from .common_plans import NOW, TODAY, PlanCommon, days
+from .common import NOW, TODAY, days
+from .common_plans import PlanCommon
 
 
 @tagged("post_install", "-at_install")

@@ -1,17 +1,10 @@
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from odoo.tests import freeze_time, tagged
 
 from odoo.addons.friendly_dunning.models.dunning_planner import DunningPlanner
 
-from .common import DunningCommon
-
-NOW = datetime(2026, 6, 30, 10, 0)  # a Tuesday, 10:00 UTC
-TODAY = NOW.date()
-
-
-def days(offset):
-    return TODAY + timedelta(days=offset)
+from .common import NOW, TODAY, DunningCommon, days
 
 
 @tagged("post_install", "-at_install")
