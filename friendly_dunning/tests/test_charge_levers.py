@@ -29,8 +29,13 @@ class TestChargeLevers(DunningCommon):
         )
         cls.policy = cls.company.dunning_policy_id
         cls.step_at = {step.offset_days: step for step in cls.policy.step_ids}
+        # The shipped policy offers the waiver a month late; here a week late,
+        # and a month late invoices the charges (a step doing both would
+        # invoice them only once its offer lapsed).
         cls.step_at[7].offer_charge_waiver = True
-        cls.step_at[30].invoice_late_charges = True
+        cls.step_at[30].write(
+            {"offer_charge_waiver": False, "invoice_late_charges": True}
+        )
         cls.acme = cls._dunning_customer("Acme", lang="en_US")
         cls.Move = cls.env["account.move"]
 
@@ -172,6 +177,17 @@ class TestChargeLevers(DunningCommon):
         self.assertEqual(self._message_to(self.acme).step_id, self.step_at[30])
         self.assertFalse(invoice.dunning_charge_invoice_ids)
         self.assertFalse(invoice.dunning_charges_to_invoice)
+
+    def test_a_step_that_offers_and_invoices_invoices_once_the_offer_lapsed(self):
+        self.step_at[30].offer_charge_waiver = True
+        invoice = self._dunning_invoice(self.acme, days(-35), 1000.0)
+        self._reminded(invoice, self.step_at[7], days(-28), days(-5))
+        self._run()
+        self.assertEqual(invoice.dunning_waiver_until, days(7))
+        self.assertTrue(invoice.dunning_charges_to_invoice)
+        self.assertFalse(invoice.dunning_charge_invoice_ids)
+        self.Move._dunning_invoice_pending_charges(self.company, days(8))
+        self.assertEqual(len(invoice.dunning_charge_invoice_ids), 1)
 
     def test_invoicing_waits_while_a_waiver_offer_runs(self):
         invoice = self._dunning_invoice(self.acme, days(-35), 1000.0)
