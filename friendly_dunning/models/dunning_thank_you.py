@@ -7,6 +7,7 @@ from datetime import timedelta
 from odoo.fields import Domain
 from odoo.tools import SQL
 
+from .account_move import open_instalment_sql
 from .dunning_decision import Decision
 from .raw_sql import run_sql
 
@@ -146,12 +147,10 @@ def queue_reliable_thanks(planner):
                    AND partial.max_date > line.date_maturity)
            AND NOT EXISTS (
                 SELECT 1 FROM account_move_line line
-                 WHERE line.partner_id = m.commercial_partner_id
-                   AND line.company_id = m.company_id
-                   AND line.display_type = 'payment_term'
-                   AND line.parent_state = 'posted'
-                   AND NOT line.reconciled
-                   AND line.amount_residual > 0
+                  JOIN account_move owed ON owed.id = line.move_id
+                 WHERE owed.commercial_partner_id = m.commercial_partner_id
+                   AND owed.company_id = m.company_id
+                   AND %(open_instalment)s
                    AND line.date_maturity < %(today)s)
       GROUP BY m.commercial_partner_id
       ORDER BY m.commercial_partner_id
@@ -161,6 +160,7 @@ def queue_reliable_thanks(planner):
             today=today,
             company_key=str(company.id),
             min_score=min(policies.mapped("reliable_min_score")),
+            open_instalment=open_instalment_sql("line", "owed"),
         ),
         reads={
             "account.move": None,
