@@ -50,6 +50,7 @@ from . import dunning_payment_plan_cron
 from . import dunning_payment_plan_installment
 from . import dunning_autopay
 from . import dunning_autopay_charge
+from . import account_payment
 from . import payment_transaction
 from . import dunning_promise
 from . import dunning_demo_history

@@ -207,8 +207,16 @@ class DunningAutopayCharge(models.Model):
         # commit frees the rows: lock them again, another run may have them.
         self._dunning_commit(0, None)
         charges = charges.filtered(lambda c: c.state == "processing")
-        charges = charges.try_lock_for_update()
+        # Payment's notes on the invoices ("transaction confirmed", "payment
+        # posted") are logged for the whole batch at the end.
+        notes = []
+        charges = charges.try_lock_for_update().with_context(
+            dunning_batched_notes=notes
+        )
         stale = fields.Datetime.now() - timedelta(hours=1)
+        # Read once for the batch: the provider's side reads them one
+        # transaction at a time.
+        charges.transaction_id.fetch(["amount", "currency_id", "state", "reference"])
         for charge in charges:
             tx = charge.transaction_id
             if tx.state != "draft" or (charge in resumed and tx.create_date > stale):
@@ -227,7 +235,10 @@ class DunningAutopayCharge(models.Model):
         if done_txs:
             self._dunning_create_payments(done_txs)
             done_txs._post_process()
-        charges._dunning_record_outcome(company)
+        self.env["payment.transaction"]._dunning_log_notes(notes)
+        charges.with_context(dunning_batched_notes=None)._dunning_record_outcome(
+            company
+        )
 
     @api.model
     def _dunning_create_payments(self, transactions):
@@ -283,7 +294,7 @@ class DunningAutopayCharge(models.Model):
         # Created posted, as Odoo's post-processing leaves them: there is no
         # change of values to track on the way.
         Payment = self.env["account.payment"].with_context(
-            tracking_disable=True, mail_create_nolog=True
+            tracking_disable=True, mail_create_nolog=True, dunning_batch_entries=True
         )
         payments = Payment.create(values)
         payments.action_post()
