@@ -406,12 +406,13 @@ class PaymentForecaster:
             if centre + value > elapsed
         ]
         mass = sum(weight for _value, weight in above)
-        probabilities = [
-            sum(weight for value, weight in above if value <= horizon) / mass
-            if mass
-            else 0.0
-            for horizon in HORIZONS
-        ]
+        if mass:
+            probabilities = [
+                sum(weight for value, weight in above if value <= horizon) / mass
+                for horizon in HORIZONS
+            ]
+        else:
+            probabilities = self._pool_probabilities_after(elapsed)
         finite = [(value, weight) for value, weight in above if value != math.inf]
         if finite:
             delay = math.ceil(weighted_quantiles(finite, 1)[0])
@@ -438,6 +439,19 @@ class PaymentForecaster:
             confidence=self._confidence(state),
             reasons=reasons,
         )
+
+    def _pool_probabilities_after(self, elapsed):
+        """When the customer's distribution never took as long as ``elapsed``:
+        the probabilities of the paid invoices that did (as the date comes
+        from them too), or none."""
+        start = bisect.bisect_right(self.pool_delays, elapsed)
+        later = len(self.pool_delays) - start
+        return [
+            (bisect.bisect_right(self.pool_delays, horizon) - start) / later
+            if later and horizon > elapsed
+            else 0.0
+            for horizon in HORIZONS
+        ]
 
     def _pool_delay_after(self, elapsed):
         """The median delay of the paid invoices that took longer than
