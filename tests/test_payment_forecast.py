@@ -256,3 +256,17 @@ def test_later_than_the_customer_ever_was_uses_those_who_took_as_long():
     result = forecast_for(history, open_invoice("punctual", due=ancient))
     assert result.payment_date is None
     assert (result.p7, result.p30, result.p90) == (0.0, 0.0, 0.0)
+
+
+def test_in_time_counts_from_today_once_past_due():
+    """In time: within 30 days of the due date, or of today once past due.
+    A customer who pays 50 days late, 40 days past due today: no chance
+    within 30 days of the due date any more, a good one within the next 30."""
+    history = others() + paid_history("slow", [50] * 10)
+    due = AS_OF - timedelta(days=40)
+    result = forecast_for(history, open_invoice("slow", due=due))
+    assert result.p30 == 0.0
+    assert result.p_in_time > 0.8
+    # Not yet due: the same as within 30 days of the due date.
+    result = forecast_for(history, open_invoice("slow"))
+    assert result.p_in_time == result.p30

@@ -5,7 +5,8 @@ instalments paid, one for those open), trains the forecaster of
 ``tools/payment_forecast.py`` per company, and replaces the company's forecasts
 (one row per open instalment) with a few set-based statements. Each
 customer's expected loss (the sum over their open instalments of the residual
-times the probability of not being paid within 30 days of the due date) and
+times the probability of not being paid in time: within 30 days of the due
+date, or within the next 30 days once past due) and
 the earliest predicted payment are kept on the customer for the worklist.
 """
 
@@ -28,8 +29,8 @@ from .res_partner import RECEIVABLES_READERS
 _logger = logging.getLogger(__name__)
 
 CONFIDENCES = [("high", "High"), ("medium", "Medium"), ("low", "Low")]
-# The probability "in time" that the expected loss is counted against.
-IN_TIME_DAYS = 30
+# Instalments paid a company needs before its open ones are forecast.
+MIN_HISTORY = 10
 # Rows inserted per statement.
 INSERT_BATCH = 20000
 
@@ -125,6 +126,11 @@ class DunningPaymentForecast(models.Model):
         string="Paid within 90 days",
         help="Probability of payment within 90 days of the due date.",
     )
+    p_in_time = fields.Float(
+        string="Paid in time",
+        help="Probability of payment within 30 days of the due date, or within "
+        "the next 30 days once past due: what may come without more chasing.",
+    )
     confidence = fields.Selection(
         CONFIDENCES,
         help="How sure the forecast is: how much of this customer's history "
@@ -136,7 +142,8 @@ class DunningPaymentForecast(models.Model):
     )
     expected_loss = fields.Monetary(
         help="What may not come in time: the amount still owed times the "
-        "probability of not being paid within 30 days of the due date."
+        "probability of not being paid in time (within 30 days of the due "
+        "date, or within the next 30 days once past due)."
     )
     computed_on = fields.Datetime(string="Forecast on", required=True)
 
@@ -257,6 +264,9 @@ class DunningPaymentForecast(models.Model):
         started = time.perf_counter()
         as_of = as_of or fields.Date.context_today(self)
         paid, open_instalments = self._dunning_read_ledger(company)
+        if len(paid) < MIN_HISTORY:
+            # Too little to learn from: no forecast rather than a guess.
+            open_instalments = []
         keys = {}
         open_invoices = []
         for (
@@ -343,9 +353,10 @@ class DunningPaymentForecast(models.Model):
                     forecast.p7,
                     forecast.p30,
                     forecast.p90,
+                    forecast.p_in_time,
                     forecast.confidence,
                     json.dumps(forecast.reasons),
-                    round(residual * (1 - forecast.p30), 2),
+                    round(residual * (1 - forecast.p_in_time), 2),
                 )
             )
         columns = (
@@ -358,6 +369,7 @@ class DunningPaymentForecast(models.Model):
             ("p7", "float8"),
             ("p30", "float8"),
             ("p90", "float8"),
+            ("p_in_time", "float8"),
             ("confidence", "varchar"),
             ("reasons", "jsonb"),
             ("expected_loss", "numeric"),
@@ -400,7 +412,8 @@ class ResPartner(models.Model):
         readonly=True,
         help="What may not come in time from this customer: the sum over their "
         "open instalments of the amount still owed times the probability of "
-        "not being paid within 30 days of the due date, in company currency.",
+        "not being paid within 30 days of the due date (or within the next 30 "
+        "days once past due), in company currency.",
         groups=RECEIVABLES_READERS,
     )
     dunning_forecast_date = fields.Date(

@@ -1,6 +1,9 @@
+from unittest.mock import patch
+
 from odoo.exceptions import AccessError
 from odoo.tests import freeze_time, tagged
 
+from ..models import dunning_payment_forecast as forecast_module
 from .common import NOW, TODAY, DunningCommon, days
 
 
@@ -50,7 +53,9 @@ class TestPaymentForecastJob(DunningCommon):
         self.assertGreater(pia.p30, 0.5)
         self.assertIn("already 5 days past due", pia.explanation)
         self.assertEqual(sam.amount, 500.0)
-        self.assertAlmostEqual(sam.expected_loss, round(500.0 * (1 - sam.p30), 2))
+        # 5 days past due: in time is within the next 30 days.
+        self.assertGreater(sam.p_in_time, 0.8)
+        self.assertAlmostEqual(sam.expected_loss, round(500.0 * (1 - sam.p_in_time), 2))
         self.assertEqual(sam.partner_id, self.sam)
         self.assertEqual(sam.move_line_id.move_id, self.sam_open)
         self.assertIn(sam, self.sam_open.dunning_forecast_ids)
@@ -109,6 +114,20 @@ class TestPaymentForecastJob(DunningCommon):
             "dunning_user_b", self.company_b, "friendly_dunning.group_dunning_user"
         )
         self.assertFalse(self.Forecast.with_user(self.dunning_user_b).search([]))
+
+    def test_no_forecast_without_enough_history(self):
+        """A company with too few paid instalments (16 here, against a
+        minimum raised to 17) gets no forecast rather than a guess, and its
+        customers lose their expected loss."""
+        self.Forecast._dunning_refresh(self.company_a)
+        sam = self.sam.with_company(self.company_a)
+        self.assertTrue(sam.dunning_forecast_date)
+        with patch.object(forecast_module, "MIN_HISTORY", 17):
+            self.assertEqual(self.Forecast._dunning_refresh(self.company_a), 0)
+        self.assertFalse(self.Forecast.search([]))
+        sam.invalidate_recordset()
+        self.assertFalse(sam.dunning_expected_loss)
+        self.assertFalse(sam.dunning_forecast_date)
 
     def test_forecasts_are_read_only_and_not_for_employees(self):
         self.Forecast._dunning_refresh(self.company_a)
