@@ -16,9 +16,10 @@ import time
 from datetime import date
 
 from babel.dates import format_date as babel_format_date
+from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount, format_date
 from odoo.tools.misc import babel_locale_parse
 
 from ..tools.payment_forecast import OpenInvoice, PaidInvoice, PaymentForecaster
@@ -167,6 +168,10 @@ class DunningPaymentForecast(models.Model):
                 _("customers of the same country usually pay on the due date"),
                 _("customers of the same country usually pay %(days)s days late"),
                 _("customers of the same country usually pay %(days)s days early"),
+                one=(
+                    _("customers of the same country usually pay a day late"),
+                    _("customers of the same country usually pay a day early"),
+                ),
             )
         if code == "usual_delay":
             return self._days_words(
@@ -174,6 +179,7 @@ class DunningPaymentForecast(models.Model):
                 _("usually pays on the due date"),
                 _("usually pays %(days)s days late"),
                 _("usually pays %(days)s days early"),
+                one=(_("usually pays a day late"), _("usually pays a day early")),
             )
         if code == "history":
             return _("%(count)s invoices paid so far", count=values[0])
@@ -231,17 +237,22 @@ class DunningPaymentForecast(models.Model):
                 term=values[0],
             )
         if code == "overdue":
+            if values[0] == 1:
+                return _("already a day past due")
             return _("already %(days)s days past due", days=values[0])
         if code == "no_payment_date":
             return _("no paid invoice ever took this long: no date to predict")
         return ""
 
     @staticmethod
-    def _days_words(days, on_time, later, earlier, **values):
+    def _days_words(days, on_time, later, earlier, one=None, **values):
         """``on_time``, ``later`` or ``earlier`` (translated, with a
-        ``%(days)s`` placeholder) by the sign of ``days``."""
+        ``%(days)s`` placeholder) by the sign of ``days``; ``one``: the words
+        for a day later and a day earlier."""
         if not days:
             return on_time
+        if one and abs(days) == 1:
+            return one[0] if days > 0 else one[1]
         return (later if days > 0 else earlier) % {"days": abs(days), **values}
 
     # ------------------------------------------------------------------
@@ -495,3 +506,62 @@ class AccountMove(models.Model):
         string="Payment forecast",
         groups=RECEIVABLES_READERS,
     )
+    dunning_forecast_summary = fields.Html(
+        string="Payment forecast summary",
+        compute="_compute_dunning_forecast_summary",
+        sanitize=False,
+        groups=RECEIVABLES_READERS,
+    )
+
+    @api.depends("dunning_forecast_ids")
+    @api.depends_context("lang")
+    def _compute_dunning_forecast_summary(self):
+        """Each open instalment's forecast in a few lines: when, how likely,
+        how sure and why."""
+        _ = self.env._
+        for move in self:
+            parts = []
+            for forecast in move.dunning_forecast_ids.sorted("date_due"):
+                amount = format_amount(self.env, forecast.amount, forecast.currency_id)
+                due = format_date(self.env, forecast.date_due)
+                if forecast.payment_date:
+                    headline = _(
+                        "Expected on %(date)s",
+                        date=format_date(self.env, forecast.payment_date),
+                    )
+                else:
+                    headline = _("No payment date expected")
+                percents = [
+                    f"{round(100 * p)} %"
+                    for p in (forecast.p7, forecast.p30, forecast.p90)
+                ]
+                confidence = dict(
+                    forecast._fields["confidence"]._description_selection(self.env)
+                ).get(forecast.confidence, "")
+                parts.append(
+                    Markup(
+                        "<p class='mb-2'><strong>%s</strong> "
+                        "<span class='text-muted'>%s</span><br/>%s<br/>%s<br/>"
+                        "<span class='text-muted'>%s</span></p>"
+                    )
+                    % (
+                        headline,
+                        _("(%(amount)s due on %(date)s)", amount=amount, date=due),
+                        _(
+                            "Paid within 7, 30 and 90 days of the due date: "
+                            "%(p7)s, %(p30)s, %(p90)s. Confidence: %(confidence)s.",
+                            p7=percents[0],
+                            p30=percents[1],
+                            p90=percents[2],
+                            confidence=confidence.lower(),
+                        ),
+                        _(
+                            "May not come in time: %(loss)s.",
+                            loss=format_amount(
+                                self.env, forecast.expected_loss, forecast.currency_id
+                            ),
+                        ),
+                        _("Why: %(reasons)s", reasons=forecast.explanation),
+                    )
+                )
+            move.dunning_forecast_summary = Markup().join(parts) if parts else False

@@ -59,6 +59,10 @@ class TestPaymentForecastJob(DunningCommon):
         self.assertEqual(sam.partner_id, self.sam)
         self.assertEqual(sam.move_line_id.move_id, self.sam_open)
         self.assertIn(sam, self.sam_open.dunning_forecast_ids)
+        summary = str(self.sam_open.dunning_forecast_summary)
+        self.assertIn("Expected on", summary)
+        self.assertIn("Why: usually pays 20 days late", summary)
+        self.assertIn(f"{round(100 * sam.p30)} %", summary)
 
     def test_a_new_customer_gets_the_groups_behaviour_and_low_confidence(self):
         self.Forecast._dunning_refresh(self.company_a)
@@ -67,6 +71,27 @@ class TestPaymentForecastJob(DunningCommon):
         self.assertIn("new customer", nina.explanation)
         self.assertTrue(nina.payment_date)
         self.assertGreater(nina.payment_date, nina.date_due - (TODAY - days(-1)))
+
+    def test_reasons_in_words(self):
+        words = self.Forecast._reason_words
+        self.assertEqual(words(["usual_delay", 1]), "usually pays a day late")
+        self.assertEqual(words(["usual_delay", -3]), "usually pays 3 days early")
+        self.assertEqual(words(["usual_delay", 0]), "usually pays on the due date")
+        self.assertEqual(words(["overdue", 1]), "already a day past due")
+        self.assertEqual(words(["recent_later", 3, 9]), "the last 3 were 9 days later")
+        self.assertEqual(words(["payment_weekday", 4]), "pays on Fridays")
+        self.assertEqual(
+            words(["season", 12, 6]), "invoices due in December are paid 6 days later"
+        )
+        self.assertEqual(
+            words(["term", 60, -4]), "with 60 days to pay, paid 4 days earlier"
+        )
+        self.assertEqual(
+            words(["unpaid_share", 20]),
+            "20% of their invoices stayed unpaid long past due",
+        )
+        self.assertEqual(words(["season", 12, 0]), "")
+        self.assertEqual(words(["unknown_code", 1]), "")
 
     def test_reasons_in_the_users_language(self):
         self.env["res.lang"]._activate_lang("es_ES")
