@@ -10,10 +10,12 @@ from .models.account_move import OPEN_INSTALMENT_INDEX, OPEN_INVOICE_PARTNER_IND
 def _post_init_hook(env):
     """Give every existing company its sandbox channel and default policy,
     then the figures of every customer with invoices (score, overdue amount,
-    aging, next reminder): the worklist and the dashboard are complete from
-    the first screen, not after the first run of the hourly job."""
+    aging, next reminder, payment forecasts): the worklist and the dashboard
+    are complete from the first screen, not after the first run of the hourly
+    jobs."""
     env["res.company"].search([])._dunning_ensure_defaults()
     env["res.partner"]._dunning_refresh_segmentation()
+    env["dunning.payment.forecast"]._cron_dunning_forecast()
 
 
 def _uninstall_hook(env):

@@ -238,3 +238,35 @@ def test_no_date_for_an_invoice_later_than_any_ever_paid():
     assert result.payment_date is None
     assert result.p90 == 0
     assert "no_payment_date" in reason_codes(result)
+
+
+def test_later_than_the_customer_ever_was_uses_those_who_took_as_long():
+    """A punctual customer already 5 days late: their own payments say
+    nothing of so late a one; the probabilities come from the paid invoices
+    that took over 5 days, as the predicted date does, not a flat zero."""
+    history = paid_history("punctual", [0] * 8) + paid_history("slow", [20] * 8)
+    due = AS_OF - timedelta(days=5)
+    result = forecast_for(history, open_invoice("punctual", due=due))
+    assert result.payment_date is not None
+    assert result.delay_days > 5
+    assert result.p30 == result.p90 == 1.0
+    assert result.p7 == 0.0
+    # Nobody ever took 200 days: no date and no chance given.
+    ancient = AS_OF - timedelta(days=200)
+    result = forecast_for(history, open_invoice("punctual", due=ancient))
+    assert result.payment_date is None
+    assert (result.p7, result.p30, result.p90) == (0.0, 0.0, 0.0)
+
+
+def test_in_time_counts_from_today_once_past_due():
+    """In time: within 30 days of the due date, or of today once past due.
+    A customer who pays 50 days late, 40 days past due today: no chance
+    within 30 days of the due date any more, a good one within the next 30."""
+    history = others() + paid_history("slow", [50] * 10)
+    due = AS_OF - timedelta(days=40)
+    result = forecast_for(history, open_invoice("slow", due=due))
+    assert result.p30 == 0.0
+    assert result.p_in_time > 0.8
+    # Not yet due: the same as within 30 days of the due date.
+    result = forecast_for(history, open_invoice("slow"))
+    assert result.p_in_time == result.p30

@@ -60,3 +60,4 @@ from . import dunning_reply_flows
 from . import dunning_reply_agreements
 from . import dunning_reply_requests
 from . import dunning_inbound
+from . import dunning_payment_forecast

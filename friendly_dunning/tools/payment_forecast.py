@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 HORIZONS = (7, 30, 90)  # days after the due date
+# "In time": within this many days of the due date, or of the forecast's date
+# for an invoice already past due (what a reminder can still bring in).
+IN_TIME_DAYS = 30
 HALF_LIFE_DAYS = 120
 # Delays are clipped to this range when means are taken: a year-late payment
 # says the customer pays late, not that they pay a year late.
@@ -100,6 +103,9 @@ class Forecast:
     p90: float
     confidence: str  # high, medium or low
     reasons: list = field(default_factory=list)  # (code, value, ...) tuples
+    # probability of payment in time: within IN_TIME_DAYS of the due date, or
+    # of the forecast's date once past due
+    p_in_time: float = 0.0
 
 
 def clip_delay(delay):
@@ -406,12 +412,14 @@ class PaymentForecaster:
             if centre + value > elapsed
         ]
         mass = sum(weight for _value, weight in above)
-        probabilities = [
-            sum(weight for value, weight in above if value <= horizon) / mass
-            if mass
-            else 0.0
-            for horizon in HORIZONS
-        ]
+        horizons = (*HORIZONS, max(elapsed, 0) + IN_TIME_DAYS)
+        if mass:
+            probabilities = [
+                sum(weight for value, weight in above if value <= horizon) / mass
+                for horizon in horizons
+            ]
+        else:
+            probabilities = self._pool_probabilities_after(elapsed, horizons)
         finite = [(value, weight) for value, weight in above if value != math.inf]
         if finite:
             delay = math.ceil(weighted_quantiles(finite, 1)[0])
@@ -435,9 +443,23 @@ class PaymentForecaster:
             p7=round(probabilities[0], 3),
             p30=round(probabilities[1], 3),
             p90=round(probabilities[2], 3),
+            p_in_time=round(probabilities[3], 3),
             confidence=self._confidence(state),
             reasons=reasons,
         )
+
+    def _pool_probabilities_after(self, elapsed, horizons):
+        """When the customer's distribution never took as long as ``elapsed``:
+        the probabilities of the paid invoices that did (as the date comes
+        from them too), or none."""
+        start = bisect.bisect_right(self.pool_delays, elapsed)
+        later = len(self.pool_delays) - start
+        return [
+            (bisect.bisect_right(self.pool_delays, horizon) - start) / later
+            if later and horizon > elapsed
+            else 0.0
+            for horizon in horizons
+        ]
 
     def _pool_delay_after(self, elapsed):
         """The median delay of the paid invoices that took longer than

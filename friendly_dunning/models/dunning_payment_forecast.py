@@ -1,0 +1,567 @@
+"""When each open instalment will be paid, learnt from the company's ledger.
+
+The scheduled job reads the ledger in SQL (one query for the history of
+instalments paid, one for those open), trains the forecaster of
+``tools/payment_forecast.py`` per company, and replaces the company's forecasts
+(one row per open instalment) with a few set-based statements. Each
+customer's expected loss (the sum over their open instalments of the residual
+times the probability of not being paid in time: within 30 days of the due
+date, or within the next 30 days once past due) and
+the earliest predicted payment are kept on the customer for the worklist.
+"""
+
+import json
+import logging
+import time
+from datetime import date
+
+from babel.dates import format_date as babel_format_date
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.tools import SQL, format_amount, format_date
+from odoo.tools.misc import babel_locale_parse
+
+from ..tools.payment_forecast import OpenInvoice, PaidInvoice, PaymentForecaster
+from .account_move import open_instalment_sql
+from .raw_sql import run_sql
+from .res_partner import RECEIVABLES_READERS
+
+_logger = logging.getLogger(__name__)
+
+CONFIDENCES = [("high", "High"), ("medium", "Medium"), ("low", "Low")]
+# Instalments paid a company needs before its open ones are forecast.
+MIN_HISTORY = 10
+# Rows inserted per statement.
+INSERT_BATCH = 20000
+
+# The company's customer invoices' instalments, paid or not, with what paid
+# them. An instalment is paid when reconciled, on the day of the last
+# reconciliation; one settled by a credit note was not paid and is left out.
+HISTORY_SQL = """
+    SELECT line.id,
+           move.commercial_partner_id,
+           partner.country_id,
+           move.invoice_date,
+           line.date_maturity,
+           line.balance,
+           max(partial.max_date)
+      FROM account_move move
+      JOIN res_partner partner ON partner.id = move.commercial_partner_id
+      JOIN account_move_line line
+        ON line.move_id = move.id AND line.display_type = 'payment_term'
+      JOIN account_partial_reconcile partial ON partial.debit_move_id = line.id
+      JOIN account_move_line counterpart ON counterpart.id = partial.credit_move_id
+      JOIN account_move counterpart_move ON counterpart_move.id = counterpart.move_id
+     WHERE move.move_type = 'out_invoice'
+       AND move.state = 'posted'
+       AND move.company_id = %(company_id)s
+       AND line.reconciled
+       AND line.date_maturity IS NOT NULL
+       AND move.invoice_date IS NOT NULL
+     GROUP BY line.id, move.id, partner.country_id
+    HAVING NOT bool_or(counterpart_move.move_type = 'out_refund')
+"""
+
+HISTORY_READS = {
+    "account.move": [
+        "move_type",
+        "state",
+        "company_id",
+        "commercial_partner_id",
+        "invoice_date",
+    ],
+    "account.move.line": [
+        "move_id",
+        "display_type",
+        "date_maturity",
+        "balance",
+        "reconciled",
+        "amount_residual",
+    ],
+    "account.partial.reconcile": None,
+    "res.partner": ["country_id"],
+}
+
+
+class DunningPaymentForecast(models.Model):
+    _name = "dunning.payment.forecast"
+    _description = "Payment Forecast"
+    _order = "expected_loss desc, date_due, id"
+    _check_company_auto = True
+
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    move_line_id = fields.Many2one(
+        "account.move.line",
+        string="Instalment",
+        required=True,
+        index=True,
+        ondelete="cascade",
+    )
+    move_id = fields.Many2one(
+        "account.move", string="Invoice", required=True, index=True, ondelete="cascade"
+    )
+    partner_id = fields.Many2one(
+        "res.partner", string="Customer", required=True, index=True, ondelete="cascade"
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    date_due = fields.Date(string="Due on", required=True)
+    amount = fields.Monetary(
+        string="Still owed", help="The instalment's residual, in company currency."
+    )
+    payment_date = fields.Date(
+        string="Expected payment",
+        help="The predicted payment date: half of the customer's payments like "
+        "this one came earlier, half later. Empty when no paid invoice of the "
+        "history ever took as long as this one already has.",
+    )
+    p7 = fields.Float(
+        string="Paid within 7 days",
+        help="Probability of payment within 7 days of the due date.",
+    )
+    p30 = fields.Float(
+        string="Paid within 30 days",
+        help="Probability of payment within 30 days of the due date.",
+    )
+    p90 = fields.Float(
+        string="Paid within 90 days",
+        help="Probability of payment within 90 days of the due date.",
+    )
+    p_in_time = fields.Float(
+        string="Paid in time",
+        help="Probability of payment within 30 days of the due date, or within "
+        "the next 30 days once past due: what may come without more chasing.",
+    )
+    confidence = fields.Selection(
+        CONFIDENCES,
+        help="How sure the forecast is: how much of this customer's history "
+        "there is, and how regular it is.",
+    )
+    reasons = fields.Json(help="The reasons, as codes with their values.")
+    explanation = fields.Char(
+        string="Why", compute="_compute_explanation", help="The reasons, in words."
+    )
+    expected_loss = fields.Monetary(
+        help="What may not come in time: the amount still owed times the "
+        "probability of not being paid in time (within 30 days of the due "
+        "date, or within the next 30 days once past due)."
+    )
+    computed_on = fields.Datetime(string="Forecast on", required=True)
+
+    @api.depends("reasons")
+    @api.depends_context("lang")
+    def _compute_explanation(self):
+        for forecast in self:
+            forecast.explanation = "; ".join(
+                filter(None, (self._reason_words(r) for r in forecast.reasons or []))
+            )
+
+    def _reason_words(self, reason):
+        """One reason in words, in the user's language."""
+        _ = self.env._
+        code, *values = reason
+        if code == "new_customer":
+            return _("new customer: no paid invoice yet")
+        if code == "group_delay":
+            return self._days_words(
+                values[0],
+                _("customers of the same country usually pay on the due date"),
+                _("customers of the same country usually pay %(days)s days late"),
+                _("customers of the same country usually pay %(days)s days early"),
+                one=(
+                    _("customers of the same country usually pay a day late"),
+                    _("customers of the same country usually pay a day early"),
+                ),
+            )
+        if code == "usual_delay":
+            return self._days_words(
+                values[0],
+                _("usually pays on the due date"),
+                _("usually pays %(days)s days late"),
+                _("usually pays %(days)s days early"),
+                one=(_("usually pays a day late"), _("usually pays a day early")),
+            )
+        if code == "history":
+            return _("%(count)s invoices paid so far", count=values[0])
+        if code == "recent_later":
+            return _(
+                "the last %(count)s were %(days)s days later",
+                count=values[0],
+                days=values[1],
+            )
+        if code == "recent_earlier":
+            return _(
+                "the last %(count)s were %(days)s days earlier",
+                count=values[0],
+                days=values[1],
+            )
+        if code == "payment_weekday":
+            weekdays = [
+                _("Mondays"),
+                _("Tuesdays"),
+                _("Wednesdays"),
+                _("Thursdays"),
+                _("Fridays"),
+                _("Saturdays"),
+                _("Sundays"),
+            ]
+            return _("pays on %(weekday)s", weekday=weekdays[values[0]])
+        if code == "unpaid_share":
+            return _(
+                "%(percent)s%% of their invoices stayed unpaid long past due",
+                percent=values[0],
+            )
+        if code == "season":
+            locale = babel_locale_parse(self.env.lang or "en_US")
+            month = babel_format_date(date(2000, values[0], 1), "MMMM", locale=locale)
+            return self._days_words(
+                values[1],
+                "",
+                _("invoices due in %(month)s are paid %(days)s days later"),
+                _("invoices due in %(month)s are paid %(days)s days earlier"),
+                month=month,
+            )
+        if code == "amount":
+            return self._days_words(
+                values[0],
+                "",
+                _("larger amounts are paid %(days)s days later"),
+                _("smaller amounts are paid %(days)s days earlier"),
+            )
+        if code == "term":
+            return self._days_words(
+                values[1],
+                "",
+                _("with %(term)s days to pay, paid %(days)s days later"),
+                _("with %(term)s days to pay, paid %(days)s days earlier"),
+                term=values[0],
+            )
+        if code == "overdue":
+            if values[0] == 1:
+                return _("already a day past due")
+            return _("already %(days)s days past due", days=values[0])
+        if code == "no_payment_date":
+            return _("no paid invoice ever took this long: no date to predict")
+        return ""
+
+    @staticmethod
+    def _days_words(days, on_time, later, earlier, one=None, **values):
+        """``on_time``, ``later`` or ``earlier`` (translated, with a
+        ``%(days)s`` placeholder) by the sign of ``days``; ``one``: the words
+        for a day later and a day earlier."""
+        if not days:
+            return on_time
+        if one and abs(days) == 1:
+            return one[0] if days > 0 else one[1]
+        return (later if days > 0 else earlier) % {"days": abs(days), **values}
+
+    # ------------------------------------------------------------------
+    # The scheduled job
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_dunning_forecast(self):
+        companies = (
+            self.env["res.company"].sudo().search([("dunning_policy_id", "!=", False)])
+        )
+        for company in companies:
+            self.sudo()._dunning_refresh(company)
+            self.env["dunning.payment.plan"]._dunning_commit_progress(1, None)
+
+    @api.model
+    def _dunning_refresh(self, company, as_of=None):
+        """Forecast every open instalment of ``company`` from its ledger, and
+        replace the company's forecasts with them."""
+        started = time.perf_counter()
+        as_of = as_of or fields.Date.context_today(self)
+        paid, open_instalments = self._dunning_read_ledger(company)
+        if len(paid) < MIN_HISTORY:
+            # Too little to learn from: no forecast rather than a guess.
+            open_instalments = []
+        keys = {}
+        open_invoices = []
+        for (
+            line_id,
+            move_id,
+            customer,
+            country,
+            invoice_date,
+            due,
+            residual,
+        ) in open_instalments:
+            keys[line_id] = (move_id, customer, due, residual)
+            open_invoices.append(
+                OpenInvoice(line_id, customer, country, invoice_date, due, residual)
+            )
+        model = PaymentForecaster.train(paid, open_invoices, as_of=as_of)
+        forecasts = model.forecast(open_invoices)
+        self._dunning_store(company, forecasts, keys)
+        _logger.info(
+            "Payment forecasts of %s: %d open instalments from %d paid in %.1f s",
+            company.name,
+            len(forecasts),
+            len(paid),
+            time.perf_counter() - started,
+        )
+        return len(forecasts)
+
+    @api.model
+    def _dunning_read_ledger(self, company):
+        """``(paid, open)``: the history as ``PaidInvoice``, and the open
+        instalments as ``(line, move, customer, country, invoice date, due
+        date, residual)`` rows."""
+        rows = run_sql(
+            self.env,
+            SQL(HISTORY_SQL, company_id=company.id),
+            reads=HISTORY_READS,
+        )
+        paid = [
+            PaidInvoice(customer, country, invoice_date, due, paid_date, amount)
+            for _line, customer, country, invoice_date, due, amount, paid_date in rows
+            if paid_date
+        ]
+        open_rows = run_sql(
+            self.env,
+            SQL(
+                """
+            SELECT line.id, move.id, move.commercial_partner_id, partner.country_id,
+                   COALESCE(move.invoice_date, line.date_maturity),
+                   line.date_maturity, line.amount_residual
+              FROM account_move move
+              JOIN account_move_line line ON line.move_id = move.id
+              JOIN res_partner partner ON partner.id = move.commercial_partner_id
+             WHERE move.company_id = %s AND %s AND line.date_maturity IS NOT NULL
+                """,
+                company.id,
+                open_instalment_sql("line", "move"),
+            ),
+            reads=HISTORY_READS | {"account.move": None},
+        )
+        return paid, open_rows
+
+    @api.model
+    def _dunning_store(self, company, forecasts, keys):
+        now = fields.Datetime.now()
+        tables = {"dunning.payment.forecast": None}
+        run_sql(
+            self.env,
+            SQL(
+                "DELETE FROM dunning_payment_forecast WHERE company_id = %s", company.id
+            ),
+            writes=tables,
+        )
+        rows = []
+        for forecast in forecasts:
+            move_id, customer, due, residual = keys[forecast.key]
+            rows.append(
+                (
+                    forecast.key,
+                    move_id,
+                    customer,
+                    due,
+                    residual,
+                    forecast.payment_date,
+                    forecast.p7,
+                    forecast.p30,
+                    forecast.p90,
+                    forecast.p_in_time,
+                    forecast.confidence,
+                    json.dumps(forecast.reasons),
+                    round(residual * (1 - forecast.p_in_time), 2),
+                )
+            )
+        columns = (
+            ("move_line_id", "int4"),
+            ("move_id", "int4"),
+            ("partner_id", "int4"),
+            ("date_due", "date"),
+            ("amount", "numeric"),
+            ("payment_date", "date"),
+            ("p7", "float8"),
+            ("p30", "float8"),
+            ("p90", "float8"),
+            ("p_in_time", "float8"),
+            ("confidence", "varchar"),
+            ("reasons", "jsonb"),
+            ("expected_loss", "numeric"),
+        )
+        for start in range(0, len(rows), INSERT_BATCH):
+            batch = rows[start : start + INSERT_BATCH]
+            run_sql(
+                self.env,
+                SQL(
+                    "INSERT INTO dunning_payment_forecast "
+                    "(company_id, computed_on, create_uid, write_uid, create_date, "
+                    "write_date, %s) "
+                    "SELECT %s, %s, %s, %s, %s, %s, * FROM unnest(%s)",
+                    SQL(", ").join(SQL.identifier(name) for name, _cast in columns),
+                    company.id,
+                    now,
+                    self.env.uid,
+                    self.env.uid,
+                    now,
+                    now,
+                    SQL(", ").join(
+                        SQL("%s::%s[]", list(values), SQL(cast))
+                        for values, (_name, cast) in zip(
+                            zip(*batch, strict=True), columns, strict=True
+                        )
+                    ),
+                ),
+                writes=tables,
+            )
+        self.env["res.partner"]._dunning_store_forecasts(company)
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    dunning_expected_loss = fields.Float(
+        string="Expected loss",
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        help="What may not come in time from this customer: the sum over their "
+        "open instalments of the amount still owed times the probability of "
+        "not being paid within 30 days of the due date (or within the next 30 "
+        "days once past due), in company currency.",
+        groups=RECEIVABLES_READERS,
+    )
+    dunning_forecast_date = fields.Date(
+        string="Expected payment",
+        company_dependent=True,
+        index=False,
+        readonly=True,
+        help="The earliest predicted payment among the customer's open invoices.",
+        groups=RECEIVABLES_READERS,
+    )
+
+    def _field_to_sql(self, alias, field_expr, query=None):
+        """Customers without a forecast have no expected loss: they sort
+        last, not first, in the worklist's descending order."""
+        sql = super()._field_to_sql(alias, field_expr, query)
+        if field_expr == "dunning_expected_loss":
+            return SQL("COALESCE(%s, 0)", sql)
+        return sql
+
+    @api.model
+    def _dunning_store_forecasts(self, company):
+        """Each customer's expected loss and next expected payment with
+        ``company``, from the company's forecasts."""
+        key = str(company.id)
+        columns = ("dunning_expected_loss", "dunning_forecast_date")
+        written = {"res.partner": list(columns)}
+        run_sql(
+            self.env,
+            SQL(
+                "UPDATE res_partner SET %s WHERE (dunning_expected_loss ? %s "
+                "OR dunning_forecast_date ? %s) AND id NOT IN ("
+                "SELECT partner_id FROM dunning_payment_forecast "
+                "WHERE company_id = %s)",
+                SQL(", ").join(
+                    SQL("%s = %s - %s", SQL.identifier(c), SQL.identifier(c), key)
+                    for c in columns
+                ),
+                key,
+                key,
+                company.id,
+            ),
+            reads={"dunning.payment.forecast": None},
+            writes=written,
+        )
+        run_sql(
+            self.env,
+            SQL(
+                """
+            UPDATE res_partner p
+               SET dunning_expected_loss = COALESCE(p.dunning_expected_loss, '{}')
+                       || jsonb_build_object(%(key)s, v.loss),
+                   dunning_forecast_date = COALESCE(p.dunning_forecast_date, '{}')
+                       || jsonb_build_object(%(key)s, v.next_date)
+              FROM (SELECT partner_id, round(sum(expected_loss), 2)::float8 AS loss,
+                           min(payment_date) AS next_date
+                      FROM dunning_payment_forecast
+                     WHERE company_id = %(company)s
+                  GROUP BY partner_id) v
+             WHERE p.id = v.partner_id
+               AND (p.dunning_expected_loss -> %(key)s
+                        IS DISTINCT FROM to_jsonb(v.loss)
+                    OR p.dunning_forecast_date -> %(key)s
+                        IS DISTINCT FROM COALESCE(to_jsonb(v.next_date), 'null'))
+                """,
+                key=key,
+                company=company.id,
+            ),
+            reads={"dunning.payment.forecast": None},
+            writes=written,
+        )
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    dunning_forecast_ids = fields.One2many(
+        "dunning.payment.forecast",
+        "move_id",
+        string="Payment forecast",
+        groups=RECEIVABLES_READERS,
+    )
+    dunning_forecast_summary = fields.Html(
+        string="Payment forecast summary",
+        compute="_compute_dunning_forecast_summary",
+        sanitize=False,
+        groups=RECEIVABLES_READERS,
+    )
+
+    @api.depends("dunning_forecast_ids")
+    @api.depends_context("lang")
+    def _compute_dunning_forecast_summary(self):
+        """Each open instalment's forecast in a few lines: when, how likely,
+        how sure and why."""
+        _ = self.env._
+        for move in self:
+            parts = []
+            for forecast in move.dunning_forecast_ids.sorted("date_due"):
+                amount = format_amount(self.env, forecast.amount, forecast.currency_id)
+                due = format_date(self.env, forecast.date_due)
+                if forecast.payment_date:
+                    headline = _(
+                        "Expected on %(date)s",
+                        date=format_date(self.env, forecast.payment_date),
+                    )
+                else:
+                    headline = _("No payment date expected")
+                percents = [
+                    f"{round(100 * p)} %"
+                    for p in (forecast.p7, forecast.p30, forecast.p90)
+                ]
+                confidence = dict(
+                    forecast._fields["confidence"]._description_selection(self.env)
+                ).get(forecast.confidence, "")
+                parts.append(
+                    Markup(
+                        "<p class='mb-2'><strong>%s</strong> "
+                        "<span class='text-muted'>%s</span><br/>%s<br/>%s<br/>"
+                        "<span class='text-muted'>%s</span></p>"
+                    )
+                    % (
+                        headline,
+                        _("(%(amount)s due on %(date)s)", amount=amount, date=due),
+                        _(
+                            "Paid within 7, 30 and 90 days of the due date: "
+                            "%(p7)s, %(p30)s, %(p90)s. Confidence: %(confidence)s.",
+                            p7=percents[0],
+                            p30=percents[1],
+                            p90=percents[2],
+                            confidence=confidence.lower(),
+                        ),
+                        _(
+                            "May not come in time: %(loss)s.",
+                            loss=format_amount(
+                                self.env, forecast.expected_loss, forecast.currency_id
+                            ),
+                        ),
+                        _("Why: %(reasons)s", reasons=forecast.explanation),
+                    )
+                )
+            move.dunning_forecast_summary = Markup().join(parts) if parts else False

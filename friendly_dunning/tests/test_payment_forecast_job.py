@@ -1,0 +1,177 @@
+from unittest.mock import patch
+
+from odoo.exceptions import AccessError
+from odoo.tests import freeze_time, tagged
+
+from ..models import dunning_payment_forecast as forecast_module
+from .common import NOW, TODAY, DunningCommon, days
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(NOW)
+class TestPaymentForecastJob(DunningCommon):
+    """The scheduled forecast: every open instalment gets a predicted payment
+    date, its probabilities and its reasons, learnt from the company's own
+    paid invoices; the worklist ranks customers by expected loss."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Forecast = cls.env["dunning.payment.forecast"]
+        # Slow Sam always pays about 20 days late; Prompt Pia on the day.
+        cls.sam = cls._dunning_customer("Sam")
+        cls.pia = cls._dunning_customer("Pia")
+        for month in range(8):
+            due = days(-240 + 30 * month)
+            late = cls._dunning_invoice(cls.sam, due, 100.0, invoice_date=days(-270))
+            cls._dunning_pay(late, due + (days(20) - TODAY))
+            prompt = cls._dunning_invoice(cls.pia, due, 100.0, invoice_date=days(-270))
+            cls._dunning_pay(prompt, due)
+        cls.sam_open = cls._dunning_invoice(cls.sam, days(-5), 500.0)
+        cls.pia_open = cls._dunning_invoice(cls.pia, days(-5), 500.0)
+        cls.newcomer = cls._dunning_customer("Nina")
+        cls.nina_open = cls._dunning_invoice(cls.newcomer, days(10), 200.0)
+
+    def _forecast(self, invoice):
+        forecast = self.Forecast.search([("move_id", "=", invoice.id)])
+        self.assertEqual(len(forecast), 1)
+        return forecast
+
+    def test_each_open_instalment_gets_a_forecast_from_the_history(self):
+        count = self.Forecast._dunning_refresh(self.company_a)
+        self.assertEqual(count, 3, "the three open invoices, not the paid ones")
+        sam, pia = self._forecast(self.sam_open), self._forecast(self.pia_open)
+        # Sam's invoice, 5 days past due, is expected about 20 days after it.
+        self.assertAlmostEqual((sam.payment_date - sam.date_due).days, 20, delta=3)
+        self.assertGreater(sam.p30, 0.8)
+        self.assertLess(sam.p7, 0.2)
+        self.assertIn("usually pays 20 days late", sam.explanation)
+        self.assertIn("8 invoices paid so far", sam.explanation)
+        # Pia is already later than ever: her own payments say nothing of
+        # so late a one, the paid invoices that took as long (Sam's) do.
+        self.assertTrue(pia.payment_date)
+        self.assertGreater(pia.p30, 0.5)
+        self.assertIn("already 5 days past due", pia.explanation)
+        self.assertEqual(sam.amount, 500.0)
+        # 5 days past due: in time is within the next 30 days.
+        self.assertGreater(sam.p_in_time, 0.8)
+        self.assertAlmostEqual(sam.expected_loss, round(500.0 * (1 - sam.p_in_time), 2))
+        self.assertEqual(sam.partner_id, self.sam)
+        self.assertEqual(sam.move_line_id.move_id, self.sam_open)
+        self.assertIn(sam, self.sam_open.dunning_forecast_ids)
+        summary = str(self.sam_open.dunning_forecast_summary)
+        self.assertIn("Expected on", summary)
+        self.assertIn("Why: usually pays 20 days late", summary)
+        self.assertIn(f"{round(100 * sam.p30)} %", summary)
+
+    def test_a_new_customer_gets_the_groups_behaviour_and_low_confidence(self):
+        self.Forecast._dunning_refresh(self.company_a)
+        nina = self._forecast(self.nina_open)
+        self.assertEqual(nina.confidence, "low")
+        self.assertIn("new customer", nina.explanation)
+        self.assertTrue(nina.payment_date)
+        self.assertGreater(nina.payment_date, nina.date_due - (TODAY - days(-1)))
+
+    def test_reasons_in_words(self):
+        words = self.Forecast._reason_words
+        self.assertEqual(words(["usual_delay", 1]), "usually pays a day late")
+        self.assertEqual(words(["usual_delay", -3]), "usually pays 3 days early")
+        self.assertEqual(words(["usual_delay", 0]), "usually pays on the due date")
+        self.assertEqual(words(["overdue", 1]), "already a day past due")
+        self.assertEqual(words(["recent_later", 3, 9]), "the last 3 were 9 days later")
+        self.assertEqual(words(["payment_weekday", 4]), "pays on Fridays")
+        self.assertEqual(
+            words(["season", 12, 6]), "invoices due in December are paid 6 days later"
+        )
+        self.assertEqual(
+            words(["term", 60, -4]), "with 60 days to pay, paid 4 days earlier"
+        )
+        self.assertEqual(
+            words(["unpaid_share", 20]),
+            "20% of their invoices stayed unpaid long past due",
+        )
+        self.assertEqual(words(["season", 12, 0]), "")
+        self.assertEqual(words(["unknown_code", 1]), "")
+
+    def test_reasons_in_the_users_language(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.Forecast._dunning_refresh(self.company_a)
+        sam = self._forecast(self.sam_open)
+        self.assertEqual(sam.reasons[0], ["usual_delay", 20])
+        words = sam.with_context(lang="es_ES").explanation
+        self.assertTrue(words)
+
+    def test_worklist_ranks_by_expected_loss(self):
+        self.Forecast._dunning_refresh(self.company_a)
+        partners = (self.sam | self.pia).with_company(self.company_a)
+        sam, pia = self._forecast(self.sam_open), self._forecast(self.pia_open)
+        self.assertAlmostEqual(
+            partners[0].dunning_expected_loss, sam.expected_loss, places=2
+        )
+        self.assertEqual(partners[0].dunning_forecast_date, sam.payment_date)
+        self.assertEqual(partners[1].dunning_forecast_date, pia.payment_date)
+        ranked = (
+            self.env["res.partner"]
+            .with_company(self.company_a)
+            .search(
+                [("id", "in", (self.sam | self.pia | self.newcomer).ids)],
+                order="dunning_expected_loss desc",
+            )
+        )
+        losses = ranked.mapped("dunning_expected_loss")
+        self.assertEqual(losses, sorted(losses, reverse=True))
+        # Nothing is owed by a customer once paid: their figures go.
+        self._dunning_pay(self.sam_open, TODAY)
+        self.Forecast._dunning_refresh(self.company_a)
+        self.assertFalse(self.Forecast.search([("move_id", "=", self.sam_open.id)]))
+        self.sam.invalidate_recordset()
+        self.assertFalse(self.sam.with_company(self.company_a).dunning_expected_loss)
+        self.assertFalse(self.sam.with_company(self.company_a).dunning_forecast_date)
+
+    def test_each_company_learns_from_its_own_ledger(self):
+        self.Forecast._dunning_refresh(self.company_a)
+        self.assertEqual(self.Forecast._dunning_refresh(self.company_b), 0)
+        self.assertEqual(
+            set(self.Forecast.search([]).company_id.ids), {self.company_a.id}
+        )
+        # A collections user of company B sees none of company A's.
+        self.dunning_user_b = self._dunning_new_user(
+            "dunning_user_b", self.company_b, "friendly_dunning.group_dunning_user"
+        )
+        self.assertFalse(self.Forecast.with_user(self.dunning_user_b).search([]))
+
+    def test_no_forecast_without_enough_history(self):
+        """A company with too few paid instalments (16 here, against a
+        minimum raised to 17) gets no forecast rather than a guess, and its
+        customers lose their expected loss."""
+        self.Forecast._dunning_refresh(self.company_a)
+        sam = self.sam.with_company(self.company_a)
+        self.assertTrue(sam.dunning_forecast_date)
+        with patch.object(forecast_module, "MIN_HISTORY", 17):
+            self.assertEqual(self.Forecast._dunning_refresh(self.company_a), 0)
+        self.assertFalse(self.Forecast.search([]))
+        sam.invalidate_recordset()
+        self.assertFalse(sam.dunning_expected_loss)
+        self.assertFalse(sam.dunning_forecast_date)
+
+    def test_forecasts_are_read_only_and_not_for_employees(self):
+        self.Forecast._dunning_refresh(self.company_a)
+        sam = self._forecast(self.sam_open)
+        with self.assertRaises(AccessError):
+            sam.with_user(self.dunning_user_a).write({"p30": 1.0})
+        self._dunning_users_around(self.sam)
+        with self.assertRaises(AccessError):
+            self.Forecast.with_user(self.employee).search([])
+        with self.assertRaises(AccessError):
+            self.Forecast.with_user(self.portal_user).search([])
+        self.assertTrue(self.Forecast.with_user(self.billing).search([]))
+
+    def test_scheduled_job_refreshes_every_company(self):
+        cron = self.env.ref("friendly_dunning.ir_cron_dunning_forecast")
+        self.assertTrue(cron.active)
+        self.assertEqual(cron.code.strip(), "model._cron_dunning_forecast()")
+        self.Forecast._cron_dunning_forecast()
+        self.assertEqual(
+            self.Forecast.search([]).move_id,
+            self.sam_open | self.pia_open | self.nina_open,
+        )
