@@ -44,7 +44,11 @@ SELECTION_READS = {
     "dunning.step": None,
     "dunning.segment": None,
     "dunning.policy": ["escalation_gap_days"],
+    "dunning.payment.forecast": ["move_line_id", "p7"],
 }
+# An instalment is likely to be paid late when the forecast gives it less than
+# this probability of payment within 7 days of its due date.
+LIKELY_LATE = 0.5
 
 
 class DunningPlanner:
@@ -195,11 +199,17 @@ class DunningPlanner:
          LEFT JOIN dunning_invoice_progress progress
                 ON progress.move_id = m.id AND progress.line_id = line.id
          LEFT JOIN dunning_step last ON last.id = progress.step_id
+         LEFT JOIN dunning_payment_forecast forecast ON forecast.move_line_id = line.id
               JOIN LATERAL (
                     SELECT s.id, s.offset_days
                       FROM dunning_step s
                      WHERE s.policy_id = COALESCE(segment.policy_id, %(default_policy)s)
-                       AND s.offset_days <= %(today)s - line.date_maturity
+                       -- earlier for an instalment likely to be paid late
+                       AND CASE WHEN s.likely_late_days_before > 0
+                                 AND forecast.p7 < %(likely_late)s
+                                THEN -s.likely_late_days_before
+                                ELSE s.offset_days
+                           END <= %(today)s - line.date_maturity
                        AND (last.id IS NULL OR s.offset_days > last.offset_days)
                        AND s.offset_days <= COALESCE(
                             (%(caps)s::jsonb ->> (s.policy_id || ':'
@@ -221,6 +231,7 @@ class DunningPlanner:
             """,
             caps=json.dumps(caps),
             gaps=json.dumps(gaps),
+            likely_late=LIKELY_LATE,
             company=self.company.id,
             segment=partner_segment_sql(SQL("p"), SQL("%s", self.company.id)),
             default_policy=default_policy,

@@ -30,6 +30,13 @@ class DunningStep(models.Model):
         "month after it. Past the due date a customer reaches the steps one "
         "at a time, never skipping one, however late the instalment is.",
     )
+    likely_late_days_before = fields.Integer(
+        string="Earlier for likely late payers",
+        help="Days before the due date this step goes to the instalments the "
+        "payment forecast says will probably not be paid within 7 days of "
+        "their due date: a preventive nudge, earlier than for the others. 0: "
+        "the same day for everyone. Only for steps before the due date.",
+    )
     tone = fields.Selection(
         [("friendly", "Friendly"), ("neutral", "Neutral"), ("firm", "Firm")],
         required=True,
@@ -109,6 +116,24 @@ class DunningStep(models.Model):
         "UNIQUE(policy_id, offset_days)",
         "A policy cannot have two steps on the same day.",
     )
+
+    @api.constrains("likely_late_days_before", "offset_days")
+    def _check_likely_late_days_before(self):
+        for step in self.filtered("likely_late_days_before"):
+            if (
+                step.likely_late_days_before < 0
+                or step.offset_days > 0
+                or -step.likely_late_days_before >= step.offset_days
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Step %(step)s: only a step before the due date can go "
+                        "earlier to likely late payers, and then more days before "
+                        "the due date than for the others (%(days)s).",
+                        step=step.name,
+                        days=-step.offset_days,
+                    )
+                )
 
     @api.constrains("body", "subject")
     def _check_placeholders(self):

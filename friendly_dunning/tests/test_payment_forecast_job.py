@@ -1,9 +1,11 @@
+from datetime import timedelta
 from unittest.mock import patch
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import freeze_time, tagged
 
 from ..models import dunning_payment_forecast as forecast_module
+from ..models.dunning_planner import DunningPlanner
 from .common import NOW, TODAY, DunningCommon, days
 
 
@@ -153,6 +155,47 @@ class TestPaymentForecastJob(DunningCommon):
         sam.invalidate_recordset()
         self.assertFalse(sam.dunning_expected_loss)
         self.assertFalse(sam.dunning_forecast_date)
+
+    def test_likely_late_payers_get_the_reminder_before_due_earlier(self):
+        """The shipped reminder three days before the due date goes ten days
+        before it to the instalments likely to be paid late (under 50 %
+        within 7 days of the due date): Sam's, not Pia's."""
+        step = self.company_a.dunning_policy_id.step_ids.filtered(
+            lambda s: s.offset_days == -3
+        )
+        self.assertEqual(step.likely_late_days_before, 10)
+        sam_soon = self._dunning_invoice(self.sam, days(8), 300.0)
+        pia_soon = self._dunning_invoice(self.pia, days(8), 300.0)
+
+        def due_steps():
+            planner = DunningPlanner(self.env, self.company_a, NOW)
+            rows = planner._select(planner._due_invoices_sql())
+            return {row[1]: row[3] for row in rows}
+
+        # Before any forecast, nobody is known to be likely late.
+        self.assertNotIn(sam_soon.id, due_steps())
+        self.Forecast._dunning_refresh(self.company_a)
+        self.assertLess(self._forecast(sam_soon).p7, 0.5)
+        self.assertGreater(self._forecast(pia_soon).p7, 0.5)
+        due = due_steps()
+        self.assertEqual(due.get(sam_soon.id), step.id)
+        self.assertNotIn(pia_soon.id, due)
+        # Three days before the due date Pia's comes too.
+        planner = DunningPlanner(self.env, self.company_a, NOW + timedelta(days=5))
+        rows = planner._select(planner._due_invoices_sql())
+        self.assertIn(pia_soon.id, {row[1] for row in rows})
+
+    def test_only_steps_before_the_due_date_go_earlier(self):
+        step = self.company_a.dunning_policy_id.step_ids.filtered(
+            lambda s: s.offset_days == -3
+        )
+        with self.assertRaises(ValidationError):
+            step.likely_late_days_before = 2
+        overdue = self.company_a.dunning_policy_id.step_ids.filtered(
+            lambda s: s.offset_days == 7
+        )
+        with self.assertRaises(ValidationError):
+            overdue.likely_late_days_before = 10
 
     def test_forecasts_are_read_only_and_not_for_employees(self):
         self.Forecast._dunning_refresh(self.company_a)
