@@ -3,7 +3,7 @@
     "summary": "Friendly, effective collections: preventive reminders, the right tone "
     "and channel per debtor, a self-service page for customers and KPIs that show "
     "what works.",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Accounting/Accounting",
     "website": "https://github.com/friendly-dunning/friendly_dunning",
     "author": "friendly_dunning contributors",

@@ -2,6 +2,7 @@ from odoo.modules.module import load_script
 from odoo.tests import TransactionCase, tagged
 
 TEMPLATE_NAMES = "friendly_dunning/migrations/19.0.1.1.0/post-migrate.py"
+LIKELY_LATE = "friendly_dunning/migrations/19.0.1.2.0/post-migrate.py"
 
 
 @tagged("post_install", "-at_install")
@@ -36,3 +37,17 @@ class TestMigrations(TransactionCase):
             expected = "acme_final_notice" if step == renamed else name
             self.assertEqual(step.wa_template_name, expected, xmlid)
         self.assertFalse(own.wa_template_name, "only the shipped steps are named")
+
+    def test_an_updated_database_nudges_likely_late_payers_earlier(self):
+        script = load_script(LIKELY_LATE, "friendly_dunning_likely_late")
+        shipped = script.shipped_likely_late_days()
+        self.assertEqual(shipped, {"friendly_dunning.dunning_step_before_due": 10})
+        step = self.env.ref("friendly_dunning.dunning_step_before_due")
+        # As a database updated from before the field.
+        step.likely_late_days_before = 0
+        script.migrate(self.env.cr, "19.0.1.1.0")
+        self.assertEqual(step.likely_late_days_before, 10)
+        # A value a manager set since is left alone.
+        step.likely_late_days_before = 5
+        script.migrate(self.env.cr, "19.0.1.1.0")
+        self.assertEqual(step.likely_late_days_before, 5)
