@@ -1,5 +1,8 @@
 """When each open instalment will be paid, learnt from the company's ledger.
 
+The same hourly job learns each customer's best hour to be contacted
+(res_partner_best_hour.py).
+
 The scheduled job reads the ledger in SQL (one query for the history of
 instalments paid, one for those open), trains the forecaster of
 ``tools/payment_forecast.py`` per company, and replaces the company's forecasts
@@ -25,7 +28,7 @@ from odoo.tools.misc import babel_locale_parse
 from ..tools.payment_forecast import OpenInvoice, PaidInvoice, PaymentForecaster
 from .account_move import open_instalment_sql
 from .raw_sql import run_sql
-from .res_partner import RECEIVABLES_READERS
+from .res_partner import COLLECTIONS_TEAM, RECEIVABLES_READERS
 
 _logger = logging.getLogger(__name__)
 
@@ -266,6 +269,7 @@ class DunningPaymentForecast(models.Model):
         )
         for company in companies:
             self.sudo()._dunning_refresh(company)
+            self.env["res.partner"].sudo()._dunning_learn_best_hours(company)
             self.env["dunning.payment.plan"]._dunning_commit_progress(1, None)
 
     @api.model
@@ -504,13 +508,13 @@ class AccountMove(models.Model):
         "dunning.payment.forecast",
         "move_id",
         string="Payment forecast",
-        groups=RECEIVABLES_READERS,
+        groups=COLLECTIONS_TEAM,
     )
     dunning_forecast_summary = fields.Html(
         string="Payment forecast summary",
         compute="_compute_dunning_forecast_summary",
         sanitize=False,
-        groups=RECEIVABLES_READERS,
+        groups=COLLECTIONS_TEAM,
     )
 
     @api.depends("dunning_forecast_ids")

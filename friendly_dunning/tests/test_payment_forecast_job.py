@@ -207,7 +207,16 @@ class TestPaymentForecastJob(DunningCommon):
             self.Forecast.with_user(self.employee).search([])
         with self.assertRaises(AccessError):
             self.Forecast.with_user(self.portal_user).search([])
-        self.assertTrue(self.Forecast.with_user(self.billing).search([]))
+        with self.assertRaises(AccessError):
+            self.Forecast.with_user(self.billing).search([])
+        self.assertTrue(self.Forecast.with_user(self.dunning_user_a).search([]))
+        # The customer's figures on the worklist are the accountants' too.
+        self.assertEqual(
+            self.sam.with_user(self.billing)
+            .with_company(self.company_a)
+            .dunning_forecast_date,
+            sam.payment_date,
+        )
 
     def test_scheduled_job_refreshes_every_company(self):
         cron = self.env.ref("friendly_dunning.ir_cron_dunning_forecast")
