@@ -1,5 +1,5 @@
-"""The weekly cash-in forecast, without Odoo: the weeks and the payment
-probabilities per week."""
+"""The weekly cash-in forecast, without Odoo: the weeks, the payment
+probabilities per week, and the receipts with their range."""
 
 import math
 from datetime import date, timedelta
@@ -9,6 +9,7 @@ import pytest
 from .conftest import load_tool
 
 forecast = load_tool("payment_forecast")
+cash = load_tool("cash_forecast")
 
 WEDNESDAY = date(2026, 6, 3)
 Z90 = 1.2815515655446004  # the standard normal's 90th percentile
@@ -49,6 +50,11 @@ def test_week_one_runs_from_the_day_after_to_sunday():
     ends = forecast.week_ends(WEDNESDAY, 3)
     assert ends == [date(2026, 6, 7), date(2026, 6, 14), date(2026, 6, 21)]
     assert all(end.weekday() == 6 for end in ends)
+    assert cash.week_starts(WEDNESDAY, ends) == [
+        date(2026, 6, 4),
+        date(2026, 6, 8),
+        date(2026, 6, 15),
+    ]
 
 
 def test_week_one_after_a_saturday_is_the_sunday_and_after_a_sunday_a_full_week():
@@ -195,3 +201,107 @@ def test_weekly_probabilities_come_from_the_forecast_s_distribution():
         assert cumulative == pytest.approx(
             [expected.p7, expected.p30, expected.p90], abs=0.0006
         )
+
+
+# ----------------------------------------------------------------------
+# Receipts per week
+# ----------------------------------------------------------------------
+
+
+def test_receipts_are_summed_per_company_and_currency_apart():
+    ends = forecast.week_ends(WEDNESDAY, 2)
+    receivables = [
+        cash.Receivable(1, "A", "EUR", 100.0),
+        cash.Receivable(2, "A", "USD", 50.0),
+        cash.Receivable(3, "B", "EUR", 1000.0),
+        cash.Receivable(4, "A", "EUR", 300.0),
+    ]
+    probabilities = [
+        chances(1, [1.0, 0.0]),
+        chances(2, [0.0, 0.5], never=0.5),
+        chances(3, [0.25, 0.25], later=0.5),
+        chances(4, [0.0, 0.5], later=0.5),
+    ]
+    results = cash.forecast_receipts(receivables, probabilities, WEDNESDAY, ends)
+    by_key = {(r.company, r.currency): r for r in results}
+    assert list(by_key) == [("A", "EUR"), ("A", "USD"), ("B", "EUR")]
+    a_eur = by_key["A", "EUR"]
+    assert a_eur.open_amount == 400
+    assert [week.expected for week in a_eur.weeks] == [100, 150]
+    assert (a_eur.later, a_eur.never) == (150, 0)
+    assert [week.invoices for week in a_eur.weeks] == [1, 1]
+    assert [week.expected for week in by_key["A", "USD"].weeks] == [0, 25]
+    assert by_key["A", "USD"].never == 25
+    assert [week.expected for week in by_key["B", "EUR"].weeks] == [250, 250]
+    week = a_eur.weeks[1]
+    assert (week.number, week.start, week.end) == (2, date(2026, 6, 8), ends[1])
+
+
+def test_a_certain_payment_has_no_range():
+    ends = forecast.week_ends(WEDNESDAY, 1)
+    (result,) = cash.forecast_receipts(
+        [cash.Receivable(1, "A", "EUR", 100.0)], [chances(1, [1.0])], WEDNESDAY, ends
+    )
+    week = result.weeks[0]
+    assert (week.expected, week.low, week.high) == (100, 100, 100)
+
+
+def test_the_range_is_the_normal_band_of_the_sum():
+    """100 invoices of 10, each paid in the week with a probability of 0.5:
+    500 expected, variance 100 x 10² x 0.25 = 2,500; with 0.9: 900 and 900."""
+    ends = forecast.week_ends(WEDNESDAY, 1)
+    widths = {}
+    for probability, expected, deviation in ((0.5, 500, 50), (0.9, 900, 30)):
+        (result,) = cash.forecast_receipts(
+            [cash.Receivable(n, "A", "EUR", 10.0) for n in range(100)],
+            [chances(n, [probability], never=1 - probability) for n in range(100)],
+            WEDNESDAY,
+            ends,
+        )
+        week = result.weeks[0]
+        assert week.expected == pytest.approx(expected)
+        assert week.low == pytest.approx(expected - Z90 * deviation)
+        assert week.high == pytest.approx(expected + Z90 * deviation)
+        assert week.low < week.expected < week.high
+        widths[probability] = week.high - week.low
+    # the more uncertain the payments, the wider the range
+    assert widths[0.5] > widths[0.9]
+
+
+def test_the_range_stays_within_what_the_invoices_can_bring():
+    """One invoice of 1,000 at even odds: the normal band (500 ± 641) is cut
+    to 0 and 1,000."""
+    ends = forecast.week_ends(WEDNESDAY, 1)
+    (result,) = cash.forecast_receipts(
+        [cash.Receivable(1, "A", "EUR", 1000.0)],
+        [chances(1, [0.5], later=0.5)],
+        WEDNESDAY,
+        ends,
+    )
+    week = result.weeks[0]
+    assert (week.expected, week.low, week.high) == (500, 0, 1000)
+
+
+def test_probabilities_of_another_invoice_are_refused():
+    ends = forecast.week_ends(WEDNESDAY, 1)
+    with pytest.raises(ValueError):
+        cash.forecast_receipts(
+            [cash.Receivable(1, "A", "EUR", 10.0)], [chances(2, [1.0])], WEDNESDAY, ends
+        )
+
+
+def test_the_expected_receipts_add_up_to_what_is_open():
+    invoices = open_invoices()
+    model = forecast.PaymentForecaster.train(history(), invoices, as_of=WEDNESDAY)
+    ends = forecast.week_ends(WEDNESDAY, 13)
+    (result,) = cash.forecast_receipts(
+        [cash.Receivable(i.key, "A", "EUR", i.amount) for i in invoices],
+        model.weekly_probabilities(invoices, 13),
+        WEDNESDAY,
+        ends,
+    )
+    total = sum(week.expected for week in result.weeks) + result.later + result.never
+    assert total == pytest.approx(result.open_amount)
+    assert result.open_amount == 100.0 * len(invoices)
+    for week in result.weeks:
+        assert week.low <= week.expected <= week.high

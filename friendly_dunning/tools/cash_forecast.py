@@ -1,0 +1,168 @@
+"""The cash expected in, week by week: the 13-week cash-in forecast.
+
+Plain Python with no ORM. Its input is the open invoices' residual amounts with
+their company and currency, and, per invoice, the probability of payment in
+each week (``PaymentForecaster.weekly_probabilities`` in payment_forecast.py,
+which also defines the weeks: Monday to Sunday, week 1 from the day after the
+forecast's date to the Sunday after it). Its output, per company and currency,
+is the amount expected in each week with a range, and the amount expected after
+the last week and never.
+
+An invoice is paid in full in at most one week: its receipts are a draw with the
+invoice's probabilities, independent of the other invoices'. A week's receipts
+are then a sum of independent amounts, each the residual with the week's
+probability and nothing otherwise, whose mean and variance are exact sums:
+``sum(amount * p)`` and ``sum(amount² * p * (1 - p))``.
+
+The range (10th to 90th percentile by default) is the normal distribution of
+that mean and variance, clipped to what the week's invoices can bring in at
+all. Chosen over a simulation: it is exact in its mean and variance,
+deterministic, and one pass over the invoices, where a simulation in plain
+Python needs about a thousand draws of every invoice for stable 10 % tails (a
+hundred million draws for 100,000 invoices) and gives a slightly different
+range on every run unless seeded.
+The normal shape is a good approximation when a week holds many invoices of
+comparable amounts (a sum of many small independent draws); it is rough for a
+week ruled by one or two large invoices, where the true distribution is lumpy
+and the clipping is what keeps the range possible.
+
+The range holds only the chance of which invoices pay. It does not hold the
+error of the probabilities themselves, nor the ways payments move together (a
+customer settling several invoices in one payment run, a slow month for
+everyone), so the share of weeks whose actual receipts fall inside it is
+expected to be below its nominal 80 %: the backtest measures it.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from statistics import NormalDist
+
+WEEKS = 13
+BAND = (0.1, 0.9)  # the range's quantiles
+
+
+@dataclass(frozen=True)
+class Receivable:
+    """What an open invoice (or instalment) still brings in."""
+
+    key: object  # the caller's id, as on its OpenInvoice
+    company: object
+    currency: object
+    amount_residual: float  # in ``currency``
+
+
+@dataclass(frozen=True)
+class WeekReceipts:
+    number: int  # 1 for the week of the forecast's date
+    start: date  # the first day a payment counts in it
+    end: date  # its Sunday
+    expected: float
+    low: float  # the range's lower end (BAND[0] quantile)
+    high: float
+    invoices: int  # invoices with a chance of payment in the week
+
+
+@dataclass(frozen=True)
+class CashForecast:
+    """The receipts expected from one company's open invoices in one currency."""
+
+    company: object
+    currency: object
+    open_amount: float  # the residuals, all of them
+    weeks: tuple  # WeekReceipts, in order
+    later: float  # expected after the last week
+    never: float  # expected never to be paid
+
+
+def week_starts(as_of, ends):
+    """The first day of each week ending on ``ends``: the day after ``as_of``
+    for the first, the day after the previous end for the others."""
+    return [as_of + timedelta(days=1)] + [end + timedelta(days=1) for end in ends[:-1]]
+
+
+class _Sum:
+    """A sum of independent draws, each bringing in an amount with a
+    probability and nothing otherwise."""
+
+    __slots__ = ("count", "expected", "highest", "lowest", "variance")
+
+    def __init__(self):
+        self.expected = self.variance = self.lowest = self.highest = 0.0
+        self.count = 0
+
+    def add(self, amount, probability):
+        self.expected += amount * probability
+        self.variance += amount * amount * probability * (1 - probability)
+        if amount < 0:
+            self.lowest += amount
+        else:
+            self.highest += amount
+        self.count += 1
+
+    def range(self, band):
+        """(low, high): the normal distribution's quantiles, within what the
+        draws can bring in at all."""
+        if self.variance <= 0:
+            return self.expected, self.expected
+        normal = NormalDist(self.expected, self.variance**0.5)
+        return (
+            max(normal.inv_cdf(band[0]), self.lowest),
+            min(normal.inv_cdf(band[1]), self.highest),
+        )
+
+
+class _Group:
+    """One company's open invoices in one currency, summed as they come."""
+
+    def __init__(self, weeks):
+        self.open_amount = self.later = self.never = 0.0
+        self.weeks = [_Sum() for _week in range(weeks)]
+
+    def add(self, amount, chances):
+        self.open_amount += amount
+        self.later += amount * chances.later
+        self.never += amount * chances.never
+        for week, probability in zip(self.weeks, chances.periods, strict=True):
+            if probability > 0:
+                week.add(amount, probability)
+
+
+def forecast_receipts(receivables, probabilities, as_of, ends, band=BAND):
+    """A CashForecast per company and currency, in order of first appearance.
+
+    ``receivables``: Receivable per open invoice; ``probabilities``: for the
+    same invoices in the same order, objects with the invoice's ``key``, its
+    probability of payment in each week ``periods`` (a sequence as long as
+    ``ends``), ``later`` and ``never`` (PeriodProbabilities); ``as_of``: the
+    forecast's date; ``ends``: the weeks' last days (payment_forecast.week_ends).
+    """
+    groups = {}  # (company, currency): _Group
+    for receivable, chances in zip(receivables, probabilities, strict=True):
+        if receivable.key != chances.key:
+            raise ValueError(
+                f"receivable {receivable.key!r} paired with the probabilities "
+                f"of {chances.key!r}"
+            )
+        key = (receivable.company, receivable.currency)
+        if key not in groups:
+            groups[key] = _Group(len(ends))
+        groups[key].add(receivable.amount_residual, chances)
+    starts = week_starts(as_of, ends)
+    return [
+        CashForecast(
+            company=company,
+            currency=currency,
+            open_amount=group.open_amount,
+            weeks=tuple(
+                WeekReceipts(
+                    number, start, end, week.expected, *week.range(band), week.count
+                )
+                for number, (start, end, week) in enumerate(
+                    zip(starts, ends, group.weeks, strict=True), start=1
+                )
+            ),
+            later=group.later,
+            never=group.never,
+        )
+        for (company, currency), group in groups.items()
+    ]
