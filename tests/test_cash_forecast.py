@@ -1,8 +1,11 @@
 """The weekly cash-in forecast, without Odoo: the weeks, the payment
-probabilities per week, and the receipts with their range."""
+probabilities per week, the receipts with their range, and its backtest."""
 
+import importlib.util
 import math
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,15 @@ from .conftest import load_tool
 
 forecast = load_tool("payment_forecast")
 cash = load_tool("cash_forecast")
+
+_PATH = (
+    Path(__file__).resolve().parent.parent
+    / "friendly_dunning_bench/tools/forecast_backtest.py"
+)
+_spec = importlib.util.spec_from_file_location("dunning_forecast_backtest", _PATH)
+backtest = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = backtest
+_spec.loader.exec_module(backtest)
 
 WEDNESDAY = date(2026, 6, 3)
 Z90 = 1.2815515655446004  # the standard normal's 90th percentile
@@ -305,3 +317,147 @@ def test_the_expected_receipts_add_up_to_what_is_open():
     assert result.open_amount == 100.0 * len(invoices)
     for week in result.weeks:
         assert week.low <= week.expected <= week.high
+
+
+# ----------------------------------------------------------------------
+# Backtest
+# ----------------------------------------------------------------------
+
+CUTOFF = WEDNESDAY
+
+
+def ledger_invoice(number, customer, due, paid=None, currency="EUR", amount=100.0):
+    return backtest.LedgerInvoice(
+        number,
+        customer,
+        "DE",
+        due - timedelta(days=30),
+        due,
+        2 * amount,  # in the company's currency
+        paid,
+        currency=currency,
+        amount_currency=amount,
+    )
+
+
+def test_week_number_of_a_payment():
+    ends = forecast.week_ends(CUTOFF, 2)  # 7 and 14 June
+    assert backtest.week_number(days(1), CUTOFF, ends) == 1  # Thursday
+    assert backtest.week_number(days(4), CUTOFF, ends) == 1  # Sunday
+    assert backtest.week_number(days(5), CUTOFF, ends) == 2  # Monday
+    assert backtest.week_number(days(11), CUTOFF, ends) == 2
+    assert backtest.week_number(days(12), CUTOFF, ends) == 3  # after the last
+    assert backtest.week_number(days(-10), CUTOFF, ends) == 1  # past due: week 1
+
+
+def test_evaluate_cash_against_both_baselines():
+    ends = forecast.week_ends(CUTOFF, 3)  # weeks end 7, 14, 21 June
+    ledger = [
+        ledger_invoice(1, "a", days(-30), paid=days(-20)),  # a: 10 days late
+        ledger_invoice(2, "a", days(-10), paid=days(9)),  # open; paid week 2
+        ledger_invoice(3, "b", days(2), paid=days(3), amount=50.0),  # week 1
+        ledger_invoice(4, "a", days(6), amount=30.0),  # never paid
+        ledger_invoice(5, "a", days(1), paid=days(30), currency="USD"),
+    ]
+    training, open_invoices = backtest.split(ledger, CUTOFF)
+    receivables = [
+        cash.Receivable(i.id, "A", i.currency, i.amount_currency) for i in open_invoices
+    ]
+    probabilities = [
+        chances(2, [0.0, 1.0, 0.0]),  # right
+        chances(3, [0.5, 0.5, 0.0]),
+        chances(4, [0.0, 0.0, 0.5], never=0.5),
+        chances(5, [0.0, 0.0, 0.0], later=1.0),
+    ]
+    forecasts = cash.forecast_receipts(receivables, probabilities, CUTOFF, ends)
+    end = days(100)
+    figures = backtest.evaluate_cash(
+        open_invoices, forecasts, training, CUTOFF, end, ends, backtest.in_currency
+    )
+    assert figures["weeks compared"] == 3
+    eur = figures["series"]["EUR"]
+    # received: 50, 100, 0; model: 25, 125, 15
+    assert [week["received"] for week in eur["weeks"]] == [50, 100, 0]
+    assert [week["expected"] for week in eur["weeks"]] == [25, 125, 15]
+    assert eur["mae per week"]["model"] == pytest.approx((25 + 25 + 15) / 3)
+    # due date: 2 is past due (week 1), 3 due Friday (week 1), 4 on 9 June
+    assert [week["due date"] for week in eur["weeks"]] == [150, 30, 0]
+    assert eur["mae per week"]["due date"] == pytest.approx((100 + 70 + 0) / 3)
+    # customer average: a 10 days (2 on 3 June, the cut-off: week 1; 4 on 19
+    # June: week 3), b new: everyone's, 10 days (15 June: week 3)
+    assert [week["customer average"] for week in eur["weeks"]] == [100, 0, 80]
+    assert eur["mae per week"]["customer average"] == pytest.approx((50 + 100 + 80) / 3)
+    assert eur["mae relative to the mean week"]["model"] == pytest.approx(
+        (65 / 3) / (150 / 3)
+    )
+    assert eur["received in the weeks compared"] == 150
+    assert eur["open at the cut-off"] == 180
+    assert eur["expected after the last week / never"] == (0, 15)
+    assert eur["received after the last week / unpaid at the end"] == (0, 30)
+    # the USD invoice was expected and paid after the third week
+    usd = figures["series"]["USD"]
+    assert usd["mae per week"]["model"] == 0
+    assert usd["received after the last week / unpaid at the end"] == (100, 0)
+
+
+def test_coverage_counts_the_weeks_inside_the_range():
+    ends = forecast.week_ends(CUTOFF, 2)
+    ledger = [
+        ledger_invoice(n, f"c{n}", days(3), paid=days(3 if n < 5 else 10))
+        for n in range(10)
+    ]
+    training, open_invoices = backtest.split(ledger, CUTOFF)
+    forecasts = cash.forecast_receipts(
+        [cash.Receivable(i.id, "A", "EUR", 100.0) for i in open_invoices],
+        [chances(i.id, [0.5, 0.5]) for i in open_invoices],
+        CUTOFF,
+        ends,
+    )
+    figures = backtest.evaluate_cash(
+        open_invoices,
+        forecasts,
+        training,
+        CUTOFF,
+        days(100),
+        ends,
+        backtest.in_currency,
+    )
+    eur = figures["series"]["EUR"]
+    # 500 received each week, 500 ± 1.28 x 158 expected
+    assert eur["weeks inside the range"] == 2
+    assert eur["coverage"] == 1.0
+    figures = backtest.evaluate_cash(
+        open_invoices,
+        cash.forecast_receipts(
+            [cash.Receivable(i.id, "A", "EUR", 100.0) for i in open_invoices],
+            [chances(i.id, [0.9, 0.1]) for i in open_invoices],
+            CUTOFF,
+            ends,
+        ),
+        training,
+        CUTOFF,
+        days(100),
+        ends,
+        backtest.in_currency,
+    )
+    # 900 ± 1.28 x 95 then 100 ± 1.28 x 95: 500 is in neither
+    assert figures["series"]["EUR"]["coverage"] == 0.0
+
+
+def test_only_the_weeks_the_data_covers_are_compared():
+    ends = forecast.week_ends(CUTOFF, 3)
+    ledger = [ledger_invoice(1, "a", days(2), paid=days(3))]
+    training, open_invoices = backtest.split(ledger, CUTOFF)
+    forecasts = cash.forecast_receipts(
+        [cash.Receivable(1, "A", "EUR", 100.0)],
+        [chances(1, [1.0, 0.0, 0.0])],
+        CUTOFF,
+        ends,
+    )
+    figures = backtest.evaluate_cash(
+        open_invoices, forecasts, training, CUTOFF, days(12), ends, backtest.in_currency
+    )
+    assert figures["weeks compared"] == 2  # the data ends on Monday 15 June
+    eur = figures["series"]["EUR"]
+    assert len(eur["weeks"]) == 2
+    assert eur["received after the last week / unpaid at the end"] == (None, 0)

@@ -20,8 +20,13 @@ cut-off and compares with what happened after it (the rules are in
 tools/forecast_backtest.py): the mean absolute error in days of the predicted
 payment date against "pays on the due date" and "pays with the customer's
 average delay so far" (everyone's average for a new customer), and the Brier
-score of the 30-day probability against the base rate. It prints the figures
-and the seconds training and forecasting took. It only reads.
+score of the 30-day probability against the base rate. Then the 13-week
+cash-in forecast (friendly_dunning/tools/cash_forecast.py) of the same open
+invoices, per currency and in all in the company's currency, week by week
+against what was received: the mean absolute error against "paid on the due
+date" and "paid with the customer's average delay so far", and the share of
+the weeks inside the forecast's range (the ``cash`` section). It prints the
+figures and the seconds training and forecasting took. It only reads.
 """
 
 import importlib.util
@@ -47,9 +52,12 @@ LEDGER_SQL = """
            move.invoice_date_due,
            move.amount_total_signed,
            CASE WHEN bool_and(line.reconciled) THEN max(partial.max_date) END,
-           coalesce(bool_or(counterpart_move.move_type = 'out_refund'), false)
+           coalesce(bool_or(counterpart_move.move_type = 'out_refund'), false),
+           currency.name,
+           move.amount_total
       FROM account_move move
       JOIN res_partner partner ON partner.id = move.commercial_partner_id
+      JOIN res_currency currency ON currency.id = move.currency_id
       JOIN account_move_line line
         ON line.move_id = move.id AND line.display_type = 'payment_term'
       LEFT JOIN account_partial_reconcile partial
@@ -61,7 +69,7 @@ LEDGER_SQL = """
      WHERE move.move_type = 'out_invoice'
        AND move.state = 'posted'
        AND move.company_id = %(company_id)s
-     GROUP BY move.id, partner.country_id
+     GROUP BY move.id, partner.country_id, currency.name
 """
 
 
@@ -85,13 +93,21 @@ def read_ledger(cr, company_id, backtest):
         move_id, customer, country, invoice_date, due, amount, paid = row[:7]
         ledger.append(
             backtest.LedgerInvoice(
-                move_id, customer, country, invoice_date, due, amount, paid
+                move_id,
+                customer,
+                country,
+                invoice_date,
+                due,
+                amount,
+                paid,
+                currency=row[8],
+                amount_currency=row[9],
             )
         )
     return ledger, credited
 
 
-def run_backtest(ledger, cutoff, forecast, backtest):
+def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
     """Train on ``ledger`` as of ``cutoff``, forecast what was open then, and
     compare with what happened."""
     training, open_invoices = backtest.split(ledger, cutoff)
@@ -143,6 +159,65 @@ def run_backtest(ledger, cutoff, forecast, backtest):
     }
     figures["training seconds"] = round(trained - started, 3)
     figures["forecast seconds"] = round(done - trained, 3)
+    figures["cash"] = run_cash_backtest(
+        open_invoices,
+        open_at_cutoff,
+        model,
+        training,
+        end,
+        company_currency,
+        (forecast, backtest, cash),
+    )
+    return figures
+
+
+def run_cash_backtest(
+    open_invoices, open_at_cutoff, model, training, end, company_currency, modules
+):
+    """The weekly cash-in forecast of the invoices open at the cut-off (the
+    model's training date), per currency and in all in the company's
+    currency, against what was received."""
+    forecast, backtest, cash = modules
+    cutoff = model.as_of
+    ends = forecast.week_ends(cutoff, backtest.CASH_WEEKS)
+    started = time.perf_counter()
+    chances = model.weekly_probabilities(open_at_cutoff, backtest.CASH_WEEKS)
+    by_currency = cash.forecast_receipts(
+        [
+            cash.Receivable(invoice.id, None, invoice.currency, invoice.amount_currency)
+            for invoice in open_invoices
+        ],
+        chances,
+        cutoff,
+        ends,
+    )
+    seconds = time.perf_counter() - started
+    in_all = f"all, in {company_currency}"
+    everything = cash.forecast_receipts(
+        [
+            cash.Receivable(invoice.id, None, in_all, invoice.amount)
+            for invoice in open_invoices
+        ],
+        chances,
+        cutoff,
+        ends,
+    )
+    figures = backtest.evaluate_cash(
+        open_invoices, by_currency, training, cutoff, end, ends, backtest.in_currency
+    )
+    figures["series"].update(
+        backtest.evaluate_cash(
+            open_invoices,
+            everything,
+            training,
+            cutoff,
+            end,
+            ends,
+            lambda invoice: (in_all, invoice.amount),
+        )["series"]
+    )
+    figures["open invoices"] = len(open_invoices)
+    figures["weekly probabilities and cash forecast seconds"] = round(seconds, 3)
     return figures
 
 
@@ -175,16 +250,27 @@ class DunningForecastBacktest(Command):
             "friendly_dunning_bench/tools/forecast_backtest.py",
             "dunning_forecast_backtest",
         )
+        cash = _load("friendly_dunning/tools/cash_forecast.py", "dunning_cash_forecast")
         results = {}
         with Registry(options.database).cursor() as cr:
-            cr.execute(SQL("SELECT id, name FROM res_company ORDER BY id"))
-            for company_id, company_name in cr.fetchall():
+            cr.execute(
+                SQL(
+                    """SELECT company.id, company.name, currency.name
+                         FROM res_company company
+                         JOIN res_currency currency
+                           ON currency.id = company.currency_id
+                        ORDER BY company.id"""
+                )
+            )
+            for company_id, company_name, company_currency in cr.fetchall():
                 read_started = time.perf_counter()
                 ledger, credited = read_ledger(cr, company_id, backtest)
                 if not ledger:
                     continue
                 read_seconds = time.perf_counter() - read_started
-                figures = run_backtest(ledger, options.cutoff, forecast, backtest)
+                figures = run_backtest(
+                    ledger, options.cutoff, forecast, backtest, cash, company_currency
+                )
                 figures["invoices read"] = len(ledger)
                 figures["left out for a credit note"] = credited
                 figures["ledger read seconds"] = round(read_seconds, 3)
@@ -195,4 +281,31 @@ class DunningForecastBacktest(Command):
         for company_name, figures in results.items():
             sys.stdout.write(f"{company_name}\n")
             for name, value in figures.items():
+                if name != "cash":
+                    sys.stdout.write(f"  {name:>50}: {value}\n")
+            write_cash(figures["cash"])
+
+
+def write_cash(figures):
+    """The cash section as text: the figures per series, then its weeks."""
+    sys.stdout.write("  cash-in forecast\n")
+    for name, value in figures.items():
+        if name != "series":
+            sys.stdout.write(f"  {name:>50}: {value}\n")
+    columns = ("received", "expected", "low", "high", "due date", "customer average")
+    for series, values in figures["series"].items():
+        sys.stdout.write(f"    {series}\n")
+        for name, value in values.items():
+            if name != "weeks":
                 sys.stdout.write(f"  {name:>50}: {value}\n")
+        sys.stdout.write(
+            "      week  start       end         "
+            + "".join(f"{column:>17}" for column in columns)
+            + "\n"
+        )
+        for week in values["weeks"]:
+            sys.stdout.write(
+                f"      {week['week']:>4}  {week['start']}  {week['end']}  "
+                + "".join(f"{week[column]:>17,.0f}" for column in columns)
+                + "\n"
+            )
