@@ -274,10 +274,40 @@ def test_the_range_is_the_normal_band_of_the_sum():
         assert week.expected == pytest.approx(expected)
         assert week.low == pytest.approx(expected - Z90 * deviation)
         assert week.high == pytest.approx(expected + Z90 * deviation)
+        assert week.deviation == pytest.approx(deviation)
         assert week.low < week.expected < week.high
         widths[probability] = week.high - week.low
     # the more uncertain the payments, the wider the range
     assert widths[0.5] > widths[0.9]
+
+
+def test_widening_scales_the_range_s_deviation():
+    ends = forecast.week_ends(WEDNESDAY, 1)
+    (result,) = cash.forecast_receipts(
+        [cash.Receivable(n, "A", "EUR", 10.0) for n in range(100)],
+        [chances(n, [0.5], later=0.5) for n in range(100)],
+        WEDNESDAY,
+        ends,
+        widening=2.0,
+    )
+    week = result.weeks[0]
+    assert week.deviation == pytest.approx(50)  # independent payments'
+    assert (week.low, week.high) == pytest.approx((500 - Z90 * 100, 500 + Z90 * 100))
+
+
+def past_week(expected, deviation):
+    return cash.WeekReceipts(1, WEDNESDAY, WEDNESDAY, expected, 0, 0, 1, deviation)
+
+
+def test_range_widening_is_the_root_mean_square_of_past_errors_in_deviations():
+    # off by 2 and by 0 deviations: sqrt((4 + 0) / 2)
+    past = [(past_week(100, 10), 80), (past_week(50, 5), 50)]
+    assert cash.range_widening(past) == pytest.approx(math.sqrt(2))
+    # no further off than independent payments: not narrower than they are
+    assert cash.range_widening([(past_week(100, 10), 105)]) == 1.0
+    # a week certain to bring its amount says nothing
+    assert cash.range_widening([(past_week(100, 0), 0)]) == 1.0
+    assert cash.range_widening([]) == 1.0
 
 
 def test_the_range_stays_within_what_the_invoices_can_bring():

@@ -26,11 +26,14 @@ comparable amounts (a sum of many small independent draws); it is rough for a
 week ruled by one or two large invoices, where the true distribution is lumpy
 and the clipping is what keeps the range possible.
 
-The range holds only the chance of which invoices pay. It does not hold the
+That range holds only the chance of which invoices pay. It does not hold the
 error of the probabilities themselves, nor the ways payments move together (a
 customer settling several invoices in one payment run, a slow month for
-everyone), so the share of weeks whose actual receipts fall inside it is
-expected to be below its nominal 80 %: the backtest measures it.
+everyone), so fewer weeks than its nominal 80 % fall inside it. ``widening``
+scales its standard deviation by how far the same forecast, made some weeks
+earlier, was off in the weeks since, in its own standard deviations
+(``range_widening``): the spread the company's receipts actually had around
+the forecast, which the caller measures on its own ledger.
 """
 
 from dataclasses import dataclass
@@ -60,6 +63,8 @@ class WeekReceipts:
     low: float  # the range's lower end (BAND[0] quantile)
     high: float
     invoices: int  # invoices with a chance of payment in the week
+    # of the receipts, the invoices' payments independent (before widening)
+    deviation: float
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,12 @@ class _Sum:
             self.highest += amount
         self.count += 1
 
-    def range(self, band):
-        """(low, high): the normal distribution's quantiles, within what the
-        draws can bring in at all."""
+    def range(self, band, widening):
+        """(low, high): the normal distribution's quantiles, its standard
+        deviation times ``widening``, within what the draws can bring in."""
         if self.variance <= 0:
             return self.expected, self.expected
-        normal = NormalDist(self.expected, self.variance**0.5)
+        normal = NormalDist(self.expected, widening * self.variance**0.5)
         return (
             max(normal.inv_cdf(band[0]), self.lowest),
             min(normal.inv_cdf(band[1]), self.highest),
@@ -127,14 +132,16 @@ class _Group:
                 week.add(amount, probability)
 
 
-def forecast_receipts(receivables, probabilities, as_of, ends, band=BAND):
+def forecast_receipts(receivables, probabilities, as_of, ends, band=BAND, widening=1.0):
     """A CashForecast per company and currency, in order of first appearance.
 
     ``receivables``: Receivable per open invoice; ``probabilities``: for the
     same invoices in the same order, objects with the invoice's ``key``, its
     probability of payment in each week ``periods`` (a sequence as long as
     ``ends``), ``later`` and ``never`` (PeriodProbabilities); ``as_of``: the
-    forecast's date; ``ends``: the weeks' last days (payment_forecast.week_ends).
+    forecast's date; ``ends``: the weeks' last days (payment_forecast.week_ends);
+    ``widening``: the range's standard deviation over the one of independent
+    payments (``range_widening``).
     """
     groups = {}  # (company, currency): _Group
     for receivable, chances in zip(receivables, probabilities, strict=True):
@@ -155,7 +162,13 @@ def forecast_receipts(receivables, probabilities, as_of, ends, band=BAND):
             open_amount=group.open_amount,
             weeks=tuple(
                 WeekReceipts(
-                    number, start, end, week.expected, *week.range(band), week.count
+                    number,
+                    start,
+                    end,
+                    week.expected,
+                    *week.range(band, widening),
+                    week.count,
+                    week.variance**0.5,
                 )
                 for number, (start, end, week) in enumerate(
                     zip(starts, ends, group.weeks, strict=True), start=1
@@ -166,3 +179,16 @@ def forecast_receipts(receivables, probabilities, as_of, ends, band=BAND):
         )
         for (company, currency), group in groups.items()
     ]
+
+
+def range_widening(past_weeks):
+    """How much wider than independent payments' the range should be: the
+    root mean square of the errors of ``past_weeks``, ``(WeekReceipts,
+    received)`` pairs of a forecast made earlier, each in the week's standard
+    deviation; 1 when they were no further off than that, or say nothing."""
+    squares = [
+        ((received - week.expected) / week.deviation) ** 2
+        for week, received in past_weeks
+        if week.deviation > 0
+    ]
+    return max(1.0, (sum(squares) / len(squares)) ** 0.5) if squares else 1.0

@@ -25,15 +25,18 @@ cash-in forecast (friendly_dunning/tools/cash_forecast.py) of the same open
 invoices, per currency and in all in the company's currency, week by week
 against what was received: the mean absolute error against "paid on the due
 date" and "paid with the customer's average delay so far", and the share of
-the weeks inside the forecast's range (the ``cash`` section). It prints the
-figures and the seconds training and forecasting took. It only reads.
+the weeks inside the forecast's range (the ``cash`` section). The range is
+widened as the company would widen it on the cut-off day: by how far the same
+forecast, made 13 weeks before the cut-off on what was known then, was off in
+the weeks up to the cut-off. It prints the figures and the seconds training
+and forecasting took. It only reads.
 """
 
 import importlib.util
 import json
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from odoo.cli.command import Command
@@ -107,11 +110,8 @@ def read_ledger(cr, company_id, backtest):
     return ledger, credited
 
 
-def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
-    """Train on ``ledger`` as of ``cutoff``, forecast what was open then, and
-    compare with what happened."""
-    training, open_invoices = backtest.split(ledger, cutoff)
-    open_at_cutoff = [
+def as_open(forecast, invoices):
+    return [
         forecast.OpenInvoice(
             invoice.id,
             invoice.customer,
@@ -120,10 +120,12 @@ def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
             invoice.due_date,
             invoice.amount,
         )
-        for invoice in open_invoices
+        for invoice in invoices
     ]
-    started = time.perf_counter()
-    model = forecast.PaymentForecaster.train(
+
+
+def train(forecast, training, open_invoices, cutoff):
+    return forecast.PaymentForecaster.train(
         [
             forecast.PaidInvoice(
                 invoice.customer,
@@ -135,9 +137,25 @@ def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
             )
             for invoice in training
         ],
-        open_at_cutoff,
+        open_invoices,
         as_of=cutoff,
     )
+
+
+def in_currency(cash, invoices):
+    return [
+        cash.Receivable(invoice.id, None, invoice.currency, invoice.amount_currency)
+        for invoice in invoices
+    ]
+
+
+def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
+    """Train on ``ledger`` as of ``cutoff``, forecast what was open then, and
+    compare with what happened."""
+    training, open_invoices = backtest.split(ledger, cutoff)
+    open_at_cutoff = as_open(forecast, open_invoices)
+    started = time.perf_counter()
+    model = train(forecast, training, open_at_cutoff, cutoff)
     trained = time.perf_counter()
     forecasts = model.forecast(open_at_cutoff)
     done = time.perf_counter()
@@ -160,6 +178,7 @@ def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
     figures["training seconds"] = round(trained - started, 3)
     figures["forecast seconds"] = round(done - trained, 3)
     figures["cash"] = run_cash_backtest(
+        ledger,
         open_invoices,
         open_at_cutoff,
         model,
@@ -171,53 +190,101 @@ def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
     return figures
 
 
+def range_widening(ledger, cutoff, modules):
+    """The range's widening as the company would measure it on ``cutoff``:
+    the cash forecast made CASH_WEEKS weeks earlier on what was known then,
+    against the receipts, per currency, of its weeks ended by ``cutoff``."""
+    forecast, backtest, cash = modules
+    earlier = cutoff - timedelta(weeks=backtest.CASH_WEEKS)
+    training, open_invoices = backtest.split(ledger, earlier)
+    if not training:
+        return 1.0
+    open_then = as_open(forecast, open_invoices)
+    model = train(forecast, training, open_then, earlier)
+    ends = forecast.week_ends(earlier, backtest.CASH_WEEKS)
+    forecasts = cash.forecast_receipts(
+        in_currency(cash, open_invoices),
+        model.weekly_probabilities(open_then, backtest.CASH_WEEKS),
+        earlier,
+        ends,
+    )
+    # payments after the cut-off fall in weeks ending after it: left out
+    received = backtest.weekly_receipts(
+        open_invoices,
+        lambda invoice: invoice.paid_date,
+        backtest.in_currency,
+        earlier,
+        ends,
+    )
+    return cash.range_widening(
+        (week, received[result.currency][week.number - 1])
+        for result in forecasts
+        for week in result.weeks
+        if week.end <= cutoff
+    )
+
+
 def run_cash_backtest(
-    open_invoices, open_at_cutoff, model, training, end, company_currency, modules
+    ledger,
+    open_invoices,
+    open_at_cutoff,
+    model,
+    training,
+    end,
+    company_currency,
+    modules,
 ):
     """The weekly cash-in forecast of the invoices open at the cut-off (the
     model's training date), per currency and in all in the company's
-    currency, against what was received."""
+    currency, against what was received; each series's coverage also with
+    the range of independent payments alone (no widening)."""
     forecast, backtest, cash = modules
     cutoff = model.as_of
     ends = forecast.week_ends(cutoff, backtest.CASH_WEEKS)
     started = time.perf_counter()
+    widening = range_widening(ledger, cutoff, modules)
+    widened = time.perf_counter()
     chances = model.weekly_probabilities(open_at_cutoff, backtest.CASH_WEEKS)
     by_currency = cash.forecast_receipts(
-        [
-            cash.Receivable(invoice.id, None, invoice.currency, invoice.amount_currency)
-            for invoice in open_invoices
-        ],
-        chances,
-        cutoff,
-        ends,
+        in_currency(cash, open_invoices), chances, cutoff, ends, widening=widening
     )
-    seconds = time.perf_counter() - started
+    done = time.perf_counter()
     in_all = f"all, in {company_currency}"
-    everything = cash.forecast_receipts(
-        [
-            cash.Receivable(invoice.id, None, in_all, invoice.amount)
-            for invoice in open_invoices
-        ],
-        chances,
-        cutoff,
-        ends,
+    series = (
+        (in_currency(cash, open_invoices), backtest.in_currency),
+        (
+            [
+                cash.Receivable(invoice.id, None, in_all, invoice.amount)
+                for invoice in open_invoices
+            ],
+            lambda invoice: (in_all, invoice.amount),
+        ),
     )
-    figures = backtest.evaluate_cash(
-        open_invoices, by_currency, training, cutoff, end, ends, backtest.in_currency
-    )
-    figures["series"].update(
-        backtest.evaluate_cash(
+
+    def evaluate(receivables, receipt_of, factor):
+        return backtest.evaluate_cash(
             open_invoices,
-            everything,
+            cash.forecast_receipts(receivables, chances, cutoff, ends, widening=factor),
             training,
             cutoff,
             end,
             ends,
-            lambda invoice: (in_all, invoice.amount),
-        )["series"]
+            receipt_of,
+        )
+
+    figures = backtest.evaluate_cash(
+        open_invoices, by_currency, training, cutoff, end, ends, backtest.in_currency
     )
+    figures["series"].update(evaluate(*series[1], widening)["series"])
+    for receivables, receipt_of in series:
+        for name, values in evaluate(receivables, receipt_of, 1.0)["series"].items():
+            figures["series"][name]["coverage, independent payments' range"] = values[
+                "coverage"
+            ]
     figures["open invoices"] = len(open_invoices)
-    figures["weekly probabilities and cash forecast seconds"] = round(seconds, 3)
+    figures["range widening (from the 13 weeks before)"] = widening
+    figures["range widening seconds"] = round(widened - started, 3)
+    figures["weekly probabilities and cash forecast seconds"] = round(done - widened, 3)
     return figures
 
 
