@@ -20,11 +20,11 @@ all. Chosen over a simulation: it is exact in its mean and variance,
 deterministic, and one pass over the invoices, where a simulation in plain
 Python needs about a thousand draws of every invoice for stable 10 % tails (a
 hundred million draws for 100,000 invoices) and gives a slightly different
-range on every run unless seeded.
-The normal shape is a good approximation when a week holds many invoices of
-comparable amounts (a sum of many small independent draws); it is rough for a
-week ruled by one or two large invoices, where the true distribution is lumpy
-and the clipping is what keeps the range possible.
+range on every run unless seeded. The normal shape is a good approximation
+when a week holds many invoices of comparable amounts (a sum of many small
+independent draws); it is rough for a week ruled by one or two large invoices,
+where the true distribution is lumpy and the clipping is what keeps the range
+possible.
 
 That range holds only the chance of which invoices pay. It does not hold the
 error of the probabilities themselves, nor the ways payments move together (a
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from statistics import NormalDist
 
-WEEKS = 13
+WEEKS = 13  # the usual horizon: a quarter
 BAND = (0.1, 0.9)  # the range's quantiles
 
 
@@ -56,14 +56,14 @@ class Receivable:
 
 @dataclass(frozen=True)
 class WeekReceipts:
-    number: int  # 1 for the week of the forecast's date
+    number: int  # 1 for the week of the day after the forecast's date
     start: date  # the first day a payment counts in it
     end: date  # its Sunday
     expected: float
     low: float  # the range's lower end (BAND[0] quantile)
     high: float
     invoices: int  # invoices with a chance of payment in the week
-    # of the receipts, the invoices' payments independent (before widening)
+    # the receipts' standard deviation, payments independent (before widening)
     deviation: float
 
 

@@ -192,19 +192,19 @@ def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
 
 def range_widening(ledger, cutoff, modules):
     """The range's widening as the company would measure it on ``cutoff``:
-    the cash forecast made CASH_WEEKS weeks earlier on what was known then,
+    the cash forecast made cash.WEEKS weeks earlier on what was known then,
     against the receipts, per currency, of its weeks ended by ``cutoff``."""
     forecast, backtest, cash = modules
-    earlier = cutoff - timedelta(weeks=backtest.CASH_WEEKS)
+    earlier = cutoff - timedelta(weeks=cash.WEEKS)
     training, open_invoices = backtest.split(ledger, earlier)
     if not training:
         return 1.0
     open_then = as_open(forecast, open_invoices)
     model = train(forecast, training, open_then, earlier)
-    ends = forecast.week_ends(earlier, backtest.CASH_WEEKS)
+    ends = forecast.week_ends(earlier, cash.WEEKS)
     forecasts = cash.forecast_receipts(
         in_currency(cash, open_invoices),
-        model.weekly_probabilities(open_then, backtest.CASH_WEEKS),
+        model.weekly_probabilities(open_then, cash.WEEKS),
         earlier,
         ends,
     )
@@ -240,11 +240,11 @@ def run_cash_backtest(
     the range of independent payments alone (no widening)."""
     forecast, backtest, cash = modules
     cutoff = model.as_of
-    ends = forecast.week_ends(cutoff, backtest.CASH_WEEKS)
+    ends = forecast.week_ends(cutoff, cash.WEEKS)
     started = time.perf_counter()
     widening = range_widening(ledger, cutoff, modules)
     widened = time.perf_counter()
-    chances = model.weekly_probabilities(open_at_cutoff, backtest.CASH_WEEKS)
+    chances = model.weekly_probabilities(open_at_cutoff, cash.WEEKS)
     by_currency = cash.forecast_receipts(
         in_currency(cash, open_invoices), chances, cutoff, ends, widening=widening
     )

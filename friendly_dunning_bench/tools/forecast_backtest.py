@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 HORIZON_DAYS = 30
-CASH_WEEKS = 13
 
 
 @dataclass(frozen=True)
