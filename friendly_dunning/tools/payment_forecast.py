@@ -27,6 +27,9 @@ The method, in the order ``train`` follows it:
    of payment within 7, 30 and 90 days of the due date, and its median gives
    the predicted payment date (the median is what minimises the mean error in
    days).
+6. The same distribution, cut at the ends of given periods (the weeks of a
+   cash forecast), gives the probability of payment in each period, after the
+   last one, or never.
 
 Each forecast carries its reasons as ``(code, value, ...)`` tuples for the caller
 to word and translate, and a confidence from the effective history size and the
@@ -34,7 +37,9 @@ spread of the customer's delays.
 """
 
 import bisect
+import itertools
 import math
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -61,6 +66,9 @@ RECENT_SHIFT_DAYS = 5
 REASON_MIN_DAYS = 2  # effects smaller than this are not worth a reason
 HIGH_CONFIDENCE = (5.0, 7.0)  # effective invoices at least, spread (days) at most
 MEDIUM_CONFIDENCE = (2.0, 20.0)
+# A delay of whole days comes out of the forecast's sums give or take a
+# rounding error: counted this much earlier, it stays on its own day.
+DAY_ROUNDING = 1e-6  # days
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,30 @@ class Forecast:
     # probability of payment in time: within IN_TIME_DAYS of the due date, or
     # of the forecast's date once past due
     p_in_time: float = 0.0
+
+
+@dataclass(frozen=True)
+class PeriodProbabilities:
+    """When an open invoice will be paid, period by period. The probabilities
+    sum to 1."""
+
+    key: object  # the caller's id, as on its OpenInvoice
+    periods: tuple  # probability of payment in each period, in order
+    later: float  # after the last period
+    # not at all: the distribution's "not paid" share (invoices left unpaid
+    # UNPAID_AFTER_DAYS past due), or 1 when no paid invoice of the history
+    # ever took as long as this one already has (or there is no history)
+    never: float
+
+
+def week_ends(as_of, weeks):
+    """The Sundays ending each of ``weeks`` weeks after ``as_of``. Week 1 is the
+    Monday-to-Sunday week of the day after ``as_of`` (the first day an invoice
+    open on ``as_of`` can be paid), so it is shorter than a week unless
+    ``as_of`` is a Sunday."""
+    first = as_of + timedelta(days=1)
+    first_end = first + timedelta(days=6 - first.weekday())
+    return [first_end + timedelta(weeks=number) for number in range(weeks)]
 
 
 def clip_delay(delay):
@@ -395,15 +427,20 @@ class PaymentForecaster:
                 )
         return mixtures[customer]
 
-    def _forecast_one(self, invoice, mixtures):
-        state = self.customers.get(invoice.customer)
-        effects = self._effects(invoice)
+    def _centre(self, invoice, state, effects):
+        """The invoice's expected delay: the customer's usual one (their
+        group's for a new customer) plus the shared effects."""
         usual = (
             state.usual_delay
             if state
             else self.group_delay.get(invoice.group, self.overall_delay)
         )
-        centre = usual + sum(effects.values())
+        return usual + sum(effects.values())
+
+    def _forecast_one(self, invoice, mixtures):
+        state = self.customers.get(invoice.customer)
+        effects = self._effects(invoice)
+        centre = self._centre(invoice, state, effects)
         elapsed = (self.as_of - invoice.due_date).days  # not paid by then
         # The distribution of the delay, given it is more than ``elapsed``.
         above = [
@@ -460,6 +497,111 @@ class PaymentForecaster:
             else 0.0
             for horizon in horizons
         ]
+
+    def weekly_probabilities(self, open_invoices, weeks):
+        """``period_probabilities`` for the ``weeks`` weeks of ``week_ends``
+        after the training date."""
+        return self.period_probabilities(open_invoices, week_ends(self.as_of, weeks))
+
+    def period_probabilities(self, open_invoices, period_ends):
+        """A PeriodProbabilities per open invoice, in the same order: the
+        probability of payment in each period, the first from the day after
+        the training date, each up to its end in ``period_ends`` (dates in
+        order) included. The distribution is the one ``forecast`` uses, given
+        the invoice was not paid by the training date."""
+        # An end before the training date makes an empty period.
+        end_ordinals = [
+            max(end.toordinal(), self.as_of.toordinal()) for end in period_ends
+        ]
+        pool_part = self._cumulative(self.pool)
+        own_parts = {}
+        return [
+            self._periods_one(invoice, end_ordinals, pool_part, own_parts)
+            for invoice in open_invoices
+        ]
+
+    @staticmethod
+    def _cumulative(pairs):
+        """Sorted ``(value, weight)`` pairs as their values and, for each
+        index, the weight of the values before it: the weight up to any value
+        is then one bisection away."""
+        return (
+            [value for value, _weight in pairs],
+            list(
+                itertools.accumulate((weight for _value, weight in pairs), initial=0.0)
+            ),
+        )
+
+    def _parts(self, customer, pool_part, own_parts):
+        """``_mixture`` as its two parts, ``(values, weight before, scale)``:
+        the customer's deviations and the pool's. Summed over the parts, not
+        merged into one sorted list per customer: the merge would cost more
+        than the lookups."""
+        if customer not in own_parts:
+            state = self.customers.get(customer)
+            if state is None:
+                own_parts[customer] = ((*pool_part, 1.0),)
+            else:
+                values, before = self._cumulative(state.deviations)
+                own_parts[customer] = (
+                    (values, before, state.own_share / before[-1]),
+                    (*pool_part, 1 - state.own_share),
+                )
+        return own_parts[customer]
+
+    def _periods_one(self, invoice, end_ordinals, pool_part, own_parts):
+        state = self.customers.get(invoice.customer)
+        # Paid on origin + value, for each value of the mixture.
+        origin = (
+            invoice.due_date.toordinal()
+            + self._centre(invoice, state, self._effects(invoice))
+            - DAY_ROUNDING
+        )
+        limits = [self.as_of.toordinal() - origin]
+        limits += [end - origin for end in end_ordinals]
+        limits.append(sys.float_info.max)  # paid at all: below the infinite
+        below, total = None, 0.0  # the weight up to each limit, and in all
+        for values, before, scale in self._parts(
+            invoice.customer, pool_part, own_parts
+        ):
+            part = [scale * before[bisect.bisect_right(values, x)] for x in limits]
+            below = part if below is None else [a + b for a, b in zip(below, part)]
+            total += scale * before[-1]
+        mass = total - below[0]  # not paid by the training date
+        if mass <= 0:
+            return self._pool_periods_after(invoice, end_ordinals)
+        return PeriodProbabilities(
+            invoice.key,
+            tuple(
+                (below[index] - below[index - 1]) / mass
+                for index in range(1, len(limits) - 1)
+            ),
+            max(below[-1] - below[-2], 0.0) / mass,
+            max(total - below[-1], 0.0) / mass,
+        )
+
+    def _pool_periods_after(self, invoice, end_ordinals):
+        """``_periods_one`` when the customer's distribution never took as
+        long as this invoice already has: the paid invoices that did, as
+        ``_pool_probabilities_after``; never paid when none did."""
+        due = invoice.due_date.toordinal()
+        elapsed = self.as_of.toordinal() - due
+        if bisect.bisect_right(self.pool_delays, elapsed) == len(self.pool_delays):
+            return PeriodProbabilities(
+                invoice.key, (0.0,) * len(end_ordinals), 0.0, 1.0
+            )
+        cumulative = self._pool_probabilities_after(
+            elapsed, [end - due for end in end_ordinals]
+        )
+        return PeriodProbabilities(
+            invoice.key,
+            tuple(
+                reached - previous
+                for previous, reached in zip([0.0, *cumulative], cumulative)
+            ),
+            1.0 - cumulative[-1] if cumulative else 1.0,
+            0.0,
+        )
 
     def _pool_delay_after(self, elapsed):
         """The median delay of the paid invoices that took longer than

@@ -20,15 +20,23 @@ cut-off and compares with what happened after it (the rules are in
 tools/forecast_backtest.py): the mean absolute error in days of the predicted
 payment date against "pays on the due date" and "pays with the customer's
 average delay so far" (everyone's average for a new customer), and the Brier
-score of the 30-day probability against the base rate. It prints the figures
-and the seconds training and forecasting took. It only reads.
+score of the 30-day probability against the base rate. Then the 13-week
+cash-in forecast (friendly_dunning/tools/cash_forecast.py) of the same open
+invoices, per currency and in all in the company's currency, week by week
+against what was received: the mean absolute error against "paid on the due
+date" and "paid with the customer's average delay so far", and the share of
+the weeks inside the forecast's range (the ``cash`` section). The range is
+widened as the company would widen it on the cut-off day: by how far the same
+forecast, made 13 weeks before the cut-off on what was known then, was off in
+the weeks up to the cut-off. It prints the figures and the seconds training
+and forecasting took. It only reads.
 """
 
 import importlib.util
 import json
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from odoo.cli.command import Command
@@ -47,9 +55,12 @@ LEDGER_SQL = """
            move.invoice_date_due,
            move.amount_total_signed,
            CASE WHEN bool_and(line.reconciled) THEN max(partial.max_date) END,
-           coalesce(bool_or(counterpart_move.move_type = 'out_refund'), false)
+           coalesce(bool_or(counterpart_move.move_type = 'out_refund'), false),
+           currency.name,
+           move.amount_total
       FROM account_move move
       JOIN res_partner partner ON partner.id = move.commercial_partner_id
+      JOIN res_currency currency ON currency.id = move.currency_id
       JOIN account_move_line line
         ON line.move_id = move.id AND line.display_type = 'payment_term'
       LEFT JOIN account_partial_reconcile partial
@@ -61,7 +72,7 @@ LEDGER_SQL = """
      WHERE move.move_type = 'out_invoice'
        AND move.state = 'posted'
        AND move.company_id = %(company_id)s
-     GROUP BY move.id, partner.country_id
+     GROUP BY move.id, partner.country_id, currency.name
 """
 
 
@@ -85,17 +96,22 @@ def read_ledger(cr, company_id, backtest):
         move_id, customer, country, invoice_date, due, amount, paid = row[:7]
         ledger.append(
             backtest.LedgerInvoice(
-                move_id, customer, country, invoice_date, due, amount, paid
+                move_id,
+                customer,
+                country,
+                invoice_date,
+                due,
+                amount,
+                paid,
+                currency=row[8],
+                amount_currency=row[9],
             )
         )
     return ledger, credited
 
 
-def run_backtest(ledger, cutoff, forecast, backtest):
-    """Train on ``ledger`` as of ``cutoff``, forecast what was open then, and
-    compare with what happened."""
-    training, open_invoices = backtest.split(ledger, cutoff)
-    open_at_cutoff = [
+def as_open(forecast, invoices):
+    return [
         forecast.OpenInvoice(
             invoice.id,
             invoice.customer,
@@ -104,10 +120,12 @@ def run_backtest(ledger, cutoff, forecast, backtest):
             invoice.due_date,
             invoice.amount,
         )
-        for invoice in open_invoices
+        for invoice in invoices
     ]
-    started = time.perf_counter()
-    model = forecast.PaymentForecaster.train(
+
+
+def train(forecast, training, open_invoices, cutoff):
+    return forecast.PaymentForecaster.train(
         [
             forecast.PaidInvoice(
                 invoice.customer,
@@ -119,9 +137,25 @@ def run_backtest(ledger, cutoff, forecast, backtest):
             )
             for invoice in training
         ],
-        open_at_cutoff,
+        open_invoices,
         as_of=cutoff,
     )
+
+
+def in_currency(cash, invoices):
+    return [
+        cash.Receivable(invoice.id, None, invoice.currency, invoice.amount_currency)
+        for invoice in invoices
+    ]
+
+
+def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
+    """Train on ``ledger`` as of ``cutoff``, forecast what was open then, and
+    compare with what happened."""
+    training, open_invoices = backtest.split(ledger, cutoff)
+    open_at_cutoff = as_open(forecast, open_invoices)
+    started = time.perf_counter()
+    model = train(forecast, training, open_at_cutoff, cutoff)
     trained = time.perf_counter()
     forecasts = model.forecast(open_at_cutoff)
     done = time.perf_counter()
@@ -143,6 +177,114 @@ def run_backtest(ledger, cutoff, forecast, backtest):
     }
     figures["training seconds"] = round(trained - started, 3)
     figures["forecast seconds"] = round(done - trained, 3)
+    figures["cash"] = run_cash_backtest(
+        ledger,
+        open_invoices,
+        open_at_cutoff,
+        model,
+        training,
+        end,
+        company_currency,
+        (forecast, backtest, cash),
+    )
+    return figures
+
+
+def range_widening(ledger, cutoff, modules):
+    """The range's widening as the company would measure it on ``cutoff``:
+    the cash forecast made cash.WEEKS weeks earlier on what was known then,
+    against the receipts, per currency, of its weeks ended by ``cutoff``."""
+    forecast, backtest, cash = modules
+    earlier = cutoff - timedelta(weeks=cash.WEEKS)
+    training, open_invoices = backtest.split(ledger, earlier)
+    if not training:
+        return 1.0
+    open_then = as_open(forecast, open_invoices)
+    model = train(forecast, training, open_then, earlier)
+    ends = forecast.week_ends(earlier, cash.WEEKS)
+    forecasts = cash.forecast_receipts(
+        in_currency(cash, open_invoices),
+        model.weekly_probabilities(open_then, cash.WEEKS),
+        earlier,
+        ends,
+    )
+    # payments after the cut-off fall in weeks ending after it: left out
+    received = backtest.weekly_receipts(
+        open_invoices,
+        lambda invoice: invoice.paid_date,
+        backtest.in_currency,
+        earlier,
+        ends,
+    )
+    return cash.range_widening(
+        (week, received[result.currency][week.number - 1])
+        for result in forecasts
+        for week in result.weeks
+        if week.end <= cutoff
+    )
+
+
+def run_cash_backtest(
+    ledger,
+    open_invoices,
+    open_at_cutoff,
+    model,
+    training,
+    end,
+    company_currency,
+    modules,
+):
+    """The weekly cash-in forecast of the invoices open at the cut-off (the
+    model's training date), per currency and in all in the company's
+    currency, against what was received; each series's coverage also with
+    the range of independent payments alone (no widening)."""
+    forecast, backtest, cash = modules
+    cutoff = model.as_of
+    ends = forecast.week_ends(cutoff, cash.WEEKS)
+    started = time.perf_counter()
+    widening = range_widening(ledger, cutoff, modules)
+    widened = time.perf_counter()
+    chances = model.weekly_probabilities(open_at_cutoff, cash.WEEKS)
+    by_currency = cash.forecast_receipts(
+        in_currency(cash, open_invoices), chances, cutoff, ends, widening=widening
+    )
+    done = time.perf_counter()
+    in_all = f"all, in {company_currency}"
+    series = (
+        (in_currency(cash, open_invoices), backtest.in_currency),
+        (
+            [
+                cash.Receivable(invoice.id, None, in_all, invoice.amount)
+                for invoice in open_invoices
+            ],
+            lambda invoice: (in_all, invoice.amount),
+        ),
+    )
+
+    def evaluate(receivables, receipt_of, factor):
+        return backtest.evaluate_cash(
+            open_invoices,
+            cash.forecast_receipts(receivables, chances, cutoff, ends, widening=factor),
+            training,
+            cutoff,
+            end,
+            ends,
+            receipt_of,
+        )
+
+    figures = backtest.evaluate_cash(
+        open_invoices, by_currency, training, cutoff, end, ends, backtest.in_currency
+    )
+    figures["series"].update(evaluate(*series[1], widening)["series"])
+    for receivables, receipt_of in series:
+        for name, values in evaluate(receivables, receipt_of, 1.0)["series"].items():
+            figures["series"][name]["coverage, independent payments' range"] = values[
+                "coverage"
+            ]
+    figures["open invoices"] = len(open_invoices)
+    figures["range widening (from the 13 weeks before)"] = widening
+    figures["range widening seconds"] = round(widened - started, 3)
+    figures["weekly probabilities and cash forecast seconds"] = round(done - widened, 3)
     return figures
 
 
@@ -175,16 +317,27 @@ class DunningForecastBacktest(Command):
             "friendly_dunning_bench/tools/forecast_backtest.py",
             "dunning_forecast_backtest",
         )
+        cash = _load("friendly_dunning/tools/cash_forecast.py", "dunning_cash_forecast")
         results = {}
         with Registry(options.database).cursor() as cr:
-            cr.execute(SQL("SELECT id, name FROM res_company ORDER BY id"))
-            for company_id, company_name in cr.fetchall():
+            cr.execute(
+                SQL(
+                    """SELECT company.id, company.name, currency.name
+                         FROM res_company company
+                         JOIN res_currency currency
+                           ON currency.id = company.currency_id
+                        ORDER BY company.id"""
+                )
+            )
+            for company_id, company_name, company_currency in cr.fetchall():
                 read_started = time.perf_counter()
                 ledger, credited = read_ledger(cr, company_id, backtest)
                 if not ledger:
                     continue
                 read_seconds = time.perf_counter() - read_started
-                figures = run_backtest(ledger, options.cutoff, forecast, backtest)
+                figures = run_backtest(
+                    ledger, options.cutoff, forecast, backtest, cash, company_currency
+                )
                 figures["invoices read"] = len(ledger)
                 figures["left out for a credit note"] = credited
                 figures["ledger read seconds"] = round(read_seconds, 3)
@@ -195,4 +348,31 @@ class DunningForecastBacktest(Command):
         for company_name, figures in results.items():
             sys.stdout.write(f"{company_name}\n")
             for name, value in figures.items():
+                if name != "cash":
+                    sys.stdout.write(f"  {name:>50}: {value}\n")
+            write_cash(figures["cash"])
+
+
+def write_cash(figures):
+    """The cash section as text: the figures per series, then its weeks."""
+    sys.stdout.write("  cash-in forecast\n")
+    for name, value in figures.items():
+        if name != "series":
+            sys.stdout.write(f"  {name:>50}: {value}\n")
+    columns = ("received", "expected", "low", "high", "due date", "customer average")
+    for series, values in figures["series"].items():
+        sys.stdout.write(f"    {series}\n")
+        for name, value in values.items():
+            if name != "weeks":
                 sys.stdout.write(f"  {name:>50}: {value}\n")
+        sys.stdout.write(
+            "      week  start       end         "
+            + "".join(f"{column:>17}" for column in columns)
+            + "\n"
+        )
+        for week in values["weeks"]:
+            sys.stdout.write(
+                f"      {week['week']:>4}  {week['start']}  {week['end']}  "
+                + "".join(f"{week[column]:>17,.0f}" for column in columns)
+                + "\n"
+            )

@@ -1,5 +1,6 @@
 """The payment forecast's backtest, without Odoo: split a ledger at a cut-off,
-the two baselines, and the metrics (mean absolute error in days, Brier score).
+the two baselines, and the metrics (mean absolute error in days, Brier score),
+and the same for the weekly cash-in forecast.
 
 ``odoo dunning_forecast_backtest`` (cli/dunning_forecast_backtest.py) reads the
 ledger and trains the forecaster; everything it compares lives here.
@@ -20,8 +21,22 @@ How invoices are counted:
 - the *base rate*: the share paid within 30 days of the due date among the
   invoices due at least 30 days before the cut-off (those whose outcome was
   known by then, paid or not).
+
+The cash-in forecast is compared week by week (weeks as
+payment_forecast.week_ends cuts them), over the weeks that end by the end of
+the data, per currency (and in all, in the company's currency): the receipts
+of the invoices open at the cut-off, each its full amount on its payment date
+(an invoice is paid on its last reconciliation), against what the forecast
+expected and against two baselines, each invoice's full amount on one day:
+its due date, and its due date plus the customer's average delay so far
+(everyone's for a new customer, rounded to the day), either moved to the day
+after the cut-off when it falls before it. The *mean absolute error* is the
+mean over the weeks of the receipts' absolute error, also relative to the mean
+weekly receipts; the *coverage* is the share of the weeks whose receipts fall
+inside the forecast's range.
 """
 
+import bisect
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -39,6 +54,8 @@ class LedgerInvoice:
     due_date: date
     amount: float
     paid_date: date | None  # when it was fully paid; None: still owed
+    currency: object = None  # the invoice's; None: the company's
+    amount_currency: float | None = None  # in ``currency``
 
     def paid_by(self, day):
         return self.paid_date is not None and self.paid_date <= day
@@ -189,4 +206,120 @@ def evaluate(open_invoices, forecasts, training, ledger, cutoff, end):
         "base rate (paid within 30 days)": rate,
         "brier, all with a known outcome": brier(known),
         "brier, less than 30 days past due at the cut-off": brier(undecided),
+    }
+
+
+def week_number(day, cutoff, ends):
+    """The week (1 to ``len(ends)``) a payment on ``day`` falls in, the weeks
+    ending on ``ends`` from the day after ``cutoff``; ``len(ends) + 1`` after
+    the last."""
+    return bisect.bisect_left(ends, max(day, cutoff + timedelta(days=1))) + 1
+
+
+def weekly_receipts(invoices, day_of, receipt_of, cutoff, ends):
+    """{series: [receipts of each week, then after the last week]}: each
+    invoice's amount on ``day_of(invoice)`` (None: never), in the series and
+    amount ``receipt_of(invoice)`` gives."""
+    receipts = {}
+    for invoice in invoices:
+        series, amount = receipt_of(invoice)
+        weeks = receipts.setdefault(series, [0.0] * (len(ends) + 1))
+        day = day_of(invoice)
+        if day is not None:
+            weeks[week_number(day, cutoff, ends) - 1] += amount
+    return receipts
+
+
+def in_currency(invoice):
+    """The series and amount of an invoice's receipt: its own currency."""
+    if invoice.currency is None:
+        return None, invoice.amount
+    return invoice.currency, invoice.amount_currency
+
+
+def evaluate_cash(open_invoices, forecasts, training, cutoff, end, ends, receipt_of):
+    """The cash-in figures of one backtest. ``forecasts``: the model's
+    CashForecast per series (cash_forecast.forecast_receipts, its
+    ``currency`` the series ``receipt_of`` gives) over the weeks ending on
+    ``ends``."""
+    averages, overall = average_delays(training)
+    compared = sum(week_end <= end for week_end in ends)
+    actual = weekly_receipts(
+        open_invoices, lambda invoice: invoice.paid_date, receipt_of, cutoff, ends
+    )
+    baselines = {
+        "due date": weekly_receipts(
+            open_invoices, lambda invoice: invoice.due_date, receipt_of, cutoff, ends
+        ),
+        "customer average": weekly_receipts(
+            open_invoices,
+            lambda invoice: (
+                invoice.due_date
+                + timedelta(days=round(averages.get(invoice.customer, overall)))
+            ),
+            receipt_of,
+            cutoff,
+            ends,
+        ),
+    }
+    series = {}
+    for forecast in forecasts:
+        nothing = [0.0] * (len(ends) + 1)
+        received = actual.get(forecast.currency, nothing)
+        weeks = forecast.weeks[:compared]
+        predicted = {"model": [week.expected for week in weeks]}
+        for name, receipts in baselines.items():
+            predicted[name] = receipts.get(forecast.currency, nothing)[:compared]
+        total = sum(received[:compared])
+        mae = {
+            name: mean_absolute_error(zip(values, received[:compared]))
+            for name, values in predicted.items()
+        }
+        inside = sum(
+            week.low <= received[index] <= week.high for index, week in enumerate(weeks)
+        )
+        series[forecast.currency] = {
+            "open at the cut-off": forecast.open_amount,
+            "received in the weeks compared": total,
+            "mae per week": mae,
+            "mae relative to the mean week": {
+                name: value / (total / compared)
+                if value is not None and total
+                else None
+                for name, value in mae.items()
+            },
+            "weeks inside the range": inside,
+            "coverage": inside / compared if compared else None,
+            "expected after the last week / never": (forecast.later, forecast.never),
+            "received after the last week / unpaid at the end": (
+                received[-1] if compared == len(ends) else None,
+                sum(
+                    receipt_of(invoice)[1]
+                    for invoice in open_invoices
+                    if invoice.paid_date is None
+                    and receipt_of(invoice)[0] == forecast.currency
+                ),
+            ),
+            "weeks": [
+                {
+                    "week": week.number,
+                    "start": week.start.isoformat(),
+                    "end": week.end.isoformat(),
+                    "received": received[index],
+                    "expected": week.expected,
+                    "low": week.low,
+                    "high": week.high,
+                    **{
+                        name: values[index]
+                        for name, values in predicted.items()
+                        if name != "model"
+                    },
+                }
+                for index, week in enumerate(weeks)
+            ],
+        }
+    return {
+        "weeks": len(ends),
+        "weeks compared": compared,
+        "series": series,
     }
