@@ -417,8 +417,12 @@ class ResPartner(models.Model):
 
     def _dunning_contact_hours(self, start, end):
         """The sending window ``(start, end)`` narrowed to the customer's best
-        time of day, unless the two do not overlap."""
-        best = BEST_TIMES.get(self.commercial_partner_id.dunning_best_time)
+        time of day (the one they chose on their page, else the hour learnt
+        from when they act), unless the two do not overlap."""
+        best = (
+            BEST_TIMES.get(self.commercial_partner_id.dunning_best_time)
+            or self._dunning_learnt_window()
+        )
         if best and max(start, best[0]) < min(end, best[1]):
             return max(start, best[0]), min(end, best[1])
         return start, end

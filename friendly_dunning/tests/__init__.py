@@ -46,4 +46,5 @@ from . import test_compliance
 from . import test_autopay
 from . import test_autopay_page
 from . import test_payment_forecast_job
+from . import test_best_hour
 from . import test_write_each
