@@ -45,6 +45,7 @@
         "views/dunning_reference_rate_views.xml",
         "views/dunning_compliance_pack_views.xml",
         "views/res_config_settings_views.xml",
+        "views/dunning_cash_forecast_views.xml",
         "report/dunning_report_views.xml",
         "report/dunning_dashboard_views.xml",
         "report/dunning_statement_report.xml",

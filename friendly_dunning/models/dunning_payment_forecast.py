@@ -81,6 +81,8 @@ HISTORY_READS = {
         "balance",
         "reconciled",
         "amount_residual",
+        "amount_residual_currency",
+        "currency_id",
     ],
     "account.partial.reconcile": None,
     "res.partner": ["country_id"],
@@ -284,6 +286,7 @@ class DunningPaymentForecast(models.Model):
             open_instalments = []
         keys = {}
         open_invoices = []
+        cash_rows = []
         for (
             line_id,
             move_id,
@@ -292,14 +295,21 @@ class DunningPaymentForecast(models.Model):
             invoice_date,
             due,
             residual,
+            currency_id,
+            residual_currency,
         ) in open_instalments:
             keys[line_id] = (move_id, customer, due, residual)
-            open_invoices.append(
-                OpenInvoice(line_id, customer, country, invoice_date, due, residual)
+            invoice = OpenInvoice(
+                line_id, customer, country, invoice_date, due, residual
             )
+            open_invoices.append(invoice)
+            cash_rows.append((line_id, invoice, currency_id, residual_currency))
         model = PaymentForecaster.train(paid, open_invoices, as_of=as_of)
         forecasts = model.forecast(open_invoices)
         self._dunning_store(company, forecasts, keys)
+        self.env["dunning.cash.forecast"]._dunning_refresh(
+            company, model, cash_rows, paid, as_of
+        )
         _logger.info(
             "Payment forecasts of %s: %d open instalments from %d paid in %.1f s",
             company.name,
@@ -313,7 +323,7 @@ class DunningPaymentForecast(models.Model):
     def _dunning_read_ledger(self, company):
         """``(paid, open)``: the history as ``PaidInvoice``, and the open
         instalments as ``(line, move, customer, country, invoice date, due
-        date, residual)`` rows."""
+        date, residual, currency, residual in that currency)`` rows."""
         rows = run_sql(
             self.env,
             SQL(HISTORY_SQL, company_id=company.id),
@@ -330,7 +340,8 @@ class DunningPaymentForecast(models.Model):
                 """
             SELECT line.id, move.id, move.commercial_partner_id, partner.country_id,
                    COALESCE(move.invoice_date, line.date_maturity),
-                   line.date_maturity, line.amount_residual
+                   line.date_maturity, line.amount_residual,
+                   line.currency_id, line.amount_residual_currency
               FROM account_move move
               JOIN account_move_line line ON line.move_id = move.id
               JOIN res_partner partner ON partner.id = move.commercial_partner_id

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_date
 
 from ..models.account_move import open_instalment_sql
 from ..models.raw_sql import sql_settings
@@ -122,6 +122,35 @@ class DunningKpi(models.AbstractModel):
             },
             "at_risk": at_risk,
             "disputes": self._kpi_disputes(company, date_from, today),
+            "cash": self._dashboard_cash(company),
+        }
+
+    @api.model
+    def _dashboard_cash(self, company):
+        """The cash-in forecast of the next 13 weeks in the company's
+        currency (the report has the other currencies): per week its label,
+        the expected receipts and the range."""
+        weeks = (
+            self.env["dunning.cash.forecast"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("currency_id", "=", company.currency_id.id),
+                    ("week", "<=", 13),
+                ],
+                order="week",
+            )
+        )
+        return {
+            "labels": [
+                format_date(self.env, week.date_start, date_format="MMM d")
+                for week in weeks
+            ],
+            "expected": [round(week.expected, 2) for week in weeks],
+            "low": [round(week.low, 2) for week in weeks],
+            "high": [round(week.high, 2) for week in weeks],
+            "total": round(sum(weeks.mapped("expected")), 2),
         }
 
     @api.model

@@ -227,3 +227,48 @@ class TestPaymentForecastJob(DunningCommon):
             self.Forecast.search([]).move_id,
             self.sam_open | self.pia_open | self.nina_open,
         )
+
+    def test_cash_in_forecast_for_the_next_13_weeks(self):
+        """The receipts expected each week from the open instalments, with a
+        range, per currency: Nina's 200 (due in 10 days) and Sam's and Pia's
+        500 each, all likely to come within the quarter."""
+        self.Forecast._dunning_refresh(self.company_a)
+        Cash = self.env["dunning.cash.forecast"]
+        weeks = Cash.search([("company_id", "=", self.company_a.id)])
+        self.assertEqual(weeks.mapped("week"), list(range(1, 15)))
+        self.assertEqual(set(weeks.currency_id.ids), {self.company_a.currency_id.id})
+        coming = weeks.filtered(lambda w: w.week <= 13)
+        total = sum(coming.mapped("expected")) + weeks[-1].expected
+        self.assertLessEqual(total, 1200.0 + 0.01)
+        self.assertGreater(sum(coming.mapped("expected")), 900.0)
+        for week in coming:
+            self.assertLessEqual(week.low, week.expected + 0.01)
+            self.assertGreaterEqual(week.high, week.expected - 0.01)
+            self.assertLessEqual(week.date_start, week.date_end)
+        self.assertEqual(coming[0].date_start, TODAY + timedelta(days=1))
+        self.assertEqual(coming[1].date_start.weekday(), 0, "weeks start on Monday")
+        # Sam pays about 20 days after the due date (5 days ago): in 15 days.
+        sam_week = coming.filtered(lambda w: w.date_start <= days(15) <= w.date_end)
+        self.assertGreater(sam_week.expected, 300.0)
+        # The managers' dashboard draws the same weeks.
+        dashboard = self.env["dunning.kpi"].with_company(self.company_a)
+        cash = dashboard.get_dashboard(30)["cash"]
+        self.assertEqual(len(cash["labels"]), 13)
+        self.assertEqual(cash["expected"], [round(w.expected, 2) for w in coming])
+        self.assertAlmostEqual(cash["total"], sum(coming.mapped("expected")), 1)
+        # The range's widening was measured today, once.
+        self.assertEqual(self.company_a.dunning_cash_widening_date, TODAY)
+        self.assertGreaterEqual(self.company_a.dunning_cash_widening, 1.0)
+        # Paid: gone from the next forecast.
+        self._dunning_pay(self.sam_open, TODAY)
+        self.Forecast._dunning_refresh(self.company_a)
+        weeks = Cash.search([("company_id", "=", self.company_a.id)])
+        self.assertLessEqual(sum(weeks.mapped("expected")), 700.0 + 0.01)
+        # Collections users of another company see none of it.
+        user_b = self._dunning_new_user(
+            "cash_user_b", self.company_b, "friendly_dunning.group_dunning_user"
+        )
+        self.assertFalse(Cash.with_user(user_b).search([]))
+        self._dunning_users_around(self.sam)
+        with self.assertRaises(AccessError):
+            Cash.with_user(self.billing).search([])

@@ -22,6 +22,7 @@ export class DunningDashboard extends Component {
         this.state = useState({ data: null, periodDays: 30, loading: true });
         this.trendRef = useRef("trend");
         this.agingRef = useRef("aging");
+        this.cashRef = useRef("cash");
         this.charts = [];
         this.periods = [
             { days: 30, label: _t("Last 30 days") },
@@ -126,6 +127,60 @@ export class DunningDashboard extends Component {
                 },
             })
         );
+        this.renderCashChart();
+    }
+
+    renderCashChart() {
+        const cash = this.state.data.cash;
+        if (!this.cashRef.el || !cash.labels.length) {
+            return;
+        }
+        this.charts.push(
+            new Chart(this.cashRef.el, {
+                type: "bar",
+                data: {
+                    labels: cash.labels,
+                    datasets: [
+                        {
+                            type: "line",
+                            label: _t("High"),
+                            data: cash.high,
+                            borderColor: "#9fb8c8",
+                            borderDash: [4, 4],
+                            pointRadius: 0,
+                            fill: false,
+                        },
+                        {
+                            label: _t("Expected"),
+                            data: cash.expected,
+                            backgroundColor: "#017e84",
+                        },
+                        {
+                            type: "line",
+                            label: _t("Low"),
+                            data: cash.low,
+                            borderColor: "#9fb8c8",
+                            borderDash: [4, 4],
+                            pointRadius: 0,
+                            fill: false,
+                        },
+                    ],
+                },
+                options: {
+                    maintainAspectRatio: false,
+                    animation: false,
+                    scales: { y: { beginAtZero: true } },
+                    plugins: {
+                        tooltip: {
+                            callbacks: {
+                                label: (item) =>
+                                    `${item.dataset.label}: ${this.money(item.raw)}`,
+                            },
+                        },
+                    },
+                },
+            })
+        );
     }
 
     money(value, compact = false) {
@@ -183,6 +238,10 @@ export class DunningDashboard extends Component {
 
     openAging() {
         this.action.doAction("friendly_dunning.action_dunning_report_aging");
+    }
+
+    openCash() {
+        this.action.doAction("friendly_dunning.action_dunning_cash_forecast");
     }
 
     openChannels() {
