@@ -45,12 +45,10 @@ class DunningCashForecast(models.Model):
         "times its probability of payment in the week."
     )
     low = fields.Monetary(
-        string="Low",
         aggregator=None,
         help="The range's lower end: receipts fall below it one week in ten.",
     )
     high = fields.Monetary(
-        string="High",
         aggregator=None,
         help="The range's upper end: receipts rise above it one week in ten.",
     )

@@ -163,56 +163,62 @@ class DunningPaymentForecast(models.Model):
 
     def _reason_words(self, reason):
         """One reason in words, in the user's language."""
-        _ = self.env._
         code, *values = reason
         if code == "new_customer":
-            return _("new customer: no paid invoice yet")
+            return self.env._("new customer: no paid invoice yet")
         if code == "group_delay":
             return self._days_words(
                 values[0],
-                _("customers of the same country usually pay on the due date"),
-                _("customers of the same country usually pay %(days)s days late"),
-                _("customers of the same country usually pay %(days)s days early"),
+                self.env._("customers of the same country usually pay on the due date"),
+                self.env._(
+                    "customers of the same country usually pay %(days)s days late"
+                ),
+                self.env._(
+                    "customers of the same country usually pay %(days)s days early"
+                ),
                 one=(
-                    _("customers of the same country usually pay a day late"),
-                    _("customers of the same country usually pay a day early"),
+                    self.env._("customers of the same country usually pay a day late"),
+                    self.env._("customers of the same country usually pay a day early"),
                 ),
             )
         if code == "usual_delay":
             return self._days_words(
                 values[0],
-                _("usually pays on the due date"),
-                _("usually pays %(days)s days late"),
-                _("usually pays %(days)s days early"),
-                one=(_("usually pays a day late"), _("usually pays a day early")),
+                self.env._("usually pays on the due date"),
+                self.env._("usually pays %(days)s days late"),
+                self.env._("usually pays %(days)s days early"),
+                one=(
+                    self.env._("usually pays a day late"),
+                    self.env._("usually pays a day early"),
+                ),
             )
         if code == "history":
-            return _("%(count)s invoices paid so far", count=values[0])
+            return self.env._("%(count)s invoices paid so far", count=values[0])
         if code == "recent_later":
-            return _(
+            return self.env._(
                 "the last %(count)s were %(days)s days later",
                 count=values[0],
                 days=values[1],
             )
         if code == "recent_earlier":
-            return _(
+            return self.env._(
                 "the last %(count)s were %(days)s days earlier",
                 count=values[0],
                 days=values[1],
             )
         if code == "payment_weekday":
             weekdays = [
-                _("Mondays"),
-                _("Tuesdays"),
-                _("Wednesdays"),
-                _("Thursdays"),
-                _("Fridays"),
-                _("Saturdays"),
-                _("Sundays"),
+                self.env._("Mondays"),
+                self.env._("Tuesdays"),
+                self.env._("Wednesdays"),
+                self.env._("Thursdays"),
+                self.env._("Fridays"),
+                self.env._("Saturdays"),
+                self.env._("Sundays"),
             ]
-            return _("pays on %(weekday)s", weekday=weekdays[values[0]])
+            return self.env._("pays on %(weekday)s", weekday=weekdays[values[0]])
         if code == "unpaid_share":
-            return _(
+            return self.env._(
                 "%(percent)s%% of their invoices stayed unpaid long past due",
                 percent=values[0],
             )
@@ -222,31 +228,31 @@ class DunningPaymentForecast(models.Model):
             return self._days_words(
                 values[1],
                 "",
-                _("invoices due in %(month)s are paid %(days)s days later"),
-                _("invoices due in %(month)s are paid %(days)s days earlier"),
+                self.env._("invoices due in %(month)s are paid %(days)s days later"),
+                self.env._("invoices due in %(month)s are paid %(days)s days earlier"),
                 month=month,
             )
         if code == "amount":
             return self._days_words(
                 values[0],
                 "",
-                _("larger amounts are paid %(days)s days later"),
-                _("smaller amounts are paid %(days)s days earlier"),
+                self.env._("larger amounts are paid %(days)s days later"),
+                self.env._("smaller amounts are paid %(days)s days earlier"),
             )
         if code == "term":
             return self._days_words(
                 values[1],
                 "",
-                _("with %(term)s days to pay, paid %(days)s days later"),
-                _("with %(term)s days to pay, paid %(days)s days earlier"),
+                self.env._("with %(term)s days to pay, paid %(days)s days later"),
+                self.env._("with %(term)s days to pay, paid %(days)s days earlier"),
                 term=values[0],
             )
         if code == "overdue":
             if values[0] == 1:
-                return _("already a day past due")
-            return _("already %(days)s days past due", days=values[0])
+                return self.env._("already a day past due")
+            return self.env._("already %(days)s days past due", days=values[0])
         if code == "no_payment_date":
-            return _("no paid invoice ever took this long: no date to predict")
+            return self.env._("no paid invoice ever took this long: no date to predict")
         return ""
 
     @staticmethod
@@ -533,19 +539,18 @@ class AccountMove(models.Model):
     def _compute_dunning_forecast_summary(self):
         """Each open instalment's forecast in a few lines: when, how likely,
         how sure and why."""
-        _ = self.env._
         for move in self:
             parts = []
             for forecast in move.dunning_forecast_ids.sorted("date_due"):
                 amount = format_amount(self.env, forecast.amount, forecast.currency_id)
                 due = format_date(self.env, forecast.date_due)
                 if forecast.payment_date:
-                    headline = _(
+                    headline = self.env._(
                         "Expected on %(date)s",
                         date=format_date(self.env, forecast.payment_date),
                     )
                 else:
-                    headline = _("No payment date expected")
+                    headline = self.env._("No payment date expected")
                 percents = [
                     f"{round(100 * p)} %"
                     for p in (forecast.p7, forecast.p30, forecast.p90)
@@ -561,8 +566,10 @@ class AccountMove(models.Model):
                     )
                     % (
                         headline,
-                        _("(%(amount)s due on %(date)s)", amount=amount, date=due),
-                        _(
+                        self.env._(
+                            "(%(amount)s due on %(date)s)", amount=amount, date=due
+                        ),
+                        self.env._(
                             "Paid within 7, 30 and 90 days of the due date: "
                             "%(p7)s, %(p30)s, %(p90)s. Confidence: %(confidence)s.",
                             p7=percents[0],
@@ -570,13 +577,13 @@ class AccountMove(models.Model):
                             p90=percents[2],
                             confidence=confidence.lower(),
                         ),
-                        _(
+                        self.env._(
                             "May not come in time: %(loss)s.",
                             loss=format_amount(
                                 self.env, forecast.expected_loss, forecast.currency_id
                             ),
                         ),
-                        _("Why: %(reasons)s", reasons=forecast.explanation),
+                        self.env._("Why: %(reasons)s", reasons=forecast.explanation),
                     )
                 )
             move.dunning_forecast_summary = Markup().join(parts) if parts else False
