@@ -32,6 +32,11 @@ from .res_partner import COLLECTIONS_TEAM, RECEIVABLES_READERS
 
 _logger = logging.getLogger(__name__)
 
+# The model each company's forecasts were made with today, per database, kept
+# by the worker between the hourly runs: ``{(database, company id): (date,
+# PaymentForecaster or None)}``.
+_TRAINED = {}
+
 CONFIDENCES = [("high", "High"), ("medium", "Medium"), ("low", "Low")]
 # Instalments paid a company needs before its open ones are forecast.
 MIN_HISTORY = 10
@@ -272,24 +277,110 @@ class DunningPaymentForecast(models.Model):
 
     @api.model
     def _cron_dunning_forecast(self):
+        """Once a day per company (the first run of the day in a worker):
+        learn from the whole ledger, forecast every open instalment, the cash
+        in and the customers' best hours. The other runs of the day forecast
+        what changed since with that day's model: new or partly paid
+        instalments in, paid ones out."""
         companies = (
             self.env["res.company"].sudo().search([("dunning_policy_id", "!=", False)])
         )
+        today = fields.Date.context_today(self)
         for company in companies:
-            self.sudo()._dunning_refresh(company)
-            self.env["res.partner"].sudo()._dunning_learn_best_hours(company)
+            trained = _TRAINED.get((self.env.cr.dbname, company.id))
+            if trained and trained[0] == today:
+                self.sudo()._dunning_refresh_changes(company, trained[1])
+            else:
+                self.sudo()._dunning_refresh(company, as_of=today)
+                self.env["res.partner"].sudo()._dunning_learn_best_hours(company)
             self.env["dunning.payment.plan"]._dunning_commit_progress(1, None)
 
     @api.model
     def _dunning_refresh(self, company, as_of=None):
         """Forecast every open instalment of ``company`` from its ledger, and
-        replace the company's forecasts with them."""
+        replace the company's forecasts and cash-in weeks with them."""
         started = time.perf_counter()
         as_of = as_of or fields.Date.context_today(self)
         paid, open_instalments = self._dunning_read_ledger(company)
         if len(paid) < MIN_HISTORY:
             # Too little to learn from: no forecast rather than a guess.
             open_instalments = []
+        keys, open_invoices, cash_rows = self._dunning_open_invoices(open_instalments)
+        model = PaymentForecaster.train(paid, open_invoices, as_of=as_of)
+        forecasts = model.forecast(open_invoices)
+        self._dunning_store(company, forecasts, keys)
+        self.env["dunning.cash.forecast"]._dunning_refresh(
+            company, model, cash_rows, paid, as_of
+        )
+        _TRAINED[self.env.cr.dbname, company.id] = (
+            as_of,
+            model if len(paid) >= MIN_HISTORY else None,
+        )
+        _logger.info(
+            "Payment forecasts of %s: %d open instalments from %d paid in %.1f s",
+            company.name,
+            len(forecasts),
+            len(paid),
+            time.perf_counter() - started,
+        )
+        return len(forecasts)
+
+    @api.model
+    def _dunning_refresh_changes(self, company, model):
+        """Bring ``company``'s forecasts up to date with ``model`` (trained
+        earlier today): forecast the open instalments without a forecast or
+        whose amount changed, drop the forecasts of those no longer open.
+        Answers how many instalments were forecast."""
+        tables = {"dunning.payment.forecast": None}
+        run_sql(
+            self.env,
+            SQL(
+                """
+            DELETE FROM dunning_payment_forecast forecast
+             WHERE forecast.company_id = %s
+               AND NOT EXISTS (
+                    SELECT 1 FROM account_move_line line
+                      JOIN account_move move ON move.id = line.move_id
+                     WHERE line.id = forecast.move_line_id AND %s)
+                """,
+                company.id,
+                open_instalment_sql("line", "move"),
+            ),
+            reads=HISTORY_READS | {"account.move": None},
+            writes=tables,
+        )
+        changed = (
+            [
+                row[1:]
+                for row in self._dunning_read_open(
+                    company,
+                    SQL(
+                        "LEFT JOIN dunning_payment_forecast forecast "
+                        "ON forecast.move_line_id = line.id"
+                    ),
+                    SQL(
+                        "AND (forecast.id IS NULL "
+                        "OR forecast.amount <> line.amount_residual)"
+                    ),
+                    SQL("forecast.id"),
+                )
+            ]
+            if model
+            else []
+        )
+        if changed:
+            keys, open_invoices, _cash = self._dunning_open_invoices(changed)
+            self._dunning_store(
+                company, model.forecast(open_invoices), keys, replace=True
+            )
+        else:
+            self.env["res.partner"]._dunning_store_forecasts(company)
+        return len(changed)
+
+    @api.model
+    def _dunning_open_invoices(self, open_instalments):
+        """``(keys, open invoices, cash rows)`` of open instalment rows (see
+        ``_dunning_read_ledger``)."""
         keys = {}
         open_invoices = []
         cash_rows = []
@@ -310,20 +401,7 @@ class DunningPaymentForecast(models.Model):
             )
             open_invoices.append(invoice)
             cash_rows.append((line_id, invoice, currency_id, residual_currency))
-        model = PaymentForecaster.train(paid, open_invoices, as_of=as_of)
-        forecasts = model.forecast(open_invoices)
-        self._dunning_store(company, forecasts, keys)
-        self.env["dunning.cash.forecast"]._dunning_refresh(
-            company, model, cash_rows, paid, as_of
-        )
-        _logger.info(
-            "Payment forecasts of %s: %d open instalments from %d paid in %.1f s",
-            company.name,
-            len(forecasts),
-            len(paid),
-            time.perf_counter() - started,
-        )
-        return len(forecasts)
+        return keys, open_invoices, cash_rows
 
     @api.model
     def _dunning_read_ledger(self, company):
@@ -340,34 +418,52 @@ class DunningPaymentForecast(models.Model):
             for _line, customer, country, invoice_date, due, amount, paid_date in rows
             if paid_date
         ]
-        open_rows = run_sql(
+        open_rows = self._dunning_read_open(company)
+        return paid, open_rows
+
+    @api.model
+    def _dunning_read_open(self, company, join=None, condition=None, extra=None):
+        """The open instalments of ``company`` as rows (see
+        ``_dunning_read_ledger``), each after ``extra`` when given, narrowed
+        by ``join`` and ``condition``."""
+        return run_sql(
             self.env,
             SQL(
                 """
-            SELECT line.id, move.id, move.commercial_partner_id, partner.country_id,
+            SELECT %s line.id, move.id, move.commercial_partner_id,
+                   partner.country_id,
                    COALESCE(move.invoice_date, line.date_maturity),
                    line.date_maturity, line.amount_residual,
                    line.currency_id, line.amount_residual_currency
               FROM account_move move
               JOIN account_move_line line ON line.move_id = move.id
               JOIN res_partner partner ON partner.id = move.commercial_partner_id
+              %s
              WHERE move.company_id = %s AND %s AND line.date_maturity IS NOT NULL
+                   %s
                 """,
+                SQL("%s,", extra) if extra else SQL(),
+                join or SQL(),
                 company.id,
                 open_instalment_sql("line", "move"),
+                condition or SQL(),
             ),
-            reads=HISTORY_READS | {"account.move": None},
+            reads=HISTORY_READS
+            | {"account.move": None, "dunning.payment.forecast": None},
         )
-        return paid, open_rows
 
     @api.model
-    def _dunning_store(self, company, forecasts, keys):
+    def _dunning_store(self, company, forecasts, keys, replace=False):
+        """Store ``forecasts``: instead of all the company's forecasts, or,
+        with ``replace``, instead of those of the same instalments only."""
         now = fields.Datetime.now()
         tables = {"dunning.payment.forecast": None}
         run_sql(
             self.env,
             SQL(
-                "DELETE FROM dunning_payment_forecast WHERE company_id = %s", company.id
+                "DELETE FROM dunning_payment_forecast WHERE company_id = %s %s",
+                company.id,
+                SQL("AND move_line_id = ANY(%s)", list(keys)) if replace else SQL(),
             ),
             writes=tables,
         )

@@ -6,6 +6,7 @@ from odoo.tests import freeze_time, tagged
 
 from ..models import dunning_payment_forecast as forecast_module
 from ..models.dunning_planner import DunningPlanner
+from ..tools.payment_forecast import PaymentForecaster
 from .common import NOW, TODAY, DunningCommon, days
 
 
@@ -217,6 +218,41 @@ class TestPaymentForecastJob(DunningCommon):
             .dunning_forecast_date,
             sam.payment_date,
         )
+
+    def test_hourly_runs_forecast_only_what_changed(self):
+        """The first run of the day learns from the ledger; the next ones
+        forecast the new and changed instalments with that model and drop
+        the paid ones, leaving the others as they were."""
+        forecast_module._TRAINED.clear()
+        trained = []
+        original = PaymentForecaster.train.__func__
+
+        def counting(cls, *args, **kwargs):
+            trained.append(1)
+            return original(cls, *args, **kwargs)
+
+        with patch.object(PaymentForecaster, "train", classmethod(counting)):
+            self.Forecast._cron_dunning_forecast()
+            first = len(trained)
+            pia = self._forecast(self.pia_open)
+            self._dunning_pay(self.sam_open, TODAY)
+            self._dunning_pay(self.nina_open, TODAY, amount=50.0)
+            fresh = self._dunning_invoice(self.pia, days(20), 80.0)
+            self.Forecast._cron_dunning_forecast()
+        self.assertEqual(len(trained), first, "no training on the second run")
+        self.assertFalse(self.Forecast.search([("move_id", "=", self.sam_open.id)]))
+        self.assertEqual(self._forecast(self.pia_open), pia, "left as it was")
+        self.assertEqual(self._forecast(self.nina_open).amount, 150.0)
+        self.assertEqual(self._forecast(fresh).amount, 80.0)
+        self.sam.invalidate_recordset()
+        self.assertFalse(self.sam.with_company(self.company_a).dunning_expected_loss)
+        # The next day learns again.
+        with (
+            freeze_time(NOW + timedelta(days=1)),
+            patch.object(PaymentForecaster, "train", classmethod(counting)),
+        ):
+            self.Forecast._cron_dunning_forecast()
+        self.assertGreater(len(trained), first)
 
     def test_scheduled_job_refreshes_every_company(self):
         cron = self.env.ref("friendly_dunning.ir_cron_dunning_forecast")
