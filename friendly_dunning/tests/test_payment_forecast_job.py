@@ -98,11 +98,17 @@ class TestPaymentForecastJob(DunningCommon):
 
     def test_reasons_in_the_users_language(self):
         self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"]._load_module_terms(
+            ["friendly_dunning"], ["es_ES"], overwrite=True
+        )
         self.Forecast._dunning_refresh(self.company_a)
         sam = self._forecast(self.sam_open)
         self.assertEqual(sam.reasons[0], ["usual_delay", 20])
         words = sam.with_context(lang="es_ES").explanation
-        self.assertTrue(words)
+        self.assertIn("suele pagar con 20 días de retraso", words)
+        self.assertIn("8 facturas pagadas hasta ahora", words)
+        # The stored reasons are codes: the same forecast reads in English.
+        self.assertIn("usually pays 20 days late", sam.explanation)
 
     def test_worklist_ranks_by_expected_loss(self):
         self.Forecast._dunning_refresh(self.company_a)
