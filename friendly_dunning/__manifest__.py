@@ -46,6 +46,7 @@
         "views/dunning_compliance_pack_views.xml",
         "views/res_config_settings_views.xml",
         "views/dunning_cash_forecast_views.xml",
+        "views/dunning_experiment_views.xml",
         "report/dunning_report_views.xml",
         "report/dunning_dashboard_views.xml",
         "report/dunning_statement_report.xml",

@@ -62,4 +62,5 @@ from . import dunning_reply_requests
 from . import dunning_inbound
 from . import dunning_payment_forecast
 from . import dunning_cash_forecast
+from . import dunning_experiment
 from . import res_partner_best_hour

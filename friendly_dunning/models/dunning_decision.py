@@ -128,6 +128,9 @@ class Decision:
     compliance_pack: object = None
     compliance_outcome: str | None = None
     compliance_note: str | None = None
+    # A running experiment of the step held this customer out: the step is
+    # done for them, no message leaves (see dunning.experiment).
+    held_out: bool = False
 
     def __post_init__(self):
         if self.lines is None:

@@ -39,6 +39,7 @@ class DunningOutbox:
     and each invoice's step done."""
 
     def __init__(self, planner):
+        self.planner = planner
         self.env = planner.env
         self.company = planner.company
         self.now = planner.now
@@ -56,16 +57,25 @@ class DunningOutbox:
     def queue(self, decisions):
         """Create the outbox records of ``decisions`` (a failed one, with the
         reason, for each unreachable customer; nothing for a held one, whose
-        step stays due for a later run), log them and mark the invoices'
-        steps done. Every message passes the compliance guard last, whoever
-        wrote its text. Returns the counts
-        ``{"queued", "unreachable", "held"}`` and the records created."""
-        counts = {"queued": 0, "unreachable": 0, "held": 0}
+        step stays due for a later run, nor for one an experiment holds out,
+        whose step is done), log them and mark the invoices' steps done.
+        Every message passes the compliance guard last, whoever wrote its
+        text. Returns the counts ``{"queued", "unreachable", "held",
+        "held_out"}`` and the records created."""
+        counts = {"queued": 0, "unreachable": 0, "held": 0, "held_out": 0}
         to_create = []
         done = []
+        held_out = []
+        decisions = self.env["dunning.experiment"]._dunning_assign(
+            self.planner, decisions
+        )
         for decision in decisions:
             if decision.is_held:
                 counts["held"] += 1
+                continue
+            if decision.held_out:
+                counts["held_out"] += 1
+                held_out.append(decision)
                 continue
             step = decision.step
             values = {
@@ -104,7 +114,7 @@ class DunningOutbox:
         self._link_invoices(messages, done)
         self._log_in_chatter(to_create)
         self._schedule_activities(done)
-        self._mark_steps_done(done)
+        self._mark_steps_done(done + held_out)
         self._pull_charge_levers([d for d in done if d.is_sendable])
         return counts, messages
 

@@ -47,4 +47,5 @@ from . import test_autopay
 from . import test_autopay_page
 from . import test_payment_forecast_job
 from . import test_best_hour
+from . import test_experiments
 from . import test_write_each
