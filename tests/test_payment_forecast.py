@@ -270,3 +270,16 @@ def test_in_time_counts_from_today_once_past_due():
     # Not yet due: the same as within 30 days of the due date.
     result = forecast_for(history, open_invoice("slow"))
     assert result.p_in_time == result.p30
+
+
+def test_date_and_probabilities_agree_when_only_others_took_as_long():
+    """A customer whose own payments all came on the due date, already 5 days
+    late, among customers who pay 20 days late: the date comes from the same
+    payments as the probabilities (about 20 days late), not from weightless
+    ones."""
+    history = paid_history("punctual", [0] * 30) + paid_history("slow", [20] * 8)
+    due = AS_OF - timedelta(days=5)
+    result = forecast_for(history, open_invoice("punctual", due=due))
+    assert result.p7 == 0.0
+    assert result.p30 == 1.0
+    assert 15 <= result.delay_days <= 25

@@ -457,7 +457,11 @@ class PaymentForecaster:
             ]
         else:
             probabilities = self._pool_probabilities_after(elapsed, horizons)
-        finite = [(value, weight) for value, weight in above if value != math.inf]
+        finite = [
+            (value, weight)
+            for value, weight in above
+            if value != math.inf and weight > 0
+        ]
         if finite:
             delay = math.ceil(weighted_quantiles(finite, 1)[0])
         else:
