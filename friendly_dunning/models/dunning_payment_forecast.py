@@ -13,6 +13,7 @@ date, or within the next 30 days once past due) and
 the earliest predicted payment are kept on the customer for the worklist.
 """
 
+import dataclasses
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from odoo.tools.misc import babel_locale_parse
 
 from ..tools.payment_forecast import OpenInvoice, PaidInvoice, PaymentForecaster
 from .account_move import open_instalment_sql
+from .dunning_dispute import OPEN_STATES as OPEN_DISPUTE_STATES
 from .raw_sql import run_sql
 from .res_partner import COLLECTIONS_TEAM, RECEIVABLES_READERS
 
@@ -169,8 +171,6 @@ class DunningPaymentForecast(models.Model):
     def _reason_words(self, reason):
         """One reason in words, in the user's language."""
         code, *values = reason
-        if code == "new_customer":
-            return self.env._("new customer: no paid invoice yet")
         if code == "group_delay":
             return self._days_words(
                 values[0],
@@ -196,20 +196,6 @@ class DunningPaymentForecast(models.Model):
                     self.env._("usually pays a day late"),
                     self.env._("usually pays a day early"),
                 ),
-            )
-        if code == "history":
-            return self.env._("%(count)s invoices paid so far", count=values[0])
-        if code == "recent_later":
-            return self.env._(
-                "the last %(count)s were %(days)s days later",
-                count=values[0],
-                days=values[1],
-            )
-        if code == "recent_earlier":
-            return self.env._(
-                "the last %(count)s were %(days)s days earlier",
-                count=values[0],
-                days=values[1],
             )
         if code == "payment_weekday":
             weekdays = [
@@ -252,10 +238,40 @@ class DunningPaymentForecast(models.Model):
                 self.env._("with %(term)s days to pay, paid %(days)s days earlier"),
                 term=values[0],
             )
+        return self._reason_words_plain(code, values)
+
+    def _reason_words_plain(self, code, values):
+        """The reasons worded without a sign to read (see ``_reason_words``)."""
+        if code == "new_customer":
+            return self.env._("new customer: no paid invoice yet")
+        if code == "history":
+            return self.env._("%(count)s invoices paid so far", count=values[0])
+        if code == "recent_later":
+            return self.env._(
+                "the last %(count)s were %(days)s days later",
+                count=values[0],
+                days=values[1],
+            )
+        if code == "recent_earlier":
+            return self.env._(
+                "the last %(count)s were %(days)s days earlier",
+                count=values[0],
+                days=values[1],
+            )
         if code == "overdue":
             if values[0] == 1:
                 return self.env._("already a day past due")
             return self.env._("already %(days)s days past due", days=values[0])
+        if code == "promise":
+            return self.env._(
+                "promised to pay by %(date)s; kept %(kept)s of %(total)s "
+                "promises so far",
+                date=format_date(self.env, fields.Date.to_date(values[0])),
+                kept=values[1],
+                total=values[2],
+            )
+        if code == "disputed":
+            return self.env._("disputed: payment waits for the dispute's outcome")
         if code == "no_payment_date":
             return self.env._("no paid invoice ever took this long: no date to predict")
         return ""
@@ -307,7 +323,9 @@ class DunningPaymentForecast(models.Model):
             open_instalments = []
         keys, open_invoices, cash_rows = self._dunning_open_invoices(open_instalments)
         model = PaymentForecaster.train(paid, open_invoices, as_of=as_of)
-        forecasts = model.forecast(open_invoices)
+        forecasts = self._dunning_with_agreements(
+            company, model.forecast(open_invoices), keys, as_of
+        )
         self._dunning_store(company, forecasts, keys)
         self.env["dunning.cash.forecast"]._dunning_refresh(
             company, model, cash_rows, paid, as_of
@@ -371,11 +389,106 @@ class DunningPaymentForecast(models.Model):
         if changed:
             keys, open_invoices, _cash = self._dunning_open_invoices(changed)
             self._dunning_store(
-                company, model.forecast(open_invoices), keys, replace=True
+                company,
+                self._dunning_with_agreements(
+                    company, model.forecast(open_invoices), keys, model.as_of
+                ),
+                keys,
+                replace=True,
             )
         else:
             self.env["res.partner"]._dunning_store_forecasts(company)
         return len(changed)
+
+    @api.model
+    def _dunning_with_agreements(self, company, forecasts, keys, as_of):
+        """``forecasts`` with what the customers said: an open promise to pay
+        moves the forecast toward its date as far as the customer keeps their
+        promises (their kept share, counting one kept and one broken to start
+        with); an open dispute is given as a reason."""
+        move_ids = list({keys[forecast.key][0] for forecast in forecasts})
+        if not move_ids:
+            return forecasts
+        promises = {
+            move_id: (promised, kept, broken)
+            for move_id, promised, kept, broken in run_sql(
+                self.env,
+                SQL(
+                    """
+            SELECT DISTINCT ON (rel.move_id) rel.move_id, promise.promised_date,
+                   (SELECT count(*) FROM dunning_promise past
+                     WHERE past.partner_id = promise.partner_id
+                       AND past.company_id = promise.company_id
+                       AND past.state = 'kept'),
+                   (SELECT count(*) FROM dunning_promise past
+                     WHERE past.partner_id = promise.partner_id
+                       AND past.company_id = promise.company_id
+                       AND past.state = 'broken')
+              FROM dunning_promise promise
+              JOIN dunning_promise_account_move_rel rel
+                ON rel.promise_id = promise.id
+             WHERE promise.company_id = %s AND promise.state = 'open'
+               AND rel.move_id = ANY(%s)
+          ORDER BY rel.move_id, promise.promised_date DESC
+                    """,
+                    company.id,
+                    move_ids,
+                ),
+                reads={"dunning.promise": None},
+            )
+        }
+        disputed = {
+            row[0]
+            for row in run_sql(
+                self.env,
+                SQL(
+                    "SELECT DISTINCT move_id FROM dunning_dispute "
+                    "WHERE state = ANY(%s) AND move_id = ANY(%s)",
+                    list(OPEN_DISPUTE_STATES),
+                    move_ids,
+                ),
+                reads={"dunning.dispute": ["state", "move_id"]},
+            )
+        }
+        result = []
+        for forecast in forecasts:
+            move_id, _customer, due, _residual = keys[forecast.key]
+            if move_id in promises:
+                forecast = self._dunning_promised(
+                    forecast, due, as_of, *promises[move_id]
+                )
+            if move_id in disputed:
+                forecast = dataclasses.replace(
+                    forecast, reasons=[*forecast.reasons, ("disputed",)]
+                )
+            result.append(forecast)
+        return result
+
+    @staticmethod
+    def _dunning_promised(forecast, due, as_of, promised, kept, broken):
+        """``forecast`` given an open promise to pay by ``promised`` from a
+        customer who kept ``kept`` promises and broke ``broken``."""
+        trust = (kept + 1) / (kept + broken + 2)
+        horizons = (7, 30, 90, max((as_of - due).days, 0) + 30)
+        current = (forecast.p7, forecast.p30, forecast.p90, forecast.p_in_time)
+        p7, p30, p90, p_in_time = (
+            round(trust * ((promised - due).days <= horizon) + (1 - trust) * p, 3)
+            for horizon, p in zip(horizons, current, strict=True)
+        )
+        return dataclasses.replace(
+            forecast,
+            payment_date=promised
+            if trust >= 0.5 and promised > as_of
+            else forecast.payment_date,
+            p7=p7,
+            p30=p30,
+            p90=p90,
+            p_in_time=p_in_time,
+            reasons=[
+                *forecast.reasons,
+                ("promise", promised.isoformat(), kept, kept + broken),
+            ],
+        )
 
     @api.model
     def _dunning_open_invoices(self, open_instalments):

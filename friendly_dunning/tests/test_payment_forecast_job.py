@@ -163,6 +163,56 @@ class TestPaymentForecastJob(DunningCommon):
         self.assertFalse(sam.dunning_expected_loss)
         self.assertFalse(sam.dunning_forecast_date)
 
+    def test_an_open_promise_moves_the_forecast_to_its_date(self):
+        """Sam promised to pay by tomorrow; he kept 3 promises and broke 1:
+        trusted at (3 + 1) / (4 + 2), the forecast takes his date and
+        weighs its probabilities toward it, and says so."""
+        Promise = self.env["dunning.promise"]
+
+        def promise(state, promised, move):
+            return Promise.create(
+                {
+                    "partner_id": self.sam.id,
+                    "company_id": self.company_a.id,
+                    "move_ids": [(6, 0, move.ids)],
+                    "promised_date": promised,
+                    "grace_date": promised,
+                    "residual_at_promise": 500.0,
+                    "state": state,
+                }
+            )
+
+        paid = self.env["account.move"].search(
+            [("partner_id", "=", self.sam.id), ("payment_state", "!=", "not_paid")],
+            limit=4,
+        )
+        for state, move in zip(("kept", "kept", "kept", "broken"), paid, strict=True):
+            promise(state, days(-100), move)
+        self.Forecast._dunning_refresh(self.company_a)
+        before = self._forecast(self.sam_open)
+        before_p7, before_p30 = before.p7, before.p30
+        promise("open", days(1), self.sam_open)
+        self.Forecast._dunning_refresh(self.company_a)
+        after = self._forecast(self.sam_open)
+        trust = 4 / 6
+        self.assertEqual(after.payment_date, days(1))
+        # Tomorrow is 6 days after the due date: within 7, 30 and 90 days.
+        self.assertAlmostEqual(after.p7, round(trust + (1 - trust) * before_p7, 3))
+        self.assertAlmostEqual(after.p30, round(trust + (1 - trust) * before_p30, 3))
+        self.assertIn("kept 3 of 4 promises so far", after.explanation)
+        self.assertIn("promised to pay by", after.explanation)
+
+    def test_an_open_dispute_is_a_reason(self):
+        self.env["dunning.dispute"].create(
+            {"partner_id": self.pia.id, "move_id": self.pia_open.id, "amount": 50.0}
+        )
+        self.Forecast._dunning_refresh(self.company_a)
+        self.assertIn(
+            "disputed: payment waits for the dispute's outcome",
+            self._forecast(self.pia_open).explanation,
+        )
+        self.assertNotIn("disputed", self._forecast(self.sam_open).explanation)
+
     def test_likely_late_payers_get_the_reminder_before_due_earlier(self):
         """The shipped reminder three days before the due date goes ten days
         before it to the instalments likely to be paid late (under 50 %
