@@ -13,6 +13,7 @@ from . import dunning_communication_whatsapp
 from . import dunning_communication_sms
 from . import dunning_communication_email
 from . import dunning_communication_fallback
+from . import dunning_communication_rescreen
 from . import dunning_communication_send
 from . import dunning_consent
 from . import dunning_compliance_pack

@@ -190,6 +190,20 @@ class TestComplianceGuard(DunningCommon):
         self.assertEqual(message.compliance_pack_id, self.br_pack)
         self.assertIn("the creditor's identification", message.compliance_note)
 
+    def test_a_queued_message_edited_by_hand_is_screened_again(self):
+        bruna = self._consumer("Bruna", self.brazil, tz="America/Sao_Paulo")
+        self._run(MORNING)
+        message = self._messages(bruna)
+        self.assertEqual(message.state, "queued")
+        message.with_user(self.dunning_manager_a).body = "Please pay today."
+        self.assertTrue(message.body.startswith("Please pay today."))
+        self.assertIn(f"CNPJ {CNPJ}.", message.body)
+        self.assertIn("the creditor's identification", message.compliance_note)
+        # Text that already carries it is left as written.
+        kept = message.body
+        message.body = kept
+        self.assertEqual(message.body, kept)
+
     def test_brazil_holds_messages_while_the_company_has_no_cnpj(self):
         bruna = self._consumer("Bruna", self.brazil, tz="America/Sao_Paulo")
         self.company.vat = False
