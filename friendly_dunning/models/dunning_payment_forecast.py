@@ -356,11 +356,12 @@ class DunningPaymentForecast(models.Model):
                 """
             DELETE FROM dunning_payment_forecast forecast
              WHERE forecast.company_id = %s
-               AND NOT EXISTS (
-                    SELECT 1 FROM account_move_line line
-                      JOIN account_move move ON move.id = line.move_id
-                     WHERE line.id = forecast.move_line_id AND %s)
+               AND forecast.move_line_id NOT IN (
+                    SELECT line.id FROM account_move move
+                      JOIN account_move_line line ON line.move_id = move.id
+                     WHERE move.company_id = %s AND %s)
                 """,
+                company.id,
                 company.id,
                 open_instalment_sql("line", "move"),
             ),
