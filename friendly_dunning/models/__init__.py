@@ -62,6 +62,9 @@ from . import dunning_reply_agreements
 from . import dunning_reply_requests
 from . import dunning_inbound
 from . import dunning_payment_forecast
+from . import dunning_payment_forecast_job
+from . import res_partner_forecast
+from . import account_move_forecast
 from . import dunning_cash_forecast
 from . import dunning_experiment
 from . import res_partner_best_hour

@@ -1,7 +1,7 @@
 """The cash expected in over the next 13 weeks, per company and currency.
 
 Made by the payment forecast's job from the same trained forecaster
-(dunning_payment_forecast.py): each open instalment's probability of payment in
+(dunning_payment_forecast_job.py): each open instalment's probability of payment in
 each week, summed with ``tools/cash_forecast.py`` into the expected receipts
 of each week with a 10th-90th percentile range. The range is widened by how
 far the same forecast, made 13 weeks earlier on what was known then, was off

@@ -4,7 +4,7 @@ from unittest.mock import patch
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import freeze_time, tagged
 
-from ..models import dunning_payment_forecast as forecast_module
+from ..models import dunning_payment_forecast_job as forecast_module
 from ..models.dunning_planner import DunningPlanner
 from ..tools.payment_forecast import PaymentForecaster
 from .common import NOW, TODAY, DunningCommon, days

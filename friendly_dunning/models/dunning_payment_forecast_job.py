@@ -1,0 +1,450 @@
+"""The payment forecast's scheduled job: when each open instalment will be paid,
+learnt from the company's ledger.
+
+The same hourly job learns each customer's best hour to be contacted
+(res_partner_best_hour.py).
+
+The scheduled job reads the ledger in SQL (one query for the history of
+instalments paid, one for those open), trains the forecaster of
+``tools/payment_forecast.py`` per company, and replaces the company's forecasts
+(one row per open instalment) with a few set-based statements. Each
+customer's expected loss (the sum over their open instalments of the residual
+times the probability of not being paid in time: within 30 days of the due
+date, or within the next 30 days once past due) and
+the earliest predicted payment are kept on the customer for the worklist.
+"""
+
+import dataclasses
+import json
+import logging
+import time
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..tools.payment_forecast import OpenInvoice, PaidInvoice, PaymentForecaster
+from .account_move import open_instalment_sql
+from .dunning_dispute import OPEN_STATES as OPEN_DISPUTE_STATES
+from .raw_sql import run_sql
+
+_logger = logging.getLogger(__name__)
+
+# The model each company's forecasts were made with today, per database, kept
+# by the worker between the hourly runs: ``{(database, company id): (date,
+# PaymentForecaster or None)}``.
+_TRAINED = {}
+
+# Instalments paid a company needs before its open ones are forecast.
+MIN_HISTORY = 10
+# Rows inserted per statement.
+INSERT_BATCH = 20000
+
+# The company's customer invoices' instalments, paid or not, with what paid
+# them. An instalment is paid when reconciled, on the day of the last
+# reconciliation; one settled by a credit note was not paid and is left out.
+HISTORY_SQL = """
+    SELECT line.id,
+           move.commercial_partner_id,
+           partner.country_id,
+           move.invoice_date,
+           line.date_maturity,
+           line.balance,
+           max(partial.max_date)
+      FROM account_move move
+      JOIN res_partner partner ON partner.id = move.commercial_partner_id
+      JOIN account_move_line line
+        ON line.move_id = move.id AND line.display_type = 'payment_term'
+      JOIN account_partial_reconcile partial ON partial.debit_move_id = line.id
+      JOIN account_move_line counterpart ON counterpart.id = partial.credit_move_id
+      JOIN account_move counterpart_move ON counterpart_move.id = counterpart.move_id
+     WHERE move.move_type = 'out_invoice'
+       AND move.state = 'posted'
+       AND move.company_id = %(company_id)s
+       AND line.reconciled
+       AND line.date_maturity IS NOT NULL
+       AND move.invoice_date IS NOT NULL
+     GROUP BY line.id, move.id, partner.country_id
+    HAVING NOT bool_or(counterpart_move.move_type = 'out_refund')
+"""
+
+HISTORY_READS = {
+    "account.move": [
+        "move_type",
+        "state",
+        "company_id",
+        "commercial_partner_id",
+        "invoice_date",
+    ],
+    "account.move.line": [
+        "move_id",
+        "display_type",
+        "date_maturity",
+        "balance",
+        "reconciled",
+        "amount_residual",
+        "amount_residual_currency",
+        "currency_id",
+    ],
+    "account.partial.reconcile": None,
+    "res.partner": ["country_id"],
+}
+
+
+class DunningPaymentForecast(models.Model):
+    _inherit = "dunning.payment.forecast"
+
+    # ------------------------------------------------------------------
+    # The scheduled job
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_dunning_forecast(self):
+        """Once a day per company (the first run of the day in a worker):
+        learn from the whole ledger, forecast every open instalment, the cash
+        in and the customers' best hours. The other runs of the day forecast
+        what changed since with that day's model: new or partly paid
+        instalments in, paid ones out."""
+        companies = (
+            self.env["res.company"].sudo().search([("dunning_policy_id", "!=", False)])
+        )
+        today = fields.Date.context_today(self)
+        for company in companies:
+            trained = _TRAINED.get((self.env.cr.dbname, company.id))
+            if trained and trained[0] == today:
+                self.sudo()._dunning_refresh_changes(company, trained[1])
+            else:
+                self.sudo()._dunning_refresh(company, as_of=today)
+                self.env["res.partner"].sudo()._dunning_learn_best_hours(company)
+            self.env["dunning.payment.plan"]._dunning_commit_progress(1, None)
+
+    @api.model
+    def _dunning_refresh(self, company, as_of=None):
+        """Forecast every open instalment of ``company`` from its ledger, and
+        replace the company's forecasts and cash-in weeks with them."""
+        started = time.perf_counter()
+        as_of = as_of or fields.Date.context_today(self)
+        paid, open_instalments = self._dunning_read_ledger(company)
+        if len(paid) < MIN_HISTORY:
+            # Too little to learn from: no forecast rather than a guess.
+            open_instalments = []
+        keys, open_invoices, cash_rows = self._dunning_open_invoices(open_instalments)
+        model = PaymentForecaster.train(paid, open_invoices, as_of=as_of)
+        forecasts = self._dunning_with_agreements(
+            company, model.forecast(open_invoices), keys, as_of
+        )
+        self._dunning_store(company, forecasts, keys)
+        self.env["dunning.cash.forecast"]._dunning_refresh(
+            company, model, cash_rows, paid, as_of
+        )
+        _TRAINED[self.env.cr.dbname, company.id] = (
+            as_of,
+            model if len(paid) >= MIN_HISTORY else None,
+        )
+        _logger.info(
+            "Payment forecasts of %s: %d open instalments from %d paid in %.1f s",
+            company.name,
+            len(forecasts),
+            len(paid),
+            time.perf_counter() - started,
+        )
+        return len(forecasts)
+
+    @api.model
+    def _dunning_refresh_changes(self, company, model):
+        """Bring ``company``'s forecasts up to date with ``model`` (trained
+        earlier today): forecast the open instalments without a forecast or
+        whose amount changed, drop the forecasts of those no longer open.
+        Answers how many instalments were forecast."""
+        tables = {"dunning.payment.forecast": None}
+        run_sql(
+            self.env,
+            SQL(
+                """
+            DELETE FROM dunning_payment_forecast forecast
+             WHERE forecast.company_id = %s
+               AND forecast.move_line_id NOT IN (
+                    SELECT line.id FROM account_move move
+                      JOIN account_move_line line ON line.move_id = move.id
+                     WHERE move.company_id = %s AND %s)
+                """,
+                company.id,
+                company.id,
+                open_instalment_sql("line", "move"),
+            ),
+            reads=HISTORY_READS | {"account.move": None},
+            writes=tables,
+        )
+        changed = (
+            [
+                row[1:]
+                for row in self._dunning_read_open(
+                    company,
+                    SQL(
+                        "LEFT JOIN dunning_payment_forecast forecast "
+                        "ON forecast.move_line_id = line.id"
+                    ),
+                    SQL(
+                        "AND (forecast.id IS NULL "
+                        "OR forecast.amount <> line.amount_residual)"
+                    ),
+                    SQL("forecast.id"),
+                )
+            ]
+            if model
+            else []
+        )
+        if changed:
+            keys, open_invoices, _cash = self._dunning_open_invoices(changed)
+            self._dunning_store(
+                company,
+                self._dunning_with_agreements(
+                    company, model.forecast(open_invoices), keys, model.as_of
+                ),
+                keys,
+                replace=True,
+            )
+        else:
+            self.env["res.partner"]._dunning_store_forecasts(company)
+        return len(changed)
+
+    @api.model
+    def _dunning_with_agreements(self, company, forecasts, keys, as_of):
+        """``forecasts`` with what the customers said: an open promise to pay
+        moves the forecast toward its date as far as the customer keeps their
+        promises (their kept share, counting one kept and one broken to start
+        with); an open dispute is given as a reason."""
+        move_ids = list({keys[forecast.key][0] for forecast in forecasts})
+        if not move_ids:
+            return forecasts
+        promises = {
+            move_id: (promised, kept, broken)
+            for move_id, promised, kept, broken in run_sql(
+                self.env,
+                SQL(
+                    """
+            SELECT DISTINCT ON (rel.move_id) rel.move_id, promise.promised_date,
+                   (SELECT count(*) FROM dunning_promise past
+                     WHERE past.partner_id = promise.partner_id
+                       AND past.company_id = promise.company_id
+                       AND past.state = 'kept'),
+                   (SELECT count(*) FROM dunning_promise past
+                     WHERE past.partner_id = promise.partner_id
+                       AND past.company_id = promise.company_id
+                       AND past.state = 'broken')
+              FROM dunning_promise promise
+              JOIN dunning_promise_account_move_rel rel
+                ON rel.promise_id = promise.id
+             WHERE promise.company_id = %s AND promise.state = 'open'
+               AND rel.move_id = ANY(%s)
+          ORDER BY rel.move_id, promise.promised_date DESC
+                    """,
+                    company.id,
+                    move_ids,
+                ),
+                reads={"dunning.promise": None},
+            )
+        }
+        disputed = {
+            row[0]
+            for row in run_sql(
+                self.env,
+                SQL(
+                    "SELECT DISTINCT move_id FROM dunning_dispute "
+                    "WHERE state = ANY(%s) AND move_id = ANY(%s)",
+                    list(OPEN_DISPUTE_STATES),
+                    move_ids,
+                ),
+                reads={"dunning.dispute": ["state", "move_id"]},
+            )
+        }
+        result = []
+        for forecast in forecasts:
+            move_id, _customer, due, _residual = keys[forecast.key]
+            if move_id in promises:
+                forecast = self._dunning_promised(
+                    forecast, due, as_of, *promises[move_id]
+                )
+            if move_id in disputed:
+                forecast = dataclasses.replace(
+                    forecast, reasons=[*forecast.reasons, ("disputed",)]
+                )
+            result.append(forecast)
+        return result
+
+    @staticmethod
+    def _dunning_promised(forecast, due, as_of, promised, kept, broken):
+        """``forecast`` given an open promise to pay by ``promised`` from a
+        customer who kept ``kept`` promises and broke ``broken``."""
+        trust = (kept + 1) / (kept + broken + 2)
+        horizons = (7, 30, 90, max((as_of - due).days, 0) + 30)
+        current = (forecast.p7, forecast.p30, forecast.p90, forecast.p_in_time)
+        p7, p30, p90, p_in_time = (
+            round(trust * ((promised - due).days <= horizon) + (1 - trust) * p, 3)
+            for horizon, p in zip(horizons, current, strict=True)
+        )
+        return dataclasses.replace(
+            forecast,
+            payment_date=promised
+            if trust >= 0.5 and promised > as_of
+            else forecast.payment_date,
+            p7=p7,
+            p30=p30,
+            p90=p90,
+            p_in_time=p_in_time,
+            reasons=[
+                *forecast.reasons,
+                ("promise", promised.isoformat(), kept, kept + broken),
+            ],
+        )
+
+    @api.model
+    def _dunning_open_invoices(self, open_instalments):
+        """``(keys, open invoices, cash rows)`` of open instalment rows (see
+        ``_dunning_read_ledger``)."""
+        keys = {}
+        open_invoices = []
+        cash_rows = []
+        for (
+            line_id,
+            move_id,
+            customer,
+            country,
+            invoice_date,
+            due,
+            residual,
+            currency_id,
+            residual_currency,
+        ) in open_instalments:
+            keys[line_id] = (move_id, customer, due, residual)
+            invoice = OpenInvoice(
+                line_id, customer, country, invoice_date, due, residual
+            )
+            open_invoices.append(invoice)
+            cash_rows.append((line_id, invoice, currency_id, residual_currency))
+        return keys, open_invoices, cash_rows
+
+    @api.model
+    def _dunning_read_ledger(self, company):
+        """``(paid, open)``: the history as ``PaidInvoice``, and the open
+        instalments as ``(line, move, customer, country, invoice date, due
+        date, residual, currency, residual in that currency)`` rows."""
+        rows = run_sql(
+            self.env,
+            SQL(HISTORY_SQL, company_id=company.id),
+            reads=HISTORY_READS,
+        )
+        paid = [
+            PaidInvoice(customer, country, invoice_date, due, paid_date, amount)
+            for _line, customer, country, invoice_date, due, amount, paid_date in rows
+            if paid_date
+        ]
+        open_rows = self._dunning_read_open(company)
+        return paid, open_rows
+
+    @api.model
+    def _dunning_read_open(self, company, join=None, condition=None, extra=None):
+        """The open instalments of ``company`` as rows (see
+        ``_dunning_read_ledger``), each after ``extra`` when given, narrowed
+        by ``join`` and ``condition``."""
+        return run_sql(
+            self.env,
+            SQL(
+                """
+            SELECT %s line.id, move.id, move.commercial_partner_id,
+                   partner.country_id,
+                   COALESCE(move.invoice_date, line.date_maturity),
+                   line.date_maturity, line.amount_residual,
+                   line.currency_id, line.amount_residual_currency
+              FROM account_move move
+              JOIN account_move_line line ON line.move_id = move.id
+              JOIN res_partner partner ON partner.id = move.commercial_partner_id
+              %s
+             WHERE move.company_id = %s AND %s AND line.date_maturity IS NOT NULL
+                   %s
+                """,
+                SQL("%s,", extra) if extra else SQL(),
+                join or SQL(),
+                company.id,
+                open_instalment_sql("line", "move"),
+                condition or SQL(),
+            ),
+            reads=HISTORY_READS
+            | {"account.move": None, "dunning.payment.forecast": None},
+        )
+
+    @api.model
+    def _dunning_store(self, company, forecasts, keys, replace=False):
+        """Store ``forecasts``: instead of all the company's forecasts, or,
+        with ``replace``, instead of those of the same instalments only."""
+        now = fields.Datetime.now()
+        tables = {"dunning.payment.forecast": None}
+        run_sql(
+            self.env,
+            SQL(
+                "DELETE FROM dunning_payment_forecast WHERE company_id = %s %s",
+                company.id,
+                SQL("AND move_line_id = ANY(%s)", list(keys)) if replace else SQL(),
+            ),
+            writes=tables,
+        )
+        rows = []
+        for forecast in forecasts:
+            move_id, customer, due, residual = keys[forecast.key]
+            rows.append(
+                (
+                    forecast.key,
+                    move_id,
+                    customer,
+                    due,
+                    residual,
+                    forecast.payment_date,
+                    forecast.p7,
+                    forecast.p30,
+                    forecast.p90,
+                    forecast.p_in_time,
+                    forecast.confidence,
+                    json.dumps(forecast.reasons),
+                    round(residual * (1 - forecast.p_in_time), 2),
+                )
+            )
+        columns = (
+            ("move_line_id", "int4"),
+            ("move_id", "int4"),
+            ("partner_id", "int4"),
+            ("date_due", "date"),
+            ("amount", "numeric"),
+            ("payment_date", "date"),
+            ("p7", "float8"),
+            ("p30", "float8"),
+            ("p90", "float8"),
+            ("p_in_time", "float8"),
+            ("confidence", "varchar"),
+            ("reasons", "jsonb"),
+            ("expected_loss", "numeric"),
+        )
+        for start in range(0, len(rows), INSERT_BATCH):
+            batch = rows[start : start + INSERT_BATCH]
+            run_sql(
+                self.env,
+                SQL(
+                    "INSERT INTO dunning_payment_forecast "
+                    "(company_id, computed_on, create_uid, write_uid, create_date, "
+                    "write_date, %s) "
+                    "SELECT %s, %s, %s, %s, %s, %s, * FROM unnest(%s)",
+                    SQL(", ").join(SQL.identifier(name) for name, _cast in columns),
+                    company.id,
+                    now,
+                    self.env.uid,
+                    self.env.uid,
+                    now,
+                    now,
+                    SQL(", ").join(
+                        SQL("%s::%s[]", list(values), SQL(cast))
+                        for values, (_name, cast) in zip(
+                            zip(*batch, strict=True), columns, strict=True
+                        )
+                    ),
+                ),
+                writes=tables,
+            )
+        self.env["res.partner"]._dunning_store_forecasts(company)
