@@ -283,3 +283,164 @@ def test_date_and_probabilities_agree_when_only_others_took_as_long():
     assert result.p7 == 0.0
     assert result.p30 == 1.0
     assert 15 <= result.delay_days <= 25
+
+
+def late_payers_reminded(count=10):
+    """Customers paying 18 to 24 days late, reminded 3, 10 and 17 days after
+    the due date: their payments come 1 to 7 days after the last reminder,
+    as chance has it, not in answer to it."""
+    history = []
+    for number in range(count):
+        delays = [18 + (number + k) % 7 for k in range(7)]
+        for invoice in paid_history(f"late-{number}", delays):
+            reminders = tuple(
+                invoice.due_date + timedelta(days=days) for days in (3, 10, 17)
+            )
+            history.append(forecast.dataclasses.replace(invoice, reminders=reminders))
+    return history
+
+
+def test_customer_who_pays_after_a_reminder_is_expected_after_the_last_one():
+    """A customer who paid 1 day after the reminder, whenever it came, and
+    was reminded today: expected tomorrow, and the reason says so. The
+    same customer reminded 5 days ago (no answer came) gets the usual
+    forecast."""
+    history = others() + late_payers_reminded()
+    for number, invoice in enumerate(paid_history("prompt", [0] * 8)):
+        sent = invoice.due_date + timedelta(days=3 + 4 * (number % 3))
+        history.append(
+            forecast.dataclasses.replace(
+                invoice, paid_date=sent + timedelta(days=1), reminders=(sent,)
+            )
+        )
+    due = AS_OF - timedelta(days=10)
+    invoice = forecast.dataclasses.replace(
+        open_invoice("prompt", due=due), reminders=(due + timedelta(days=3), AS_OF)
+    )
+    result = forecast_for(history, invoice)
+    assert result.payment_date == AS_OF + timedelta(days=1)
+    assert reason_codes(result)["reminder_answer"] == (AS_OF.isoformat(), 1, 8, 8)
+    assert result.p30 > 0.8
+    quiet = forecast.dataclasses.replace(
+        invoice, reminders=(AS_OF - timedelta(days=5),)
+    )
+    result = forecast_for(history, quiet)
+    assert "reminder_answer" not in reason_codes(result)
+    assert result.payment_date != AS_OF + timedelta(days=1)
+
+
+def test_payments_falling_after_reminders_by_chance_are_no_answer():
+    """The late payers' payments come 1 to 7 days after their last reminder
+    as anyone's do: no answer is expected of them."""
+    history = others() + late_payers_reminded()
+    due = AS_OF - timedelta(days=10)
+    invoice = forecast.dataclasses.replace(
+        open_invoice("late-0", due=due), reminders=(AS_OF,)
+    )
+    result = forecast_for(history, invoice)
+    assert "reminder_answer" not in reason_codes(result)
+    assert abs(result.delay_days - 21) <= 3
+
+
+def test_customer_who_pays_after_replying_is_expected_after_the_reply():
+    history = others() + late_payers_reminded()
+    for invoice in paid_history("talker", [15] * 6):
+        replied = invoice.paid_date - timedelta(days=2)
+        history.append(forecast.dataclasses.replace(invoice, replies=(replied,)))
+    for number in range(5):
+        for invoice in paid_history(f"quiet-{number}", [12] * 4):
+            replied = invoice.paid_date - timedelta(days=10)
+            history.append(forecast.dataclasses.replace(invoice, replies=(replied,)))
+    due = AS_OF - timedelta(days=2)
+    invoice = forecast.dataclasses.replace(
+        open_invoice("talker", due=due), replies=(AS_OF,)
+    )
+    result = forecast_for(history, invoice)
+    assert result.payment_date == AS_OF + timedelta(days=2)
+    assert reason_codes(result)["reply_answer"] == (AS_OF.isoformat(), 2, 6, 6)
+
+
+def test_answer_moves_the_weekly_probabilities_too():
+    history = others() + late_payers_reminded()
+    for number, invoice in enumerate(paid_history("prompt", [0] * 8)):
+        sent = invoice.due_date + timedelta(days=3 + 4 * (number % 3))
+        history.append(
+            forecast.dataclasses.replace(
+                invoice, paid_date=sent + timedelta(days=1), reminders=(sent,)
+            )
+        )
+    due = AS_OF - timedelta(days=30)
+    plain = open_invoice("prompt", due=due)
+    invoice = forecast.dataclasses.replace(plain, reminders=(AS_OF,))
+    model = forecast.PaymentForecaster.train(history, [invoice], as_of=AS_OF)
+    answered, unanswered = model.weekly_probabilities([invoice, plain], 13)
+    assert answered.periods[0] > unanswered.periods[0] + 0.5
+    for result in (answered, unanswered):
+        assert sum(result.periods) + result.later + result.never == pytest.approx(1)
+
+
+def test_payment_runs_on_one_day_of_the_month_are_followed():
+    """A customer who pays on the 25th, whatever the due date: forecast on a
+    25th, and the reason says so."""
+    history = others()
+    for number in range(8):
+        # due dates 37 days apart: on every day of the month in turn
+        due = AS_OF - timedelta(days=40 + 37 * number)
+        paid = due + timedelta(days=5)
+        if paid.day > 25:
+            paid += timedelta(days=10)
+        history.append(
+            Paid("on-25th", "DE", due - TERM, due, paid.replace(day=25), 1000.0)
+        )
+    result = forecast_for(history, open_invoice("on-25th"))
+    assert result.payment_date.day == 25
+    assert result.payment_date > AS_OF
+    assert reason_codes(result)["payment_month_day"] == (25,)
+    assert "payment_weekday" not in reason_codes(result)
+
+
+def test_disputed_invoices_are_expected_later():
+    """Across customers, disputed invoices were paid 30 days after their
+    customer's usual: an open disputed invoice is expected later than the
+    same one undisputed, and the reason gives the days."""
+    history = []
+    for number in range(30):
+        invoices = paid_history(f"customer-{number}", [5] * 6)
+        disputed = invoices[number % 6]
+        invoices[number % 6] = forecast.dataclasses.replace(
+            disputed,
+            paid_date=disputed.paid_date + timedelta(days=30),
+            disputed=True,
+        )
+        history += invoices
+    plain = open_invoice("customer-1")
+    disputed = forecast.dataclasses.replace(plain, disputed=True)
+    model = forecast.PaymentForecaster.train(history, [plain], as_of=AS_OF)
+    undisputed_result, disputed_result = model.forecast([plain, disputed])
+    assert disputed_result.delay_days >= undisputed_result.delay_days + 10
+    days = reason_codes(disputed_result)["disputed"][0]
+    assert days >= 10
+    assert "disputed" not in reason_codes(undisputed_result)
+
+
+def test_messages_are_those_of_the_invoice_while_it_was_open():
+    invoice = Paid("c", "DE", date(2026, 3, 1), date(2026, 4, 1), date(2026, 4, 20), 1)
+    still_open = Open(2, "c", "DE", date(2026, 5, 1), date(2026, 6, 1), 1)
+    reminders = {
+        1: [date(2026, 4, 25), date(2026, 4, 4), date(2026, 4, 11)],
+        2: [date(2026, 6, 4)],
+    }
+    replies = {"c": [date(2026, 2, 1), date(2026, 4, 12), date(2026, 5, 2)]}
+    paid, opened = forecast.with_messages(
+        [(1, invoice), (2, still_open)],
+        reminders,
+        replies,
+        {2},
+        until=date(2026, 6, 3),
+    )
+    assert paid.reminders == (date(2026, 4, 4), date(2026, 4, 11))
+    assert paid.replies == (date(2026, 4, 12),)
+    assert not paid.disputed
+    assert opened.reminders == ()
+    assert opened.replies == (date(2026, 5, 2),)
+    assert opened.disputed

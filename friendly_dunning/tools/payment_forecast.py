@@ -30,6 +30,18 @@ The method, in the order ``train`` follows it:
 6. The same distribution, cut at the ends of given periods (the weeks of a
    cash forecast), gives the probability of payment in each period, after the
    last one, or never.
+7. What the customer does after a message: for each customer and kind of
+   message (a reminder, or their own reply), the share of their payments that
+   came within ``RESPONSE_DAYS`` of the last such message, shrunk toward the
+   company's share, above the company's share (what chance gives a customer
+   whose payments fall anywhere between the messages). For an open invoice
+   whose last message is that recent, that much of the distribution moves to
+   the day they usually answer on, given they did not answer yet.
+8. Payment runs: a customer whose payments nearly all fall on one weekday, or
+   around one day of the month, is predicted on the nearest such day.
+
+A dispute is one of the shared effects of step 2: the days disputed invoices
+took beyond their customers' usual delay.
 
 Each forecast carries its reasons as ``(code, value, ...)`` tuples for the caller
 to word and translate, and a confidence from the effective history size and the
@@ -37,6 +49,8 @@ spread of the customer's delays.
 """
 
 import bisect
+import calendar
+import dataclasses
 import itertools
 import math
 import sys
@@ -63,6 +77,14 @@ RECENT_COUNT = 3
 WEEKDAY_MIN_PAYMENTS = 4
 WEEKDAY_SHARE = 0.8
 RECENT_SHIFT_DAYS = 5
+# A payment within this many days of a message answered it.
+RESPONSE_DAYS = 3
+RESPONSE_PRIOR = 4  # invoices' worth of the company's answer rate behind each customer
+RESPONSE_MIN_ANSWERS = 2
+RESPONSE_MIN_WEIGHT = 0.2  # below it, the answers are not worth a reason
+# kind of message: the invoice's attribute holding their dates
+RESPONSE_KINDS = {"reminder": "reminders", "reply": "replies"}
+MONTH_DAY_TOLERANCE = 2  # days either side of the run's day of the month
 REASON_MIN_DAYS = 2  # effects smaller than this are not worth a reason
 HIGH_CONFIDENCE = (5.0, 7.0)  # effective invoices at least, spread (days) at most
 MEDIUM_CONFIDENCE = (2.0, 20.0)
@@ -81,6 +103,11 @@ class PaidInvoice:
     due_date: date
     paid_date: date
     amount: float  # in the company's currency
+    # the messages before the payment: dates of the reminders of this
+    # invoice, and of the customer's replies while it was open, in order
+    reminders: tuple = ()
+    replies: tuple = ()
+    disputed: bool = False  # the customer disputed it
 
     @property
     def delay(self):
@@ -97,6 +124,10 @@ class OpenInvoice:
     invoice_date: date
     due_date: date
     amount: float
+    # the messages up to the forecast's date, as on PaidInvoice
+    reminders: tuple = ()
+    replies: tuple = ()
+    disputed: bool = False  # under an open dispute
 
 
 @dataclass
@@ -128,6 +159,45 @@ class PeriodProbabilities:
     # UNPAID_AFTER_DAYS past due), or 1 when no paid invoice of the history
     # ever took as long as this one already has (or there is no history)
     never: float
+
+
+@dataclass(frozen=True)
+class Response:
+    """How a customer answers one kind of message."""
+
+    weight: float  # share of the distribution their answer stands for
+    answer_lags: tuple  # days from the message to the payments that answered it
+    answered: int
+    messages: int  # paid invoices with such a message before the payment
+
+    @property
+    def usual_lag(self):
+        return self.answer_lags[(len(self.answer_lags) - 1) // 2]
+
+
+def with_messages(invoices, reminders, replies, disputed, until=None):
+    """``invoices``, ``(key, PaidInvoice or OpenInvoice)`` pairs, as the
+    invoices with their messages, in the same order: the dates of
+    ``reminders`` (``{key: dates}``) and of ``replies`` (``{customer:
+    dates}``) from the invoice date up to the payment date (``until`` for
+    open ones), and whether their key is in ``disputed``."""
+    sorted_replies = {customer: sorted(dates) for customer, dates in replies.items()}
+    result = []
+    for key, invoice in invoices:
+        end = getattr(invoice, "paid_date", None) or until
+        own = sorted(day for day in reminders.get(key, ()) if day <= end)
+        theirs = sorted_replies.get(invoice.customer, ())
+        start = bisect.bisect_left(theirs, invoice.invoice_date)
+        stop = bisect.bisect_right(theirs, end)
+        result.append(
+            dataclasses.replace(
+                invoice,
+                reminders=tuple(own),
+                replies=tuple(theirs[start:stop]),
+                disputed=key in disputed,
+            )
+        )
+    return result
 
 
 def week_ends(as_of, weeks):
@@ -168,6 +238,45 @@ def term_days(invoice):
     return (invoice.due_date - invoice.invoice_date).days
 
 
+def month_day_distance(first, second):
+    """Days between two days of the month, around the month's end (the 30th
+    and the 2nd are 3 days apart)."""
+    gap = abs(first - second)
+    return min(gap, 31 - gap)
+
+
+def month_day_cluster(days):
+    """``(day, share)``: the share of ``days`` (days of the month) within
+    ``MONTH_DAY_TOLERANCE`` of one day, the most such, and the most
+    frequent day among them."""
+    counts = defaultdict(int)
+    for day in days:
+        counts[day] += 1
+    centre, near = max(
+        (
+            (
+                centre,
+                sum(
+                    count
+                    for day, count in counts.items()
+                    if month_day_distance(day, centre) <= MONTH_DAY_TOLERANCE
+                ),
+            )
+            for centre in range(1, 32)
+        ),
+        key=lambda item: item[1],
+    )
+    day = max(
+        (
+            day
+            for day in counts
+            if month_day_distance(day, centre) <= MONTH_DAY_TOLERANCE
+        ),
+        key=lambda day: (counts[day], -month_day_distance(day, centre)),
+    )
+    return day, near / len(days)
+
+
 def effective_count(weights):
     """How many equally weighted invoices the weights are worth."""
     square_sum = sum(weight * weight for weight in weights)
@@ -188,6 +297,8 @@ class CustomerState:
     unpaid_share: float
     deviations: list  # sorted (deviation, weight); inf: not paid
     payment_weekday: int | None = None  # pays on this weekday's run
+    payment_month_day: int | None = None  # pays around this day of the month
+    responses: dict = field(default_factory=dict)  # message kind: Response
 
 
 class PaymentForecaster:
@@ -197,6 +308,7 @@ class PaymentForecaster:
         self.as_of = as_of
         self.month_effect = {}
         self.term_effect = {}
+        self.dispute_effect = {}
         self.amount_edges = []
         self.amount_effect = {}
         self.group_delay = {}
@@ -238,6 +350,7 @@ class PaymentForecaster:
             }
             model._learn_effects(by_customer, usual)
         model._learn_customers(by_customer, open_invoices)
+        model._learn_responses(by_customer)
         model.pool_delays = sorted(invoice.delay for invoice in paid)
         return model
 
@@ -258,6 +371,7 @@ class PaymentForecaster:
             "season": self.month_effect.get(invoice.due_date.month, 0.0),
             "term": self.term_effect.get(term_days(invoice), 0.0),
             "amount": self.amount_effect.get(self._amount_band(invoice.amount), 0.0),
+            "dispute": self.dispute_effect.get(invoice.disputed, 0.0),
         }
 
     def _adjusted(self, invoice):
@@ -278,6 +392,7 @@ class PaymentForecaster:
                 lambda invoice: self._amount_band(invoice.amount),
                 self.amount_effect,
             ),
+            "dispute": (lambda invoice: invoice.disputed, self.dispute_effect),
         }
         for kind, (key_of, effect) in kinds.items():
             sums, counts = defaultdict(float), defaultdict(int)
@@ -356,6 +471,7 @@ class PaymentForecaster:
             earlier = delays[:-RECENT_COUNT]
             self.customers[customer] = CustomerState(
                 payment_weekday=self._payment_weekday(by_customer[customer]),
+                payment_month_day=self._payment_month_day(recent),
                 usual_delay=usual,
                 own_share=own_share,
                 effective_count=count,
@@ -396,6 +512,64 @@ class PaymentForecaster:
             counts[invoice.paid_date.weekday()] += 1
         weekday, count = max(counts.items(), key=lambda item: item[1])
         return weekday if count >= WEEKDAY_SHARE * len(invoices) else None
+
+    @staticmethod
+    def _payment_month_day(invoices):
+        """The day of the month of the customer's payment runs, when nearly
+        all their payments fall within ``MONTH_DAY_TOLERANCE`` days of one
+        while their due dates do not (else the delay says it already): the
+        most frequent day among those."""
+        if len(invoices) < WEEKDAY_MIN_PAYMENTS:
+            return None
+        paid_day, paid_share = month_day_cluster(
+            [invoice.paid_date.day for invoice in invoices]
+        )
+        _due_day, due_share = month_day_cluster(
+            [invoice.due_date.day for invoice in invoices]
+        )
+        if paid_share < WEEKDAY_SHARE or due_share >= WEEKDAY_SHARE:
+            return None
+        return paid_day
+
+    def _learn_responses(self, by_customer):
+        """Per customer and kind of message, how much more often than the
+        company's customers in general their payments came within
+        ``RESPONSE_DAYS`` of the last such message (see the module's
+        docstring, step 7)."""
+        for kind, attribute in RESPONSE_KINDS.items():
+            lags_of = {}
+            for customer, invoices in by_customer.items():
+                lags = []
+                for invoice in invoices[-MAX_CUSTOMER_PAYMENTS:]:
+                    messages = getattr(invoice, attribute)
+                    if messages:
+                        lags.append((invoice.paid_date - messages[-1]).days)
+                if lags:
+                    lags_of[customer] = lags
+            messages = sum(len(lags) for lags in lags_of.values())
+            if not messages:
+                continue
+            answered = sum(
+                lag <= RESPONSE_DAYS for lags in lags_of.values() for lag in lags
+            )
+            base = answered / messages
+            if base >= 1:
+                continue
+            for customer, lags in lags_of.items():
+                answers = sorted(lag for lag in lags if lag <= RESPONSE_DAYS)
+                if len(answers) < RESPONSE_MIN_ANSWERS:
+                    continue
+                rate = (len(answers) + RESPONSE_PRIOR * base) / (
+                    len(lags) + RESPONSE_PRIOR
+                )
+                weight = (rate - base) / (1 - base)
+                if weight >= RESPONSE_MIN_WEIGHT:
+                    self.customers[customer].responses[kind] = Response(
+                        weight,
+                        tuple(answers),
+                        len(answers),
+                        len(lags),
+                    )
 
     # ------------------------------------------------------------------
     # Forecasting
@@ -467,14 +641,35 @@ class PaymentForecaster:
         else:
             delay = self._pool_delay_after(elapsed)
         reasons = self._reasons(invoice, state, effects, elapsed)
-        if delay is None:
-            reasons.append(("no_payment_date",))
-        else:
-            if state and state.payment_weekday is not None:
-                # the nearest run day: the median already holds the average wait
+        if delay is not None and state:
+            # the nearest run day: the median already holds the average wait
+            if state.payment_month_day is not None:
+                delay = self._on_month_day(invoice, delay, state.payment_month_day)
+            elif state.payment_weekday is not None:
                 due_weekday = (invoice.due_date + timedelta(days=delay)).weekday()
                 delay += (state.payment_weekday - due_weekday + 3) % 7 - 3
             delay = max(delay, elapsed + 1)
+        answer = self._answer(invoice, state)
+        if answer:
+            weight, day, kind, sent, response = answer
+            offset = (day - invoice.due_date).days
+            probabilities = [
+                weight * (offset <= horizon) + (1 - weight) * probability
+                for horizon, probability in zip(horizons, probabilities, strict=True)
+            ]
+            if weight >= 0.5 or delay is None:
+                delay = offset
+            reasons.append(
+                (
+                    f"{kind}_answer",
+                    sent.isoformat(),
+                    response.usual_lag,
+                    response.answered,
+                    response.messages,
+                )
+            )
+        if delay is None:
+            reasons.append(("no_payment_date",))
         return Forecast(
             key=invoice.key,
             delay_days=delay,
@@ -488,6 +683,46 @@ class PaymentForecaster:
             confidence=self._confidence(state),
             reasons=reasons,
         )
+
+    def _on_month_day(self, invoice, delay, month_day):
+        """``delay`` moved to the nearest ``month_day`` (the month's last day
+        in a shorter month) after the training date."""
+        target = invoice.due_date + timedelta(days=delay)
+        candidates = []
+        for shift in (-1, 0, 1):
+            year, month = divmod(target.year * 12 + target.month - 1 + shift, 12)
+            last = calendar.monthrange(year, month + 1)[1]
+            day = date(year, month + 1, min(month_day, last))
+            if day > self.as_of:
+                candidates.append(day)
+        nearest = min(candidates, key=lambda day: abs((day - target).days))
+        return (nearest - invoice.due_date).days
+
+    def _answer(self, invoice, state):
+        """The customer's answer to the invoice's last message, when it is
+        recent enough for one: ``(weight, day, kind, message date,
+        Response)``, of the kind of message with the most weight, or None.
+        The weight is the response's, given no answer came by the training
+        date; the day, the customer's usual lag among the answers still
+        possible."""
+        if not state or not state.responses:
+            return None
+        best = None
+        for kind, response in state.responses.items():
+            messages = getattr(invoice, RESPONSE_KINDS[kind])
+            if not messages:
+                continue
+            sent = messages[-1]
+            waited = (self.as_of - sent).days
+            later = [lag for lag in response.answer_lags if lag > waited]
+            if not later:
+                continue
+            share = len(later) / len(response.answer_lags)
+            weight = response.weight * share / (1 - response.weight * (1 - share))
+            day = sent + timedelta(days=later[(len(later) - 1) // 2])
+            if best is None or weight > best[0]:
+                best = (weight, day, kind, sent, response)
+        return best
 
     def _pool_probabilities_after(self, elapsed, horizons):
         """When the customer's distribution never took as long as ``elapsed``:
@@ -555,6 +790,28 @@ class PaymentForecaster:
 
     def _periods_one(self, invoice, end_ordinals, pool_part, own_parts):
         state = self.customers.get(invoice.customer)
+        periods = self._periods_of_distribution(
+            invoice, state, end_ordinals, pool_part, own_parts
+        )
+        answer = self._answer(invoice, state)
+        if not answer:
+            return periods
+        weight, day = answer[:2]
+        index = bisect.bisect_left(end_ordinals, day.toordinal())
+        shares = [(1 - weight) * share for share in periods.periods]
+        later = (1 - weight) * periods.later
+        if index < len(shares):
+            shares[index] += weight
+        else:
+            later += weight
+        return PeriodProbabilities(
+            invoice.key, tuple(shares), later, (1 - weight) * periods.never
+        )
+
+    def _periods_of_distribution(
+        self, invoice, state, end_ordinals, pool_part, own_parts
+    ):
+        """``_periods_one`` from the distribution alone."""
         # Paid on origin + value, for each value of the mixture.
         origin = (
             invoice.due_date.toordinal()
@@ -649,7 +906,9 @@ class PaymentForecaster:
                 reasons.append(
                     ("recent_earlier", RECENT_COUNT, round(-state.recent_shift))
                 )
-            if state.payment_weekday is not None:
+            if state.payment_month_day is not None:
+                reasons.append(("payment_month_day", state.payment_month_day))
+            elif state.payment_weekday is not None:
                 reasons.append(("payment_weekday", state.payment_weekday))
             if state.unpaid_share >= 0.1:
                 reasons.append(("unpaid_share", round(100 * state.unpaid_share)))
@@ -659,6 +918,8 @@ class PaymentForecaster:
             reasons.append(("amount", round(effects["amount"])))
         if abs(effects["term"]) >= REASON_MIN_DAYS:
             reasons.append(("term", term_days(invoice), round(effects["term"])))
+        if invoice.disputed:
+            reasons.append(("disputed", round(effects["dispute"])))
         if elapsed > 0:
             reasons.append(("overdue", elapsed))
         return reasons
