@@ -129,6 +129,10 @@ class DunningPaymentForecast(models.Model):
                 self.env._("Sundays"),
             ]
             return self.env._("pays on %(weekday)s", weekday=weekdays[values[0]])
+        if code == "payment_month_day":
+            return self.env._("pays around day %(day)s of the month", day=values[0])
+        if code in ("reminder_answer", "reply_answer"):
+            return self._answer_words(code, *values)
         if code == "unpaid_share":
             return self.env._(
                 "%(percent)s%% of their invoices stayed unpaid long past due",
@@ -192,10 +196,60 @@ class DunningPaymentForecast(models.Model):
                 total=values[2],
             )
         if code == "disputed":
+            if values and values[0] >= 2:
+                return self.env._(
+                    "disputed: disputed invoices were paid %(days)s days later "
+                    "than usual",
+                    days=values[0],
+                )
             return self.env._("disputed: payment waits for the dispute's outcome")
         if code == "no_payment_date":
             return self.env._("no paid invoice ever took this long: no date to predict")
         return ""
+
+    def _answer_words(self, code, sent, lag, answered, messages):
+        """A ``reminder_answer`` or ``reply_answer`` reason in words."""
+        values = {
+            "date": format_date(self.env, fields.Date.to_date(sent)),
+            "days": lag,
+            "answered": answered,
+            "count": messages,
+        }
+        if code == "reminder_answer":
+            if lag == 0:
+                return self.env._(
+                    "reminded on %(date)s: pays the day of a reminder "
+                    "(%(answered)s of %(count)s times)",
+                    **values,
+                )
+            if lag == 1:
+                return self.env._(
+                    "reminded on %(date)s: pays the day after a reminder "
+                    "(%(answered)s of %(count)s times)",
+                    **values,
+                )
+            return self.env._(
+                "reminded on %(date)s: pays %(days)s days after a reminder "
+                "(%(answered)s of %(count)s times)",
+                **values,
+            )
+        if lag == 0:
+            return self.env._(
+                "replied on %(date)s: pays the day they reply "
+                "(%(answered)s of %(count)s times)",
+                **values,
+            )
+        if lag == 1:
+            return self.env._(
+                "replied on %(date)s: pays the day after replying "
+                "(%(answered)s of %(count)s times)",
+                **values,
+            )
+        return self.env._(
+            "replied on %(date)s: pays %(days)s days after replying "
+            "(%(answered)s of %(count)s times)",
+            **values,
+        )
 
     @staticmethod
     def _days_words(days, on_time, later, earlier, one=None, **values):

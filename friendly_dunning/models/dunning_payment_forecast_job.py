@@ -18,11 +18,17 @@ import dataclasses
 import json
 import logging
 import time
+from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..tools.payment_forecast import OpenInvoice, PaidInvoice, PaymentForecaster
+from ..tools.payment_forecast import (
+    OpenInvoice,
+    PaidInvoice,
+    PaymentForecaster,
+    with_messages,
+)
 from .account_move import open_instalment_sql
 from .dunning_dispute import OPEN_STATES as OPEN_DISPUTE_STATES
 from .raw_sql import run_sql
@@ -44,6 +50,7 @@ INSERT_BATCH = 20000
 # reconciliation; one settled by a credit note was not paid and is left out.
 HISTORY_SQL = """
     SELECT line.id,
+           move.id,
            move.commercial_partner_id,
            partner.country_id,
            move.invoice_date,
@@ -89,6 +96,48 @@ HISTORY_READS = {
     "res.partner": ["country_id"],
 }
 
+# The messages the forecast learns from: the reminders of each invoice sent
+# (by date), and the customers' replies.
+REMINDER_KINDS = ("reminder", "installment")
+SENT_STATES = ("sent", "delivered", "read", "replied")
+MESSAGES_SQL = """
+    SELECT 'reminder', rel.move_id, (message.sent_date)::date
+      FROM dunning_communication message
+      JOIN dunning_communication_account_move_rel rel
+        ON rel.communication_id = message.id
+     WHERE message.company_id = %(company)s
+       AND message.kind = ANY(%(reminder_kinds)s)
+       AND message.state = ANY(%(sent_states)s)
+       AND message.sent_date IS NOT NULL
+       AND (%(moves)s IS NULL OR rel.move_id = ANY(%(moves)s))
+     UNION ALL
+    SELECT 'reply', partner.commercial_partner_id, (message.date)::date
+      FROM dunning_communication message
+      JOIN res_partner partner ON partner.id = message.partner_id
+     WHERE message.company_id = %(company)s AND message.kind = 'reply'
+       AND (%(customers)s IS NULL
+            OR partner.commercial_partner_id = ANY(%(customers)s))
+     UNION ALL
+    SELECT 'dispute', dispute.move_id, NULL
+      FROM dunning_dispute dispute
+     WHERE dispute.company_id = %(company)s
+       AND (%(open_only)s IS NOT TRUE OR dispute.state = ANY(%(open_states)s))
+       AND (%(moves)s IS NULL OR dispute.move_id = ANY(%(moves)s))
+"""
+MESSAGES_READS = {
+    "dunning.communication": [
+        "company_id",
+        "kind",
+        "state",
+        "sent_date",
+        "date",
+        "partner_id",
+        "move_ids",
+    ],
+    "dunning.dispute": ["company_id", "state", "move_id"],
+    "res.partner": ["commercial_partner_id"],
+}
+
 
 class DunningPaymentForecast(models.Model):
     _inherit = "dunning.payment.forecast"
@@ -127,7 +176,9 @@ class DunningPaymentForecast(models.Model):
         if len(paid) < MIN_HISTORY:
             # Too little to learn from: no forecast rather than a guess.
             open_instalments = []
-        keys, open_invoices, cash_rows = self._dunning_open_invoices(open_instalments)
+        keys, open_invoices, cash_rows = self._dunning_open_invoices(
+            company, open_instalments, as_of
+        )
         model = PaymentForecaster.train(paid, open_invoices, as_of=as_of)
         forecasts = self._dunning_with_agreements(
             company, model.forecast(open_invoices), keys, as_of
@@ -185,7 +236,9 @@ class DunningPaymentForecast(models.Model):
                     ),
                     SQL(
                         "AND (forecast.id IS NULL "
-                        "OR forecast.amount <> line.amount_residual)"
+                        "OR forecast.amount <> line.amount_residual "
+                        "OR move.id IN %s OR move.commercial_partner_id IN %s)",
+                        *self._dunning_messaged_since(company, model.as_of),
                     ),
                     SQL("forecast.id"),
                 )
@@ -194,7 +247,9 @@ class DunningPaymentForecast(models.Model):
             else []
         )
         if changed:
-            keys, open_invoices, _cash = self._dunning_open_invoices(changed)
+            keys, open_invoices, _cash = self._dunning_open_invoices(
+                company, changed, model.as_of
+            )
             self._dunning_store(
                 company,
                 self._dunning_with_agreements(
@@ -209,10 +264,10 @@ class DunningPaymentForecast(models.Model):
 
     @api.model
     def _dunning_with_agreements(self, company, forecasts, keys, as_of):
-        """``forecasts`` with what the customers said: an open promise to pay
-        moves the forecast toward its date as far as the customer keeps their
-        promises (their kept share, counting one kept and one broken to start
-        with); an open dispute is given as a reason."""
+        """``forecasts`` with what the customers promised: an open promise to
+        pay moves the forecast toward its date as far as the customer keeps
+        their promises (their kept share, counting one kept and one broken to
+        start with)."""
         move_ids = list({keys[forecast.key][0] for forecast in forecasts})
         if not move_ids:
             return forecasts
@@ -222,39 +277,27 @@ class DunningPaymentForecast(models.Model):
                 self.env,
                 SQL(
                     """
+            WITH record AS (
+                SELECT partner_id, count(*) FILTER (WHERE state = 'kept') AS kept,
+                       count(*) FILTER (WHERE state = 'broken') AS broken
+                  FROM dunning_promise
+                 WHERE company_id = %s AND state IN ('kept', 'broken')
+              GROUP BY partner_id)
             SELECT DISTINCT ON (rel.move_id) rel.move_id, promise.promised_date,
-                   (SELECT count(*) FROM dunning_promise past
-                     WHERE past.partner_id = promise.partner_id
-                       AND past.company_id = promise.company_id
-                       AND past.state = 'kept'),
-                   (SELECT count(*) FROM dunning_promise past
-                     WHERE past.partner_id = promise.partner_id
-                       AND past.company_id = promise.company_id
-                       AND past.state = 'broken')
+                   COALESCE(record.kept, 0), COALESCE(record.broken, 0)
               FROM dunning_promise promise
               JOIN dunning_promise_account_move_rel rel
                 ON rel.promise_id = promise.id
+              LEFT JOIN record ON record.partner_id = promise.partner_id
              WHERE promise.company_id = %s AND promise.state = 'open'
                AND rel.move_id = ANY(%s)
           ORDER BY rel.move_id, promise.promised_date DESC
                     """,
                     company.id,
+                    company.id,
                     move_ids,
                 ),
                 reads={"dunning.promise": None},
-            )
-        }
-        disputed = {
-            row[0]
-            for row in run_sql(
-                self.env,
-                SQL(
-                    "SELECT DISTINCT move_id FROM dunning_dispute "
-                    "WHERE state = ANY(%s) AND move_id = ANY(%s)",
-                    list(OPEN_DISPUTE_STATES),
-                    move_ids,
-                ),
-                reads={"dunning.dispute": ["state", "move_id"]},
             )
         }
         result = []
@@ -263,10 +306,6 @@ class DunningPaymentForecast(models.Model):
             if move_id in promises:
                 forecast = self._dunning_promised(
                     forecast, due, as_of, *promises[move_id]
-                )
-            if move_id in disputed:
-                forecast = dataclasses.replace(
-                    forecast, reasons=[*forecast.reasons, ("disputed",)]
                 )
             result.append(forecast)
         return result
@@ -298,12 +337,13 @@ class DunningPaymentForecast(models.Model):
         )
 
     @api.model
-    def _dunning_open_invoices(self, open_instalments):
+    def _dunning_open_invoices(self, company, open_instalments, as_of):
         """``(keys, open invoices, cash rows)`` of open instalment rows (see
-        ``_dunning_read_ledger``)."""
+        ``_dunning_read_ledger``), the invoices with their messages up to
+        ``as_of`` and their open disputes."""
         keys = {}
-        open_invoices = []
-        cash_rows = []
+        pairs = []
+        currencies = []
         for (
             line_id,
             move_id,
@@ -316,12 +356,96 @@ class DunningPaymentForecast(models.Model):
             residual_currency,
         ) in open_instalments:
             keys[line_id] = (move_id, customer, due, residual)
-            invoice = OpenInvoice(
-                line_id, customer, country, invoice_date, due, residual
+            pairs.append(
+                (
+                    move_id,
+                    OpenInvoice(
+                        line_id, customer, country, invoice_date, due, residual
+                    ),
+                )
             )
-            open_invoices.append(invoice)
-            cash_rows.append((line_id, invoice, currency_id, residual_currency))
+            currencies.append((currency_id, residual_currency))
+        reminders, replies, disputed = self._dunning_messages(
+            company,
+            [move_id for move_id, _invoice in pairs],
+            [invoice.customer for _move, invoice in pairs],
+            open_only=True,
+        )
+        open_invoices = with_messages(pairs, reminders, replies, disputed, as_of)
+        cash_rows = [
+            (invoice.key, invoice, currency_id, residual_currency)
+            for invoice, (currency_id, residual_currency) in zip(
+                open_invoices, currencies, strict=True
+            )
+        ]
         return keys, open_invoices, cash_rows
+
+    @api.model
+    def _dunning_messages(
+        self, company, move_ids=None, customers=None, open_only=False
+    ):
+        """``(reminders, replies, disputed)`` of ``company``: the dates of the
+        reminders sent per invoice and of the replies per customer, and the
+        invoices disputed (under an open dispute with ``open_only``), for
+        ``move_ids`` and ``customers`` when given."""
+        reminders, replies, disputed = defaultdict(list), defaultdict(list), set()
+        for kind, key, day in run_sql(
+            self.env,
+            SQL(
+                MESSAGES_SQL,
+                company=company.id,
+                reminder_kinds=list(REMINDER_KINDS),
+                sent_states=list(SENT_STATES),
+                moves=None if move_ids is None else sorted(set(move_ids)),
+                customers=None if customers is None else sorted(set(customers)),
+                open_only=open_only,
+                open_states=list(OPEN_DISPUTE_STATES),
+            ),
+            reads=MESSAGES_READS,
+        ):
+            if kind == "reminder":
+                reminders[key].append(day)
+            elif kind == "reply":
+                replies[key].append(day)
+            else:
+                disputed.add(key)
+        return reminders, replies, disputed
+
+    @api.model
+    def _dunning_messaged_since(self, company, since):
+        """``(invoices, customers)`` as tuples for ``IN``: the invoices of
+        ``company`` reminded, or disputed or settled in a dispute, and the
+        customers who replied, since ``since`` (a date); ``(0,)`` for none."""
+        rows = run_sql(
+            self.env,
+            SQL(
+                """
+            SELECT rel.move_id, NULL::int4
+              FROM dunning_communication message
+              JOIN dunning_communication_account_move_rel rel
+                ON rel.communication_id = message.id
+             WHERE message.company_id = %(company)s
+               AND message.kind = ANY(%(reminder_kinds)s)
+               AND message.sent_date >= %(since)s
+             UNION ALL
+            SELECT NULL, partner.commercial_partner_id
+              FROM dunning_communication message
+              JOIN res_partner partner ON partner.id = message.partner_id
+             WHERE message.company_id = %(company)s AND message.kind = 'reply'
+               AND message.date >= %(since)s
+             UNION ALL
+            SELECT move_id, NULL FROM dunning_dispute
+             WHERE company_id = %(company)s AND write_date >= %(since)s
+                """,
+                company=company.id,
+                reminder_kinds=list(REMINDER_KINDS),
+                since=since,
+            ),
+            reads=MESSAGES_READS | {"dunning.dispute": ["write_date"]},
+        )
+        moves = tuple({move for move, _customer in rows if move}) or (0,)
+        customers = tuple({customer for _move, customer in rows if customer}) or (0,)
+        return moves, customers
 
     @api.model
     def _dunning_read_ledger(self, company):
@@ -333,11 +457,17 @@ class DunningPaymentForecast(models.Model):
             SQL(HISTORY_SQL, company_id=company.id),
             reads=HISTORY_READS,
         )
-        paid = [
-            PaidInvoice(customer, country, invoice_date, due, paid_date, amount)
-            for _line, customer, country, invoice_date, due, amount, paid_date in rows
-            if paid_date
-        ]
+        pairs = []
+        for _line, move_id, customer, country, invoiced, due, amount, paid in rows:
+            if paid:
+                pairs.append(
+                    (
+                        move_id,
+                        PaidInvoice(customer, country, invoiced, due, paid, amount),
+                    )
+                )
+        reminders, replies, disputed = self._dunning_messages(company)
+        paid = with_messages(pairs, reminders, replies, disputed)
         open_rows = self._dunning_read_open(company)
         return paid, open_rows
 

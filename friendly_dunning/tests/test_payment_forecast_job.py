@@ -1,6 +1,7 @@
 from datetime import timedelta
 from unittest.mock import patch
 
+from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import freeze_time, tagged
 
@@ -212,6 +213,92 @@ class TestPaymentForecastJob(DunningCommon):
             self._forecast(self.pia_open).explanation,
         )
         self.assertNotIn("disputed", self._forecast(self.sam_open).explanation)
+
+    def _message(self, invoice, kind, when, state="sent"):
+        return self.env["dunning.communication"].create(
+            {
+                "company_id": self.company_a.id,
+                "partner_id": invoice.partner_id.id,
+                "move_ids": [Command.set(invoice.ids)],
+                "kind": kind,
+                "channel": "whatsapp",
+                "state": state,
+                "sent_date": when if kind != "reply" else False,
+                "date": when,
+            }
+        )
+
+    def _prompt_rita(self):
+        """Rita pays the day after a reminder, whenever it comes; Sam's
+        reminders, 3 days after the due date, are never what makes him pay
+        (20 days late)."""
+        for move in self.env["account.move"].search(
+            [("partner_id", "=", self.sam.id), ("payment_state", "!=", "not_paid")]
+        ):
+            self._message(move, "reminder", move.invoice_date_due + timedelta(days=3))
+        rita = self._dunning_customer("Rita")
+        for number in range(6):
+            due = days(-200 + 30 * number)
+            sent = due + timedelta(days=3 + 4 * (number % 3))
+            invoice = self._dunning_invoice(rita, due, 100.0, invoice_date=days(-230))
+            self._message(invoice, "reminder", sent)
+            self._dunning_pay(invoice, sent + timedelta(days=1))
+        return self._dunning_invoice(rita, days(-15), 300.0)
+
+    def test_a_customer_who_pays_after_reminders_is_expected_after_the_last(self):
+        """Rita, reminded this morning, is expected tomorrow, and the reason
+        says why; the hourly run, after the morning's forecast, sees the
+        reminder."""
+        forecast_module._TRAINED.clear()
+        rita_open = self._prompt_rita()
+        self.Forecast._cron_dunning_forecast()
+        before = self._forecast(rita_open)
+        self.assertNotEqual(before.payment_date, days(1))
+        self.assertNotIn("reminded", before.explanation)
+        expected_before = before.payment_date
+        self._message(rita_open, "reminder", NOW)
+        self.Forecast._cron_dunning_forecast()
+        after = self._forecast(rita_open)
+        self.assertEqual(after.payment_date, days(1))
+        self.assertGreater(expected_before, days(1))
+        self.assertIn("pays the day after a reminder (6 of 6 times)", after.explanation)
+        # A message not sent (failed) is no reminder.
+        rita_next = self._dunning_invoice(rita_open.partner_id, days(-15), 50.0)
+        self._message(rita_next, "reminder", NOW, state="failed")
+        self.Forecast._dunning_refresh(self.company_a)
+        self.assertNotIn("reminded", self._forecast(rita_next).explanation)
+
+    def test_a_customer_who_pays_after_replying_is_expected_after_a_reply(self):
+        """Pia replied the day before each of her last payments; her reply
+        this morning moves her overdue invoice to tomorrow."""
+        for move in self.env["account.move"].search(
+            [("partner_id", "=", self.pia.id), ("payment_state", "!=", "not_paid")]
+        ):
+            self._message(move, "reply", move.invoice_date_due - timedelta(days=1))
+        for move in self.env["account.move"].search(
+            [("partner_id", "=", self.sam.id), ("payment_state", "!=", "not_paid")]
+        ):
+            self._message(move, "reply", move.invoice_date_due)
+        self._message(self.pia_open, "reply", NOW)
+        self.Forecast._dunning_refresh(self.company_a)
+        pia = self._forecast(self.pia_open)
+        self.assertEqual(pia.payment_date, days(1))
+        self.assertIn("pays the day after replying (8 of 8 times)", pia.explanation)
+        self.assertNotIn("replied", self._forecast(self.sam_open).explanation)
+
+    def test_disputes_of_the_history_are_read(self):
+        """The forecaster learns from the invoices that were disputed before
+        they were paid, and from the open ones under an open dispute."""
+        paid_move = self._dunning_invoice(self.sam, days(-60), 100.0)
+        self.env["dunning.dispute"].create(
+            {"partner_id": self.sam.id, "move_id": paid_move.id, "amount": 5}
+        )
+        self._dunning_pay(paid_move, days(-10))
+        paid, _open = self.Forecast._dunning_read_ledger(self.company_a)
+        disputed = [invoice for invoice in paid if invoice.disputed]
+        self.assertEqual(len(disputed), 1)
+        self.assertEqual(disputed[0].due_date, paid_move.invoice_date_due)
+        self.assertEqual(sum(invoice.customer == self.sam.id for invoice in paid), 9)
 
     def test_likely_late_payers_get_the_reminder_before_due_earlier(self):
         """The shipped reminder three days before the due date goes ten days
