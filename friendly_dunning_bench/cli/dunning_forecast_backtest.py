@@ -9,10 +9,13 @@ It reads the ledger in SQL, as it stands at the end of the data: per posted
 customer invoice its customer (the commercial partner), the customer's
 country (the group a new customer is compared with), invoice date, due date,
 amount in the company's currency and, when it is fully paid, the date of the
-last reconciliation that paid it. Nothing else: not the partner's tags, notes
-or segment (the segment is computed from today's ledger, so in a backtest it
-would reveal the future). Invoices reduced by a credit note are left out: a
-credit note is not a payment.
+last reconciliation that paid it; and, as the forecast's job does, the dates
+of the reminders sent for each invoice, of each customer's replies and of each
+invoice's first dispute, each used only from its date on (a forecast on the
+cut-off sees what was sent and said by then). Nothing else: not the partner's
+tags, notes or segment (the segment is computed from today's ledger, so in a
+backtest it would reveal the future). Invoices reduced by a credit note are
+left out: a credit note is not a payment.
 
 Per company, it trains the forecaster (friendly_dunning/tools/payment_forecast.py)
 on the invoices paid by the cut-off, forecasts every invoice open at the
@@ -36,6 +39,8 @@ import importlib.util
 import json
 import sys
 import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -76,6 +81,54 @@ LEDGER_SQL = """
 """
 
 
+# The reminders sent per invoice, the replies per customer and the disputes
+# per invoice, with their dates, as the forecast's job reads them.
+MESSAGES_SQL = """
+    SELECT 'reminder', rel.move_id, (message.sent_date)::date
+      FROM dunning_communication message
+      JOIN dunning_communication_account_move_rel rel
+        ON rel.communication_id = message.id
+     WHERE message.company_id = %(company_id)s
+       AND message.kind IN ('reminder', 'installment')
+       AND message.state IN ('sent', 'delivered', 'read', 'replied')
+       AND message.sent_date IS NOT NULL
+     UNION ALL
+    SELECT 'reply', partner.commercial_partner_id, (message.date)::date
+      FROM dunning_communication message
+      JOIN res_partner partner ON partner.id = message.partner_id
+     WHERE message.company_id = %(company_id)s AND message.kind = 'reply'
+     UNION ALL
+    SELECT 'dispute', move_id, (create_date)::date
+      FROM dunning_dispute
+     WHERE company_id = %(company_id)s
+"""
+
+
+@dataclass
+class Messages:
+    """What the customers were sent and said, by date."""
+
+    reminders: dict = field(default_factory=lambda: defaultdict(list))
+    replies: dict = field(default_factory=lambda: defaultdict(list))
+    disputes: dict = field(default_factory=dict)  # invoice: first dispute's date
+
+    def disputed_by(self, day):
+        return {move for move, opened in self.disputes.items() if opened <= day}
+
+
+def read_messages(cr, company_id):
+    messages = Messages()
+    cr.execute(SQL(MESSAGES_SQL, company_id=company_id))
+    for kind, key, day in cr.fetchall():
+        if kind == "reminder":
+            messages.reminders[key].append(day)
+        elif kind == "reply":
+            messages.replies[key].append(day)
+        else:
+            messages.disputes[key] = min(day, messages.disputes.get(key, day))
+    return messages
+
+
 def _load(relative_path, name):
     spec = importlib.util.spec_from_file_location(name, _ROOT / relative_path)
     module = importlib.util.module_from_spec(spec)
@@ -110,36 +163,52 @@ def read_ledger(cr, company_id, backtest):
     return ledger, credited
 
 
-def as_open(forecast, invoices):
-    return [
-        forecast.OpenInvoice(
-            invoice.id,
-            invoice.customer,
-            invoice.group,
-            invoice.invoice_date,
-            invoice.due_date,
-            invoice.amount,
-        )
-        for invoice in invoices
-    ]
-
-
-def train(forecast, training, open_invoices, cutoff):
-    return forecast.PaymentForecaster.train(
+def as_open(forecast, invoices, messages, cutoff):
+    """``invoices`` as the forecast's open invoices on ``cutoff``, with the
+    messages up to that day."""
+    return forecast.with_messages(
         [
-            forecast.PaidInvoice(
-                invoice.customer,
-                invoice.group,
-                invoice.invoice_date,
-                invoice.due_date,
-                invoice.paid_date,
-                invoice.amount,
+            (
+                invoice.id,
+                forecast.OpenInvoice(
+                    invoice.id,
+                    invoice.customer,
+                    invoice.group,
+                    invoice.invoice_date,
+                    invoice.due_date,
+                    invoice.amount,
+                ),
+            )
+            for invoice in invoices
+        ],
+        messages.reminders,
+        messages.replies,
+        messages.disputed_by(cutoff),
+        until=cutoff,
+    )
+
+
+def train(forecast, training, open_invoices, cutoff, messages):
+    paid = forecast.with_messages(
+        [
+            (
+                invoice.id,
+                forecast.PaidInvoice(
+                    invoice.customer,
+                    invoice.group,
+                    invoice.invoice_date,
+                    invoice.due_date,
+                    invoice.paid_date,
+                    invoice.amount,
+                ),
             )
             for invoice in training
         ],
-        open_invoices,
-        as_of=cutoff,
+        messages.reminders,
+        messages.replies,
+        messages.disputed_by(cutoff),
     )
+    return forecast.PaymentForecaster.train(paid, open_invoices, as_of=cutoff)
 
 
 def in_currency(cash, invoices):
@@ -149,13 +218,17 @@ def in_currency(cash, invoices):
     ]
 
 
-def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
+def run_backtest(
+    ledger, cutoff, forecast, backtest, cash, company_currency, messages=None
+):
     """Train on ``ledger`` as of ``cutoff``, forecast what was open then, and
-    compare with what happened."""
+    compare with what happened; ``messages`` (Messages), what the customers
+    were sent and said."""
+    messages = messages or Messages()
     training, open_invoices = backtest.split(ledger, cutoff)
-    open_at_cutoff = as_open(forecast, open_invoices)
+    open_at_cutoff = as_open(forecast, open_invoices, messages, cutoff)
     started = time.perf_counter()
-    model = train(forecast, training, open_at_cutoff, cutoff)
+    model = train(forecast, training, open_at_cutoff, cutoff, messages)
     trained = time.perf_counter()
     forecasts = model.forecast(open_at_cutoff)
     done = time.perf_counter()
@@ -185,7 +258,7 @@ def run_backtest(ledger, cutoff, forecast, backtest, cash, company_currency):
         training,
         end,
         company_currency,
-        (forecast, backtest, cash),
+        (forecast, backtest, cash, messages),
     )
     return figures
 
@@ -194,13 +267,13 @@ def range_widening(ledger, cutoff, modules):
     """The range's widening as the company would measure it on ``cutoff``:
     the cash forecast made cash.WEEKS weeks earlier on what was known then,
     against the receipts, per currency, of its weeks ended by ``cutoff``."""
-    forecast, backtest, cash = modules
+    forecast, backtest, cash, messages = modules
     earlier = cutoff - timedelta(weeks=cash.WEEKS)
     training, open_invoices = backtest.split(ledger, earlier)
     if not training:
         return 1.0
-    open_then = as_open(forecast, open_invoices)
-    model = train(forecast, training, open_then, earlier)
+    open_then = as_open(forecast, open_invoices, messages, earlier)
+    model = train(forecast, training, open_then, earlier, messages)
     ends = forecast.week_ends(earlier, cash.WEEKS)
     forecasts = cash.forecast_receipts(
         in_currency(cash, open_invoices),
@@ -238,7 +311,7 @@ def run_cash_backtest(
     model's training date), per currency and in all in the company's
     currency, against what was received; each series's coverage also with
     the range of independent payments alone (no widening)."""
-    forecast, backtest, cash = modules
+    forecast, backtest, cash, _messages = modules
     cutoff = model.as_of
     ends = forecast.week_ends(cutoff, cash.WEEKS)
     started = time.perf_counter()
@@ -334,10 +407,22 @@ class DunningForecastBacktest(Command):
                 ledger, credited = read_ledger(cr, company_id, backtest)
                 if not ledger:
                     continue
+                messages = read_messages(cr, company_id)
                 read_seconds = time.perf_counter() - read_started
                 figures = run_backtest(
-                    ledger, options.cutoff, forecast, backtest, cash, company_currency
+                    ledger,
+                    options.cutoff,
+                    forecast,
+                    backtest,
+                    cash,
+                    company_currency,
+                    messages,
                 )
+                figures["messages read"] = {
+                    "reminders": sum(map(len, messages.reminders.values())),
+                    "replies": sum(map(len, messages.replies.values())),
+                    "disputed invoices": len(messages.disputes),
+                }
                 figures["invoices read"] = len(ledger)
                 figures["left out for a credit note"] = credited
                 figures["ledger read seconds"] = round(read_seconds, 3)
