@@ -140,6 +140,8 @@ class DunningCashForecast(models.Model):
                 for _line, invoice, _currency, _residual in open_rows
                 if invoice.invoice_date <= earlier
             ]
+            # with the messages sent and said by then; whether a dispute
+            # was open then is not known
             open_then = [
                 OpenInvoice(
                     index,
@@ -148,6 +150,8 @@ class DunningCashForecast(models.Model):
                     invoice.invoice_date,
                     invoice.due_date,
                     invoice.amount,
+                    reminders=tuple(day for day in invoice.reminders if day <= earlier),
+                    replies=tuple(day for day in invoice.replies if day <= earlier),
                 )
                 for index, (invoice, _paid_date) in enumerate(then)
             ]
