@@ -6,6 +6,10 @@ that reads or writes the tables behind ORM fields goes through ``run_sql``: it
 flushes the fields the statement reads or writes first, and invalidates the
 fields it wrote after, so neither side overwrites or hides the other.
 
+The values of company-dependent fields, one jsonb column each keyed by company,
+are stored and removed for one company with ``set_company_values`` and
+``clear_company_values``.
+
 Planner settings (``jit``, ``random_page_cost``) go through ``sql_settings``:
 they hold for the statements inside the ``with`` block only, not for the rest
 of the transaction.
@@ -39,6 +43,69 @@ def run_sql(env, query, *, reads=(), writes=()):
     for model, fnames in written:
         env[model].invalidate_model(fnames)
     return rows
+
+
+def clear_company_values(env, model, columns, company, where, *, reads=()):
+    """Remove ``company``'s value of the company-dependent ``columns`` of
+    ``model`` from the rows matching ``where`` (SQL on the model's table)."""
+    key = str(company.id)
+    run_sql(
+        env,
+        SQL(
+            "UPDATE %s SET %s WHERE %s",
+            SQL.identifier(env[model]._table),
+            SQL(", ").join(
+                SQL("%s = %s - %s", SQL.identifier(column), SQL.identifier(column), key)
+                for column in columns
+            ),
+            where,
+        ),
+        reads=reads,
+        writes={model: list(columns)},
+    )
+
+
+def set_company_values(env, model, columns, company, values, *, reads=()):
+    """Set ``company``'s value of the company-dependent ``columns`` of
+    ``model`` from ``values``: a query answering one row per record, its id
+    then its value of each of ``columns`` in that order.
+
+    Rows whose values are already right are left alone: each row rewritten
+    costs a new row version."""
+    key = str(company.id)
+    run_sql(
+        env,
+        SQL(
+            "UPDATE %s AS stored SET %s FROM (%s) AS v(id, %s) "
+            "WHERE stored.id = v.id AND (%s)",
+            SQL.identifier(env[model]._table),
+            SQL(", ").join(
+                SQL(
+                    "%s = COALESCE(stored.%s, '{}'::jsonb) "
+                    "|| jsonb_build_object(%s, v.%s)",
+                    SQL.identifier(column),
+                    SQL.identifier(column),
+                    key,
+                    SQL.identifier(column),
+                )
+                for column in columns
+            ),
+            values,
+            SQL(", ").join(SQL.identifier(column) for column in columns),
+            SQL(" OR ").join(
+                SQL(
+                    "stored.%s -> %s IS DISTINCT FROM "
+                    "COALESCE(to_jsonb(v.%s), 'null'::jsonb)",
+                    SQL.identifier(column),
+                    key,
+                    SQL.identifier(column),
+                )
+                for column in columns
+            ),
+        ),
+        reads=reads,
+        writes={model: list(columns)},
+    )
 
 
 @contextmanager
