@@ -1,55 +1,6 @@
 from odoo import models
 
-
-def write_each(records, values_list):
-    """``records[i].write(values_list[i])`` for every i, as one write: the
-    ORM's notifications of the change (what depends on the fields before and
-    after it) run once for all the records instead of once per record, which
-    is what makes many single-record writes slow.
-
-    For fields stored in a column of their own, without an inverse (a
-    computed field only if it may be written), and without the model's own
-    ``write`` overrides: the caller knows they have nothing to do for these
-    fields."""
-    if not records:
-        return
-    fnames = {fname for values in values_list for fname in values}
-    protected = set()
-    for fname in fnames:
-        field = records._fields[fname]
-        if (
-            not (field.store and field.column_type)
-            or field.inverse
-            or (field.compute and field.readonly)
-        ):
-            raise ValueError(f"write_each() cannot write {records._name}.{fname}")
-        if field.compute:
-            protected.update(records.pool.field_computed.get(field, [field]))
-    records.check_access("write")
-    for fname in fnames:
-        records._check_field_access(records._fields[fname], "write")
-    # As write(): computed alongside a written field, computed first.
-    to_compute = [field.name for field in protected if field.name not in fnames]
-    if to_compute:
-        records._recompute_recordset(to_compute)
-    modifying = [
-        fname
-        for fname in fnames
-        if records.pool.is_modifying_relations(records._fields[fname])
-    ]
-    with records.env.protecting(protected, records):
-        records.modified(modifying, before=True)
-        for record, values in zip(records, values_list, strict=True):
-            for fname, value in values.items():
-                record._fields[fname].write(record, value)
-        if records._log_access:
-            records._fields["write_uid"].write(records, records.env.uid)
-            records._fields["write_date"].write(records, records.env.cr.now())
-            fnames |= {"write_uid", "write_date"}
-        records.modified(fnames)
-        records._validate_fields(fnames)
-    if records._check_company_auto:
-        records._check_company(list(fnames))
+from .raw_sql import write_each
 
 
 class AccountPayment(models.Model):

@@ -4,7 +4,7 @@ instalments' payment forecasts, for the worklist."""
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .raw_sql import run_sql
+from .raw_sql import clear_company_values, set_company_values
 from .res_partner import RECEIVABLES_READERS
 
 
@@ -43,50 +43,36 @@ class ResPartner(models.Model):
     def _dunning_store_forecasts(self, company):
         """Each customer's expected loss and next expected payment with
         ``company``, from the company's forecasts."""
-        key = str(company.id)
         columns = ("dunning_expected_loss", "dunning_forecast_date")
-        written = {"res.partner": list(columns)}
-        run_sql(
+        reads = {"dunning.payment.forecast": None}
+        clear_company_values(
             self.env,
+            "res.partner",
+            columns,
+            company,
             SQL(
-                "UPDATE res_partner SET %s WHERE (dunning_expected_loss ? %s "
-                "OR dunning_forecast_date ? %s) AND id NOT IN ("
-                "SELECT partner_id FROM dunning_payment_forecast "
-                "WHERE company_id = %s)",
-                SQL(", ").join(
-                    SQL("%s = %s - %s", SQL.identifier(c), SQL.identifier(c), key)
-                    for c in columns
-                ),
-                key,
-                key,
-                company.id,
-            ),
-            reads={"dunning.payment.forecast": None},
-            writes=written,
-        )
-        run_sql(
-            self.env,
-            SQL(
-                """
-            UPDATE res_partner p
-               SET dunning_expected_loss = COALESCE(p.dunning_expected_loss, '{}')
-                       || jsonb_build_object(%(key)s, v.loss),
-                   dunning_forecast_date = COALESCE(p.dunning_forecast_date, '{}')
-                       || jsonb_build_object(%(key)s, v.next_date)
-              FROM (SELECT partner_id, round(sum(expected_loss), 2)::float8 AS loss,
-                           min(payment_date) AS next_date
-                      FROM dunning_payment_forecast
-                     WHERE company_id = %(company)s
-                  GROUP BY partner_id) v
-             WHERE p.id = v.partner_id
-               AND (p.dunning_expected_loss -> %(key)s
-                        IS DISTINCT FROM to_jsonb(v.loss)
-                    OR p.dunning_forecast_date -> %(key)s
-                        IS DISTINCT FROM COALESCE(to_jsonb(v.next_date), 'null'))
-                """,
-                key=key,
+                "(dunning_expected_loss ? %(key)s OR dunning_forecast_date ? %(key)s) "
+                "AND id NOT IN (SELECT partner_id FROM dunning_payment_forecast "
+                "WHERE company_id = %(company)s)",
+                key=str(company.id),
                 company=company.id,
             ),
-            reads={"dunning.payment.forecast": None},
-            writes=written,
+            reads=reads,
+        )
+        set_company_values(
+            self.env,
+            "res.partner",
+            columns,
+            company,
+            SQL(
+                """
+            SELECT partner_id, round(sum(expected_loss), 2)::float8,
+                   min(payment_date)
+              FROM dunning_payment_forecast
+             WHERE company_id = %s
+          GROUP BY partner_id
+                """,
+                company.id,
+            ),
+            reads=reads,
         )

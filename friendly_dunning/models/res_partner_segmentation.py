@@ -14,7 +14,12 @@ from ..tools.scoring import PaymentFacts, judge
 from .account_move import open_instalment_sql, open_invoice_sql
 from .dunning_dispute import OPEN_STATES as OPEN_DISPUTE_STATES
 from .dunning_segment import partner_segment_sql
-from .raw_sql import run_sql, sql_settings
+from .raw_sql import (
+    clear_company_values,
+    run_sql,
+    set_company_values,
+    sql_settings,
+)
 
 # Rows written per UPDATE statement when storing the segmentation.
 WRITE_BATCH = 5000
@@ -409,52 +414,31 @@ class ResPartner(models.Model):
                     next_dates.get(partner_id),
                 )
             )
-        key = str(company.id)
         # Customers without any invoice left to judge lose their values.
         stale_filter = (
             SQL("AND id = ANY(%s)", partner_ids) if partner_ids is not None else SQL()
         )
-        written = {"res.partner": list(SEGMENTATION_COLUMNS)}
-        run_sql(
+        clear_company_values(
             self.env,
+            "res.partner",
+            SEGMENTATION_COLUMNS,
+            company,
             SQL(
-                "UPDATE res_partner SET %s WHERE dunning_score ? %s "
-                "AND NOT id = ANY(%s) %s",
-                SQL(", ").join(
-                    SQL(
-                        "%s = %s - %s",
-                        SQL.identifier(column),
-                        SQL.identifier(column),
-                        key,
-                    )
-                    for column in SEGMENTATION_COLUMNS
-                ),
-                key,
+                "dunning_score ? %s AND NOT id = ANY(%s) %s",
+                str(company.id),
                 [row[0] for row in rows],
                 stale_filter,
             ),
-            writes=written,
         )
         for start in range(0, len(rows), WRITE_BATCH):
             batch = rows[start : start + WRITE_BATCH]
-            run_sql(
+            set_company_values(
                 self.env,
+                "res.partner",
+                SEGMENTATION_COLUMNS,
+                company,
                 SQL(
-                    "UPDATE res_partner AS p SET %s FROM unnest(%s) AS v(id, %s) "
-                    # Rows already right are left alone: each one rewritten
-                    # costs a new row version.
-                    "WHERE p.id = v.id AND (%s)",
-                    SQL(", ").join(
-                        SQL(
-                            "%s = COALESCE(p.%s, '{}'::jsonb) "
-                            "|| jsonb_build_object(%s, v.%s)",
-                            SQL.identifier(column),
-                            SQL.identifier(column),
-                            key,
-                            SQL.identifier(column),
-                        )
-                        for column in SEGMENTATION_COLUMNS
-                    ),
+                    "SELECT * FROM unnest(%s)",
                     # One array per column: one SQL fragment per value costs
                     # more than the UPDATE itself on many customers.
                     SQL(", ").join(
@@ -465,21 +449,7 @@ class ResPartner(models.Model):
                             strict=True,
                         )
                     ),
-                    SQL(", ").join(
-                        SQL.identifier(column) for column in SEGMENTATION_COLUMNS
-                    ),
-                    SQL(" OR ").join(
-                        SQL(
-                            "p.%s -> %s IS DISTINCT FROM "
-                            "COALESCE(to_jsonb(v.%s), 'null'::jsonb)",
-                            SQL.identifier(column),
-                            key,
-                            SQL.identifier(column),
-                        )
-                        for column in SEGMENTATION_COLUMNS
-                    ),
                 ),
-                writes=written,
             )
         return moved
 

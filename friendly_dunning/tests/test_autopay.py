@@ -1,3 +1,4 @@
+from contextlib import ExitStack
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -251,63 +252,56 @@ class TestAutopayBatch(PlanCommon):
             )
         return autopays
 
-    def _step_queries(self, step):
-        """The queries of the job's ``step`` (a method of the charges)."""
+    def _job_queries(self, methods):
+        """``(total, inside)``: the queries of a run of the job, and how many
+        of them ran inside ``methods`` (``[(class, method name), ...]``)."""
         cr = self.env.cr
-        inside = [0]
-        Charge = type(self.env["dunning.autopay.charge"])
-        original = getattr(Charge, step)
+        inside = 0
 
-        def counted(*args, **kwargs):
-            before = cr.sql_log_count
-            try:
-                return original(*args, **kwargs)
-            finally:
-                inside[0] += cr.sql_log_count - before
+        def counted(original):
+            def wrapper(*args, **kwargs):
+                nonlocal inside
+                before = cr.sql_log_count
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    inside += cr.sql_log_count - before
+
+            return wrapper
 
         self.env.flush_all()
-        with patch.object(Charge, step, counted):
+        before = cr.sql_log_count
+        with ExitStack() as patches:
+            for cls, name in methods:
+                patches.enter_context(
+                    patch.object(cls, name, counted(getattr(cls, name)))
+                )
             self._job()._cron_dunning_autopay()
             self.env.flush_all()
-        return inside[0]
+        return cr.sql_log_count - before, inside
+
+    def _step_queries(self, step):
+        """The queries of the job's ``step`` (a method of the charges)."""
+        Charge = type(self.env["dunning.autopay.charge"])
+        _total, inside = self._job_queries([(Charge, step)])
+        return inside
 
     def _own_queries(self):
         """The job's queries outside Odoo's payment steps (creating a
         transaction, the provider's request, posting and reconciling the
         payments, the post-processing), which cost what they cost per
         payment."""
-        cr = self.env.cr
-        inside = [0]
         Tx = type(self.env["payment.transaction"])
         Charge = type(self.env["dunning.autopay.charge"])
-
-        def counted(original):
-            def wrapper(*args, **kwargs):
-                before = cr.sql_log_count
-                try:
-                    return original(*args, **kwargs)
-                finally:
-                    inside[0] += cr.sql_log_count - before
-
-            return wrapper
-
-        self.env.flush_all()
-        before = cr.sql_log_count
-        with (
-            patch.object(Tx, "create", counted(Tx.create)),
-            patch.object(
-                Tx, "_send_payment_request", counted(Tx._send_payment_request)
-            ),
-            patch.object(Tx, "_post_process", counted(Tx._post_process)),
-            patch.object(
-                Charge,
-                "_dunning_create_payments",
-                counted(Charge._dunning_create_payments),
-            ),
-        ):
-            self._job()._cron_dunning_autopay()
-            self.env.flush_all()
-        return cr.sql_log_count - before - inside[0]
+        total, inside = self._job_queries(
+            [
+                (Tx, "create"),
+                (Tx, "_send_payment_request"),
+                (Tx, "_post_process"),
+                (Charge, "_dunning_create_payments"),
+            ]
+        )
+        return total - inside
 
     def test_many_customers_in_one_run(self):
         few = self._customers(3, "Few")

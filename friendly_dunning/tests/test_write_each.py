@@ -1,7 +1,7 @@
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
 
-from ..models.account_payment import write_each
+from ..models.raw_sql import write_each
 
 
 @tagged("post_install", "-at_install")

@@ -4,27 +4,14 @@ had them before the field existed keeps them as they were on update, so the
 names are set here, from the same data files, on the shipped steps that have
 none."""
 
-from lxml import etree
-
 from odoo import SUPERUSER_ID, api
-from odoo.tools.misc import file_path
 
-STEP_DATA = (
-    "friendly_dunning/data/dunning_policy_data.xml",
-    "friendly_dunning/data/dunning_segment_data.xml",
-)
+from odoo.addons.friendly_dunning.tools.shipped_steps import shipped_step_values
 
 
 def shipped_template_names():
     """``{step XML id: template name}`` as the data files give them."""
-    names = {}
-    for data_file in STEP_DATA:
-        tree = etree.parse(file_path(data_file))
-        for record in tree.iterfind(".//record[@model='dunning.step']"):
-            name = record.findtext("field[@name='wa_template_name']")
-            if name:
-                names[f"friendly_dunning.{record.get('id')}"] = name.strip()
-    return names
+    return shipped_step_values("wa_template_name")
 
 
 def migrate(cr, version):

@@ -4,28 +4,18 @@ data: a database that had it before the field existed keeps it as it was on
 update, so the value is set here, from the same data files, on the shipped
 steps that have none."""
 
-from lxml import etree
-
 from odoo import SUPERUSER_ID, api
-from odoo.tools.misc import file_path
 
-STEP_DATA = (
-    "friendly_dunning/data/dunning_policy_data.xml",
-    "friendly_dunning/data/dunning_segment_data.xml",
-)
+from odoo.addons.friendly_dunning.tools.shipped_steps import shipped_step_values
 
 
 def shipped_likely_late_days():
     """``{step XML id: days before the due date}`` as the data files give
     them."""
-    days = {}
-    for data_file in STEP_DATA:
-        tree = etree.parse(file_path(data_file))
-        for record in tree.iterfind(".//record[@model='dunning.step']"):
-            value = record.findtext("field[@name='likely_late_days_before']")
-            if value:
-                days[f"friendly_dunning.{record.get('id')}"] = int(value)
-    return days
+    return {
+        xmlid: int(days)
+        for xmlid, days in shipped_step_values("likely_late_days_before").items()
+    }
 
 
 def migrate(cr, version):
