@@ -1181,7 +1181,8 @@ class DatasetBuilder:
         customer = invoice.customer
         reactions = customer.reactions
         reacts = rng.random() < RESPONSIVE_INVOICE_RATE
-        lang = customer.values["lang"][:2]
+        # in their own language, whether or not the database has it installed
+        lang = COUNTRIES[customer.country_code].lang[:2]
         messages = []
         for day, step in reminders:
             if day > self.today or (paid_on and day > paid_on):
@@ -1218,9 +1219,7 @@ class DatasetBuilder:
                     )
                 if replied_at.date() <= self.today:
                     reminder.state = "read"
-                    texts = REPLY_TEXTS.get(lang, REPLY_TEXTS["en"])[
-                        0 if pays_soon else 1
-                    ]
+                    texts = REPLY_TEXTS[lang][0 if pays_soon else 1]
                     messages.append(
                         Message(
                             "reply",

@@ -294,7 +294,14 @@ class TestDataset(AccountTestInvoicingCommon):
         reminders = self._messages("reminder")
         for reply in replies:
             self.assertEqual(reply.state, "replied")
-            self.assertTrue(reply.body)
+            country_lang = dunning_dataset.COUNTRIES[
+                reply.partner_id.country_id.code
+            ].lang
+            self.assertIn(
+                reply.body,
+                sum(dunning_dataset.REPLY_TEXTS[country_lang[:2]], ()),
+                "in the customer's language",
+            )
             self.assertFalse(reply.provider_message_id)
             self.assertLessEqual(reply.date.date(), TODAY)
             self.assertEqual(len(reply.move_ids), 1)
