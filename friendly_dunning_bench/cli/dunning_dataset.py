@@ -1,5 +1,6 @@
 """Benchmark dataset: ``odoo dunning_dataset`` fills a database with customers,
-posted customer invoices, credit notes and payments with a realistic aging.
+posted customer invoices, credit notes and payments with a realistic aging, and
+the reminders sent about the invoices and the customers' replies.
 
 Everything goes through the accounting engine: invoices and credit notes are
 created with the journal items the engine's own tax helpers compute and posted
@@ -8,7 +9,8 @@ customer payments are bank journal entries, posted, then matched with their
 invoices by ``_reconcile_plan``, which books the exchange differences. The
 speed comes from batching, from numbering every entry up front (so that worker
 processes never wait for each other's sequences) and from worker processes,
-not from writing accounting tables directly.
+not from writing accounting tables directly. Reminders and replies, plain
+rows of the outbox, are inserted in bulk.
 Odoo's command-line dispatcher loads this file; it never enters a registry.
 Tests import :func:`generate`.
 """
@@ -23,7 +25,7 @@ import traceback
 from collections import Counter, defaultdict
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 
 import phonenumbers
@@ -250,6 +252,69 @@ SEASON_SENSITIVITY = (0.5, 1.5)
 LARGE_INVOICE_USD = 2000.0  # above it, 3 days later per doubling, at most 8
 LARGE_INVOICE_DAYS_PER_DOUBLING = 3.0
 LARGE_INVOICE_MAX_DAYS = 8.0
+# Reminders go out after the due date, at the offsets of the steps of the
+# company's policy (these when it has none), from runs on working days that
+# send them 0 to REMINDER_LAG_DAYS days late.
+DEFAULT_REMINDER_OFFSETS = (3, 10, 20, 35, 50)
+REMINDER_LAG_DAYS = 2
+CHANNEL_WEIGHTS = (("whatsapp", 75), ("email", 18), ("sms", 7))
+# A reminder's last known state, by channel: e-mail reports no delivery.
+REMINDER_STATES = {
+    "whatsapp": (("sent", 5), ("delivered", 30), ("read", 65)),
+    "sms": (("sent", 20), ("delivered", 80)),
+    "email": (("sent", 100),),
+}
+# How customers answer reminders. Drawn with the plan and never stored: the
+# forecast has to find them in the ledger and the messages, as with a real one.
+RESPONSIVE_SHARE = 0.3  # pay a few days after a reminder...
+RESPONSIVE_INVOICE_RATE = 0.85  # ...for most of their invoices
+RESPONSE_LAG_DAYS = (0, 3)  # the customer's usual lag, give or take a day
+REPLIER_SHARE = 0.25
+REPLY_RATE = 0.5  # of the reminders a replier gets
+REPLY_DELAY_DAYS = (0, 1)
+PAY_AFTER_REPLY_RATE = 0.7
+PAY_AFTER_REPLY_DAYS = (1, 5)
+MONTHLY_RUN_SHARE = 0.1  # pay only on one day of the month
+MONTHLY_RUN_DAYS = (5, 10, 15, 20, 25, 28)
+# Replies, by language: when the customer is about to pay, and otherwise.
+REPLY_TEXTS = {
+    "en": (
+        ("I'll pay this week.", "Paying on Friday, thanks!",
+         "Payment goes out tomorrow."),
+        ("We're looking into it.", "Could you send the invoice again?",
+         "Our accountant is away, we'll get back to you."),
+    ),
+    "es": (
+        ("Lo pago esta semana.", "Pagamos el viernes, ¡gracias!",
+         "El pago sale mañana."),
+        ("Lo estamos revisando.", "¿Nos puede reenviar la factura?",
+         "Nuestro contador está de vacaciones, le respondemos pronto."),
+    ),
+    "pt": (
+        ("Vou pagar esta semana.", "Pagamos na sexta, obrigado!",
+         "O pagamento sai amanhã."),
+        ("Estamos verificando.", "Pode enviar a fatura de novo?",
+         "Nosso contador está de férias, retornamos em breve."),
+    ),
+    "de": (
+        ("Ich zahle diese Woche.", "Wir zahlen am Freitag, danke!",
+         "Die Zahlung geht morgen raus."),
+        ("Wir schauen uns das an.", "Können Sie die Rechnung noch einmal schicken?",
+         "Unsere Buchhaltung ist im Urlaub, wir melden uns."),
+    ),
+    "fr": (
+        ("Je paie cette semaine.", "Nous payons vendredi, merci !",
+         "Le virement part demain."),
+        ("Nous regardons cela.", "Pouvez-vous renvoyer la facture ?",
+         "Notre comptable est absent, nous revenons vers vous."),
+    ),
+    "it": (
+        ("Pago questa settimana.", "Paghiamo venerdì, grazie!",
+         "Il bonifico parte domani."),
+        ("Stiamo verificando.", "Potete rimandare la fattura?",
+         "Il nostro contabile è in ferie, vi ricontattiamo."),
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -283,6 +348,32 @@ class Habit:
         return round(delay)
 
 
+@dataclass(frozen=True)
+class Reactions:
+    """How one customer answers reminders, as the generator draws it."""
+
+    channel: str  # the channel reminders reach them on
+    responsive: bool = False  # pays a few days after a reminder
+    response_lag: int = 0  # days, give or take one
+    replies: bool = False  # answers some reminders, then often pays soon
+    payday: int | None = None  # pays only on this day of the month
+
+
+def next_payday(day, payday):
+    """The first day of the month ``payday`` on or after ``day``."""
+    if day.day <= payday:
+        return day.replace(day=payday)
+    first_of_next = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return first_of_next.replace(day=payday)
+
+
+def next_working_day(day):
+    """``day``, or the Monday after it when it falls on a weekend."""
+    if day.weekday() >= 5:
+        return day + timedelta(days=7 - day.weekday())
+    return day
+
+
 @dataclass(eq=False)
 class CustomerPlan:
     index: int
@@ -296,6 +387,7 @@ class CustomerPlan:
     values: dict
     contact_values: dict | None
     habit: Habit
+    reactions: Reactions = Reactions("whatsapp")
     partner_id: int = 0  # the commercial partner, once created
     invoice_partner_id: int = 0  # who invoices are addressed to
 
@@ -327,6 +419,21 @@ class Settlement:
     name: str = ""  # its number in the sales (credit notes) or bank journal
 
 
+@dataclass(eq=False)
+class Message:
+    """A reminder the company sent about an invoice, or its customer's reply."""
+
+    kind: str  # reminder, reply
+    at: datetime
+    invoice: InvoicePlan
+    channel: str
+    state: str
+    step: tuple = ()  # reminders: (step id, policy id) when the policy has steps
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    body: str | None = None
+
+
 KIND_ORDER = {"credit_note": 0, "payment": 1, "on_account": 2}
 
 
@@ -353,6 +460,8 @@ class Catalog:
     tag_ids: dict
     langs: set
     instalment_term_ids: dict  # instalment count: account.payment.term id
+    # company index: ((days after due, (step id, policy id) or ()), ...)
+    reminder_steps: dict
 
 
 @dataclass
@@ -362,6 +471,7 @@ class Plan:
     catalog: Catalog
     invoices: list
     settlements: list
+    messages: list
 
 
 def generate(
@@ -400,8 +510,10 @@ def generate(
         instalment_share=instalment_share,
     )
     if unpaid:
-        plan.settlements = []
-    counts, invoice_ids = builder.build(plan.invoices, plan.settlements, plan.catalog)
+        plan.settlements = plan.messages = []
+    counts, invoice_ids = builder.build(
+        plan.invoices, plan.settlements, plan.catalog, plan.messages
+    )
     return builder.summary(counts + builder.counts, invoice_ids)
 
 
@@ -454,14 +566,17 @@ class DatasetBuilder:
             for invoice in invoice_plans:
                 if rng.random() < instalment_share:
                     invoice.instalments = rng.choice(INSTALMENT_COUNTS)
-        settlements = self._plan_settlements(customer_plans, invoice_plans)
+        settlements, messages = self._plan_settlements(
+            customer_plans, invoice_plans, catalog
+        )
         self._number(invoice_plans, settlements, catalog)
         self._create_customers(customer_plans, catalog)
-        return Plan(catalog, invoice_plans, settlements)
+        return Plan(catalog, invoice_plans, settlements, messages)
 
-    def build(self, invoice_plans, settlements, catalog):
+    def build(self, invoice_plans, settlements, catalog, messages=()):
         """Create and post the invoices, then their credit notes and payments,
-        in date order; return the counts and the ids of the invoices."""
+        in date order, then the reminders and replies; return the counts and
+        the ids of the invoices."""
         counts = Counter()
         invoice_ids = []
         for batch in _batches(invoice_plans, self.batch_size):
@@ -474,6 +589,11 @@ class DatasetBuilder:
             counts += self._settle(batch, catalog)
             done += len(batch)
             self._progress("credit notes and payments", done, len(settlements))
+        done = 0
+        for batch in _batches(messages, self.batch_size * 4):
+            counts += self._in_batch(self._create_messages, batch, catalog)
+            done += len(batch)
+            self._progress("reminders and replies", done, len(messages))
         return counts, invoice_ids
 
     def _in_batch(self, function, *args):
@@ -537,6 +657,27 @@ class DatasetBuilder:
             product_ids=self._products(),
             tag_ids=self._profile_tags(),
             langs={code for code, _name in env["res.lang"].get_installed()},
+            reminder_steps={
+                index: self._reminder_steps(setup.company_id)
+                for index, setup in enumerate(companies)
+            },
+        )
+
+    def _reminder_steps(self, company_id):
+        """The steps after the due date of the company's first policy, as
+        (days after due, (step id, policy id)); the default offsets, with no
+        step, when it has none."""
+        policy = (
+            self.env["dunning.policy"]
+            .sudo()
+            .search([("company_id", "=", company_id)], limit=1)
+        )
+        steps = policy.step_ids.filtered(lambda step: step.offset_days > 0)
+        if not steps:
+            return tuple((offset, ()) for offset in DEFAULT_REMINDER_OFFSETS)
+        return tuple(
+            (step.offset_days, (step.id, policy.id))
+            for step in steps.sorted("offset_days")
         )
 
     def _prepare_extra_company(self, number, currency_id):
@@ -736,6 +877,7 @@ class DatasetBuilder:
         # Habits come from a generator of their own: the same seed gives the
         # same customers and invoices whatever the habits are made of.
         habit_rng = random.Random(f"{self.seed}-habits")
+        reaction_rng = random.Random(f"{self.seed}-reactions")
         plans = []
         for index in range(count):
             country_code = rng.choices(country_codes, country_weights)[0]
@@ -803,9 +945,29 @@ class DatasetBuilder:
                     values=values,
                     contact_values=contact_values,
                     habit=self._habit(PROFILES[profile], habit_rng),
+                    reactions=self._reactions(reaction_rng),
                 )
             )
         return plans
+
+    @staticmethod
+    def _reactions(rng):
+        # every value drawn whatever the shares, so that changing one share
+        # leaves the other traits of every customer as they were
+        channels, weights = zip(*CHANNEL_WEIGHTS, strict=True)
+        channel = rng.choices(channels, weights)[0]
+        responsive = rng.random() < RESPONSIVE_SHARE
+        response_lag = rng.randint(*RESPONSE_LAG_DAYS)
+        replies = rng.random() < REPLIER_SHARE
+        monthly = rng.random() < MONTHLY_RUN_SHARE
+        payday = rng.choice(MONTHLY_RUN_DAYS)
+        return Reactions(
+            channel=channel,
+            responsive=responsive,
+            response_lag=response_lag,
+            replies=replies,
+            payday=payday if monthly else None,
+        )
 
     def _habit(self, profile, rng):
         changes = rng.random() < CHANGE_SHARE
@@ -881,13 +1043,17 @@ class DatasetBuilder:
         plans.sort(key=lambda plan: plan.invoice_date)  # numbered in date order
         return plans
 
-    def _plan_settlements(self, customer_plans, invoice_plans):
-        """Credit notes and payments, from each customer's payment behaviour.
-        Whatever would happen after today has not happened yet, which is what
-        leaves invoices open, from not yet due to months overdue."""
+    def _plan_settlements(self, customer_plans, invoice_plans, catalog):
+        """Credit notes, payments, reminders and replies, from each customer's
+        payment behaviour and the way they answer reminders. Whatever would
+        happen after today has not happened yet, which is what leaves invoices
+        open, from not yet due to months overdue."""
         rng = self.rng
+        # reminders and replies from a generator of their own: the same seed
+        # gives the same credit notes and habits with or without them
+        message_rng = random.Random(f"{self.seed}-reminders")
         history_start = self.today - timedelta(days=HISTORY_DAYS)
-        settlements = []
+        settlements, messages = [], []
         payment_runs = defaultdict(list)  # (customer, date): invoices paid in full
         for invoice in invoice_plans:
             customer = invoice.customer
@@ -916,9 +1082,13 @@ class DatasetBuilder:
                         if fraction == 1.0:
                             continue  # fully credited: nothing left to pay
                         not_before = credit_date + timedelta(days=1)
+            reminders = self._reminder_schedule(invoice, catalog, message_rng)
             profile = PROFILES[customer.profile]
             outcome = rng.random()
             if outcome < profile.never_rate:
+                messages += self._answer_reminders(
+                    invoice, reminders, None, not_before, message_rng
+                )[1]
                 continue
             delay = customer.habit.delay(
                 due, history_start, self._usd_amount(invoice), rng
@@ -943,10 +1113,16 @@ class DatasetBuilder:
                 not_before = paid_on + timedelta(days=1)
                 delay = max(delay, 0) + rng.randint(*REST_DELAY)
             paid_on = max(due + timedelta(days=delay), not_before)
-            if customer.payment_weekday is not None:
+            if customer.reactions.payday:
+                paid_on = next_payday(paid_on, customer.reactions.payday)
+            elif customer.payment_weekday is not None:
                 paid_on += timedelta(
                     days=(customer.payment_weekday - paid_on.weekday()) % 7
                 )
+            paid_on, invoice_messages = self._answer_reminders(
+                invoice, reminders, paid_on, not_before, message_rng
+            )
+            messages += invoice_messages
             if paid_on <= self.today:
                 payment_runs[customer, paid_on].append(invoice)
         settlements += [
@@ -971,7 +1147,101 @@ class DatasetBuilder:
         settlements.sort(
             key=lambda settlement: (settlement.on, KIND_ORDER[settlement.kind])
         )
-        return settlements
+        messages.sort(key=lambda message: message.at)
+        return settlements, messages
+
+    def _reminder_schedule(self, invoice, catalog, rng):
+        """The reminders the company's runs would send about ``invoice`` if it
+        stayed open: (day, step) at each step's offset after the first due
+        date, a few days late, on working days."""
+        first_due = invoice.invoice_date + timedelta(
+            days=INSTALMENT_INTERVAL_DAYS
+            if invoice.instalments > 1
+            else invoice.customer.term_days
+        )
+        return [
+            (
+                next_working_day(
+                    first_due
+                    + timedelta(days=offset + rng.randint(0, REMINDER_LAG_DAYS))
+                ),
+                step,
+            )
+            for offset, step in catalog.reminder_steps[invoice.customer.company_index]
+        ]
+
+    def _answer_reminders(self, invoice, reminders, paid_on, not_before, rng):
+        """The reminders sent about ``invoice`` while it was open (until the
+        morning of ``paid_on``, the day it is paid when nothing reminds the
+        customer, None if never) and the replies to them; return the day it
+        is paid once the customer has answered them, and the messages.
+
+        Reminders go out in the morning, before the day's bank statement, so
+        an invoice paid on a reminder's day got that reminder."""
+        customer = invoice.customer
+        reactions = customer.reactions
+        reacts = rng.random() < RESPONSIVE_INVOICE_RATE
+        # in their own language, whether or not the database has it installed
+        lang = COUNTRIES[customer.country_code].lang[:2]
+        messages = []
+        for day, step in reminders:
+            if day > self.today or (paid_on and day > paid_on):
+                break
+            sent_at = datetime(day.year, day.month, day.day, 8) + timedelta(
+                minutes=rng.randint(0, 150)
+            )
+            states, weights = zip(*REMINDER_STATES[reactions.channel], strict=True)
+            reminder = Message(
+                "reminder",
+                sent_at,
+                invoice,
+                reactions.channel,
+                rng.choices(states, weights)[0],
+                step,
+            )
+            messages.append(reminder)
+            prompted = []  # days the customer would pay on, prompted by it
+            if reactions.responsive and reacts:
+                lag = reactions.response_lag + rng.randint(-1, 1)
+                prompted.append(day + timedelta(days=max(0, lag)))
+            if reactions.replies and rng.random() < REPLY_RATE:
+                replied_at = sent_at + timedelta(
+                    days=rng.randint(*REPLY_DELAY_DAYS),
+                    minutes=rng.randint(15, 600),
+                )
+                pays_soon = paid_on is not None and (
+                    rng.random() < PAY_AFTER_REPLY_RATE
+                )
+                if pays_soon:
+                    prompted.append(
+                        replied_at.date()
+                        + timedelta(days=rng.randint(*PAY_AFTER_REPLY_DAYS))
+                    )
+                if replied_at.date() <= self.today:
+                    reminder.state = "read"
+                    texts = REPLY_TEXTS[lang][0 if pays_soon else 1]
+                    messages.append(
+                        Message(
+                            "reply",
+                            replied_at,
+                            invoice,
+                            reactions.channel,
+                            "replied",
+                            body=rng.choice(texts),
+                        )
+                    )
+            if reminder.state in ("delivered", "read"):
+                reminder.delivered_at = sent_at + timedelta(seconds=rng.randint(2, 90))
+            if reminder.state == "read":
+                reminder.read_at = reminder.delivered_at + timedelta(
+                    minutes=rng.randint(1, 9)
+                )
+            if paid_on and prompted:
+                prompted_on = max(min(prompted), not_before)
+                if reactions.payday:
+                    prompted_on = next_payday(prompted_on, reactions.payday)
+                paid_on = min(paid_on, prompted_on)
+        return paid_on, messages
 
     @staticmethod
     def _usd_amount(invoice):
@@ -1537,6 +1807,99 @@ class DatasetBuilder:
             )
         return self._create_and_post(setup, entries)
 
+    def _create_messages(self, messages, catalog):
+        """Reminders and replies with their invoices, in two statements: the
+        outbox's rows are plain records (no computed field, no chatter), and
+        the ORM would insert their invoice links one by one."""
+        self.env.flush_all()
+        ids = [
+            row[0]
+            for row in self.env.execute_query(
+                SQL(
+                    "SELECT nextval('dunning_communication_id_seq') "
+                    "FROM generate_series(1, %s)",
+                    len(messages),
+                )
+            )
+        ]
+        columns = defaultdict(list)
+        for message_id, message in zip(ids, messages, strict=True):
+            customer = message.invoice.customer
+            contact = customer.contact_values or customer.values
+            step_id, policy_id = message.step or (None, None)
+            for column, value in (
+                ("id", message_id),
+                ("company_id", catalog.companies[customer.company_index].company_id),
+                ("partner_id", customer.partner_id),
+                ("kind", message.kind),
+                ("state", message.state),
+                ("channel", message.channel),
+                ("step_id", step_id),
+                ("policy_id", policy_id),
+                (
+                    "recipient",
+                    contact["email" if message.channel == "email" else "phone"]
+                    if message.kind == "reminder"
+                    else None,
+                ),
+                ("date", message.at),
+                ("sent_date", message.at if message.kind == "reminder" else None),
+                ("delivered_date", message.delivered_at),
+                ("read_date", message.read_at),
+                ("body", message.body),
+                ("move_id", message.invoice.move_id),
+            ):
+                columns[column].append(value)
+        uid = self.env.uid
+        self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO dunning_communication (
+                    id, company_id, partner_id, kind, state, channel, step_id,
+                    policy_id, recipient, date, sent_date, delivered_date,
+                    read_date, body, create_uid, write_uid, create_date, write_date
+                )
+                SELECT id, company_id, partner_id, kind, state, channel, step_id,
+                       policy_id, recipient, date, sent_date, delivered_date,
+                       read_date, body, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM unnest(
+                    %(id)s::int[], %(company_id)s::int[], %(partner_id)s::int[],
+                    %(kind)s::varchar[], %(state)s::varchar[], %(channel)s::varchar[],
+                    %(step_id)s::int[], %(policy_id)s::int[], %(recipient)s::varchar[],
+                    %(date)s::timestamp[], %(sent_date)s::timestamp[],
+                    %(delivered_date)s::timestamp[], %(read_date)s::timestamp[],
+                    %(body)s::text[]
+                  ) AS message(
+                    id, company_id, partner_id, kind, state, channel, step_id,
+                    policy_id, recipient, date, sent_date, delivered_date,
+                    read_date, body
+                  )
+                """,
+                uid=uid,
+                now=fields.Datetime.now(),
+                **{
+                    column: values
+                    for column, values in columns.items()
+                    if column != "move_id"
+                },
+            )
+        )
+        self.env.execute_query(
+            SQL(
+                "INSERT INTO dunning_communication_account_move_rel "
+                "(communication_id, move_id) "
+                "SELECT * FROM unnest(%s::int[], %s::int[])",
+                ids,
+                columns["move_id"],
+            )
+        )
+        self.env["dunning.communication"].invalidate_model()
+        self.env["account.move"].invalidate_model(["dunning_communication_ids"])
+        return Counter(
+            "reminders" if message.kind == "reminder" else "replies"
+            for message in messages
+        )
+
     # ------------------------------------------------------------------
     # Summary
     # ------------------------------------------------------------------
@@ -1585,6 +1948,8 @@ SUMMARY_COUNTS = (
     "payments_partial",
     "payments_several_invoices",
     "payments_on_account",
+    "reminders",
+    "replies",
 )
 AGING_BUCKETS = ("not due", "1-30", "31-60", "61-90", "91-120", ">120")
 
@@ -1685,6 +2050,11 @@ def _run_worker(worker, workers, sender):
                     if settlement.customer.index % workers == worker
                 ],
                 plan.catalog,
+                [
+                    message
+                    for message in plan.messages
+                    if message.invoice.customer.index % workers == worker
+                ],
             )
     except Exception:  # noqa: BLE001 - any failure is reported to the parent
         result = traceback.format_exc()
@@ -1793,8 +2163,9 @@ class DunningDataset(Command):
         parser.add_argument(
             "--unpaid",
             action="store_true",
-            help="create no credit notes or payments: every invoice stays open, "
-            "from not yet due to 18 months late (the worst case for a run)",
+            help="create no credit notes, payments, reminders or replies: every "
+            "invoice stays open, from not yet due to 18 months late, and none "
+            "was reminded yet (the worst case for a run)",
         )
         parser.add_argument(
             "--instalment-share",
@@ -1880,13 +2251,17 @@ class DunningDataset(Command):
                 instalment_share=options.instalment_share,
             )
         if options.unpaid:
-            plan.settlements = []
+            plan.settlements = plan.messages = []
         if options.workers == 1:
             with registry.cursor() as cr:
                 builder.bind(
                     api.Environment(cr, api.SUPERUSER_ID, {}), commit=cr.commit
                 )
-                results = [builder.build(plan.invoices, plan.settlements, plan.catalog)]
+                results = [
+                    builder.build(
+                        plan.invoices, plan.settlements, plan.catalog, plan.messages
+                    )
+                ]
         else:
             results = _build_in_workers(registry, builder, plan, options.workers)
         failures = [result for result in results if isinstance(result, str)]

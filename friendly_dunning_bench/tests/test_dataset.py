@@ -1,13 +1,22 @@
 import random
-from datetime import date
+from contextlib import nullcontext, suppress
+from datetime import date, timedelta
+from unittest.mock import patch
 
 import phonenumbers
 
+from odoo import models
 from odoo.fields import Command
 from odoo.tests import BaseCase, freeze_time, tagged
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
-from odoo.addons.friendly_dunning_bench.cli.dunning_dataset import Habit, generate
+from odoo.addons.friendly_dunning_bench.cli import dunning_dataset
+from odoo.addons.friendly_dunning_bench.cli.dunning_dataset import (
+    Habit,
+    generate,
+    next_payday,
+    next_working_day,
+)
 
 TODAY = date(2026, 6, 15)
 
@@ -215,6 +224,99 @@ class TestDataset(AccountTestInvoicingCommon):
             number = phonenumbers.parse(customer.phone, customer.country_id.code)
             self.assertTrue(phonenumbers.is_valid_number(number), customer.phone)
 
+    def _messages(self, kind):
+        return (
+            self.env["dunning.communication"]
+            .sudo()
+            .search(
+                [("company_id", "=", self.company.id), ("kind", "=", kind)],
+                order="date, id",
+            )
+        )
+
+    def _settled_on(self, invoice):
+        """The day the last payment or credit note of ``invoice`` was booked."""
+        settlements = self._receivable(
+            invoice
+        ).matched_credit_ids.credit_move_id.move_id & (
+            self.payments | self.credit_notes
+        )
+        return max(settlements.mapped("date"))
+
+    def test_reminders_sent_while_the_invoice_was_open(self):
+        reminders = self._messages("reminder")
+        self.assertEqual(self.summary["reminders"], len(reminders))
+        self.assertTrue(reminders)
+        self.assertTrue({"whatsapp"} <= set(reminders.mapped("channel")))
+        self.assertLessEqual(
+            set(reminders.mapped("state")), {"sent", "delivered", "read"}
+        )
+        by_invoice = {}
+        for reminder in reminders:
+            self.assertEqual(len(reminder.move_ids), 1)
+            invoice = reminder.move_ids
+            self.assertEqual(reminder.partner_id, invoice.commercial_partner_id)
+            self.assertEqual(reminder.sent_date, reminder.date)
+            day = reminder.sent_date.date()
+            self.assertLess(day.weekday(), 5, "runs on working days only")
+            first_due = min(self._receivable(invoice).mapped("date_maturity"))
+            self.assertGreater(day, first_due, invoice.name)
+            last_day = (
+                self._settled_on(invoice)
+                if invoice.payment_state in ("paid", "reversed")
+                else TODAY
+            )
+            self.assertLessEqual(day, last_day, invoice.name)
+            by_invoice.setdefault(invoice, []).append((day - first_due).days)
+        offsets = [
+            step.offset_days
+            for step in reminders.step_id.policy_id.step_ids
+            if step.offset_days > 0
+        ] or list(dunning_dataset.DEFAULT_REMINDER_OFFSETS)
+        offsets.sort()
+        for invoice, days in by_invoice.items():
+            # each step's offset, then up to two days of lag and a weekend
+            for offset, days_after_due in zip(offsets, days, strict=False):
+                self.assertTrue(
+                    offset <= days_after_due <= offset + 4, (invoice.name, days)
+                )
+        lags = {
+            days - offset
+            for days_list in by_invoice.values()
+            for days, offset in zip(days_list, offsets, strict=False)
+        }
+        self.assertGreater(len(lags), 1, "the reminder day varies around the offset")
+
+    def test_replies_follow_a_reminder_of_the_same_customer(self):
+        replies = self._messages("reply")
+        self.assertEqual(self.summary["replies"], len(replies))
+        self.assertTrue(replies)
+        reminders = self._messages("reminder")
+        for reply in replies:
+            self.assertEqual(reply.state, "replied")
+            country_lang = dunning_dataset.COUNTRIES[
+                reply.partner_id.country_id.code
+            ].lang
+            self.assertIn(
+                reply.body,
+                sum(dunning_dataset.REPLY_TEXTS[country_lang[:2]], ()),
+                "in the customer's language",
+            )
+            self.assertFalse(reply.provider_message_id)
+            self.assertLessEqual(reply.date.date(), TODAY)
+            self.assertEqual(len(reply.move_ids), 1)
+            answered = reminders.filtered(
+                lambda reminder, reply=reply: (
+                    reminder.move_ids == reply.move_ids
+                    and reminder.partner_id == reply.partner_id
+                    and reminder.read_date
+                    and reminder.sent_date
+                    < reply.date
+                    <= reminder.sent_date + timedelta(days=2)
+                )
+            )
+            self.assertTrue(answered, reply.body)
+
 
 @tagged("post_install", "-at_install")
 @freeze_time(TODAY)
@@ -317,6 +419,93 @@ class TestDatasetInstalments(AccountTestInvoicingCommon):
         self.assertEqual(terms, 20, "one due date per invoice")
 
 
+class Rollback(Exception):
+    pass
+
+
+@tagged("post_install", "-at_install")
+@freeze_time(TODAY)
+class TestDatasetReactions(AccountTestInvoicingCommon):
+    """How customers answer reminders is drawn, acted out and never stored."""
+
+    def generate(self, **shares):
+        """Generate a small dataset with these trait shares, read what the
+        database holds about the customers and the messages, roll back."""
+        with suppress(Rollback), self.env.cr.savepoint():
+            with patch.multiple(dunning_dataset, **shares) if shares else nullcontext():
+                generate(self.env, customers=8, invoices=60, seed=5, today=TODAY)
+            partners = (
+                self.env["res.partner"]
+                .sudo()
+                .search([("ref", "=like", "FDGEN%")], order="ref")
+            )
+            written = [
+                name
+                for name, field in partners._fields.items()
+                # the columns and the tags, but not the figures the product
+                # keeps from the ledger, which the traits do change
+                if (field.column_type or name == "category_id")
+                and not (field._module == "friendly_dunning" and field.readonly)
+                and not field.compute
+                and not field.related
+                and name not in ("id", "create_date", "write_date")
+            ]
+            customers = [
+                {
+                    name: sorted(value.mapped("display_name"))
+                    if isinstance(value, models.BaseModel)
+                    else value
+                    for name, value in ((name, partner[name]) for name in written)
+                    if name not in ("commercial_partner_id", "parent_id")
+                }
+                for partner in partners
+            ]
+            tags = sorted(self.env["res.partner.category"].search([]).mapped("name"))
+            messages = [
+                (
+                    message.partner_id.ref,
+                    message.move_ids.name,
+                    message.kind,
+                    message.date,
+                    message.channel,
+                    message.state,
+                    message.body,
+                )
+                for message in self.env["dunning.communication"]
+                .sudo()
+                .search([], order="date, id")
+            ]
+            payments = sorted(
+                self.env["account.move"]
+                .search([("journal_id.type", "=", "bank"), ("move_type", "=", "entry")])
+                .mapped(lambda move: (move.ref, move.date))
+            )
+            raise Rollback
+        self.env.invalidate_all()
+        return customers, tags, messages, payments
+
+    def test_same_seed_same_messages(self):
+        first = self.generate()
+        self.assertTrue(first[2])
+        self.assertEqual(self.generate(), first)
+
+    def test_traits_leave_nothing_readable_on_the_customers(self):
+        everyone = {
+            "RESPONSIVE_SHARE": 1.0,
+            "REPLIER_SHARE": 1.0,
+            "MONTHLY_RUN_SHARE": 1.0,
+        }
+        nobody = dict.fromkeys(everyone, 0.0)
+        customers, tags, messages, payments = self.generate(**everyone)
+        plain = self.generate(**nobody)
+        self.assertEqual(customers, plain[0])
+        self.assertEqual(tags, plain[1])
+        # the traits did change what happened
+        self.assertNotEqual(payments, plain[3])
+        self.assertTrue(any(message[2] == "reply" for message in messages))
+        self.assertFalse(any(message[2] == "reply" for message in plain[2]))
+
+
 @tagged("post_install", "-at_install")
 class TestHabits(BaseCase):
     """A customer's payment habit: what the forecast has to find in the data."""
@@ -346,3 +535,12 @@ class TestHabits(BaseCase):
         self.assertEqual(self.delays(changing, date(2025, 6, 1))[0], 30)
         self.assertEqual(self.delays(steady, date(2025, 8, 10))[0], 20, "August")
         self.assertEqual(self.delays(steady, date(2025, 3, 10), amount_usd=8000)[0], 16)
+
+    def test_paydays_and_working_days(self):
+        self.assertEqual(next_payday(date(2025, 3, 10), 15), date(2025, 3, 15))
+        self.assertEqual(next_payday(date(2025, 3, 15), 15), date(2025, 3, 15))
+        self.assertEqual(next_payday(date(2025, 3, 16), 15), date(2025, 4, 15))
+        self.assertEqual(next_payday(date(2025, 12, 29), 28), date(2026, 1, 28))
+        self.assertEqual(next_working_day(date(2025, 3, 14)), date(2025, 3, 14))
+        self.assertEqual(next_working_day(date(2025, 3, 15)), date(2025, 3, 17))
+        self.assertEqual(next_working_day(date(2025, 3, 16)), date(2025, 3, 17))
