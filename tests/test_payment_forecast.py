@@ -300,11 +300,9 @@ def late_payers_reminded(count=10):
     return history
 
 
-def test_customer_who_pays_after_a_reminder_is_expected_after_the_last_one():
-    """A customer who paid 1 day after the reminder, whenever it came, and
-    was reminded today: expected tomorrow, and the reason says so. The
-    same customer reminded 5 days ago (no answer came) gets the usual
-    forecast."""
+def prompt_history():
+    """Prompt pays the day after the reminder, whenever it comes; the late
+    payers' reminders come 3, 10 and 17 days after the due date."""
     history = others() + late_payers_reminded()
     for number, invoice in enumerate(paid_history("prompt", [0] * 8)):
         sent = invoice.due_date + timedelta(days=3 + 4 * (number % 3))
@@ -313,6 +311,15 @@ def test_customer_who_pays_after_a_reminder_is_expected_after_the_last_one():
                 invoice, paid_date=sent + timedelta(days=1), reminders=(sent,)
             )
         )
+    return history
+
+
+def test_customer_who_pays_after_a_reminder_is_expected_after_the_last_one():
+    """A customer who paid 1 day after the reminder, whenever it came, and
+    was reminded today: expected tomorrow, and the reason says so. The
+    same customer reminded 5 days ago (no answer came) gets the usual
+    forecast."""
+    history = prompt_history()
     due = AS_OF - timedelta(days=10)
     invoice = forecast.dataclasses.replace(
         open_invoice("prompt", due=due), reminders=(due + timedelta(days=3), AS_OF)
@@ -361,18 +368,10 @@ def test_customer_who_pays_after_replying_is_expected_after_the_reply():
 
 
 def test_answer_moves_the_weekly_probabilities_too():
-    history = others() + late_payers_reminded()
-    for number, invoice in enumerate(paid_history("prompt", [0] * 8)):
-        sent = invoice.due_date + timedelta(days=3 + 4 * (number % 3))
-        history.append(
-            forecast.dataclasses.replace(
-                invoice, paid_date=sent + timedelta(days=1), reminders=(sent,)
-            )
-        )
     due = AS_OF - timedelta(days=30)
     plain = open_invoice("prompt", due=due)
     invoice = forecast.dataclasses.replace(plain, reminders=(AS_OF,))
-    model = forecast.PaymentForecaster.train(history, [invoice], as_of=AS_OF)
+    model = forecast.PaymentForecaster.train(prompt_history(), [invoice], as_of=AS_OF)
     answered, unanswered = model.weekly_probabilities([invoice, plain], 13)
     assert answered.periods[0] > unanswered.periods[0] + 0.5
     for result in (answered, unanswered):
