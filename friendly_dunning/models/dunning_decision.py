@@ -128,8 +128,11 @@ class Decision:
     compliance_pack: object = None
     compliance_outcome: str | None = None
     compliance_note: str | None = None
-    # A running experiment of the step held this customer out: the step is
-    # done for them, no message leaves (see dunning.experiment).
+    # The running experiment of the step (a dunning.experiment) and the
+    # variant it gives this customer; with a hold-out's challenger variant,
+    # ``held_out``: the step is done for them, no message leaves.
+    experiment: object = None
+    variant: str | None = None
     held_out: bool = False
 
     def __post_init__(self):

@@ -3,14 +3,17 @@
 While an experiment of a step runs, each customer the step is sent to is
 assigned once, at random, to the champion (the step's own message) or to the
 challenger (another message, or nothing at all for a hold-out), and the
-assignment is recorded with the invoices the step covered. The report compares
+assignment is recorded with the invoices the step covered. The draw is a hash
+of the experiment's salt and the customer, so that the preview of a run shows
+the variant the run will send without recording anything. The report compares
 the two groups on the share that paid within 7 and 30 days and the days they
 took (tools/experiments.py), says when one is better with statistical
 confidence, and a better challenger message can be promoted to the step.
 """
 
 import dataclasses
-import random
+import hashlib
+import secrets
 
 from markupsafe import Markup
 
@@ -25,7 +28,6 @@ VARIANTS = [
     ("champion", "Champion"),
     ("challenger", "Challenger"),
 ]
-_random = random.SystemRandom()
 
 
 class DunningExperiment(models.Model):
@@ -69,6 +71,13 @@ class DunningExperiment(models.Model):
         string="Share of customers for the challenger (%)",
         default=50,
         help="The share of customers assigned, at random, to the challenger.",
+    )
+    draw_salt = fields.Char(
+        required=True,
+        readonly=True,
+        copy=False,
+        default=lambda self: secrets.token_hex(16),
+        help="Random, set at creation: with the customer, it draws their variant.",
     )
     state = fields.Selection(
         [("draft", "Draft"), ("running", "Running"), ("done", "Ended")],
@@ -147,18 +156,39 @@ class DunningExperiment(models.Model):
         self.action_stop()
 
     # ------------------------------------------------------------------
-    # Assignment, when the outbox queues the step's messages
+    # Assignment: drawn for the preview, recorded when the outbox queues
     # ------------------------------------------------------------------
 
+    def _dunning_position(self, partner_id):
+        """Where the customer ``partner_id`` falls in this experiment's draw,
+        in [0, 100): the same at every call, so that the preview shows what
+        the run sends, and independent from one customer (and one
+        experiment) to the next."""
+        self.ensure_one()
+        # The id too: the salt filled in on existing rows when the field was
+        # added is the same for all of them.
+        seed = f"{self.draw_salt}:{self.id}:{partner_id}".encode()
+        return int.from_bytes(hashlib.sha256(seed).digest()[:8], "big") / 2**64 * 100
+
+    def _dunning_draw(self, partner_id):
+        """The variant the customer ``partner_id`` draws in this experiment
+        (their recorded one, once assigned, wins): under the challenger's
+        share, the challenger."""
+        self.ensure_one()
+        if self._dunning_position(partner_id) < self.challenger_share:
+            return "challenger"
+        return "champion"
+
     @api.model
-    def _dunning_assign(self, planner, decisions):
-        """``decisions`` as the running experiments of their steps have them:
-        each customer assigned once (recorded), a challenger's text rendered,
-        a hold-out's decision marked ``held_out`` (the step done, no
-        message)."""
+    def _dunning_variants(self, planner, decisions):
+        """``(decisions, new)``: ``decisions`` as the running experiments of
+        their steps have them, each with its ``experiment`` and ``variant``
+        (recorded, else drawn), a challenger's text rendered, a hold-out's
+        decision marked ``held_out`` (the step done, no message); and the
+        values of the assignments not recorded yet. Records nothing."""
         reminders = [d for d in decisions if d.kind == "reminder" and d.is_sendable]
         if not reminders:
-            return decisions
+            return decisions, []
         running = self.sudo().search(
             [
                 ("state", "=", "running"),
@@ -166,12 +196,13 @@ class DunningExperiment(models.Model):
             ]
         )
         if not running:
-            return decisions
+            return decisions, []
         by_step = {experiment.step_id.id: experiment for experiment in running}
-        Assignment = self.env["dunning.experiment.assignment"].sudo()
         known = {
             (a.experiment_id.id, a.partner_id.id): a.variant
-            for a in Assignment.search(
+            for a in self.env["dunning.experiment.assignment"]
+            .sudo()
+            .search(
                 [
                     ("experiment_id", "in", running.ids),
                     (
@@ -196,12 +227,7 @@ class DunningExperiment(models.Model):
             key = (experiment.id, decision.partner.id)
             variant = known.get(key)
             if variant is None:
-                variant = (
-                    "challenger"
-                    if _random.random() * 100 < experiment.challenger_share
-                    else "champion"
-                )
-                known[key] = variant
+                variant = known[key] = experiment._dunning_draw(decision.partner.id)
                 new.append(
                     {
                         "experiment_id": experiment.id,
@@ -212,6 +238,9 @@ class DunningExperiment(models.Model):
                         "amount": sum(line.residual_signed for line in decision.lines),
                     }
                 )
+            decision = result[index] = dataclasses.replace(
+                decision, experiment=experiment, variant=variant
+            )
             if variant != "challenger":
                 continue
             if experiment.kind == "holdout":
@@ -222,13 +251,21 @@ class DunningExperiment(models.Model):
                     decision,
                     texts=(experiment, "challenger_subject", "challenger_body"),
                 )
-        if new:
-            Assignment.create(new)
         if challengers:
-            rendered = planner.renderer.render([result[i] for i in challengers])
+            rendered = planner.render([result[i] for i in challengers])
             for index, decision in zip(challengers, rendered, strict=True):
                 result[index] = decision
-        return result
+        return result, new
+
+    @api.model
+    def _dunning_assign(self, planner, decisions):
+        """``decisions`` as the running experiments of their steps have them
+        (see :meth:`_dunning_variants`), the customers not assigned yet
+        recorded with their variant."""
+        decisions, new = self._dunning_variants(planner, decisions)
+        if new:
+            self.env["dunning.experiment.assignment"].sudo().create(new)
+        return decisions
 
     # ------------------------------------------------------------------
     # The report

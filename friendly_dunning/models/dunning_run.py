@@ -126,10 +126,12 @@ class DunningRun(models.Model):
 
     @api.model
     def _preview(self, company, now=None):
-        """What the next run would send now (its decisions), without sending
-        or changing anything."""
+        """What the next run would send now (its decisions, with the variant
+        each running experiment gives its customers), without sending or
+        changing anything: nobody is assigned to an experiment."""
         planner = DunningPlanner(self.env, company, now or fields.Datetime.now())
-        return planner.decide(planner.due_partner_ids())
+        decisions = planner.decide(planner.due_partner_ids())
+        return self.env["dunning.experiment"]._dunning_variants(planner, decisions)[0]
 
     def _commit_progress(self, done, remaining):
         """Commit a finished batch when running as the scheduled job, so that a

@@ -48,4 +48,5 @@ from . import test_autopay_page
 from . import test_payment_forecast_job
 from . import test_best_hour
 from . import test_experiments
+from . import test_experiment_preview
 from . import test_write_each

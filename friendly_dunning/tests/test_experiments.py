@@ -7,7 +7,6 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import freeze_time, tagged
 from odoo.tools import mute_logger
 
-from ..models import dunning_experiment
 from .common import NOW, DunningCommon, days
 
 
@@ -47,9 +46,17 @@ class TestExperiments(DunningCommon):
         return experiment
 
     def _run(self, draws):
-        """A run with the random draws ``draws`` (0 to 1, one per customer
-        assigned): under the challenger's share, the challenger."""
-        with patch.object(dunning_experiment._random, "random", side_effect=draws):
+        """A run where the customers of the class draw ``draws`` (0 to 1, in
+        their order): under the challenger's share, the challenger. A draw
+        for a customer without one fails."""
+        positions = dict(zip(self.customers.ids, draws, strict=False))
+
+        def position(experiment, partner_id):
+            return positions[partner_id] * 100
+
+        with patch.object(
+            self.registry["dunning.experiment"], "_dunning_position", position
+        ):
             self.env["dunning.run"]._run_company(self.company, now=NOW)
 
     def _messages(self, customer):
@@ -87,6 +94,26 @@ class TestExperiments(DunningCommon):
                     "date": NOW,
                 }
             )
+
+    def test_the_draw_is_the_same_every_time_and_follows_the_share(self):
+        experiment = self._experiment(challenger_share=30)
+        other = self.Experiment.create(
+            {"name": "Other", "step_id": self.step.id, "challenger_share": 30}
+        )
+        self.assertNotEqual(experiment.draw_salt, other.draw_salt)
+        partner_ids = range(1, 2001)
+        variants = [experiment._dunning_draw(pid) for pid in partner_ids]
+        self.assertEqual(
+            variants, [experiment._dunning_draw(pid) for pid in partner_ids]
+        )
+        # 600 expected; 4.9 standard deviations either side.
+        self.assertAlmostEqual(variants.count("challenger"), 600, delta=100)
+        self.assertNotEqual(variants, [other._dunning_draw(pid) for pid in partner_ids])
+        positions = [experiment._dunning_position(pid) for pid in partner_ids]
+        self.assertTrue(all(0 <= position < 100 for position in positions))
+        self.assertAlmostEqual(
+            sum(position < 50 for position in positions), 1000, delta=110
+        )
 
     def test_a_hold_out_receives_nothing_and_the_step_counts_as_done(self):
         experiment = self._experiment(kind="holdout", challenger_body=False)

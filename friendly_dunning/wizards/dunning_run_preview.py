@@ -10,6 +10,25 @@ OUTCOMES = [
     ("review", "Waits for approval"),
     ("hold", "Held for now"),
     ("unreachable", "Cannot be reached"),
+    ("held_out", "Held out by an experiment"),
+]
+
+# What a line says of the message itself (empty when none is sent).
+MESSAGE_FIELDS = (
+    "channel",
+    "recipient",
+    "subject",
+    "body",
+    "compliance_outcome",
+    "compliance_pack_id",
+    "compliance_note",
+)
+
+# What a running experiment of the step gives the customer.
+VARIANTS = [
+    ("champion", "Champion"),
+    ("challenger", "Challenger"),
+    ("holdout", "Hold-out"),
 ]
 
 COMPLIANCE_OUTCOMES = [
@@ -49,8 +68,14 @@ class DunningRunPreview(models.TransientModel):
     problem_count_ids = fields.One2many(
         "dunning.run.preview.count",
         "preview_id",
-        domain=[("kind", "in", ("hold", "unreachable"))],
+        domain=[("kind", "in", ("hold", "unreachable", "held_out"))],
         string="Not sent, and why",
+    )
+    experiment_count_ids = fields.One2many(
+        "dunning.run.preview.count",
+        "preview_id",
+        domain=[("kind", "=", "experiment")],
+        string="Customers per experiment variant",
     )
     customer_count = fields.Integer(
         string="Customers due a reminder",
@@ -65,6 +90,12 @@ class DunningRunPreview(models.TransientModel):
     review_count = fields.Integer(string="Waiting for approval", readonly=True)
     hold_count = fields.Integer(string="Held for now", readonly=True)
     unreachable_count = fields.Integer(string="Cannot be reached", readonly=True)
+    held_out_count = fields.Integer(
+        string="Held out by an experiment",
+        readonly=True,
+        help="Customers a running experiment of their step holds out: the step "
+        "counts as done for them and no message is sent.",
+    )
 
     @api.model
     def _compute_display_name(self):
@@ -90,7 +121,7 @@ class DunningRunPreview(models.TransientModel):
             "type": "ir.actions.act_window",
             "name": self.env._("Next run, customer by customer"),
             "res_model": "dunning.run.preview.line",
-            "view_mode": "list",
+            "view_mode": "list,form",
             "domain": [("preview_id", "=", self.id)],
             "context": {"search_default_group_outcome": 1},
         }
@@ -144,32 +175,45 @@ class DunningRunPreview(models.TransientModel):
                     outcome, reason = "hold", holds[decision.hold_reason]
                 elif decision.is_unreachable:
                     outcome, reason = "unreachable", decision.unreachable_reason
+                elif decision.held_out:
+                    outcome, reason = (
+                        "held_out",
+                        self.env._(
+                            "Held out: no message at this step "
+                            '(experiment "%(experiment)s")',
+                            experiment=decision.experiment.name,
+                        ),
+                    )
                 elif decision.step.manual_review:
                     outcome, reason = "review", False
                 else:
                     outcome, reason = "send", False
-                lines.append(
-                    {
-                        "preview_id": preview.id,
-                        "partner_id": decision.partner.id,
-                        "step_id": decision.step.id,
-                        "move_count": len(decision.invoices),
-                        "amount_due": sum(
-                            line.residual_signed for line in decision.lines
-                        ),
-                        "channel": decision.channel or False,
-                        "recipient": decision.recipient or False,
-                        "body": decision.body or False,
-                        "outcome": outcome,
-                        "reason": reason,
-                        "compliance_outcome": decision.compliance_outcome or False,
-                        "compliance_pack_id": (
-                            decision.compliance_pack and decision.compliance_pack.id
-                        )
-                        or False,
-                        "compliance_note": decision.compliance_note or False,
-                    }
-                )
+                values = {
+                    "preview_id": preview.id,
+                    "partner_id": decision.partner.id,
+                    "step_id": decision.step.id,
+                    "move_count": len(decision.invoices),
+                    "amount_due": sum(line.residual_signed for line in decision.lines),
+                    "channel": decision.channel or False,
+                    "recipient": decision.recipient or False,
+                    "subject": decision.subject or False,
+                    "body": decision.body or False,
+                    "experiment_id": (decision.experiment and decision.experiment.id)
+                    or False,
+                    "variant": _variant(decision),
+                    "outcome": outcome,
+                    "reason": reason,
+                    "compliance_outcome": decision.compliance_outcome or False,
+                    "compliance_pack_id": (
+                        decision.compliance_pack and decision.compliance_pack.id
+                    )
+                    or False,
+                    "compliance_note": decision.compliance_note or False,
+                }
+                if decision.held_out:
+                    # Nothing leaves: no channel, no text, nothing to check.
+                    values |= dict.fromkeys(MESSAGE_FIELDS, False)
+                lines.append(values)
             self.env["dunning.run.preview.line"].create(lines)
             preview._count(lines)
 
@@ -197,11 +241,32 @@ class DunningRunPreview(models.TransientModel):
         problems = Counter(
             (line["outcome"], line["reason"])
             for line in lines
-            if line["outcome"] in ("hold", "unreachable")
+            if line["outcome"] in ("hold", "unreachable", "held_out")
         )
         counts += [
             {"preview_id": self.id, "kind": kind, "reason": reason, "count": count}
             for (kind, reason), count in problems.items()
+        ]
+        variants = Counter(
+            (line["experiment_id"], line["variant"])
+            for line in lines
+            if line["experiment_id"]
+        )
+        counts += [
+            {
+                "preview_id": self.id,
+                "kind": "experiment",
+                "experiment_id": experiment_id,
+                "variant": variant,
+                "count": count,
+            }
+            for (experiment_id, variant), count in sorted(
+                variants.items(),
+                key=lambda item: (
+                    item[0][0],
+                    [v for v, _label in VARIANTS].index(item[0][1]),
+                ),
+            )
         ]
         self.env["dunning.run.preview.count"].create(counts)
         self.write(
@@ -211,8 +276,19 @@ class DunningRunPreview(models.TransientModel):
                 "review_count": outcomes["review"],
                 "hold_count": outcomes["hold"],
                 "unreachable_count": outcomes["unreachable"],
+                "held_out_count": outcomes["held_out"],
             }
         )
+
+
+def _variant(decision):
+    """The preview's variant of ``decision`` (see ``VARIANTS``), or False
+    outside experiments."""
+    if not decision.variant:
+        return False
+    if decision.variant == "challenger" and decision.experiment.kind == "holdout":
+        return "holdout"
+    return decision.variant
 
 
 class DunningRunPreviewCount(models.TransientModel):
@@ -229,12 +305,16 @@ class DunningRunPreviewCount(models.TransientModel):
             ("step", "Step"),
             ("hold", "Held for now"),
             ("unreachable", "Cannot be reached"),
+            ("held_out", "Held out by an experiment"),
+            ("experiment", "Experiment"),
         ],
         required=True,
         readonly=True,
     )
     channel = fields.Selection(CHANNELS, readonly=True)
     step_id = fields.Many2one("dunning.step", readonly=True)
+    experiment_id = fields.Many2one("dunning.experiment", readonly=True)
+    variant = fields.Selection(VARIANTS, readonly=True)
     reason = fields.Char(readonly=True)
     count = fields.Integer(string="Messages", readonly=True)
     review_count = fields.Integer(string="Waiting for approval", readonly=True)
@@ -243,6 +323,7 @@ class DunningRunPreviewCount(models.TransientModel):
 class DunningRunPreviewLine(models.TransientModel):
     _name = "dunning.run.preview.line"
     _description = "What the next collections run would do for one customer"
+    _rec_name = "partner_id"
     _order = "outcome, amount_due desc"
 
     preview_id = fields.Many2one(
@@ -254,7 +335,20 @@ class DunningRunPreviewLine(models.TransientModel):
     amount_due = fields.Float(readonly=True)
     channel = fields.Selection(CHANNELS, readonly=True)
     recipient = fields.Char(readonly=True)
+    subject = fields.Char(readonly=True)
     body = fields.Text(string="Message", readonly=True)
+    experiment_id = fields.Many2one(
+        "dunning.experiment",
+        readonly=True,
+        help="The running experiment of the step this customer is in.",
+    )
+    variant = fields.Selection(
+        VARIANTS,
+        readonly=True,
+        help="What the experiment gives this customer, as the run will: the "
+        "champion, the step's message; the challenger, the experiment's message; "
+        "a hold-out, no message at this step.",
+    )
     outcome = fields.Selection(OUTCOMES, readonly=True)
     reason = fields.Char(readonly=True)
     compliance_outcome = fields.Selection(
