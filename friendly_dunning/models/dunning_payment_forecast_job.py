@@ -96,8 +96,8 @@ HISTORY_READS = {
     "res.partner": ["country_id"],
 }
 
-# The messages the forecast learns from: the reminders of each invoice sent
-# (by date), and the customers' replies.
+# The messages the forecast learns from, by date: the reminders of each invoice
+# sent, the customers' replies, and the invoices' disputes (see messages_sql).
 REMINDER_KINDS = ("reminder", "installment")
 SENT_STATES = ("sent", "delivered", "read", "replied")
 MESSAGES_SQL = """
@@ -118,7 +118,7 @@ MESSAGES_SQL = """
        AND (%(customers)s IS NULL
             OR partner.commercial_partner_id = ANY(%(customers)s))
      UNION ALL
-    SELECT 'dispute', dispute.move_id, NULL
+    SELECT 'dispute', dispute.move_id, (dispute.create_date)::date
       FROM dunning_dispute dispute
      WHERE dispute.company_id = %(company)s
        AND (%(open_only)s IS NOT TRUE OR dispute.state = ANY(%(open_states)s))
@@ -137,6 +137,24 @@ MESSAGES_READS = {
     "dunning.dispute": ["company_id", "state", "move_id"],
     "res.partner": ["commercial_partner_id"],
 }
+
+
+def messages_sql(company_id, move_ids=None, customers=None, open_only=False):
+    """The query of ``company_id``'s messages as ``(kind, key, date)`` rows:
+    ``('reminder', invoice, date sent)``, ``('reply', customer, date
+    received)`` and ``('dispute', invoice, date opened)``, for ``move_ids``
+    and ``customers`` when given, the disputes still open only with
+    ``open_only``."""
+    return SQL(
+        MESSAGES_SQL,
+        company=company_id,
+        reminder_kinds=list(REMINDER_KINDS),
+        sent_states=list(SENT_STATES),
+        moves=None if move_ids is None else sorted(set(move_ids)),
+        customers=None if customers is None else sorted(set(customers)),
+        open_only=open_only,
+        open_states=list(OPEN_DISPUTE_STATES),
+    )
 
 
 class DunningPaymentForecast(models.Model):
@@ -391,16 +409,7 @@ class DunningPaymentForecast(models.Model):
         reminders, replies, disputed = defaultdict(list), defaultdict(list), set()
         for kind, key, day in run_sql(
             self.env,
-            SQL(
-                MESSAGES_SQL,
-                company=company.id,
-                reminder_kinds=list(REMINDER_KINDS),
-                sent_states=list(SENT_STATES),
-                moves=None if move_ids is None else sorted(set(move_ids)),
-                customers=None if customers is None else sorted(set(customers)),
-                open_only=open_only,
-                open_states=list(OPEN_DISPUTE_STATES),
-            ),
+            messages_sql(company.id, move_ids, customers, open_only),
             reads=MESSAGES_READS,
         ):
             if kind == "reminder":

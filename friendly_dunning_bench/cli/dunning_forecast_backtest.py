@@ -48,6 +48,10 @@ from odoo.cli.command import Command
 from odoo.modules.registry import Registry
 from odoo.tools import SQL, config
 
+from odoo.addons.friendly_dunning.models.dunning_payment_forecast_job import (
+    messages_sql,
+)
+
 _ROOT = Path(__file__).resolve().parent.parent.parent
 
 # One pass over the invoices' receivable lines and what they were matched
@@ -81,29 +85,6 @@ LEDGER_SQL = """
 """
 
 
-# The reminders sent per invoice, the replies per customer and the disputes
-# per invoice, with their dates, as the forecast's job reads them.
-MESSAGES_SQL = """
-    SELECT 'reminder', rel.move_id, (message.sent_date)::date
-      FROM dunning_communication message
-      JOIN dunning_communication_account_move_rel rel
-        ON rel.communication_id = message.id
-     WHERE message.company_id = %(company_id)s
-       AND message.kind IN ('reminder', 'installment')
-       AND message.state IN ('sent', 'delivered', 'read', 'replied')
-       AND message.sent_date IS NOT NULL
-     UNION ALL
-    SELECT 'reply', partner.commercial_partner_id, (message.date)::date
-      FROM dunning_communication message
-      JOIN res_partner partner ON partner.id = message.partner_id
-     WHERE message.company_id = %(company_id)s AND message.kind = 'reply'
-     UNION ALL
-    SELECT 'dispute', move_id, (create_date)::date
-      FROM dunning_dispute
-     WHERE company_id = %(company_id)s
-"""
-
-
 @dataclass
 class Messages:
     """What the customers were sent and said, by date."""
@@ -117,8 +98,10 @@ class Messages:
 
 
 def read_messages(cr, company_id):
+    """What ``company_id``'s customers were sent and said, as the forecast's
+    job reads it (every dispute, with the date it was opened)."""
     messages = Messages()
-    cr.execute(SQL(MESSAGES_SQL, company_id=company_id))
+    cr.execute(messages_sql(company_id))
     for kind, key, day in cr.fetchall():
         if kind == "reminder":
             messages.reminders[key].append(day)
