@@ -170,30 +170,21 @@ class ResPartner(models.Model):
         if not partner_ids:
             return
         next_joins, next_date = self._dunning_next_date_sql(company)
-        query = SQL(
+        next_dates = SQL(
             """
-            UPDATE res_partner AS p
-               SET dunning_next_date = COALESCE(p.dunning_next_date, '{}'::jsonb)
-                   || jsonb_build_object(%(key)s, next.next_date)
-              FROM (
-                    SELECT partner.id, MIN(%(next_date)s) AS next_date
-                      FROM unnest(%(partner_ids)s::int[]) AS partner(id)
-                 LEFT JOIN account_move m
-                        ON m.commercial_partner_id = partner.id
-                       -- The ids on the invoices' side too: PostgreSQL then
-                       -- reads the batch's open invoices from their index
-                       -- instead of hashing every open invoice for each batch.
-                       AND m.commercial_partner_id = ANY(%(partner_ids)s)
-                       AND m.company_id = %(company)s
-                       AND %(open_invoice)s
-                       %(next_joins)s
-                  GROUP BY partner.id
-                   ) AS next
-             WHERE p.id = next.id
-               AND p.dunning_next_date -> %(key)s
-                   IS DISTINCT FROM COALESCE(to_jsonb(next.next_date), 'null'::jsonb)
-                """,
-            key=str(company.id),
+            SELECT partner.id, MIN(%(next_date)s)
+              FROM unnest(%(partner_ids)s::int[]) AS partner(id)
+         LEFT JOIN account_move m
+                ON m.commercial_partner_id = partner.id
+               -- The ids on the invoices' side too: PostgreSQL then reads the
+               -- batch's open invoices from their index instead of hashing
+               -- every open invoice for each batch.
+               AND m.commercial_partner_id = ANY(%(partner_ids)s)
+               AND m.company_id = %(company)s
+               AND %(open_invoice)s
+               %(next_joins)s
+          GROUP BY partner.id
+            """,
             partner_ids=partner_ids,
             company=company.id,
             next_date=next_date,
@@ -203,11 +194,13 @@ class ResPartner(models.Model):
         # The estimated cost of the correlated next-date subqueries sets off
         # PostgreSQL's JIT compiler, whose compiling costs more than the query.
         with sql_settings(self.env, jit="off"):
-            run_sql(
+            set_company_values(
                 self.env,
-                query,
+                "res.partner",
+                ("dunning_next_date",),
+                company,
+                next_dates,
                 reads=NEXT_DATE_READS,
-                writes={"res.partner": ["dunning_next_date"]},
             )
 
     @api.model
