@@ -110,6 +110,7 @@ MESSAGES_SQL = """
        AND message.state = ANY(%(sent_states)s)
        AND message.sent_date IS NOT NULL
        AND (%(moves)s IS NULL OR rel.move_id = ANY(%(moves)s))
+       AND (%(since)s IS NULL OR message.sent_date >= %(since)s)
      UNION ALL
     SELECT 'reply', partner.commercial_partner_id, (message.date)::date
       FROM dunning_communication message
@@ -117,12 +118,14 @@ MESSAGES_SQL = """
      WHERE message.company_id = %(company)s AND message.kind = 'reply'
        AND (%(customers)s IS NULL
             OR partner.commercial_partner_id = ANY(%(customers)s))
+       AND (%(since)s IS NULL OR message.date >= %(since)s)
      UNION ALL
     SELECT 'dispute', dispute.move_id, (dispute.create_date)::date
       FROM dunning_dispute dispute
      WHERE dispute.company_id = %(company)s
        AND (%(open_only)s IS NOT TRUE OR dispute.state = ANY(%(open_states)s))
        AND (%(moves)s IS NULL OR dispute.move_id = ANY(%(moves)s))
+       AND (%(since)s IS NULL OR dispute.write_date >= %(since)s)
 """
 MESSAGES_READS = {
     "dunning.communication": [
@@ -134,17 +137,20 @@ MESSAGES_READS = {
         "partner_id",
         "move_ids",
     ],
-    "dunning.dispute": ["company_id", "state", "move_id"],
+    "dunning.dispute": ["company_id", "state", "move_id", "write_date"],
     "res.partner": ["commercial_partner_id"],
 }
 
 
-def messages_sql(company_id, move_ids=None, customers=None, open_only=False):
+def messages_sql(
+    company_id, move_ids=None, customers=None, open_only=False, since=None
+):
     """The query of ``company_id``'s messages as ``(kind, key, date)`` rows:
     ``('reminder', invoice, date sent)``, ``('reply', customer, date
     received)`` and ``('dispute', invoice, date opened)``, for ``move_ids``
     and ``customers`` when given, the disputes still open only with
-    ``open_only``."""
+    ``open_only``; with ``since``, only the messages sent or received from
+    then on and the disputes opened or changed."""
     return SQL(
         MESSAGES_SQL,
         company=company_id,
@@ -154,6 +160,7 @@ def messages_sql(company_id, move_ids=None, customers=None, open_only=False):
         customers=None if customers is None else sorted(set(customers)),
         open_only=open_only,
         open_states=list(OPEN_DISPUTE_STATES),
+        since=since,
     )
 
 
@@ -426,34 +433,10 @@ class DunningPaymentForecast(models.Model):
         ``company`` reminded, or disputed or settled in a dispute, and the
         customers who replied, since ``since`` (a date); ``(0,)`` for none."""
         rows = run_sql(
-            self.env,
-            SQL(
-                """
-            SELECT rel.move_id, NULL::int4
-              FROM dunning_communication message
-              JOIN dunning_communication_account_move_rel rel
-                ON rel.communication_id = message.id
-             WHERE message.company_id = %(company)s
-               AND message.kind = ANY(%(reminder_kinds)s)
-               AND message.sent_date >= %(since)s
-             UNION ALL
-            SELECT NULL, partner.commercial_partner_id
-              FROM dunning_communication message
-              JOIN res_partner partner ON partner.id = message.partner_id
-             WHERE message.company_id = %(company)s AND message.kind = 'reply'
-               AND message.date >= %(since)s
-             UNION ALL
-            SELECT move_id, NULL FROM dunning_dispute
-             WHERE company_id = %(company)s AND write_date >= %(since)s
-                """,
-                company=company.id,
-                reminder_kinds=list(REMINDER_KINDS),
-                since=since,
-            ),
-            reads=MESSAGES_READS | {"dunning.dispute": ["write_date"]},
+            self.env, messages_sql(company.id, since=since), reads=MESSAGES_READS
         )
-        moves = tuple({move for move, _customer in rows if move}) or (0,)
-        customers = tuple({customer for _move, customer in rows if customer}) or (0,)
+        moves = tuple({key for kind, key, _day in rows if kind != "reply"}) or (0,)
+        customers = tuple({key for kind, key, _day in rows if kind == "reply"}) or (0,)
         return moves, customers
 
     @api.model
