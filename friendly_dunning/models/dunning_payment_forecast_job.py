@@ -196,6 +196,7 @@ class DunningPaymentForecast(models.Model):
         """Forecast every open instalment of ``company`` from its ledger, and
         replace the company's forecasts and cash-in weeks with them."""
         started = time.perf_counter()
+        computed_on = fields.Datetime.now()
         as_of = as_of or fields.Date.context_today(self)
         paid, open_instalments = self._dunning_read_ledger(company)
         if len(paid) < MIN_HISTORY:
@@ -208,7 +209,7 @@ class DunningPaymentForecast(models.Model):
         forecasts = self._dunning_with_agreements(
             company, model.forecast(open_invoices), keys, as_of
         )
-        self._dunning_store(company, forecasts, keys)
+        self._dunning_store(company, forecasts, keys, computed_on)
         self.env["dunning.cash.forecast"]._dunning_refresh(
             company, model, cash_rows, paid, as_of
         )
@@ -228,10 +229,23 @@ class DunningPaymentForecast(models.Model):
     @api.model
     def _dunning_refresh_changes(self, company, model):
         """Bring ``company``'s forecasts up to date with ``model`` (trained
-        earlier today): forecast the open instalments without a forecast or
-        whose amount changed, drop the forecasts of those no longer open.
-        Answers how many instalments were forecast."""
+        earlier today): forecast the open instalments without a forecast,
+        whose amount changed, or messaged or disputed since the last run,
+        drop the forecasts of those no longer open. Answers how many
+        instalments were forecast."""
+        computed_on = fields.Datetime.now()
         tables = {"dunning.payment.forecast": None}
+        # The start of the last run that forecast anything: what was sent
+        # and said from then on is not in the forecasts yet.
+        ((last_run,),) = run_sql(
+            self.env,
+            SQL(
+                "SELECT max(computed_on) FROM dunning_payment_forecast "
+                "WHERE company_id = %s",
+                company.id,
+            ),
+            reads=tables,
+        )
         run_sql(
             self.env,
             SQL(
@@ -263,7 +277,7 @@ class DunningPaymentForecast(models.Model):
                         "AND (forecast.id IS NULL "
                         "OR forecast.amount <> line.amount_residual "
                         "OR move.id IN %s OR move.commercial_partner_id IN %s)",
-                        *self._dunning_messaged_since(company, model.as_of),
+                        *self._dunning_messaged_since(company, last_run or model.as_of),
                     ),
                     SQL("forecast.id"),
                 )
@@ -281,6 +295,7 @@ class DunningPaymentForecast(models.Model):
                     company, model.forecast(open_invoices), keys, model.as_of
                 ),
                 keys,
+                computed_on,
                 replace=True,
             )
         else:
@@ -431,7 +446,8 @@ class DunningPaymentForecast(models.Model):
     def _dunning_messaged_since(self, company, since):
         """``(invoices, customers)`` as tuples for ``IN``: the invoices of
         ``company`` reminded, or disputed or settled in a dispute, and the
-        customers who replied, since ``since`` (a date); ``(0,)`` for none."""
+        customers who replied, since ``since`` (a date or a moment); ``(0,)``
+        for none."""
         rows = run_sql(
             self.env, messages_sql(company.id, since=since), reads=MESSAGES_READS
         )
@@ -495,9 +511,10 @@ class DunningPaymentForecast(models.Model):
         )
 
     @api.model
-    def _dunning_store(self, company, forecasts, keys, replace=False):
-        """Store ``forecasts``: instead of all the company's forecasts, or,
-        with ``replace``, instead of those of the same instalments only."""
+    def _dunning_store(self, company, forecasts, keys, computed_on, replace=False):
+        """Store ``forecasts``, made from what was known at ``computed_on``
+        (the run's start): instead of all the company's forecasts, or, with
+        ``replace``, instead of those of the same instalments only."""
         now = fields.Datetime.now()
         tables = {"dunning.payment.forecast": None}
         run_sql(
@@ -555,7 +572,7 @@ class DunningPaymentForecast(models.Model):
                     "SELECT %s, %s, %s, %s, %s, %s, * FROM unnest(%s)",
                     SQL(", ").join(SQL.identifier(name) for name, _cast in columns),
                     company.id,
-                    now,
+                    computed_on,
                     self.env.uid,
                     self.env.uid,
                     now,
