@@ -546,13 +546,13 @@ class PaymentForecaster:
                         lags.append((invoice.paid_date - messages[-1]).days)
                 if lags:
                     lags_of[customer] = lags
-            messages = sum(len(lags) for lags in lags_of.values())
-            if not messages:
+            message_count = sum(len(lags) for lags in lags_of.values())
+            if not message_count:
                 continue
             answered = sum(
                 lag <= RESPONSE_DAYS for lags in lags_of.values() for lag in lags
             )
-            base = answered / messages
+            base = answered / message_count
             if base >= 1:
                 continue
             for customer, lags in lags_of.items():
